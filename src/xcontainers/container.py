@@ -1,0 +1,637 @@
+"""The typed API of the OCI runtime: one method per lifecycle verb.
+
+``xc-runtime`` (runc's command line) and ``xc`` are thin adapters over
+:class:`Runtime`.  Every verb loads the container's state, checks that the
+move is legal (:meth:`State.can`), acts, then saves the new state with one
+atomic rename.  A failure part-way through create undoes what was made:
+processes, cgroups and the state directory; mounts live in the container's
+own mount namespace and vanish with its last process.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import log
+from .errors import ConfigError, ContainerError, InvalidState, SetupError, XcError
+from .kernel import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, PR
+from .spec import Process, Spec, load_bundle
+from .state import State, Status, Store, process_start_time
+
+__all__ = ["Runtime", "CreateOptions", "ExecOptions", "DEFAULT_ROOT"]
+
+DEFAULT_ROOT = "/run/xc-runtime"
+_SECCOMP_FLAG_BITS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+
+
+@dataclass
+class CreateOptions:
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+
+
+@dataclass
+class ExecOptions:
+    detach: bool = False
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+    no_new_privs: bool = False
+
+
+def _now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _connect_console(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise ContainerError(f"--console-socket {path}: {e.strerror}") from None
+    return s
+
+
+def _seccomp_program(spec_seccomp: dict[str, Any] | None) -> tuple[bytes | None, int]:
+    if not spec_seccomp:
+        return None, 0
+    from .seccomp import export_bpf
+
+    flags = 0
+    for f in spec_seccomp.get("flags") or []:
+        flags |= _SECCOMP_FLAG_BITS.get(f, 0)
+    return export_bpf(spec_seccomp), flags
+
+
+def _wait_pidfd(pid: int, start: int, timeout: float) -> bool:
+    """Wait until process *pid* (with start time *start*) is gone."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if process_start_time(pid) != start:
+            return True
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        return bool(p.poll(int(timeout * 1000)))
+    finally:
+        os.close(fd)
+
+
+def _reap(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            return -1
+        except InterruptedError:
+            continue
+
+
+def _exit_code(code: int) -> int:
+    return 128 - code if code < 0 else code
+
+
+class Runtime:
+    """An OCI runtime whose containers' states live under *root*."""
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.store = Store(root)
+
+    # -- create / start / run ----------------------------------------------
+
+    def create(self, cid: str, bundle: str, opts: CreateOptions | None = None,
+               *, _foreground: bool = False, _console: socket.socket | None = None) -> State:
+        """Set the container up and leave its init waiting for start."""
+        opts = opts or CreateOptions()
+        self.store.check_id(cid)
+        if os.path.isdir(self.store.dir(cid)):
+            raise ContainerError(f"container {cid!r} already exists")
+        spec = load_bundle(bundle)
+        if spec.process is None:
+            raise ConfigError("process: the config has no process to run")
+        if not spec.has_namespace("mount"):
+            raise ConfigError("linux.namespaces: xc-runtime needs a mount namespace")
+        if spec.process.terminal and opts.console_socket is None and _console is None:
+            raise ConfigError("process.terminal is true: --console-socket is required")
+        if spec.process.apparmor_profile:
+            raise ConfigError("process.apparmorProfile: AppArmor is not supported on this host")
+        bpf, bpf_flags = _seccomp_program(spec.seccomp)
+        from . import cgroups
+
+        cg = cgroups.Cgroup.open(cgroups.resolve_path(spec.cgroups_path, cid))
+        state = State(
+            id=cid, bundle=spec.bundle, status=Status.CREATING, created=_now_rfc3339(),
+            rootfs=spec.root_path, annotations=spec.annotations, cgroup=cg.to_state(),
+            config=spec.raw,
+        )
+        self.store.reserve(state)
+        init_pid = 0
+        setup_pid = 0
+        try:
+            cg.create()
+            resources = dict(spec.resources)
+            if resources.get("devices"):
+                from .defaults import DEFAULT_DEVICE_RULES
+
+                resources["devices"] = list(resources["devices"]) + DEFAULT_DEVICE_RULES
+            cg.apply(resources)
+            fifo = os.path.join(self.store.dir(cid), "exec.fifo")
+            os.mkfifo(fifo, 0o622)
+            os.chmod(fifo, 0o622)
+            dir_fd = os.open(self.store.dir(cid), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            console = _console
+            if console is None and opts.console_socket:
+                console = _connect_console(opts.console_socket)
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            from .init import InitContext, recv, send, setup_process_main
+
+            ctx = InitContext(
+                container_id=cid, spec=spec, sync=child, state_dir_fd=dir_fd,
+                console_sock=console, no_pivot=opts.no_pivot,
+                no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
+                seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
+            )
+            if _foreground:
+                from . import kernel
+
+                kernel.prctl(PR.SET_CHILD_SUBREAPER, 1)
+            setup_pid = os.fork()
+            if setup_pid == 0:
+                parent.close()
+                setup_process_main(ctx)
+            child.close()
+            os.close(dir_fd)
+            if console is not None and console is not _console:
+                console.close()
+            while True:
+                msg = recv(parent)
+                if "userns" in msg:
+                    self._write_id_maps(spec, msg["userns"])
+                    send(parent, ok=True)
+                elif "init_pid" in msg:
+                    init_pid = msg["init_pid"]
+                    _reap(setup_pid)
+                    setup_pid = 0
+                    cg.add(init_pid)
+                    if spec.process.oom_score_adj is not None:
+                        self._oom_score_adj(init_pid, spec.process.oom_score_adj)
+                    state.pid = init_pid
+                    state.pid_start = process_start_time(init_pid) or 0
+                    self.store.save(state)
+                    send(parent, ok=True)
+                elif "hooks" in msg:
+                    from .hooks import run_hooks
+
+                    hs = state.hook_state()
+                    hs["status"] = "creating"
+                    hs["pid"] = init_pid
+                    run_hooks("prestart", spec.hooks.get("prestart", []), hs)
+                    run_hooks("createRuntime", spec.hooks.get("createRuntime", []), hs)
+                    send(parent, ok=True)
+                elif "ready" in msg:
+                    break
+            parent.close()
+            self.store.transition(state, Status.CREATED)
+            if opts.pid_file:
+                _write_pid_file(opts.pid_file, init_pid)
+            return state
+        except BaseException as e:
+            self._undo_create(state, cg, init_pid, setup_pid)
+            if isinstance(e, EOFError):
+                raise SetupError(f"container {cid!r}: the container's init died during setup") from None
+            if isinstance(e, OSError) and not isinstance(e, XcError):
+                raise SetupError(f"container {cid!r}: {e.strerror or e}"
+                                 + (f": {e.filename}" if e.filename else "")) from None
+            raise
+
+    def _undo_create(self, state: State, cg: Any, init_pid: int, setup_pid: int) -> None:
+        for pid in (setup_pid, init_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if setup_pid:
+            _reap(setup_pid)
+        if init_pid:
+            _wait_pidfd(init_pid, state.pid_start, 5.0)
+            try:
+                os.waitpid(init_pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        try:
+            cg.kill_all(signal.SIGKILL)
+        except (OSError, XcError):
+            pass
+        try:
+            cg.destroy()
+        except (OSError, XcError) as e:
+            log.warning(f"removing cgroup of {state.id}: {e}")
+        self.store.remove(state.id)
+
+    @staticmethod
+    def _write_id_maps(spec: Spec, pid: int) -> None:
+        for name, maps in (("uid_map", spec.uid_mappings), ("gid_map", spec.gid_mappings)):
+            text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+            try:
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write(text)
+            except OSError as e:
+                raise SetupError(f"linux.{name[:3]}Mappings: writing {name}: {e.strerror}") from None
+
+    @staticmethod
+    def _oom_score_adj(pid: int, value: int) -> None:
+        try:
+            with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            raise SetupError(f"process.oomScoreAdj {value}: {e.strerror}") from None
+
+    def start(self, cid: str) -> None:
+        """Let a created container's init execute the program."""
+        state = self.store.load(cid)
+        st = state.live_status()
+        if st != Status.CREATED:
+            raise InvalidState(f"cannot start container {cid!r}: it is {st.value}, not created")
+        fifo = os.path.join(self.store.dir(cid), "exec.fifo")
+        try:
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise InvalidState(f"cannot start container {cid!r}: it was already started") from None
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    data = os.read(fd, 1)
+                except BlockingIOError:
+                    data = b""
+                if data:
+                    break
+                if not state.process_alive():
+                    raise InvalidState(f"cannot start container {cid!r}: its init exited")
+                if time.monotonic() > deadline:
+                    raise SetupError(f"container {cid!r}: init did not answer start")
+                select.select([fd], [], [], 0.01)
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(fifo)
+            except FileNotFoundError:
+                pass
+        self.store.transition(state, Status.RUNNING)
+        spec_hooks = self._hooks(state)
+        if spec_hooks.get("poststart"):
+            from .hooks import run_hooks
+
+            try:
+                run_hooks("poststart", spec_hooks["poststart"], state.hook_state())
+            except XcError as e:
+                log.warning(str(e))
+
+    @staticmethod
+    def _hooks(state: State) -> dict[str, Any]:
+        from .spec import _parse_hooks
+
+        try:
+            return _parse_hooks(state.config.get("hooks"))
+        except ConfigError:
+            return {}
+
+    def run(self, cid: str, bundle: str, opts: CreateOptions | None = None, detach: bool = False,
+            keep: bool = False) -> int:
+        """create + start; in the foreground, wait and return the exit code."""
+        opts = opts or CreateOptions()
+        if detach:
+            self.create(cid, bundle, opts)
+            try:
+                self.start(cid)
+            except BaseException:
+                self.delete(cid, force=True)
+                raise
+            return 0
+        master_sock = None
+        console = None
+        spec_terminal = False
+        if opts.console_socket is None:
+            from .spec import load_bundle as _lb
+
+            spec_terminal = bool(_lb(bundle).process and _lb(bundle).process.terminal)  # type: ignore[union-attr]
+            if spec_terminal:
+                master_sock, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            state = self.create(cid, bundle, opts, _foreground=True, _console=console)
+        finally:
+            if console is not None:
+                console.close()
+        master = -1
+        try:
+            if master_sock is not None:
+                from .console import recv_fd
+
+                master = recv_fd(master_sock)
+                master_sock.close()
+            forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                         signal.SIGUSR1, signal.SIGUSR2)
+            for sig in forwarded:
+                signal.signal(sig, lambda s, _f, pid=state.pid: _forward(pid, s))
+            self.start(cid)
+            if master >= 0:
+                from .console import Proxy
+
+                code_box: list[int] = []
+
+                def done() -> bool:
+                    if not code_box:
+                        pid, status = os.waitpid(state.pid, os.WNOHANG)
+                        if pid:
+                            code_box.append(os.waitstatus_to_exitcode(status))
+                    return bool(code_box)
+
+                with Proxy(master) as proxy:
+                    proxy.pump(done)
+                code = code_box[0] if code_box else _reap(state.pid)
+            else:
+                code = _reap(state.pid)
+            return _exit_code(code)
+        finally:
+            if master >= 0:
+                os.close(master)
+            if not keep:
+                try:
+                    self.delete(cid, force=True)
+                except XcError as e:
+                    log.warning(str(e))
+
+    # -- inspection ----------------------------------------------------------
+
+    def state(self, cid: str) -> dict[str, Any]:
+        return self.store.load(cid).oci()
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for cid in self.store.ids():
+            try:
+                out.append(self.store.load(cid).oci())
+            except XcError:
+                continue
+        return out
+
+    def pids(self, cid: str) -> list[int]:
+        state = self.store.load(cid)
+        from . import cgroups
+
+        return cgroups.Cgroup.from_state(state.cgroup).pids()
+
+    # -- signals, pause ------------------------------------------------------
+
+    def kill(self, cid: str, sig: int, all_processes: bool = False) -> None:
+        state = self.store.load(cid)
+        st = state.live_status()
+        if st == Status.STOPPED:
+            raise InvalidState(f"container {cid!r} is not running")
+        if all_processes:
+            from . import cgroups
+
+            cg = cgroups.Cgroup.from_state(state.cgroup)
+            cg.kill_all(sig)
+            if st == Status.PAUSED and sig == signal.SIGKILL:
+                cg.thaw()
+            return
+        try:
+            fd = os.pidfd_open(state.pid)
+        except ProcessLookupError:
+            raise InvalidState(f"container {cid!r} is not running") from None
+        try:
+            if process_start_time(state.pid) != state.pid_start:
+                raise InvalidState(f"container {cid!r} is not running")
+            signal.pidfd_send_signal(fd, sig)
+        finally:
+            os.close(fd)
+
+    def pause(self, cid: str) -> None:
+        state = self.store.load(cid)
+        self.store.ensure_live(state, Status.RUNNING)
+        from . import cgroups
+
+        cgroups.Cgroup.from_state(state.cgroup).freeze()
+        self.store.transition(state, Status.PAUSED)
+
+    def resume(self, cid: str) -> None:
+        state = self.store.load(cid)
+        self.store.ensure_live(state, Status.PAUSED)
+        from . import cgroups
+
+        cgroups.Cgroup.from_state(state.cgroup).thaw()
+        self.store.transition(state, Status.RUNNING)
+
+    # -- delete ----------------------------------------------------------------
+
+    def delete(self, cid: str, force: bool = False) -> None:
+        """Remove a stopped (or created) container; with *force*, kill it first."""
+        state = self.store.load(cid)
+        st = state.live_status()
+        if st in (Status.RUNNING, Status.PAUSED) and not force:
+            raise InvalidState(
+                f"cannot delete container {cid!r}: it is {st.value} (stop it first, or use --force)"
+            )
+        from . import cgroups
+
+        cg = cgroups.Cgroup.from_state(state.cgroup) if state.cgroup else None
+        if st != Status.STOPPED:
+            try:
+                os.kill(state.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if cg is not None:
+            try:
+                cg.kill_all(signal.SIGKILL)
+                if st == Status.PAUSED:
+                    cg.thaw()
+            except (OSError, XcError):
+                pass
+        if state.pid:
+            _wait_pidfd(state.pid, state.pid_start, 10.0)
+            try:
+                os.waitpid(state.pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if cg is not None:
+            cg.destroy()
+        was_created = state.status != Status.CREATING
+        self.store.remove(cid)
+        if was_created:
+            hooks = self._hooks(state)
+            if hooks.get("poststop"):
+                from .hooks import run_hooks
+
+                hs = state.hook_state()
+                hs["status"] = "stopped"
+                try:
+                    run_hooks("poststop", hooks["poststop"], hs)
+                except XcError as e:
+                    log.warning(str(e))
+
+    # -- exec ----------------------------------------------------------------
+
+    def exec(self, cid: str, process: Process, opts: ExecOptions | None = None) -> int:
+        """Run *process* inside a running container; return its exit code unless detached."""
+        opts = opts or ExecOptions()
+        state = self.store.load(cid)
+        st = state.live_status()
+        if st != Status.RUNNING:
+            raise InvalidState(f"cannot exec in container {cid!r}: it is {st.value}, not running")
+        from . import cgroups
+        from .spec import parse
+
+        spec = parse(state.config, state.bundle) if os.path.isdir(state.rootfs) else None
+        seccomp = spec.seccomp if spec else None
+        bpf, bpf_flags = _seccomp_program(seccomp)
+        ns_flags = 0
+        for ns_type, flag in NAMESPACE_FLAGS.items():
+            name = NAMESPACE_PROC_NAMES[ns_type]
+            try:
+                if os.stat(f"/proc/{state.pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                    ns_flags |= flag
+            except OSError:
+                continue
+        pidfd = os.pidfd_open(state.pid)
+        master_sock = console = None
+        if process.terminal:
+            if opts.console_socket:
+                console = _connect_console(opts.console_socket)
+            elif opts.detach:
+                raise ContainerError("exec --tty --detach needs --console-socket")
+            else:
+                master_sock, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        from .init import ExecContext, exec_setup_main, recv, send
+
+        ctx = ExecContext(
+            process=process, sync=child, pidfd=pidfd, ns_flags=ns_flags, console_sock=console,
+            preserve_fds=opts.preserve_fds, seccomp_bpf=bpf, seccomp_flags=bpf_flags,
+            no_new_privs=opts.no_new_privs,
+        )
+        if not opts.detach:
+            from . import kernel
+
+            kernel.prctl(PR.SET_CHILD_SUBREAPER, 1)
+        cg = cgroups.Cgroup.from_state(state.cgroup)
+        setup_pid = os.fork()
+        if setup_pid == 0:
+            parent.close()
+            exec_setup_main(ctx)
+        child.close()
+        os.close(pidfd)
+        if console is not None:
+            console.close()
+        pid = 0
+        try:
+            while True:
+                msg = recv(parent)
+                if "init_pid" in msg:
+                    pid = msg["init_pid"]
+                    _reap(setup_pid)
+                    setup_pid = 0
+                    cg.add(pid)
+                    send(parent, ok=True)
+                elif "ready" in msg:
+                    break
+        except BaseException as e:
+            for p in (setup_pid, pid):
+                if p:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    _reap(p)
+            if isinstance(e, EOFError):
+                raise SetupError(f"exec in {cid!r}: the process died during setup") from None
+            raise
+        finally:
+            parent.close()
+        if opts.pid_file:
+            _write_pid_file(opts.pid_file, pid)
+        if opts.detach:
+            return 0
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                    signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, lambda s, _f, p=pid: _forward(p, s))
+        if master_sock is not None:
+            from .console import Proxy, recv_fd
+
+            master = recv_fd(master_sock)
+            master_sock.close()
+            code_box: list[int] = []
+
+            def done() -> bool:
+                if not code_box:
+                    p, status = os.waitpid(pid, os.WNOHANG)
+                    if p:
+                        code_box.append(os.waitstatus_to_exitcode(status))
+                return bool(code_box)
+
+            try:
+                with Proxy(master) as proxy:
+                    proxy.pump(done)
+            finally:
+                os.close(master)
+            return _exit_code(code_box[0] if code_box else _reap(pid))
+        return _exit_code(_reap(pid))
+
+    def exec_process(self, cid: str, args: list[str], *, env: list[str] | None = None,
+                     cwd: str | None = None, user: tuple[int, int] | None = None,
+                     additional_gids: list[int] | None = None, tty: bool = False,
+                     caps: list[str] | None = None) -> Process:
+        """The process to exec: the container's own, with these overrides (as runc exec)."""
+        state = self.store.load(cid)
+        from .spec import _parse_process
+
+        base = _parse_process(state.config["process"])
+        proc = replace(base, args=args, terminal=tty)
+        if env:
+            names = {e.split("=", 1)[0] for e in env}
+            proc.env = [e for e in base.env if e.split("=", 1)[0] not in names] + env
+        if cwd:
+            proc.cwd = cwd
+        if user:
+            proc.uid, proc.gid = user
+        if additional_gids is not None:
+            proc.additional_gids = additional_gids
+        if caps:
+            proc.capabilities = {k: list(dict.fromkeys(v + caps)) for k, v in base.capabilities.items()
+                                 if k != "ambient"} | {"ambient": base.capabilities.get("ambient", [])}
+        return proc
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

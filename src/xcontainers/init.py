@@ -1,0 +1,360 @@
+"""The container side of create and exec: code that runs in forked children.
+
+``create`` forks twice.  The first child (the *setup* process) joins or
+creates the namespaces: a user namespace first (the runtime writes its id
+maps), then all the others with one unshare(2).  A new pid namespace holds
+only the children of the caller, so the setup process forks once more: that
+grandchild is the container's init (pid 1 inside), and the setup process
+reports its host pid and exits.
+
+The init then waits until the runtime has put it in the container's cgroup,
+unshares the cgroup namespace, builds the filesystem (see :mod:`rootfs`),
+sets up its terminal and credentials, reports ``ready`` and blocks opening
+the exec fifo for writing.  ``start`` opens the fifo for reading; the init
+writes one byte, runs the startContainer hooks, loads seccomp last of all and
+executes the program.
+
+Every message between the runtime and its children is one JSON object on a
+SOCK_SEQPACKET socketpair.  A child that fails sends ``{"error": ...}`` and
+exits; the runtime then undoes everything it made.
+
+Nothing here may import a module lazily once the process has pivoted into
+the container's rootfs: the host's Python library is no longer there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from . import console, credentials, kernel, rootfs
+from .hooks import run_hooks
+from .errors import SetupError, XcError
+from .kernel import CLONE, NAMESPACE_FLAGS, PR
+from .spec import Process, Spec
+
+__all__ = ["InitContext", "ExecContext", "setup_process_main", "exec_setup_main", "send", "recv"]
+
+FIFO_NAME = "exec.fifo"
+
+
+def send(sock: socket.socket, **msg: Any) -> None:
+    sock.send(json.dumps(msg).encode())
+
+
+def recv(sock: socket.socket) -> dict[str, Any]:
+    data = sock.recv(1 << 16)
+    if not data:
+        raise EOFError("peer closed the sync socket")
+    msg = json.loads(data)
+    if "error" in msg:
+        raise SetupError(msg["error"])
+    return msg
+
+
+@dataclass
+class InitContext:
+    container_id: str
+    spec: Spec
+    sync: socket.socket
+    state_dir_fd: int
+    console_sock: socket.socket | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    seccomp_bpf: bytes | None = None
+    seccomp_flags: int = 0
+    cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ExecContext:
+    process: Process
+    sync: socket.socket
+    pidfd: int
+    ns_flags: int
+    console_sock: socket.socket | None = None
+    preserve_fds: int = 0
+    seccomp_bpf: bytes | None = None
+    seccomp_flags: int = 0
+    no_new_privs: bool = False
+    apparmor: str | None = None
+
+
+def _die(sync: socket.socket, exc: BaseException) -> NoReturn:
+    if isinstance(exc, XcError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        if os.environ.get("XC_DEBUG"):
+            msg += "\n" + traceback.format_exc()
+    try:
+        send(sync, error=msg)
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def _namespace_flags(spec: Spec) -> tuple[int, list[tuple[str, str]]]:
+    """(flags to unshare, [(type, path) to join]) for the container's namespaces."""
+    flags = 0
+    joins = []
+    for ns in spec.namespaces:
+        if ns.path:
+            joins.append((ns.type, ns.path))
+        else:
+            flags |= NAMESPACE_FLAGS[ns.type]
+    return flags, joins
+
+
+def _join(joins: list[tuple[str, str]]) -> None:
+    # A user namespace must be joined first: it decides what the others allow.
+    joins = sorted(joins, key=lambda j: j[0] != "user")
+    for typ, path in joins:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SetupError(f"namespace {typ} path {path}: {e.strerror}") from None
+        try:
+            kernel.setns(fd, NAMESPACE_FLAGS[typ])
+        except OSError as e:
+            raise SetupError(f"joining {typ} namespace {path}: {e.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def setup_process_main(ctx: InitContext) -> NoReturn:
+    """The first child of create: namespaces, then fork the init."""
+    try:
+        spec = ctx.spec
+        flags, joins = _namespace_flags(spec)
+        _join(joins)
+        if flags & CLONE.NEWUSER:
+            kernel.unshare(CLONE.NEWUSER)
+            send(ctx.sync, userns=os.getpid())
+            recv(ctx.sync)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
+        if rest:
+            kernel.unshare(rest)
+        pid = os.fork()
+        if pid == 0:
+            _init_main(ctx)
+        send(ctx.sync, init_pid=pid)
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - reported to the runtime
+        _die(ctx.sync, e)
+
+
+def _prepare_exec_env(proc: Process) -> tuple[str, list[str]]:
+    env = list(proc.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append("HOME=" + credentials.default_home(proc.uid))
+    return credentials.find_executable(proc.args[0], env, proc.cwd), env
+
+
+def _chdir(cwd: str) -> None:
+    try:
+        os.makedirs(cwd, 0o755, exist_ok=True)
+    except OSError:
+        pass
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise SetupError(f"process.cwd {cwd!r}: {e.strerror}") from None
+
+
+def _setup_terminal(sock: socket.socket, proc: Process, in_container_root: bool) -> None:
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    if proc.console_size:
+        console.set_winsize(master, *proc.console_size)
+    if in_container_root:
+        rootfs.console_mount(name)
+    console.send_fd(sock, master, name)
+    os.close(master)
+    sock.close()
+    console.make_controlling(slave)
+    if slave > 2:
+        os.close(slave)
+
+
+def _mark_fds_cloexec(keep_below: int) -> None:
+    """Close-on-exec for every fd from *keep_below* up (runc does the same)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= keep_below:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
+    for fd in range(3, keep_below):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+
+
+def _reset_signals() -> None:
+    # Python ignores SIGPIPE and SIGXFSZ; a program must start with defaults.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int) -> bytes | None:
+    """Change credentials; return the seccomp program still to load, if any.
+
+    Loading a filter needs no_new_privs or CAP_SYS_ADMIN.  Without
+    no_new_privs the filter goes in now, while CAP_SYS_ADMIN is held (so the
+    few calls left before execve must pass it, as under runc); with it, the
+    filter is loaded last, right before execve.
+    """
+    if bpf is not None and not nnp:
+        try:
+            kernel.seccomp_load_bpf(bpf, bpf_flags)
+        except OSError as e:
+            raise SetupError(f"linux.seccomp: loading the filter: {e.strerror}") from None
+        bpf = None
+    credentials.apply_user_and_caps(proc)
+    if nnp:
+        kernel.prctl(PR.SET_NO_NEW_PRIVS, 1)
+    return bpf
+
+
+def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_flags: int) -> NoReturn:
+    _reset_signals()
+    envd = dict(e.split("=", 1) for e in env)
+    if bpf is not None:
+        try:
+            kernel.seccomp_load_bpf(bpf, bpf_flags)
+        except OSError as e:
+            sys.stderr.write(f"xc-runtime: loading seccomp filter: {e.strerror}\n")
+            os._exit(127)
+    try:
+        os.execve(path, args, envd)
+    except OSError as e:
+        sys.stderr.write(f"xc-runtime: exec {args[0]}: {e.strerror}\n")
+        os._exit(127 if e.errno == 2 else 126)
+
+
+def _init_main(ctx: InitContext) -> NoReturn:
+    """The container's init (pid 1 in a new pid namespace)."""
+    spec = ctx.spec
+    proc = spec.process
+    assert proc is not None
+    try:
+        kernel.prctl(PR.SET_PDEATHSIG, 0)
+        recv(ctx.sync)  # the runtime has put us into the cgroup
+        os.setsid()
+        if spec.namespace("cgroup") is not None and spec.namespace("cgroup").path is None:  # type: ignore[union-attr]
+            kernel.unshare(CLONE.NEWCGROUP)
+        if not ctx.no_new_keyring:
+            try:
+                kernel.join_session_keyring(None)
+            except OSError:
+                pass  # keyrings may be disabled; runc ignores ENOSYS too
+        import subprocess  # noqa: F401 - hooks may need it after pivot_root
+
+        rootfs.prepare(spec, ctx.cgroup_mounts)
+        send(ctx.sync, hooks="createRuntime")
+        recv(ctx.sync)
+        if spec.hooks.get("createContainer"):
+            run_hooks("createContainer", spec.hooks["createContainer"], _hook_state(ctx))
+        rootfs.pivot(spec, ctx.no_pivot)
+        rootfs.finish(spec)
+        if spec.hostname:
+            kernel.sethostname(spec.hostname)
+        if spec.domainname:
+            kernel.setdomainname(spec.domainname)
+        if proc.terminal:
+            if ctx.console_sock is None:
+                raise SetupError("process.terminal needs a console socket (--console-socket)")
+            _setup_terminal(ctx.console_sock, proc, True)
+        _chdir(proc.cwd)
+        path, env = _prepare_exec_env(proc)
+        if proc.umask is not None:
+            os.umask(proc.umask)
+        credentials.apply_rlimits(proc)
+        bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
+        _mark_fds_cloexec(3 + ctx.preserve_fds)
+        send(ctx.sync, ready=True)
+        ctx.sync.close()
+    except BaseException as e:  # noqa: BLE001
+        _die(ctx.sync, e)
+    # Wait for `start`: opening a fifo for writing blocks until a reader comes.
+    try:
+        fd = os.open(FIFO_NAME, os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(ctx.state_dir_fd)
+    except OSError as e:
+        sys.stderr.write(f"xc-runtime: waiting for start: {e.strerror}\n")
+        os._exit(1)
+    if spec.hooks.get("startContainer"):
+        try:
+            run_hooks("startContainer", spec.hooks["startContainer"], _hook_state(ctx))
+        except XcError as e:
+            sys.stderr.write(f"xc-runtime: {e}\n")
+            os._exit(1)
+    _exec(path, proc.args, env, bpf, ctx.seccomp_flags)
+
+
+def _hook_state(ctx: InitContext) -> dict[str, Any]:
+    return {
+        "ociVersion": ctx.spec.oci_version,
+        "id": ctx.container_id,
+        "status": "creating",
+        "pid": os.getpid(),
+        "bundle": ctx.spec.bundle,
+        "annotations": ctx.spec.annotations,
+    }
+
+
+def exec_setup_main(ctx: ExecContext) -> NoReturn:
+    """The first child of exec: join the container's namespaces, fork the process."""
+    try:
+        try:
+            kernel.setns(ctx.pidfd, ctx.ns_flags)
+        except OSError as e:
+            raise SetupError(f"joining the container's namespaces: {e.strerror}") from None
+        pid = os.fork()
+        if pid == 0:
+            _exec_main(ctx)
+        send(ctx.sync, init_pid=pid)
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _die(ctx.sync, e)
+
+
+def _exec_main(ctx: ExecContext) -> NoReturn:
+    proc = ctx.process
+    try:
+        recv(ctx.sync)  # in the cgroup now
+        os.setsid()
+        if proc.terminal:
+            if ctx.console_sock is None:
+                raise SetupError("--tty needs a console socket (--console-socket)")
+            _setup_terminal(ctx.console_sock, proc, False)
+        _chdir(proc.cwd)
+        path, env = _prepare_exec_env(proc)
+        if proc.umask is not None:
+            os.umask(proc.umask)
+        credentials.apply_rlimits(proc)
+        nnp = ctx.no_new_privs or proc.no_new_privileges
+        bpf = _drop_privileges(proc, nnp, ctx.seccomp_bpf, ctx.seccomp_flags)
+        _mark_fds_cloexec(3 + ctx.preserve_fds)
+        send(ctx.sync, ready=True)
+        ctx.sync.close()
+    except BaseException as e:  # noqa: BLE001
+        _die(ctx.sync, e)
+    _exec(path, proc.args, env, bpf, ctx.seccomp_flags)
