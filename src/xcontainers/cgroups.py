@@ -196,6 +196,8 @@ def _check_components(path: str, what: str) -> None:
 def _systemd_path(value: str) -> str:
     """"slice:prefix:name" -> "/<slice>/<prefix>-<name>.scope"."""
     slice_, prefix, name = value.split(":")
+    if ".." in (slice_, prefix, name):
+        raise ConfigError(f"linux.cgroupsPath: {value!r} must not contain '..'")
     slice_ = slice_ or "system.slice"
     if not slice_.endswith(".slice") or "/" in slice_:
         raise ConfigError(f"linux.cgroupsPath: {value!r}: the systemd slice must be a name ending in '.slice'")

@@ -221,7 +221,9 @@ def _mount_cgroup(spec: Spec, dest: str, flags: int, cgroup_mounts: list[tuple[s
         sub = os.path.join(dest, name)
         _mkdir_p(sub)
         if own_ns:
-            kernel.mount("cgroup", sub, "cgroup", flags, opts)
+            # An entry without options is the cgroup2 hierarchy of a hybrid host.
+            fstype = "cgroup" if opts else "cgroup2"
+            kernel.mount(fstype, sub, fstype, flags, opts or None)
         else:
             kernel.mount(hostdir, sub, None, MS.BIND | MS.REC, None)
             kernel.mount(None, sub, None, MS.BIND | MS.REMOUNT | flags, None)

@@ -110,6 +110,8 @@ _FLTATR_CTL_TSYNC = 4
 _FLTATR_CTL_LOG = 6
 _FLTATR_CTL_SSB = 7
 
+_SECCOMP_SET_MODE_FILTER = 1  # seccomp(2) operation
+
 # OCI flag -> (libseccomp attribute, seccomp(2) flag bit)
 _FLAGS: dict[str, tuple[int, int]] = {
     "SECCOMP_FILTER_FLAG_TSYNC": (_FLTATR_CTL_TSYNC, 1 << 0),
@@ -443,7 +445,7 @@ def load(profile: dict[str, Any]) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     syscall = libc.syscall
     syscall.restype = ctypes.c_long
-    args = (ctypes.c_long(nr), ctypes.c_long(1), ctypes.c_long(flags), ctypes.byref(fprog))  # 1: SECCOMP_SET_MODE_FILTER
+    args = (ctypes.c_long(nr), ctypes.c_long(_SECCOMP_SET_MODE_FILTER), ctypes.c_long(flags), ctypes.byref(fprog))
     ctypes.set_errno(0)
     rc = syscall(*args)
     if rc == 0:

@@ -1,0 +1,210 @@
+"""`xc`: the friendly command line.
+
+    xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N] [IMAGE] [CMD...]
+    xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID | xc images
+
+IMAGE is the built-in ``busybox`` (the default, made from Debian's
+busybox-static on first use) or a directory holding a rootfs.  Each
+container gets a bundle under /var/lib/xcontainers/containers/ID (its config
+and a private copy of the rootfs) and is run by the same runtime as
+``xc-runtime``, with its state under /run/xc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import uuid
+from typing import Any
+
+from .errors import XcError
+
+__all__ = ["main"]
+
+STATE_ROOT = os.environ.get("XC_ROOT", "/run/xc")
+BUNDLES = os.environ.get("XC_BUNDLES", "/var/lib/xcontainers/containers")
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().rstrip("b")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise XcError(f"invalid size {text!r} (examples: 64m, 1g, 1048576)") from None
+
+
+def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
+    from .defaults import default_spec
+    from .image import copy_rootfs, image_rootfs
+
+    src = image_rootfs(a.image)
+    bundle = os.path.join(BUNDLES, cid)
+    os.makedirs(BUNDLES, exist_ok=True)
+    os.mkdir(bundle)
+    try:
+        copy_rootfs(src, os.path.join(bundle, "rootfs"))
+        spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=a.tty, hostname=a.hostname or cid[:12])
+        spec["root"]["readonly"] = False
+        spec["process"]["env"] += a.env
+        res = spec["linux"]["resources"]
+        if a.memory:
+            res["memory"] = {"limit": _parse_size(a.memory)}
+        if a.pids_limit:
+            res["pids"] = {"limit": a.pids_limit}
+        spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(spec, f, indent=2)
+    except BaseException:
+        shutil.rmtree(bundle, ignore_errors=True)
+        raise
+    return bundle
+
+
+def _remove_bundle(cid: str) -> None:
+    shutil.rmtree(os.path.join(BUNDLES, cid), ignore_errors=True)
+
+
+def _is_image(name: str) -> bool:
+    from .image import BUILTIN, IMAGES_DIR
+
+    return name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name))
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .container import Runtime
+
+    rt = Runtime(STATE_ROOT)
+    cid = a.name or uuid.uuid4().hex[:12]
+    rt.store.check_id(cid)
+    if os.path.exists(os.path.join(BUNDLES, cid)):
+        raise XcError(f"container {cid!r} already exists (xc rm {cid})")
+    cmd = list(a.command)
+    if not _is_image(a.image):
+        # `xc run CMD...`: the built-in image is implied.
+        cmd = [a.image] + cmd
+        a.image = "busybox"
+    bundle = _bundle(cid, a, cmd)
+    try:
+        if a.detach:
+            rt.run(cid, bundle, detach=True)
+            print(cid)
+            return 0
+        return rt.run(cid, bundle, keep=not a.rm)
+    finally:
+        if a.rm and not a.detach:
+            _remove_bundle(cid)
+
+
+def cmd_ps(a: argparse.Namespace) -> int:
+    from .container import Runtime
+
+    items = Runtime(STATE_ROOT).list()
+    print(f"{'ID':<14}{'PID':<8}{'STATUS':<10}{'CREATED'}")
+    for s in items:
+        print(f"{s['id']:<14}{s['pid']:<8}{s['status']:<10}{s['created']}")
+    return 0
+
+
+def cmd_exec(a: argparse.Namespace) -> int:
+    from .container import ExecOptions, Runtime
+
+    rt = Runtime(STATE_ROOT)
+    proc = rt.exec_process(a.id, a.command, tty=a.tty, env=a.env)
+    return rt.exec(a.id, proc, ExecOptions())
+
+
+def cmd_stop(a: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from .container import Runtime
+    from .state import Status
+
+    rt = Runtime(STATE_ROOT)
+    rt.kill(a.id, signal.SIGTERM)
+    deadline = time.monotonic() + a.time
+    while time.monotonic() < deadline:
+        if rt.store.load(a.id).live_status() == Status.STOPPED:
+            return 0
+        time.sleep(0.05)
+    rt.kill(a.id, signal.SIGKILL, all_processes=True)
+    return 0
+
+
+def cmd_rm(a: argparse.Namespace) -> int:
+    from .container import Runtime
+
+    Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    _remove_bundle(a.id)
+    return 0
+
+
+def cmd_images(a: argparse.Namespace) -> int:
+    from .image import BUILTIN, IMAGES_DIR
+
+    names = sorted(os.listdir(IMAGES_DIR)) if os.path.isdir(IMAGES_DIR) else []
+    if BUILTIN not in names:
+        names.append(BUILTIN + " (built on first use)")
+    for n in names:
+        print(n)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xc", description="xcontainers: run X-Containers")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    r = sub.add_parser("run", help="run a command in a new container")
+    r.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    r.add_argument("-i", "--interactive", action="store_true")
+    r.add_argument("-t", "--tty", action="store_true")
+    r.add_argument("-d", "--detach", action="store_true")
+    r.add_argument("--name")
+    r.add_argument("--hostname")
+    r.add_argument("-e", "--env", action="append", default=[])
+    r.add_argument("-m", "--memory")
+    r.add_argument("--pids-limit", type=int)
+    r.add_argument("image", nargs="?", default="busybox")
+    r.add_argument("command", nargs=argparse.REMAINDER)
+    r.set_defaults(fn=cmd_run)
+    sub.add_parser("ps", help="list containers").set_defaults(fn=cmd_ps)
+    e = sub.add_parser("exec", help="run a command in a running container")
+    e.add_argument("-t", "--tty", action="store_true")
+    e.add_argument("-i", "--interactive", action="store_true")
+    e.add_argument("-e", "--env", action="append", default=[])
+    e.add_argument("id")
+    e.add_argument("command", nargs=argparse.REMAINDER)
+    e.set_defaults(fn=cmd_exec)
+    s = sub.add_parser("stop", help="stop a container (SIGTERM, then SIGKILL)")
+    s.add_argument("-t", "--time", type=float, default=10.0)
+    s.add_argument("id")
+    s.set_defaults(fn=cmd_stop)
+    rm = sub.add_parser("rm", help="remove a container")
+    rm.add_argument("-f", "--force", action="store_true")
+    rm.add_argument("id")
+    rm.set_defaults(fn=cmd_rm)
+    sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = build_parser()
+    a = p.parse_args(argv)
+    if not getattr(a, "fn", None):
+        p.print_help()
+        sys.exit(0)
+    try:
+        code = a.fn(a)
+    except XcError as e:
+        sys.stderr.write(f"xc: {e}\n")
+        code = 1
+    except OSError as e:
+        sys.stderr.write(f"xc: {e.strerror or e}" + (f": {e.filename}" if e.filename else "") + "\n")
+        code = 1
+    sys.exit(code)
