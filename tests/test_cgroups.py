@@ -39,13 +39,21 @@ needs_v1 = pytest.mark.skipif(not HOST_V1, reason="cgroup v1 (legacy or hybrid) 
 # --- helpers --------------------------------------------------------------
 
 
+def _cgroup_mounts() -> set[str]:
+    """Mount points of cgroup filesystems at or below ROOT, read directly."""
+    found = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mp, fstype = left.split()[4], right.split()[0]
+            if fstype in ("cgroup", "cgroup2") and (mp == ROOT or mp.startswith(ROOT + "/")):
+                found.add(mp)
+    return found
+
+
 def _leftovers(path: str) -> list[str]:
     """Directories named path that still exist in any cgroup hierarchy."""
-    return [
-        d
-        for h in hierarchies(ROOT)
-        if os.path.lexists(d := os.path.join(h.mountpoint, path.lstrip("/")))
-    ]
+    return [d for mp in sorted(_cgroup_mounts()) if os.path.lexists(d := os.path.join(mp, path.lstrip("/")))]
 
 
 def _force_remove(path: str) -> None:
@@ -113,14 +121,21 @@ def test_detect_matches_the_host() -> None:
 
 
 def test_hierarchies_come_from_mountinfo() -> None:
-    expected = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            mp, fstype = left.split()[4], right.split()[0]
-            if fstype in ("cgroup", "cgroup2") and (mp == ROOT or mp.startswith(ROOT + "/")):
-                expected.add(mp)
-    assert {h.mountpoint for h in hierarchies(ROOT)} == expected
+    assert {h.mountpoint for h in hierarchies(ROOT)} == _cgroup_mounts()
+
+
+@pytest.mark.parametrize(
+    "mountpoint, options, controllers, mount_options",
+    [
+        ("/sys/fs/cgroup/cpu,cpuacct", "rw,cpu,cpuacct", ("cpu", "cpuacct"), "cpu,cpuacct"),
+        ("/sys/fs/cgroup/systemd", "rw,xattr,name=systemd", (), "none,name=systemd"),
+        ("/sys/fs/cgroup/cpuset", "rw,cpuset,clone_children", ("cpuset",), "cpuset"),
+        ("/sys/fs/cgroup/x", "rw,release_agent=/bin/true,name=x,pids", ("pids",), "pids,name=x"),
+    ],
+)
+def test_v1_mount_options(mountpoint: str, options: str, controllers: tuple, mount_options: str) -> None:
+    h = cgroups._v1_hierarchy(mountpoint, options)
+    assert (h.name, h.controllers, h.options) == (os.path.basename(mountpoint), controllers, mount_options)
 
 
 @needs_v1
@@ -380,6 +395,15 @@ def test_state_round_trip(cg: Env) -> None:
     assert _leftovers(cg.path) == []
 
 
+@needs_v1
+def test_state_saved_before_create_still_cleans_up(cg: Env) -> None:
+    c = cg.cgroup("/a/b")
+    early = c.to_state()  # what a runtime records before create()
+    c.create()
+    Cgroup.from_state(early).destroy()
+    assert _leftovers(cg.path) == []
+
+
 # --- errors ---------------------------------------------------------------
 
 
@@ -429,7 +453,8 @@ def test_mount_specs_are_mountable(cg: Env, tmp_path) -> None:
         kind = "-t cgroup2" if opts == "" else f"-t cgroup -o {opts}"
         lines.append(f"mount {kind} cgroup {target} && test -f {target}{cg.path}/cgroup.procs")
     script = "set -e\n" + "\n".join(lines)
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], capture_output=True, text=True)
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
+    r = subprocess.run(argv, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     c.destroy()
     assert _leftovers(cg.path) == []
@@ -500,7 +525,8 @@ def test_cgroup_v2_in_a_private_mount_namespace(cg: Env) -> None:
     assert out["left"] is False
     if "memory" not in out["root_controllers"]:  # this host: no controller in its v2 tree
         assert out["err_memory"] is not None
-        assert "linux.resources.memory.limit" in out["err_memory"] and "memory" in out["err_memory"].split(": ", 1)[1]
+        field, message = out["err_memory"].split(": ", 1)
+        assert field == "linux.resources.memory.limit" and "memory" in message
         assert "not enabled" in out["err_memory"]
         assert out["err_unified"] is not None and "memory.max" in out["err_unified"]
     if "pids" not in out["root_controllers"]:

@@ -312,7 +312,8 @@ class Cgroup:
         self.root = root
         self._hier = {h.name: h for h in hier}
         self.dirs: dict[str, str] = {h.name: self._join(h.mountpoint) for h in hier}
-        self._created: list[str] = list(created or [])
+        # Directories create() made (None: create() has not run yet).
+        self._created: list[str] | None = None if created is None else list(created)
 
     def __repr__(self) -> str:
         return f"Cgroup({self.version}, {self.path!r})"
@@ -336,7 +337,11 @@ class Cgroup:
     # -- state --
 
     def to_state(self) -> dict[str, Any]:
-        """A JSON-ready record for the container's state file."""
+        """A JSON-ready record for the container's state file.
+
+        Taken before create(), "created" lists the directories that do not
+        exist yet, i.e. those create() is about to make, so that a record
+        saved early still lets destroy() remove them."""
         return {
             "version": self.version,
             "path": self.path,
@@ -346,8 +351,11 @@ class Cgroup:
                  "controllers": list(h.controllers), "options": h.options}
                 for h in self._hier.values()
             ],
-            "created": list(self._created),
+            "created": list(self._created) if self._created is not None else self._missing(),
         }
+
+    def _missing(self) -> list[str]:
+        return [child for h in self._hier.values() for _, child in self._levels(h) if not os.path.isdir(child)]
 
     @classmethod
     def from_state(cls, d: dict[str, Any]) -> "Cgroup":
@@ -357,7 +365,7 @@ class Cgroup:
                 Hierarchy(h["name"], h["mountpoint"], h["fstype"], tuple(h["controllers"]), h["options"])
                 for h in d["hierarchies"]
             ]
-            return cls(d["version"], d["path"], d["root"], hier, d.get("created"))
+            return cls(d["version"], d["path"], d["root"], hier, list(d.get("created") or []))
         except (KeyError, TypeError) as e:
             raise ContainerError(f"container state: the cgroup record is malformed ({e})") from None
 
@@ -404,6 +412,8 @@ class Cgroup:
 
     def create(self) -> None:
         """mkdir -p the cgroup in every hierarchy."""
+        if self._created is None:
+            self._created = []
         for h in self._hier.values():
             if h.is_v2:
                 self._create_v2(h)
@@ -425,7 +435,8 @@ class Cgroup:
             return
         except OSError as e:
             raise SetupError(f"{d}: cannot create cgroup: {e.strerror}") from None
-        self._created.append(d)
+        if self._created is not None and d not in self._created:
+            self._created.append(d)
 
     def _create_v1(self, h: Hierarchy) -> None:
         for parent, child in self._levels(h):
@@ -649,13 +660,16 @@ class Cgroup:
         if n.get("classID") is not None:
             _set(os.path.join(self._dir("net_cls", f + "classID"), "net_cls.classid"), n["classID"])
         for p in n.get("priorities") or []:
-            _write(os.path.join(self._dir("net_prio", f + "priorities"), "net_prio.ifpriomap"), f"{p['name']} {p['priority']}")
+            d = self._dir("net_prio", f + "priorities")
+            _write(os.path.join(d, "net_prio.ifpriomap"), f"{p['name']} {p['priority']}")
 
     def _apply_rdma(self, r: dict[str, Any]) -> None:
+        keys = (("hca_handle", "hcaHandles"), ("hca_object", "hcaObjects"))
         for dev, lim in r.items():
-            parts = [f"{k}={lim[v]}" for k, v in (("hca_handle", "hcaHandles"), ("hca_object", "hcaObjects")) if lim.get(v) is not None]
+            parts = [f"{k}={lim[v]}" for k, v in keys if lim.get(v) is not None]
             if parts:
-                _write(os.path.join(self._dir("rdma", f"linux.resources.rdma.{dev}"), "rdma.max"), f"{dev} {' '.join(parts)}")
+                d = self._dir("rdma", f"linux.resources.rdma.{dev}")
+                _write(os.path.join(d, "rdma.max"), f"{dev} {' '.join(parts)}")
 
     def _apply_unified(self, u: dict[str, str]) -> None:
         if self.version != "v2":
@@ -762,30 +776,33 @@ class Cgroup:
         """Send sig to every process in the cgroup.
 
         SIGKILL goes through cgroup.kill where the kernel has it (atomic
-        against forks).  Otherwise the cgroup is frozen while the signals are
-        sent, so no new process escapes, and thawed again unless it was
-        already frozen."""
-        u = self._unified()
-        if sig == signal.SIGKILL and u is not None:
-            kill_file = os.path.join(self.dirs[u.name], "cgroup.kill")
-            if os.path.exists(kill_file):
-                _write(kill_file, "1")  # then signal what is listed, too
+        against forks; any process listed only in v1 hierarchies is then
+        signalled too).  Otherwise the cgroup is frozen while the signals are
+        sent, so that no new process escapes, and thawed again unless it was
+        frozen already."""
+        if sig == signal.SIGKILL and self._cgroup_kill():
+            _signal(self.pids(), sig)
+            return
         froze = False
         if not self.is_frozen():
             try:
                 self.freeze(timeout=2.0)
                 froze = True
             except SetupError:
-                pass
+                pass  # no freezer, or a task that will not freeze: signal anyway
         try:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
+            _signal(self.pids(), sig)
         finally:
             if froze:
                 self.thaw()
+
+    def _cgroup_kill(self) -> bool:
+        u = self._unified()
+        kill_file = os.path.join(self.dirs[u.name], "cgroup.kill") if u else ""
+        if not kill_file or not os.path.exists(kill_file):
+            return False
+        _write(kill_file, "1")
+        return True
 
     # -- destroy --
 
@@ -799,7 +816,7 @@ class Cgroup:
             failed += _remove_tree(d, deadline)
         if failed:
             raise SetupError(f"cannot remove cgroup(s) {', '.join(failed)}: still busy after {timeout}s")
-        for d in sorted(self._created, key=lambda p: p.count("/"), reverse=True):
+        for d in sorted(self._created or [], key=lambda p: p.count("/"), reverse=True):
             if d not in self.dirs.values():
                 try:
                     os.rmdir(d)
@@ -862,6 +879,14 @@ class Cgroup:
         if self.version == "v2":
             return [("", self.dirs[_UNIFIED], "")]
         return [(h.name, self.dirs[h.name], h.options) for h in self._hier.values()]
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _remove_tree(d: str, deadline: float) -> list[str]:

@@ -156,6 +156,8 @@ class Runtime:
         setup_pid = 0
         try:
             cg.create()
+            state.cgroup = cg.to_state()
+            self.store.save(state)
             resources = dict(spec.resources)
             if resources.get("devices"):
                 from .defaults import DEFAULT_DEVICE_RULES

@@ -98,11 +98,12 @@ def find_executable(name: str, env: list[str], cwd: str) -> str:
         if os.path.isdir(path) or not os.access(path, os.X_OK):
             raise SetupError(f"exec: {name!r}: permission denied")
         return path
-    search = DEFAULT_PATH
+    # As runc (Go's exec.LookPath): no PATH in the process's env searches nowhere.
+    search = ""
     for e in env:
         if e.startswith("PATH="):
             search = e[5:]
-    for d in search.split(":"):
+    for d in search.split(":") if search else []:
         p = os.path.join(d or ".", name)
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return p

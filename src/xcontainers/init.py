@@ -131,9 +131,18 @@ def _join(joins: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
+def _preload() -> None:
+    """Import now what later steps need: once in a user namespace or the
+    container's rootfs, the host's Python library may be out of reach."""
+    import shutil  # noqa: F401 - tmpcopyup
+    import subprocess  # noqa: F401 - hooks
+    import tempfile  # noqa: F401 - tmpcopyup
+
+
 def setup_process_main(ctx: InitContext) -> NoReturn:
     """The first child of create: namespaces, then fork the init."""
     try:
+        _preload()
         spec = ctx.spec
         flags, joins = _namespace_flags(spec)
         _join(joins)
@@ -263,8 +272,6 @@ def _init_main(ctx: InitContext) -> NoReturn:
                 kernel.join_session_keyring(None)
             except OSError:
                 pass  # keyrings may be disabled; runc ignores ENOSYS too
-        import subprocess  # noqa: F401 - hooks may need it after pivot_root
-
         rootfs.prepare(spec, ctx.cgroup_mounts)
         send(ctx.sync, hooks="createRuntime")
         recv(ctx.sync)
@@ -323,6 +330,7 @@ def _hook_state(ctx: InitContext) -> dict[str, Any]:
 def exec_setup_main(ctx: ExecContext) -> NoReturn:
     """The first child of exec: join the container's namespaces, fork the process."""
     try:
+        _preload()
         try:
             kernel.setns(ctx.pidfd, ctx.ns_flags)
         except OSError as e:

@@ -218,17 +218,17 @@ def _mount_cgroup(spec: Spec, dest: str, flags: int, cgroup_mounts: list[tuple[s
         return
     kernel.mount("tmpfs", dest, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755")
     for name, hostdir, opts in cgroup_mounts:
+        if not opts:
+            # The cgroup2 hierarchy of a hybrid host: runc leaves it out of
+            # a v1 container's view, and so do we.
+            continue
         sub = os.path.join(dest, name)
         _mkdir_p(sub)
         if own_ns:
-            # An entry without options is the cgroup2 hierarchy of a hybrid host.
-            fstype = "cgroup" if opts else "cgroup2"
-            kernel.mount(fstype, sub, fstype, flags, opts or None)
+            kernel.mount("cgroup", sub, "cgroup", flags, opts)
         else:
             kernel.mount(hostdir, sub, None, MS.BIND | MS.REC, None)
             kernel.mount(None, sub, None, MS.BIND | MS.REMOUNT | flags, None)
-    if flags & MS.RDONLY:
-        kernel.mount(None, dest, None, MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755")
 
 
 def _dev_is_bind(spec: Spec) -> bool:
