@@ -185,16 +185,25 @@ def differential(runc: RuntimeUnderTest, xc: RuntimeUnderTest, bundle: Bundle, t
     return got
 
 
+_OTHER_CLIENTS = ("libpod", "/containers/", "containerd", "conmon", "machine.slice")
+
+
 def snapshot_host() -> dict[str, Any]:
-    """What a container could leak on the host: mounts, cgroups, processes."""
+    """What a container could leak on the host: mounts, cgroups, processes.
+
+    Mounts and cgroups that podman or containerd (driven by other tests)
+    make are left out, so the snapshot is about what the runtime did.
+    """
     with open("/proc/self/mountinfo") as f:
         mounts = sorted(line.split()[4] for line in f)
+    mounts = [m for m in mounts if not any(o in m for o in _OTHER_CLIENTS)]
     cgroups = []
     for base in ("/sys/fs/cgroup",):
         for dirpath, dirnames, _ in os.walk(base):
             if dirpath.count("/") > 8:
                 continue
             cgroups.extend(os.path.join(dirpath, d) for d in dirnames)
+    cgroups = [c for c in cgroups if not any(o in c for o in _OTHER_CLIENTS)]
     procs = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -202,7 +211,8 @@ def snapshot_host() -> dict[str, Any]:
                 procs.append(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"))
             except OSError:
                 pass
-    return {"mounts": mounts, "cgroups": sorted(cgroups), "busybox_procs": sum(p.endswith("busybox") or p in ("sleep", "sh") for p in procs)}
+    return {"mounts": mounts, "cgroups": sorted(cgroups),
+            "busybox_procs": sum(p.endswith("busybox") or p in ("sleep", "sh") for p in procs)}
 
 
 def deep(d: dict[str, Any]) -> dict[str, Any]:

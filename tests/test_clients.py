@@ -217,7 +217,7 @@ def test_podman_run_echo(containers, busybox_rootfs):
 
 @pytest.mark.parametrize("code", [3, 0, 42])
 def test_podman_run_exit_code(containers, busybox_rootfs, code):
-    def scenario(name: str, rt: str) -> tuple[int, str]:
+    def scenario(name: str, rt: str) -> tuple[int, str, bool]:
         r = podman(rt, "run", "--rm", "--name", containers.name(rt), *PODMAN_RUN_OPTS,
                    "--rootfs", str(busybox_rootfs), "sh", "-c", f"echo out; echo err >&2; exit {code}")
         return r.rc, r.out, "err" in r.err
@@ -241,7 +241,7 @@ def test_podman_run_container_view(containers, busybox_rootfs):
 
 
 def test_podman_run_interactive_tty(containers, busybox_rootfs):
-    def scenario(name: str, rt: str) -> tuple[int, str, str]:
+    def scenario(name: str, rt: str) -> tuple[int, str, str, str]:
         s = PtySession([PODMAN, "--runtime", rt, "run", "--rm", "-it", "--name", containers.name(rt),
                         *PODMAN_RUN_OPTS, "--rootfs", str(busybox_rootfs), "sh"], rows=40, cols=100)
         try:
@@ -324,7 +324,7 @@ def test_podman_exec_stop_rm(containers, busybox_rootfs):
 
 def test_podman_exec_tty(containers, busybox_rootfs):
     """`podman exec -it`: conmon passes `exec --tty --console-socket --detach --process FILE`."""
-    def scenario(name: str, rt: str) -> tuple[int, str, str, str]:
+    def scenario(name: str, rt: str) -> tuple[int, str, bool, str]:
         cname = containers.name(rt)
         podman(rt, "run", "-d", "--name", cname, *PODMAN_RUN_OPTS, "--rootfs", str(busybox_rootfs),
                "sleep", "1000", check=True)
@@ -465,6 +465,12 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
             os.rmdir(f"/run/containerd/runc/{cd.namespace}")
         except OSError:
             pass
+        # ...and so does it the namespace's parent cgroup, in every hierarchy.
+        for hierarchy in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{cd.namespace}")
+            except OSError:
+                pass
 
 
 CTR_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
