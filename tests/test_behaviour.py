@@ -154,7 +154,10 @@ def test_pids_limit_stops_fork_bomb(runc, xc, make_bundle):
 
 def test_memory_limit_oom_kills(runc, xc, make_bundle):
     # Python-free memory hog: busybox's tail keeps a buffer of the whole input.
-    script = "head -c 200000000 /dev/zero | tail -c 150000000 > /dev/null; echo status=$?"
+    # The hog volunteers as the OOM killer's victim, so pid 1 is never chosen.
+    script = ("head -c 200000000 /dev/zero | "
+              "sh -c 'echo 1000 > /proc/self/oom_score_adj; exec tail -c 150000000 > /dev/null'; "
+              "echo status=$?")
     b = make_bundle(["sh", "-c", script])
     b.linux["resources"]["memory"] = {"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024}
     b.write()
