@@ -7,13 +7,21 @@ APT_PKGS := runc crun busybox-static libseccomp-dev podman containerd skopeo fil
             iproute2 python3-venv gcc make
 STAMP   := $(VENV)/.setup-done
 
+# /usr/local/bin/xc-runtime runs once per container operation, so it is a
+# two-line launcher rather than pip's console script (which imports re):
+# `python -I` (no user site, PYTHON* variables ignored) and main().  The
+# console scripts in $(VENV)/bin stay as pip made them.
+
 .PHONY: setup demo test bench clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
 	./scripts/setup-host $(APT_PKGS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
-	ln -sf $(abspath $(VENV))/bin/xc-runtime /usr/local/bin/xc-runtime
+	printf '#!%s -I\nfrom xcontainers.runtime_cli import main; main()\n' '$(abspath $(PY))' \
+		> /usr/local/bin/.xc-runtime.tmp
+	chmod 755 /usr/local/bin/.xc-runtime.tmp
+	mv -f /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
 	ln -sf $(abspath $(VENV))/bin/xc /usr/local/bin/xc
 	touch $(STAMP)
 

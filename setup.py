@@ -1,10 +1,44 @@
 """Native parts of xcontainers, built by the package's own build.
 
-`xcontainers._sys` is the thin C extension through which the Python runtime
-makes the few system calls that the standard library lacks (mount,
-pivot_root, unshare, setns, capset, prctl, ...).
+* `xcontainers._sys`: the thin C extension through which the Python runtime
+  makes the few system calls the standard library lacks.
+* `xcontainers/xc-libos`: the X-LibOS image, a freestanding static
+  executable (C11 and assembly, no libc) linked at XC_LIBOS_BASE, built from
+  src/libos/ with gcc.
 """
+import os
+import subprocess
+
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+LIBOS_SOURCES = ["gate.S", "loader.c", "libos.c", "filter.c", "util.c"]
+LIBOS_CFLAGS = [
+    "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
+    "-ffreestanding", "-nostdlib", "-static", "-fno-pie", "-no-pie",
+    "-fno-stack-protector", "-fcf-protection=none", "-mgeneral-regs-only",
+    "-fno-asynchronous-unwind-tables", "-fno-builtin",
+    "-Wl,-Ttext-segment=0x10000000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
+]
+
+
+class BuildWithLibOS(build_ext):
+    """build_ext that also links the LibOS image next to the package."""
+
+    def run(self) -> None:
+        super().run()
+        here = os.path.dirname(os.path.abspath(__file__))
+        src = os.path.join(here, "src", "libos")
+        if self.inplace:
+            out_dir = os.path.join(here, "src", "xcontainers")
+        else:
+            out_dir = os.path.join(self.build_lib, "xcontainers")
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, "xc-libos")
+        cmd = ["gcc", *LIBOS_CFLAGS, "-I", src, "-o", out, *[os.path.join(src, s) for s in LIBOS_SOURCES]]
+        print(" ".join(cmd))
+        subprocess.run(cmd, check=True)
+
 
 setup(
     ext_modules=[
@@ -13,5 +47,6 @@ setup(
             sources=["src/native/sys.c"],
             extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra"],
         )
-    ]
+    ],
+    cmdclass={"build_ext": BuildWithLibOS},
 )

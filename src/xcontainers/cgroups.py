@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from _signal import SIGKILL  # signal's constants without its enum machinery
 
+from ._record import record
 from .errors import ConfigError, ContainerError, SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -74,7 +77,7 @@ _POLL = 0.01
 # --- hierarchies ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hierarchy:
     """One mounted cgroup filesystem.
 
@@ -174,7 +177,11 @@ def detect(root: str = DEFAULT_ROOT) -> str:
     """"v2" when ``root`` itself is a cgroup2 mount (unified), otherwise "v1"
     (legacy or hybrid)."""
     root = os.path.normpath(root)
-    found = hierarchies(root)
+    return _version(root, hierarchies(root))
+
+
+def _version(root: str, found: list[Hierarchy]) -> str:
+    """detect() on what hierarchies(root) found."""
     if any(h.is_v2 and h.mountpoint == root for h in found):
         return "v2"
     if any(not h.is_v2 for h in found):
@@ -328,8 +335,8 @@ class Cgroup:
             raise ConfigError(f"linux.cgroupsPath: {path!r} must be an absolute path below the root")
         _check_components(path, "linux.cgroupsPath")
         root = os.path.normpath(root)
-        version = detect(root)
         found = hierarchies(root)
+        version = _version(root, found)
         if version == "v2":
             found = [h for h in found if h.is_v2 and h.mountpoint == root]
         return cls(version, os.path.normpath(path), root, found)
@@ -780,7 +787,7 @@ class Cgroup:
         signalled too).  Otherwise the cgroup is frozen while the signals are
         sent, so that no new process escapes, and thawed again unless it was
         frozen already."""
-        if sig == signal.SIGKILL and self._cgroup_kill():
+        if sig == SIGKILL and self._cgroup_kill():
             _signal(self.pids(), sig)
             return
         froze = False

@@ -10,24 +10,39 @@ which then copies bytes between the caller's terminal and the master.
 
 from __future__ import annotations
 
-import array
+import _signal
+import _socket
 import fcntl
 import os
 import select
-import signal
-import socket
 import struct
+import sys
 import termios
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 __all__ = ["send_fd", "recv_fd", "set_winsize", "make_controlling", "Proxy"]
 
-
-def send_fd(sock: socket.socket, fd: int, name: str) -> None:
-    socket.send_fds(sock, [name.encode()], [fd])
+_INT = 4  # sizeof(int): an fd in an SCM_RIGHTS message
 
 
-def recv_fd(sock: socket.socket) -> int:
-    msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+def send_fd(sock: _socket.socket, fd: int, name: str) -> None:
+    """Send *fd* with *name* as the data (socket.send_fds without the socket module)."""
+    rights = fd.to_bytes(_INT, sys.byteorder, signed=True)
+    sock.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+
+
+def recv_fd(sock: _socket.socket) -> int:
+    """Receive one fd sent by :func:`send_fd` (socket.recv_fds, likewise)."""
+    _msg, ancdata, _flags, _addr = sock.recvmsg(4096, _socket.CMSG_LEN(_INT))
+    fds = [
+        int.from_bytes(data[i : i + _INT], sys.byteorder, signed=True)
+        for level, kind, data in ancdata
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS
+        for i in range(0, len(data) - len(data) % _INT, _INT)
+    ]
     if not fds:
         raise OSError("console socket: no file descriptor received")
     return fds[0]
@@ -72,14 +87,14 @@ class Proxy:
             mode[2] |= termios.CS8
             termios.tcsetattr(0, termios.TCSANOW, mode)
             copy_winsize(0, self.master)
-            signal.signal(signal.SIGWINCH, lambda *_: copy_winsize(0, self.master))
+            _signal.signal(_signal.SIGWINCH, lambda *_: copy_winsize(0, self.master))
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
 
-    def pump(self, done: "callable[[], bool]") -> None:  # type: ignore[valid-type]
+    def pump(self, done: Callable[[], bool]) -> None:
         """Copy until the master reports EOF/EIO (all slave ends closed)."""
         stdin_open = True
         while True:

@@ -10,19 +10,24 @@ own mount namespace and vanish with its last process.
 
 from __future__ import annotations
 
+import _signal
+import _socket
 import os
 import select
-import signal
-import socket
 import time
-from dataclasses import dataclass, replace
-from typing import Any
 
 from . import log
+from ._record import record, replace
 from .errors import ConfigError, ContainerError, InvalidState, SetupError, XcError
 from .kernel import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, PR
-from .spec import Process, Spec, load_bundle
+from .spec import load_bundle
 from .state import State, Status, Store, process_start_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .spec import Process, Spec
 
 __all__ = ["Runtime", "CreateOptions", "ExecOptions", "DEFAULT_ROOT"]
 
@@ -35,7 +40,7 @@ _SECCOMP_FLAG_BITS = {
 }
 
 
-@dataclass
+@record
 class CreateOptions:
     pid_file: str | None = None
     console_socket: str | None = None
@@ -44,13 +49,18 @@ class CreateOptions:
     no_new_keyring: bool = False
 
 
-@dataclass
+@record
 class ExecOptions:
     detach: bool = False
     pid_file: str | None = None
     console_socket: str | None = None
     preserve_fds: int = 0
     no_new_privs: bool = False
+
+
+# What a foreground run or exec passes on to the container's process.
+_FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+              _signal.SIGUSR1, _signal.SIGUSR2)
 
 
 def _now_rfc3339() -> str:
@@ -66,8 +76,8 @@ def _write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-def _connect_console(path: str) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _connect_console(path: str) -> _socket.socket:
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(path)
     except OSError as e:
@@ -85,6 +95,13 @@ def _seccomp_program(spec_seccomp: dict[str, Any] | None) -> tuple[bytes | None,
     for f in spec_seccomp.get("flags") or []:
         flags |= _SECCOMP_FLAG_BITS.get(f, 0)
     return export_bpf(spec_seccomp), flags
+
+
+def _libos_image_fd(annotations: dict[str, str]) -> int:
+    """A sealed memfd of the X-LibOS image, or -1 for a plain container."""
+    from . import libos
+
+    return libos.sealed_image_fd() if libos.enabled(annotations) else -1
 
 
 def _wait_pidfd(pid: int, start: int, timeout: float) -> bool:
@@ -127,13 +144,16 @@ class Runtime:
     # -- create / start / run ----------------------------------------------
 
     def create(self, cid: str, bundle: str, opts: CreateOptions | None = None,
-               *, _foreground: bool = False, _console: socket.socket | None = None) -> State:
-        """Set the container up and leave its init waiting for start."""
+               *, _foreground: bool = False, _console: _socket.socket | None = None,
+               _spec: Spec | None = None) -> State:
+        """Set the container up and leave its init waiting for start.
+
+        (run() passes the *_spec* it has already loaded from *bundle*.)"""
         opts = opts or CreateOptions()
         self.store.check_id(cid)
         if os.path.isdir(self.store.dir(cid)):
             raise ContainerError(f"container {cid!r} already exists")
-        spec = load_bundle(bundle)
+        spec = _spec if _spec is not None else load_bundle(bundle)
         if spec.process is None:
             raise ConfigError("process: the config has no process to run")
         if not spec.has_namespace("mount"):
@@ -171,7 +191,7 @@ class Runtime:
             console = _console
             if console is None and opts.console_socket:
                 console = _connect_console(opts.console_socket)
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
             from .init import InitContext, recv, send, setup_process_main
 
             ctx = InitContext(
@@ -179,6 +199,7 @@ class Runtime:
                 console_sock=console, no_pivot=opts.no_pivot,
                 no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
+                libos_fd=_libos_image_fd(spec.annotations),
             )
             if _foreground:
                 from . import kernel
@@ -190,6 +211,8 @@ class Runtime:
                 setup_process_main(ctx)
             child.close()
             os.close(dir_fd)
+            if ctx.libos_fd >= 0:
+                os.close(ctx.libos_fd)
             if console is not None and console is not _console:
                 console.close()
             while True:
@@ -209,13 +232,14 @@ class Runtime:
                     self.store.save(state)
                     send(parent, ok=True)
                 elif "hooks" in msg:
-                    from .hooks import run_hooks
+                    if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
+                        from .hooks import run_hooks
 
-                    hs = state.hook_state()
-                    hs["status"] = "creating"
-                    hs["pid"] = init_pid
-                    run_hooks("prestart", spec.hooks.get("prestart", []), hs)
-                    run_hooks("createRuntime", spec.hooks.get("createRuntime", []), hs)
+                        hs = state.hook_state()
+                        hs["status"] = "creating"
+                        hs["pid"] = init_pid
+                        run_hooks("prestart", spec.hooks.get("prestart", []), hs)
+                        run_hooks("createRuntime", spec.hooks.get("createRuntime", []), hs)
                     send(parent, ok=True)
                 elif "ready" in msg:
                     break
@@ -237,7 +261,7 @@ class Runtime:
         for pid in (setup_pid, init_pid):
             if pid:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, _signal.SIGKILL)
                 except ProcessLookupError:
                     pass
         if setup_pid:
@@ -249,7 +273,7 @@ class Runtime:
             except ChildProcessError:
                 pass
         try:
-            cg.kill_all(signal.SIGKILL)
+            cg.kill_all(_signal.SIGKILL)
         except (OSError, XcError):
             pass
         try:
@@ -281,7 +305,7 @@ class Runtime:
         state = self.store.load(cid)
         st = state.live_status()
         if st != Status.CREATED:
-            raise InvalidState(f"cannot start container {cid!r}: it is {st.value}, not created")
+            raise InvalidState(f"cannot start container {cid!r}: it is {st}, not created")
         fifo = os.path.join(self.store.dir(cid), "exec.fifo")
         try:
             fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -340,15 +364,13 @@ class Runtime:
             return 0
         master_sock = None
         console = None
-        spec_terminal = False
+        spec = None
         if opts.console_socket is None:
-            from .spec import load_bundle as _lb
-
-            spec_terminal = bool(_lb(bundle).process and _lb(bundle).process.terminal)  # type: ignore[union-attr]
-            if spec_terminal:
-                master_sock, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            spec = load_bundle(bundle)
+            if spec.process is not None and spec.process.terminal:
+                master_sock, console = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            state = self.create(cid, bundle, opts, _foreground=True, _console=console)
+            state = self.create(cid, bundle, opts, _foreground=True, _console=console, _spec=spec)
         finally:
             if console is not None:
                 console.close()
@@ -359,10 +381,8 @@ class Runtime:
 
                 master = recv_fd(master_sock)
                 master_sock.close()
-            forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                         signal.SIGUSR1, signal.SIGUSR2)
-            for sig in forwarded:
-                signal.signal(sig, lambda s, _f, pid=state.pid: _forward(pid, s))
+            for sig in _FORWARDED:
+                _signal.signal(sig, lambda s, _f, pid=state.pid: _forward(pid, s))
             self.start(cid)
             if master >= 0:
                 from .console import Proxy
@@ -423,7 +443,7 @@ class Runtime:
 
             cg = cgroups.Cgroup.from_state(state.cgroup)
             cg.kill_all(sig)
-            if st == Status.PAUSED and sig == signal.SIGKILL:
+            if st == Status.PAUSED and sig == _signal.SIGKILL:
                 cg.thaw()
             return
         try:
@@ -433,7 +453,7 @@ class Runtime:
         try:
             if process_start_time(state.pid) != state.pid_start:
                 raise InvalidState(f"container {cid!r} is not running")
-            signal.pidfd_send_signal(fd, sig)
+            _signal.pidfd_send_signal(fd, sig)
         finally:
             os.close(fd)
 
@@ -461,19 +481,19 @@ class Runtime:
         st = state.live_status()
         if st in (Status.RUNNING, Status.PAUSED) and not force:
             raise InvalidState(
-                f"cannot delete container {cid!r}: it is {st.value} (stop it first, or use --force)"
+                f"cannot delete container {cid!r}: it is {st} (stop it first, or use --force)"
             )
         from . import cgroups
 
         cg = cgroups.Cgroup.from_state(state.cgroup) if state.cgroup else None
         if st != Status.STOPPED:
             try:
-                os.kill(state.pid, signal.SIGKILL)
+                os.kill(state.pid, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
         if cg is not None:
             try:
-                cg.kill_all(signal.SIGKILL)
+                cg.kill_all(_signal.SIGKILL)
                 if st == Status.PAUSED:
                     cg.thaw()
             except (OSError, XcError):
@@ -508,7 +528,7 @@ class Runtime:
         state = self.store.load(cid)
         st = state.live_status()
         if st != Status.RUNNING:
-            raise InvalidState(f"cannot exec in container {cid!r}: it is {st.value}, not running")
+            raise InvalidState(f"cannot exec in container {cid!r}: it is {st}, not running")
         from . import cgroups
         from .spec import parse
 
@@ -531,14 +551,14 @@ class Runtime:
             elif opts.detach:
                 raise ContainerError("exec --tty --detach needs --console-socket")
             else:
-                master_sock, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                master_sock, console = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         from .init import ExecContext, exec_setup_main, recv, send
 
         ctx = ExecContext(
             process=process, sync=child, pidfd=pidfd, ns_flags=ns_flags, console_sock=console,
             preserve_fds=opts.preserve_fds, seccomp_bpf=bpf, seccomp_flags=bpf_flags,
-            no_new_privs=opts.no_new_privs,
+            no_new_privs=opts.no_new_privs, libos_fd=_libos_image_fd(state.annotations),
         )
         if not opts.detach:
             from . import kernel
@@ -551,6 +571,8 @@ class Runtime:
             exec_setup_main(ctx)
         child.close()
         os.close(pidfd)
+        if ctx.libos_fd >= 0:
+            os.close(ctx.libos_fd)
         if console is not None:
             console.close()
         pid = 0
@@ -569,7 +591,7 @@ class Runtime:
             for p in (setup_pid, pid):
                 if p:
                     try:
-                        os.kill(p, signal.SIGKILL)
+                        os.kill(p, _signal.SIGKILL)
                     except ProcessLookupError:
                         pass
                     _reap(p)
@@ -582,9 +604,8 @@ class Runtime:
             _write_pid_file(opts.pid_file, pid)
         if opts.detach:
             return 0
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                    signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(sig, lambda s, _f, p=pid: _forward(p, s))
+        for sig in _FORWARDED:
+            _signal.signal(sig, lambda s, _f, p=pid: _forward(p, s))
         if master_sock is not None:
             from .console import Proxy, recv_fd
 

@@ -20,35 +20,41 @@ exits; the runtime then undoes everything it made.
 
 Nothing here may import a module lazily once the process has pivoted into
 the container's rootfs: the host's Python library is no longer there.
+What only some containers need (hooks, a terminal, tmpcopyup mounts) is
+imported by :func:`_preload` before the first namespace is entered, and
+only for a container that needs it.
 """
 
 from __future__ import annotations
 
+import _signal
+import _socket
 import json
 import os
-import signal
-import socket
 import sys
-import traceback
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
 
-from . import console, credentials, kernel, rootfs
-from .hooks import run_hooks
+from . import credentials, kernel, rootfs
+from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
-from .spec import Process, Spec
+from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from .spec import Process, Spec
 
 __all__ = ["InitContext", "ExecContext", "setup_process_main", "exec_setup_main", "send", "recv"]
 
 FIFO_NAME = "exec.fifo"
 
 
-def send(sock: socket.socket, **msg: Any) -> None:
+def send(sock: _socket.socket, **msg: Any) -> None:
     sock.send(json.dumps(msg).encode())
 
 
-def recv(sock: socket.socket) -> dict[str, Any]:
+def recv(sock: _socket.socket) -> dict[str, Any]:
     data = sock.recv(1 << 16)
     if not data:
         raise EOFError("peer closed the sync socket")
@@ -58,43 +64,63 @@ def recv(sock: socket.socket) -> dict[str, Any]:
     return msg
 
 
-@dataclass
+@record
 class InitContext:
     container_id: str
     spec: Spec
-    sync: socket.socket
+    sync: _socket.socket
     state_dir_fd: int
-    console_sock: socket.socket | None = None
+    console_sock: _socket.socket | None = None
     no_pivot: bool = False
     no_new_keyring: bool = False
     preserve_fds: int = 0
     seccomp_bpf: bytes | None = None
     seccomp_flags: int = 0
     cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)
+    libos_fd: int = -1
 
 
-@dataclass
+@record
 class ExecContext:
     process: Process
-    sync: socket.socket
+    sync: _socket.socket
     pidfd: int
     ns_flags: int
-    console_sock: socket.socket | None = None
+    console_sock: _socket.socket | None = None
     preserve_fds: int = 0
     seccomp_bpf: bytes | None = None
     seccomp_flags: int = 0
     no_new_privs: bool = False
     apparmor: str | None = None
+    libos_fd: int = -1
 
 
-def _die(sync: socket.socket, exc: BaseException) -> NoReturn:
+def _exception_only(exc: BaseException) -> str:
+    """What traceback.format_exception_only() says of *exc* (less the
+    source line of a SyntaxError), without importing traceback."""
+    t = type(exc)
+    name = t.__qualname__ if t.__module__ in ("builtins", "__main__") else f"{t.__module__}.{t.__qualname__}"
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - as traceback does
+        text = "<exception str() failed>"
+    lines = [f"{name}: {text}" if text else name]
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, (list, tuple)):
+        lines += [str(n) for n in notes]
+    return "\n".join(lines)
+
+
+def _die(sync: _socket.socket, exc: BaseException) -> NoReturn:
     if isinstance(exc, XcError):
         msg = str(exc)
     elif isinstance(exc, OSError):
         msg = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
     else:
-        msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        if os.environ.get("XC_DEBUG"):
+        msg = _exception_only(exc)
+        if _debug():
+            import traceback  # preloaded (see _preload)
+
             msg += "\n" + traceback.format_exc()
     try:
         send(sync, error=msg)
@@ -131,19 +157,34 @@ def _join(joins: list[tuple[str, str]]) -> None:
             os.close(fd)
 
 
-def _preload() -> None:
+def _debug() -> bool:
+    return bool(os.environ.get("XC_DEBUG"))
+
+
+def _preload(spec: Spec | None, terminal: bool) -> None:
     """Import now what later steps need: once in a user namespace or the
-    container's rootfs, the host's Python library may be out of reach."""
-    import shutil  # noqa: F401 - tmpcopyup
-    import subprocess  # noqa: F401 - hooks
-    import tempfile  # noqa: F401 - tmpcopyup
+    container's rootfs, the host's Python library may be out of reach.
+    Only what this container will use is imported (each import costs)."""
+    if _debug():
+        import traceback  # noqa: F401 - _die
+    if terminal:
+        from . import console  # noqa: F401 - _setup_terminal
+    if spec is None:
+        return
+    if spec.hooks.get("createContainer") or spec.hooks.get("startContainer"):
+        import subprocess  # noqa: F401 - run by run_hooks
+
+        from . import hooks  # noqa: F401
+    if any("tmpcopyup" in m.options for m in spec.mounts):
+        import shutil  # noqa: F401 - rootfs._tmpcopyup
+        import tempfile  # noqa: F401
 
 
 def setup_process_main(ctx: InitContext) -> NoReturn:
     """The first child of create: namespaces, then fork the init."""
     try:
-        _preload()
         spec = ctx.spec
+        _preload(spec, spec.process is not None and spec.process.terminal)
         flags, joins = _namespace_flags(spec)
         _join(joins)
         if flags & CLONE.NEWUSER:
@@ -182,7 +223,9 @@ def _chdir(cwd: str) -> None:
         raise SetupError(f"process.cwd {cwd!r}: {e.strerror}") from None
 
 
-def _setup_terminal(sock: socket.socket, proc: Process, in_container_root: bool) -> None:
+def _setup_terminal(sock: _socket.socket, proc: Process, in_container_root: bool) -> None:
+    from . import console  # preloaded (see _preload)
+
     master, slave = os.openpty()
     name = os.ttyname(slave)
     if proc.console_size:
@@ -198,10 +241,11 @@ def _setup_terminal(sock: socket.socket, proc: Process, in_container_root: bool)
 
 
 def _mark_fds_cloexec(keep_below: int) -> None:
-    """Close-on-exec for every fd from *keep_below* up (runc does the same)."""
+    """Close-on-exec for every fd from *keep_below* up (runc does the same),
+    except the LibOS image's."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd >= keep_below:
+        if fd >= keep_below and fd != XC_LIBOS_FD:
             try:
                 os.set_inheritable(fd, False)
             except OSError:
@@ -215,9 +259,9 @@ def _mark_fds_cloexec(keep_below: int) -> None:
 
 def _reset_signals() -> None:
     # Python ignores SIGPIPE and SIGXFSZ; a program must start with defaults.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT, _signal.SIGTERM, _signal.SIGCHLD):
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int) -> bytes | None:
@@ -240,7 +284,19 @@ def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int
     return bpf
 
 
-def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_flags: int) -> NoReturn:
+def _keep_libos_image(fd: int) -> None:
+    """Put the LibOS image on XC_LIBOS_FD, inheritable, before rlimits apply."""
+    if fd < 0:
+        return
+    try:
+        os.dup2(fd, XC_LIBOS_FD, inheritable=True)
+    except OSError as e:
+        raise SetupError(f"X-LibOS: keeping the image on fd {XC_LIBOS_FD}: {e.strerror}") from None
+    os.close(fd)
+
+
+def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_flags: int,
+          libos: bool = False) -> NoReturn:
     _reset_signals()
     envd = dict(e.split("=", 1) for e in env)
     if bpf is not None:
@@ -250,6 +306,9 @@ def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_fla
             sys.stderr.write(f"xc-runtime: loading seccomp filter: {e.strerror}\n")
             os._exit(127)
     try:
+        if libos:
+            # The program starts on the X-LibOS: execute its image, which loads the program.
+            os.execve(XC_LIBOS_FD, [XC_IMAGE_NAME, XC_ARG_INIT, path, *args], envd)
         os.execve(path, args, envd)
     except OSError as e:
         sys.stderr.write(f"xc-runtime: exec {args[0]}: {e.strerror}\n")
@@ -276,6 +335,8 @@ def _init_main(ctx: InitContext) -> NoReturn:
         send(ctx.sync, hooks="createRuntime")
         recv(ctx.sync)
         if spec.hooks.get("createContainer"):
+            from .hooks import run_hooks  # preloaded
+
             run_hooks("createContainer", spec.hooks["createContainer"], _hook_state(ctx))
         rootfs.pivot(spec, ctx.no_pivot)
         rootfs.finish(spec)
@@ -291,6 +352,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
+        _keep_libos_image(ctx.libos_fd)
         credentials.apply_rlimits(proc)
         bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
         _mark_fds_cloexec(3 + ctx.preserve_fds)
@@ -308,12 +370,14 @@ def _init_main(ctx: InitContext) -> NoReturn:
         sys.stderr.write(f"xc-runtime: waiting for start: {e.strerror}\n")
         os._exit(1)
     if spec.hooks.get("startContainer"):
+        from .hooks import run_hooks  # preloaded
+
         try:
             run_hooks("startContainer", spec.hooks["startContainer"], _hook_state(ctx))
         except XcError as e:
             sys.stderr.write(f"xc-runtime: {e}\n")
             os._exit(1)
-    _exec(path, proc.args, env, bpf, ctx.seccomp_flags)
+    _exec(path, proc.args, env, bpf, ctx.seccomp_flags, libos=ctx.libos_fd >= 0)
 
 
 def _hook_state(ctx: InitContext) -> dict[str, Any]:
@@ -330,7 +394,7 @@ def _hook_state(ctx: InitContext) -> dict[str, Any]:
 def exec_setup_main(ctx: ExecContext) -> NoReturn:
     """The first child of exec: join the container's namespaces, fork the process."""
     try:
-        _preload()
+        _preload(None, ctx.process.terminal)
         try:
             kernel.setns(ctx.pidfd, ctx.ns_flags)
         except OSError as e:
@@ -357,6 +421,7 @@ def _exec_main(ctx: ExecContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
+        _keep_libos_image(ctx.libos_fd)
         credentials.apply_rlimits(proc)
         nnp = ctx.no_new_privs or proc.no_new_privileges
         bpf = _drop_privileges(proc, nnp, ctx.seccomp_bpf, ctx.seccomp_flags)
@@ -365,4 +430,4 @@ def _exec_main(ctx: ExecContext) -> NoReturn:
         ctx.sync.close()
     except BaseException as e:  # noqa: BLE001
         _die(ctx.sync, e)
-    _exec(path, proc.args, env, bpf, ctx.seccomp_flags)
+    _exec(path, proc.args, env, bpf, ctx.seccomp_flags, libos=ctx.libos_fd >= 0)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
+from ._record import field, record
 from .errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Mount", "Namespace", "IdMapping", "Hook", "Process", "Spec", "load_bundle", "parse"]
 
@@ -42,7 +45,7 @@ HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", 
 U32 = (1 << 32) - 1
 
 
-@dataclass
+@record
 class Mount:
     destination: str
     type: str | None
@@ -50,20 +53,20 @@ class Mount:
     options: list[str]
 
 
-@dataclass
+@record
 class Namespace:
     type: str
     path: str | None
 
 
-@dataclass
+@record
 class IdMapping:
     container_id: int
     host_id: int
     size: int
 
 
-@dataclass
+@record
 class Hook:
     path: str
     args: list[str]
@@ -71,7 +74,7 @@ class Hook:
     timeout: int | None
 
 
-@dataclass
+@record
 class Process:
     args: list[str]
     env: list[str]
@@ -90,7 +93,7 @@ class Process:
     selinux_label: str | None = None
 
 
-@dataclass
+@record
 class Spec:
     """A checked config.json; ``raw`` keeps the document as given."""
 

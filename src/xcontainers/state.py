@@ -1,11 +1,13 @@
 """Container state on disk and the lifecycle it follows.
 
 Each container owns one directory ``ROOT/ID`` holding ``state.json``.  The
-file is only ever replaced whole (write to a temporary file, fsync, rename),
-so a reader sees either the old or the new state, and a runtime killed at any
-step leaves a file that ``delete`` can still act on.  The directory is made
-first, with status ``creating``; a container stuck there (its runtime died)
-is reported as ``stopped`` and cleaned up by ``delete``.
+file is only ever replaced whole (write a temporary file, then rename it over
+the old one), so a reader sees either the old or the new state, and a runtime
+killed at any step leaves a file that ``delete`` can still act on.  As runc
+does, the file is not fsync'ed: the states live on a tmpfs (``/run``) in
+normal use, and none of them means anything after a crash of the host.  The
+directory is made first, with status ``creating``; a container stuck there
+(its runtime died) is reported as ``stopped`` and cleaned up by ``delete``.
 
 The saved status is what the runtime last decided; the live status also
 looks at the kernel: a container whose init process is gone is ``stopped``
@@ -21,19 +23,36 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import asdict, dataclass, field
-from enum import Enum
-from typing import Any
 
+from ._record import field, fields, record
 from .errors import AlreadyExists, ContainerError, InvalidState, NotFound
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Status", "State", "Store", "process_start_time", "ID_PATTERN"]
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.-]{0,1023}$")
+
+class _IdRule:
+    """Which container ids are valid: ``pattern``, checked by hand (the re
+    module is too slow to import for one check)."""
+
+    pattern = r"^[A-Za-z0-9][A-Za-z0-9_+.-]{0,1023}$"
+    _FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    _REST = _FIRST | frozenset("_+.-")
+
+    def match(self, cid: str) -> bool:
+        """Whether the whole of *cid* matches ``pattern``."""
+        return 0 < len(cid) <= 1024 and cid[0] in self._FIRST and self._REST.issuperset(cid)
 
 
-class Status(str, Enum):
+ID_PATTERN = _IdRule()
+
+
+class Status:
+    """The statuses of a container, as the strings ``runc state`` prints."""
+
     CREATING = "creating"
     CREATED = "created"
     RUNNING = "running"
@@ -41,7 +60,7 @@ class Status(str, Enum):
     STOPPED = "stopped"
 
 
-_TRANSITIONS: dict[Status, frozenset[Status]] = {
+_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CREATING: frozenset({Status.CREATED, Status.STOPPED}),
     Status.CREATED: frozenset({Status.RUNNING, Status.STOPPED}),
     Status.RUNNING: frozenset({Status.PAUSED, Status.STOPPED}),
@@ -64,11 +83,11 @@ def process_start_time(pid: int) -> int | None:
     return int(rest[19])
 
 
-@dataclass
+@record
 class State:
     id: str
     bundle: str
-    status: Status = Status.CREATING
+    status: str = Status.CREATING  # one of the Status constants
     pid: int = 0
     pid_start: int = 0
     created: str = ""
@@ -78,7 +97,7 @@ class State:
     config: dict[str, Any] = field(default_factory=dict)
     owner: str = "root"
 
-    def can(self, to: Status) -> bool:
+    def can(self, to: str) -> bool:
         return to in _TRANSITIONS[self.status]
 
     def process_alive(self) -> bool:
@@ -87,7 +106,7 @@ class State:
             return False
         return process_start_time(self.pid) == self.pid_start
 
-    def live_status(self) -> Status:
+    def live_status(self) -> str:
         """The saved status corrected by what the kernel shows now."""
         if self.status in (Status.CREATING, Status.STOPPED):
             return Status.STOPPED
@@ -102,7 +121,7 @@ class State:
             "ociVersion": self.config.get("ociVersion", "1.0.2"),
             "id": self.id,
             "pid": self.pid if st != Status.STOPPED else 0,
-            "status": st.value,
+            "status": st,
             "bundle": self.bundle,
             "rootfs": self.rootfs,
             "created": self.created,
@@ -127,7 +146,7 @@ class Store:
 
     @staticmethod
     def check_id(cid: str) -> None:
-        if not ID_PATTERN.match(cid) or cid in (".", ".."):
+        if not ID_PATTERN.match(cid):
             raise ContainerError(
                 f"invalid container id {cid!r}: use letters, digits and _ + . - (not first)"
             )
@@ -145,21 +164,20 @@ class Store:
     def save(self, state: State) -> None:
         d = self.dir(state.id)
         tmp = os.path.join(d, ".state.json.tmp")
-        data = asdict(state)
-        data["status"] = state.status.value
+        data = json.dumps({name: getattr(state, name) for name in fields(state)}).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(data).encode())
-            os.fsync(fd)
+            while data:
+                data = data[os.write(fd, data):]
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(d, "state.json"))
 
-    def transition(self, state: State, to: Status) -> None:
+    def transition(self, state: State, to: str) -> None:
         """Move *state* to *to*, refusing illegal moves, then save."""
         if not state.can(to):
             raise InvalidState(
-                f"container {state.id!r} is {state.live_status().value}: cannot become {to.value}"
+                f"container {state.id!r} is {state.live_status()}: cannot become {to}"
             )
         state.status = to
         self.save(state)
@@ -177,7 +195,8 @@ class Store:
             raise NotFound(f"container {cid!r} does not exist") from None
         except ValueError:
             raise ContainerError(f"state of container {cid!r} is corrupt: {path}") from None
-        data["status"] = Status(data["status"])
+        if data.get("status") not in _TRANSITIONS:
+            raise ContainerError(f"state of container {cid!r} is corrupt: {path}: unknown status")
         return State(**data)
 
     def ids(self) -> list[str]:
@@ -185,7 +204,7 @@ class Store:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if os.path.isdir(self.dir(n)) and ID_PATTERN.match(n))
+        return sorted(n for n in names if ID_PATTERN.match(n) and os.path.isdir(self.dir(n)))
 
     def remove(self, cid: str) -> None:
         d = self.dir(cid)
@@ -203,8 +222,8 @@ class Store:
         except FileNotFoundError:
             pass
 
-    def ensure_live(self, state: State, *allowed: Status) -> Status:
+    def ensure_live(self, state: State, *allowed: str) -> str:
         st = state.live_status()
         if st not in allowed:
-            raise InvalidState(f"container {state.id!r} is {st.value}, not {' or '.join(a.value for a in allowed)}")
+            raise InvalidState(f"container {state.id!r} is {st}, not {' or '.join(allowed)}")
         return st

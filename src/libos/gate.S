@@ -1,0 +1,100 @@
+/*
+ * The gate: the only `syscall` instructions the exokernel interface lets
+ * reach the host.  The seccomp filter (filter.c) allows a system call only
+ * when the instruction pointer after it lies in the section `xc_gate`
+ * (__start_xc_gate, __stop_xc_gate]; every `syscall` anywhere else traps
+ * into the LibOS's SIGSYS handler.
+ */
+#include "abi.h"
+
+    .section .text
+    .globl _start
+    .type _start, @function
+_start:
+    xor %ebp, %ebp
+    mov %rsp, %rdi              /* argc, argv..., 0, envp..., 0, auxv */
+    and $-16, %rsp
+    call xc_main
+    hlt
+
+/* noreturn void xc_jump(void *entry, void *sp): start a program. */
+    .globl xc_jump
+    .type xc_jump, @function
+xc_jump:
+    mov %rsi, %rsp
+    xor %eax, %eax
+    xor %ebx, %ebx
+    xor %ecx, %ecx
+    xor %edx, %edx              /* rdx = 0: no atexit function for static programs */
+    xor %esi, %esi
+    xor %ebp, %ebp
+    xor %r8d, %r8d
+    xor %r9d, %r9d
+    xor %r10d, %r10d
+    xor %r11d, %r11d
+    xor %r12d, %r12d
+    xor %r13d, %r13d
+    xor %r14d, %r14d
+    xor %r15d, %r15d
+    mov %rdi, %rax
+    xor %edi, %edi
+    jmp *%rax
+
+    .section xc_gate, "ax", @progbits
+    .balign 4096
+/* long xc_host_syscall(nr, a1, a2, a3, a4, a5, a6) */
+    .globl xc_host_syscall
+    .type xc_host_syscall, @function
+xc_host_syscall:
+    mov %rdi, %rax              /* 48 89 f8  mov %rdi,%rax */
+    mov %rsi, %rdi
+    mov %rdx, %rsi
+    mov %rcx, %rdx
+    mov %r8, %r10
+    mov %r9, %r8
+    mov 8(%rsp), %r9
+    syscall                     /* 0f 05: the host call */
+    ret
+
+/* The SA_RESTORER of the LibOS's own SIGSYS handler. */
+    .globl xc_restorer
+    .type xc_restorer, @function
+xc_restorer:
+    mov $15, %eax               /* __NR_rt_sigreturn */
+    syscall
+    hlt
+
+/*
+ * long xc_clone_thread(flags, child_sp, ptid, ctid, tls)
+ * clone(2) with a new stack, forwarded from the trap handler.  The child
+ * starts here on child_sp, where the handler left the app's registers
+ * (r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rdx rsi rdi rcx, then the app's
+ * return address, which `ret` pops so that rsp becomes the app's stack).
+ */
+    .globl xc_clone_thread
+    .type xc_clone_thread, @function
+xc_clone_thread:
+    mov %rcx, %r10
+    mov $56, %eax               /* __NR_clone */
+    syscall
+    test %rax, %rax
+    jnz 1f
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdx
+    pop %rsi
+    pop %rdi
+    pop %rcx
+    xor %eax, %eax              /* the child sees 0 */
+    ret
+1:  ret
+
+    .section .note.GNU-stack, "", @progbits

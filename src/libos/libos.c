@@ -1,0 +1,848 @@
+/*
+ * X-LibOS: the system call side.
+ *
+ * Every `syscall` the program executes outside the gate is stopped by the
+ * filter and delivered as SIGSYS to xc_sigsys_handler, on the thread that
+ * made it, with the program's registers in the signal frame.  The handler
+ * looks the number up in the table built from syscalls.def, runs the
+ * handler, and writes the result into the frame's rax; rt_sigreturn then
+ * resumes the program after its `syscall` as if the kernel had answered.
+ *
+ * Signals: the handler is installed with SA_NODEFER and an empty sa_mask,
+ * so a signal for the program can interrupt a blocking forwarded call (its
+ * handler then runs on top of ours, and its own system calls trap again);
+ * the program's signal mask is kept in the frame, which is why
+ * rt_sigprocmask is answered by editing the frame's mask.  SIGSYS itself is
+ * the LibOS's: it is never blocked, and the program's handler for it is only
+ * recorded.
+ */
+#include "xc.h"
+
+#include <asm/unistd.h>
+
+struct xc_process xc_proc;
+
+typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
+
+#define AT_FDCWD -100
+#define AT_SYMLINK_NOFOLLOW 0x100
+#define AT_REMOVEDIR 0x200
+#define AT_EMPTY_PATH 0x1000
+#define O_RDONLY 0
+#define O_WRONLY 1
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_CLOEXEC 02000000
+#define O_PATH 010000000
+#define F_DUPFD 0
+#define F_GETFD 1
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
+#define CLONE_NS_FLAGS 0x7e020000UL
+#define SIG_BLOCK 0
+#define SIG_UNBLOCK 1
+#define SIG_SETMASK 2
+#define SIGSYS_BIT XC_SIGBIT(XC_SIGSYS)
+
+static long forward(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    return xc_host_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Arguments arrive as the 64-bit registers the program left: an `int`
+ * argument's upper half is not defined, so handlers cast before comparing. */
+
+/* --- files ------------------------------------------------------------- */
+
+static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_openat, AT_FDCWD, a[0], a[1], a[2]);
+}
+
+static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_openat, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
+}
+
+static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], 0);
+}
+
+static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+}
+
+static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
+}
+
+static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_faccessat2, AT_FDCWD, a[0], a[1], 0);
+}
+
+static long sys_faccessat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_faccessat2, a[0], a[1], a[2], 0);
+}
+
+static long sys_pipe(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H2(__NR_pipe2, a[0], 0);
+}
+
+static long sys_pread64(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct { const void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
+    if (a[3] < 0)
+        return -XC_EINVAL;
+    return H5(__NR_preadv2, a[0], &iov, 1, a[3], 0);
+}
+
+static long sys_pwrite64(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct { const void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
+    if (a[3] < 0)
+        return -XC_EINVAL;
+    return H5(__NR_pwritev2, a[0], &iov, 1, a[3], 0);
+}
+
+static long sys_readv(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H5(__NR_preadv2, a[0], a[1], a[2], -1, 0);
+}
+
+static long sys_writev(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H5(__NR_pwritev2, a[0], a[1], a[2], -1, 0);
+}
+
+static long sys_preadv(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[3] < 0)
+        return -XC_EINVAL;
+    return H5(__NR_preadv2, a[0], a[1], a[2], a[3], 0);
+}
+
+static long sys_pwritev(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[3] < 0)
+        return -XC_EINVAL;
+    return H5(__NR_pwritev2, a[0], a[1], a[2], a[3], 0);
+}
+
+static long sys_dup(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H3(__NR_fcntl, a[0], F_DUPFD, 0);
+}
+
+static long sys_dup2(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[1] == XC_LIBOS_FD)
+        return -XC_EBADF;
+    if ((int)a[0] == (int)a[1]) {
+        long r = H2(__NR_fcntl, a[0], F_GETFD);
+        return r < 0 ? r : a[1];
+    }
+    return H3(__NR_dup3, a[0], a[1], 0);
+}
+
+static long sys_dup3(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[1] == XC_LIBOS_FD)
+        return -XC_EBADF;
+    return H3(__NR_dup3, a[0], a[1], a[2]);
+}
+
+static long sys_close(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[0] == XC_LIBOS_FD)
+        return -XC_EBADF;
+    return H1(__NR_close, a[0]);
+}
+
+static long sys_close_range(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    unsigned long lo = (unsigned int)a[0], hi = (unsigned int)a[1];
+    if (lo > hi)
+        return -XC_EINVAL;
+    if (lo <= XC_LIBOS_FD && XC_LIBOS_FD <= hi) {
+        long r = 0;
+        if (lo < XC_LIBOS_FD)
+            r = H3(__NR_close_range, lo, XC_LIBOS_FD - 1, a[2]);
+        if (r == 0 && hi > XC_LIBOS_FD)
+            r = H3(__NR_close_range, XC_LIBOS_FD + 1, hi, a[2]);
+        return r;
+    }
+    return H3(__NR_close_range, lo, hi, a[2]);
+}
+
+static long sys_truncate(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long fd = H3(__NR_openat, AT_FDCWD, a[0], O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fd;
+    long r = H2(__NR_ftruncate, fd, a[1]);
+    H1(__NR_close, fd);
+    return r;
+}
+
+static long sys_statfs(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long fd = H3(__NR_openat, AT_FDCWD, a[0], O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return fd;
+    long r = H2(__NR_fstatfs, fd, a[1]);
+    H1(__NR_close, fd);
+    return r;
+}
+
+#define AT2(name, call, ...)                                               \
+    static long sys_##name(long nr, const long *a, struct xc_ucontext *uc) \
+    {                                                                      \
+        (void)nr, (void)uc, (void)a;                                       \
+        return call(__VA_ARGS__);                                          \
+    }
+AT2(rename, H5, __NR_renameat2, AT_FDCWD, a[0], AT_FDCWD, a[1], 0)
+AT2(renameat, H5, __NR_renameat2, a[0], a[1], a[2], a[3], 0)
+AT2(mkdir, H3, __NR_mkdirat, AT_FDCWD, a[0], a[1])
+AT2(rmdir, H3, __NR_unlinkat, AT_FDCWD, a[0], AT_REMOVEDIR)
+AT2(unlink, H3, __NR_unlinkat, AT_FDCWD, a[0], 0)
+AT2(link, H5, __NR_linkat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0)
+AT2(symlink, H3, __NR_symlinkat, a[0], AT_FDCWD, a[1])
+AT2(chmod, H3, __NR_fchmodat, AT_FDCWD, a[0], a[1])
+AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
+AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
+AT2(fchown, H5, __NR_fchownat, a[0], "", a[1], a[2], AT_EMPTY_PATH)
+AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
+AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+AT2(epoll_create, H1, __NR_epoll_create1, 0)
+AT2(epoll_wait, H6, __NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, 8)
+AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
+AT2(inotify_init, H1, __NR_inotify_init1, 0)
+AT2(getpgrp, H1, __NR_getpgid, 0)
+AT2(getrlimit, H4, __NR_prlimit64, 0, a[0], 0, a[1])
+AT2(setrlimit, H4, __NR_prlimit64, 0, a[0], a[1], 0)
+
+static int is_proc_self_exe(const char *p)
+{
+    return p && xc_strcmp(p, "/proc/self/exe") == 0;
+}
+
+static long readlink_exe(char *buf, long size)
+{
+    long n = (long)xc_strlen(xc_proc.exe);
+    if (size <= 0)
+        return -XC_EINVAL;
+    if (n > size)
+        n = size;
+    xc_memcpy(buf, xc_proc.exe, (size_t)n);
+    return n;
+}
+
+static long sys_readlink(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (is_proc_self_exe((const char *)a[0]) && xc_proc.exe[0])
+        return readlink_exe((char *)a[1], a[2]);
+    return H4(__NR_readlinkat, AT_FDCWD, a[0], a[1], a[2]);
+}
+
+static long sys_readlinkat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (is_proc_self_exe((const char *)a[1]) && xc_proc.exe[0])
+        return readlink_exe((char *)a[2], a[3]);
+    return H4(__NR_readlinkat, a[0], a[1], a[2], a[3]);
+}
+
+struct timespec_ { long sec, nsec; };
+struct timeval_ { long sec, usec; };
+
+static long utimes_common(long dirfd, const char *path, const struct timeval_ *tv, int flags)
+{
+    struct timespec_ ts[2];
+    if (!tv)
+        return H4(__NR_utimensat, dirfd, path, 0, flags);
+    for (int i = 0; i < 2; i++) {
+        if (tv[i].usec < 0 || tv[i].usec >= 1000000)
+            return -XC_EINVAL;
+        ts[i].sec = tv[i].sec;
+        ts[i].nsec = tv[i].usec * 1000;
+    }
+    return H4(__NR_utimensat, dirfd, path, ts, flags);
+}
+
+static long sys_utimes(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return utimes_common(AT_FDCWD, (const char *)a[0], (const struct timeval_ *)a[1], 0);
+}
+
+static long sys_utime(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    const long *ub = (const long *)a[1]; /* struct utimbuf { actime, modtime } */
+    if (!ub)
+        return H4(__NR_utimensat, AT_FDCWD, a[0], 0, 0);
+    struct timespec_ ts[2] = {{ub[0], 0}, {ub[1], 0}};
+    return H4(__NR_utimensat, AT_FDCWD, a[0], ts, 0);
+}
+
+/* --- time and waiting ---------------------------------------------------- */
+
+static long sys_nanosleep(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_clock_nanosleep, 1 /* CLOCK_MONOTONIC */, 0, a[0], a[1]);
+}
+
+static long sys_alarm(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct timeval_ nv[2] = {{0, 0}, {(long)(unsigned int)a[0], 0}}, ov[2];
+    long r = H3(__NR_setitimer, 0 /* ITIMER_REAL */, nv, ov);
+    if (r < 0)
+        return r;
+    return ov[1].sec + (ov[1].usec >= 500000 || (ov[1].sec == 0 && ov[1].usec) ? 1 : 0);
+}
+
+static long sys_gettimeofday(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[0]) {
+        struct timespec_ ts;
+        long r = H2(__NR_clock_gettime, 0, &ts);
+        if (r < 0)
+            return r;
+        struct timeval_ *tv = (struct timeval_ *)a[0];
+        tv->sec = ts.sec;
+        tv->usec = ts.nsec / 1000;
+    }
+    if (a[1])
+        xc_memset((void *)a[1], 0, 8);
+    return 0;
+}
+
+static long sys_time(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct timespec_ ts;
+    long r = H2(__NR_clock_gettime, 0, &ts);
+    if (r < 0)
+        return r;
+    if (a[0])
+        *(long *)a[0] = ts.sec;
+    return ts.sec;
+}
+
+static long sys_poll(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct timespec_ ts, *tp = 0;
+    int timeout = (int)a[2];
+    if (timeout >= 0) {
+        ts.sec = timeout / 1000;
+        ts.nsec = (timeout % 1000) * 1000000L;
+        tp = &ts;
+    }
+    return H5(__NR_ppoll, a[0], a[1], tp, 0, 8);
+}
+
+static long sys_select(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct timeval_ *tv = (struct timeval_ *)a[4];
+    struct timespec_ ts, *tp = 0;
+    if (tv) {
+        if (tv->sec < 0 || tv->usec < 0)
+            return -XC_EINVAL;
+        ts.sec = tv->sec + tv->usec / 1000000;
+        ts.nsec = (tv->usec % 1000000) * 1000;
+        tp = &ts;
+    }
+    long r = H6(__NR_pselect6, a[0], a[1], a[2], a[3], tp, 0);
+    if (tv) { /* Linux's select reports the time left */
+        tv->sec = ts.sec;
+        tv->usec = ts.nsec / 1000;
+    }
+    return r;
+}
+
+/* The sigset argument of pselect6 is {const sigset_t *ss; size_t len}. */
+static long sys_pselect6(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    const long *arg = (const long *)a[5];
+    if (arg && arg[0]) {
+        uint64_t m = *(const uint64_t *)arg[0] & ~SIGSYS_BIT;
+        long narg[2] = {(long)&m, arg[1]};
+        return H6(__NR_pselect6, a[0], a[1], a[2], a[3], a[4], narg);
+    }
+    return H6(__NR_pselect6, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[3]) {
+        uint64_t m = *(const uint64_t *)a[3] & ~SIGSYS_BIT;
+        return H5(__NR_ppoll, a[0], a[1], a[2], &m, a[4]);
+    }
+    return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
+}
+
+static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[4]) {
+        uint64_t m = *(const uint64_t *)a[4] & ~SIGSYS_BIT;
+        return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], &m, a[5]);
+    }
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, a[5]);
+}
+
+/* wait4 through waitid: the status word is rebuilt from the siginfo. */
+static long sys_wait4(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long pid = (int)a[0];
+    int *status = (int *)a[1];
+    long options = a[2];
+    struct {
+        int32_t signo, errno_, code, pad;
+        int32_t pid, uid, status;
+        char rest[128 - 28];
+    } si;
+    long idtype, id;
+    if (pid < -1) {
+        idtype = 2 /* P_PGID */;
+        id = -pid;
+    } else if (pid == -1) {
+        idtype = 0 /* P_ALL */;
+        id = 0;
+    } else if (pid == 0) {
+        idtype = 2;
+        id = 0; /* our own process group (kernel >= 5.4) */
+    } else {
+        idtype = 1 /* P_PID */;
+        id = pid;
+    }
+    si.pid = 0;
+    /* WEXITED(4) always; WUNTRACED(2) maps to WSTOPPED(2); WCONTINUED(8), WNOHANG(1), __WALL etc. pass. */
+    long r = H5(__NR_waitid, idtype, id, &si, (options | 4), a[3]);
+    if (r < 0)
+        return r;
+    if (si.pid == 0)
+        return 0; /* WNOHANG, nothing yet */
+    if (status) {
+        int st;
+        switch (si.code) {
+        case 1: /* CLD_EXITED */ st = (si.status & 0xff) << 8; break;
+        case 2: /* CLD_KILLED */ st = si.status & 0x7f; break;
+        case 3: /* CLD_DUMPED */ st = (si.status & 0x7f) | 0x80; break;
+        case 4: /* CLD_TRAPPED */
+        case 5: /* CLD_STOPPED */ st = ((si.status & 0xff) << 8) | 0x7f; break;
+        case 6: /* CLD_CONTINUED */ st = 0xffff; break;
+        default: st = 0;
+        }
+        *status = st;
+    }
+    return si.pid;
+}
+
+/* --- identity ------------------------------------------------------------- */
+
+static long getres(long nr, int which)
+{
+    unsigned int id[3];
+    long r = H3(nr, &id[0], &id[1], &id[2]);
+    return r < 0 ? r : (long)id[which];
+}
+AT2(getuid, getres, __NR_getresuid, 0)
+AT2(geteuid, getres, __NR_getresuid, 1)
+AT2(getgid, getres, __NR_getresgid, 0)
+AT2(getegid, getres, __NR_getresgid, 1)
+
+static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long r = H3(__NR_setresuid, a[0], a[0], a[0]);
+    if (r == -XC_EPERM)
+        r = H3(__NR_setresuid, -1, a[0], -1);
+    return r;
+}
+
+static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long r = H3(__NR_setresgid, a[0], a[0], a[0]);
+    if (r == -XC_EPERM)
+        r = H3(__NR_setresgid, -1, a[0], -1);
+    return r;
+}
+
+static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H3(__NR_tgkill, H0(__NR_getpid), a[0], a[1]);
+}
+
+/* --- scheduler answers that need no host ---------------------------------- */
+
+static long sys_sched_getparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[0] < 0 || !a[1])
+        return -XC_EINVAL;
+    *(int *)a[1] = 0;
+    return 0;
+}
+
+static long sys_sched_getscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return (int)a[0] < 0 ? -XC_EINVAL : 0;
+}
+
+static long priority_limit(int policy, int max)
+{
+    if (policy == 1 || policy == 2) /* SCHED_FIFO, SCHED_RR */
+        return max ? 99 : 1;
+    if (policy == 0 || policy == 3 || policy == 5 || policy == 6)
+        return 0;
+    return -XC_EINVAL;
+}
+
+static long sys_sched_get_priority_max(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return priority_limit((int)a[0], 1);
+}
+
+static long sys_sched_get_priority_min(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return priority_limit((int)a[0], 0);
+}
+
+static long sys_rseq(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    return -XC_ENOSYS;
+}
+
+static long sys_clone3(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    return -XC_ENOSYS;
+}
+
+/* --- memory: the LibOS region is not the program's to change ---------------- */
+
+extern char __executable_start[], _end[];
+
+static int hits_libos(unsigned long addr, unsigned long len)
+{
+    unsigned long lo = (unsigned long)__executable_start, hi = (unsigned long)_end;
+    return addr < hi && addr + len > lo;
+}
+
+#define MAP_FIXED 0x10
+#define MAP_FIXED_NOREPLACE 0x100000
+#define MREMAP_FIXED 2
+
+static long sys_mmap(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && hits_libos((unsigned long)a[0], (unsigned long)a[1]))
+        return -XC_EPERM;
+    return H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
+        return -XC_EPERM;
+    return H3(__NR_mprotect, a[0], a[1], a[2]);
+}
+
+static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
+        return -XC_EPERM;
+    return H2(__NR_munmap, a[0], a[1]);
+}
+
+static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (hits_libos((unsigned long)a[0], (unsigned long)a[1]) ||
+        ((a[3] & MREMAP_FIXED) && hits_libos((unsigned long)a[4], (unsigned long)a[2])))
+        return -XC_EPERM;
+    return H5(__NR_mremap, a[0], a[1], a[2], a[3], a[4]);
+}
+
+/* --- signals -------------------------------------------------------------- */
+
+static long sys_rt_sigaction(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long sig = (int)a[0];
+    const struct xc_sigaction *act = (const struct xc_sigaction *)a[1];
+    struct xc_sigaction *old = (struct xc_sigaction *)a[2];
+    if (a[3] != 8)
+        return -XC_EINVAL;
+    if (sig == XC_SIGSYS) {
+        if (old)
+            *old = xc_proc.app_sigsys;
+        if (act)
+            xc_proc.app_sigsys = *act;
+        return 0;
+    }
+    if (act && (act->mask & SIGSYS_BIT)) {
+        struct xc_sigaction copy = *act;
+        copy.mask &= ~SIGSYS_BIT;
+        return H4(__NR_rt_sigaction, sig, &copy, old, 8);
+    }
+    return H4(__NR_rt_sigaction, sig, act, old, 8);
+}
+
+/* The program's mask lives in the trap frame: rt_sigreturn installs it. */
+static long sys_rt_sigprocmask(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    const uint64_t *set = (const uint64_t *)a[1];
+    uint64_t *oldset = (uint64_t *)a[2];
+    uint64_t cur = uc->sigmask;
+    if (a[3] != 8)
+        return -XC_EINVAL;
+    if (set) {
+        uint64_t s = *set;
+        switch (a[0]) {
+        case SIG_BLOCK: cur |= s; break;
+        case SIG_UNBLOCK: cur &= ~s; break;
+        case SIG_SETMASK: cur = s; break;
+        default: return -XC_EINVAL;
+        }
+        /* SIGKILL and SIGSTOP cannot be blocked; SIGSYS is the LibOS's. */
+        cur &= ~(XC_SIGBIT(9) | XC_SIGBIT(19) | SIGSYS_BIT);
+    }
+    if (oldset)
+        *oldset = uc->sigmask;
+    uc->sigmask = cur;
+    return 0;
+}
+
+static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[1] != 8)
+        return -XC_EINVAL;
+    uint64_t m = *(const uint64_t *)a[0] & ~SIGSYS_BIT;
+    return H2(__NR_rt_sigsuspend, &m, 8);
+}
+
+static long sys_pause(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a;
+    uint64_t m = uc->sigmask & ~SIGSYS_BIT;
+    return H2(__NR_rt_sigsuspend, &m, 8);
+}
+
+static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (a[3] != 8)
+        return -XC_EINVAL;
+    uint64_t m = *(const uint64_t *)a[0] & ~SIGSYS_BIT;
+    return H4(__NR_rt_sigtimedwait, &m, a[1], a[2], 8);
+}
+
+/* --- processes ------------------------------------------------------------ */
+
+static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    unsigned long flags = (unsigned long)a[0];
+    unsigned long sp = (unsigned long)a[1];
+    if (flags & CLONE_NS_FLAGS)
+        return -XC_EPERM;
+    if (!sp) {
+        if ((flags & CLONE_VM) && (flags & CLONE_VFORK))
+            flags &= ~(unsigned long)CLONE_VM; /* a shared stack would lose our frame */
+        else if (flags & CLONE_VM)
+            return -XC_EINVAL;
+        return H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
+    }
+    /* The child starts in xc_clone_thread on the new stack: leave it the
+     * program's registers and return address just below the stack top. */
+    uint64_t *top = (uint64_t *)sp;
+    struct xc_sigcontext *m = &uc->mc;
+    uint64_t *b = top - 15;
+    b[0] = m->r15; b[1] = m->r14; b[2] = m->r13; b[3] = m->r12;
+    b[4] = m->rbp; b[5] = m->rbx; b[6] = m->r11; b[7] = m->r10;
+    b[8] = m->r9; b[9] = m->r8; b[10] = m->rdx; b[11] = m->rsi;
+    b[12] = m->rdi; b[13] = m->rcx; b[14] = m->rip;
+    return xc_clone_thread(flags, b, (void *)a[2], (void *)a[3], (unsigned long)a[4]);
+}
+
+static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    return H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
+}
+
+static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    return H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
+}
+
+/* execve: check what the kernel would check first (the old image is gone
+ * once the LibOS re-executes itself), then run the LibOS image with the
+ * program's path and arguments. */
+static long do_exec(const char *path, char *const *argv, char *const *envp)
+{
+    char buf[4];
+    if (!path)
+        return -XC_EFAULT;
+    if (is_proc_self_exe(path) && xc_proc.exe[0])
+        path = xc_proc.exe;
+    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fd;
+    long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0);
+    if (r == 0) {
+        struct { void *b; unsigned long l; } iov = {buf, 4};
+        long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
+        if (n < 2 || !((n == 4 && buf[0] == 0x7f && buf[1] == 'E' && buf[2] == 'L' && buf[3] == 'F') ||
+                       (buf[0] == '#' && buf[1] == '!')))
+            r = n < 0 ? n : -XC_ENOEXEC;
+    }
+    H1(__NR_close, fd);
+    if (r < 0)
+        return r;
+    long argc = 0;
+    if (argv)
+        while (argv[argc])
+            argc++;
+    unsigned long size = (unsigned long)(argc + 5) * sizeof(char *);
+    char **nargv = (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+    if (XC_ERR(nargv))
+        return (long)nargv;
+    nargv[0] = "xc-libos";
+    nargv[1] = XC_ARG_EXEC;
+    nargv[2] = (char *)path;
+    for (long i = 0; i < argc; i++)
+        nargv[3 + i] = argv[i];
+    if (argc == 0)
+        nargv[3 + argc++] = (char *)path;
+    nargv[3 + argc] = 0;
+    static char *const empty_env[] = {0};
+    r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    H2(__NR_munmap, nargv, size);
+    return r;
+}
+
+static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return do_exec((const char *)a[0], (char *const *)a[1], (char *const *)a[2]);
+}
+
+static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    const char *path = (const char *)a[1];
+    static char fdpath[64];
+    if ((int)a[0] == AT_FDCWD || (path && path[0] == '/'))
+        return do_exec(path, (char *const *)a[2], (char *const *)a[3]);
+    if ((a[4] & AT_EMPTY_PATH) && path && !path[0]) {
+        /* /proc/self/fd/N */
+        char *p = fdpath;
+        const char *pre = "/proc/self/fd/";
+        while (*pre)
+            *p++ = *pre++;
+        char num[16];
+        int i = 0;
+        long v = (int)a[0];
+        if (v < 0)
+            return -XC_EBADF;
+        do {
+            num[i++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (i)
+            *p++ = num[--i];
+        *p = 0;
+        return do_exec(fdpath, (char *const *)a[2], (char *const *)a[3]);
+    }
+    return -XC_ENOSYS;
+}
+
+/* --- the table and the trap handler --------------------------------------- */
+
+#define NR_MAX 512
+#define HANDLER_FORWARD(name) forward
+#define HANDLER_TRANSLATE(name) sys_##name
+#define HANDLER_SPECIAL(name) sys_##name
+#define HANDLER_EMULATE(name) sys_##name
+
+static const xc_handler table[NR_MAX] = {
+#define XC_SYSCALL(nr, name, how, note) [nr] = HANDLER_##how(name),
+#include "syscalls.def"
+#undef XC_SYSCALL
+};
+
+void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
+{
+    (void)sig, (void)si;
+    struct xc_sigcontext *m = &uc->mc;
+    long nr = (long)m->rax;
+    long a[6] = {(long)m->rdi, (long)m->rsi, (long)m->rdx, (long)m->r10, (long)m->r8, (long)m->r9};
+    long r;
+    if (nr >= 0 && nr < NR_MAX && table[nr])
+        r = table[nr](nr, a, uc);
+    else
+        r = -XC_ENOSYS;
+    m->rax = (uint64_t)r;
+}
+
+long xc_install_handler(void)
+{
+    struct xc_sigaction sa = {
+        .handler = (void *)xc_sigsys_handler,
+        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER,
+        .restorer = (void *)xc_restorer,
+        .mask = 0,
+    };
+    return H4(__NR_rt_sigaction, XC_SIGSYS, &sa, 0, 8);
+}

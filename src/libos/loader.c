@@ -1,0 +1,314 @@
+/*
+ * The loader: how every process of an X-Container starts.
+ *
+ * The runtime executes this image (from a memfd kept on fd XC_LIBOS_FD) as
+ *     xc-libos --xc-init PATH ARGV0 ARGS...
+ * and the LibOS executes it again for every execve of the program as
+ *     xc-libos --xc-exec PATH ARGV0 ARGS...
+ * The kernel maps the image at its link address (XC_LIBOS_BASE); the loader
+ * then installs the SIGSYS handler (signal handlers do not survive execve),
+ * on the first start the seccomp filter (it does survive, and stacks), and
+ * maps the program the way the kernel's binfmt_elf would: its PT_LOAD
+ * segments (at a random base for ET_DYN), its interpreter (PT_INTERP), a
+ * `#!` interpreter, then a new initial stack with the program's argv, the
+ * same environment and an auxiliary vector describing the program (AT_PHDR,
+ * AT_ENTRY, AT_BASE, AT_EXECFN; AT_RANDOM and the vDSO kept).
+ */
+#include "xc.h"
+
+#include <asm/unistd.h>
+#include <linux/auxvec.h>
+#include <linux/elf.h>
+
+#define PAGE 4096UL
+#define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
+#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define PROT_EXEC 4
+#define MAP_PRIVATE 2
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define O_RDONLY 0
+#define O_CLOEXEC 02000000
+#define AT_FDCWD -100
+
+struct image {
+    unsigned long base, entry, phdr, phnum;
+    char interp[256];
+};
+
+static long pread_all(long fd, void *buf, unsigned long len, long off)
+{
+    struct { void *b; unsigned long l; } iov = {buf, len};
+    return H5(__NR_preadv2, fd, &iov, 1, off, 0);
+}
+
+static int prot_of(uint32_t f)
+{
+    return (f & PF_R ? PROT_READ : 0) | (f & PF_W ? PROT_WRITE : 0) | (f & PF_X ? PROT_EXEC : 0);
+}
+
+/* Map an ELF file; fill *img.  Returns 0 or -errno. */
+static long load_elf(const char *path, struct image *img)
+{
+    static char hdr[4096];
+    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fd;
+    long r = -XC_ENOEXEC;
+    long n = pread_all(fd, hdr, sizeof hdr, 0);
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)hdr;
+    if (n < (long)sizeof *eh || eh->e_ident[0] != 0x7f || eh->e_ident[1] != 'E' ||
+        eh->e_ident[2] != 'L' || eh->e_ident[3] != 'F' || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_machine != EM_X86_64 || (eh->e_type != ET_EXEC && eh->e_type != ET_DYN) ||
+        eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64 ||
+        eh->e_phoff + eh->e_phnum * sizeof(Elf64_Phdr) > (unsigned long)n)
+        goto out;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(hdr + eh->e_phoff);
+    unsigned long lo = ~0UL, hi = 0;
+    img->interp[0] = 0;
+    img->phdr = 0;
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD) {
+            if (PAGE_DOWN(ph[i].p_vaddr) < lo)
+                lo = PAGE_DOWN(ph[i].p_vaddr);
+            if (ph[i].p_vaddr + ph[i].p_memsz > hi)
+                hi = ph[i].p_vaddr + ph[i].p_memsz;
+        } else if (ph[i].p_type == PT_INTERP) {
+            if (ph[i].p_filesz == 0 || ph[i].p_filesz >= sizeof img->interp)
+                goto out;
+            long m = pread_all(fd, img->interp, ph[i].p_filesz, (long)ph[i].p_offset);
+            if (m != (long)ph[i].p_filesz)
+                goto out;
+            img->interp[ph[i].p_filesz] = 0;
+        }
+    }
+    if (hi <= lo)
+        goto out;
+    unsigned long base = 0;
+    if (eh->e_type == ET_DYN) {
+        /* Let the kernel choose (randomized) room for the whole image. */
+        long at = H6(__NR_mmap, 0, PAGE_UP(hi) - lo, 0, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (XC_ERR(at)) {
+            r = at;
+            goto out;
+        }
+        base = (unsigned long)at - lo;
+    }
+    for (int i = 0; i < eh->e_phnum; i++) {
+        Elf64_Phdr *p = &ph[i];
+        if (p->p_type != PT_LOAD)
+            continue;
+        unsigned long start = PAGE_DOWN(base + p->p_vaddr);
+        unsigned long file_end = base + p->p_vaddr + p->p_filesz;
+        unsigned long mem_end = base + p->p_vaddr + p->p_memsz;
+        int prot = prot_of(p->p_flags);
+        if (p->p_filesz) {
+            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, prot | PROT_WRITE,
+                        MAP_PRIVATE | MAP_FIXED, fd, PAGE_DOWN(p->p_offset));
+            if (XC_ERR(m)) {
+                r = m;
+                goto out;
+            }
+            /* Zero the rest of the last file page (the start of .bss). */
+            if (p->p_memsz > p->p_filesz && (file_end & (PAGE - 1)))
+                xc_memset((void *)file_end, 0, PAGE_UP(file_end) - file_end);
+            if (!(prot & PROT_WRITE))
+                H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
+        }
+        unsigned long anon = p->p_filesz ? PAGE_UP(file_end) : start;
+        if (PAGE_UP(mem_end) > anon) {
+            long m = H6(__NR_mmap, anon, PAGE_UP(mem_end) - anon, prot,
+                        MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+            if (XC_ERR(m)) {
+                r = m;
+                goto out;
+            }
+        }
+        if (p->p_offset == 0 && !img->phdr)
+            img->phdr = base + p->p_vaddr + eh->e_phoff;
+    }
+    for (int i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_PHDR)
+            img->phdr = base + ph[i].p_vaddr;
+    img->base = base;
+    img->entry = base + eh->e_entry;
+    img->phnum = eh->e_phnum;
+    r = 0;
+out:
+    H1(__NR_close, fd);
+    return r;
+}
+
+/* If PATH starts with "#!", fill interp/arg and return 1; 0 if not a script. */
+static long read_shebang(const char *path, char *interp, char **arg)
+{
+    static char line[256];
+    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fd;
+    long n = pread_all(fd, line, sizeof line - 1, 0);
+    H1(__NR_close, fd);
+    if (n < 2 || line[0] != '#' || line[1] != '!')
+        return 0;
+    line[n] = 0;
+    char *p = line + 2, *end;
+    for (end = p; *end && *end != '\n'; end++)
+        ;
+    *end = 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    char *q = p;
+    while (*q && *q != ' ' && *q != '\t')
+        q++;
+    *arg = 0;
+    if (*q) {
+        *q++ = 0;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        /* Linux passes the rest of the line, trailing blanks removed, as one argument. */
+        char *t = q + xc_strlen(q);
+        while (t > q && (t[-1] == ' ' || t[-1] == '\t'))
+            *--t = 0;
+        if (*q)
+            *arg = q;
+    }
+    if (!*p)
+        return -XC_ENOEXEC;
+    xc_memcpy(interp, p, xc_strlen(p) + 1);
+    return 1;
+}
+
+void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
+{
+    static char interp_path[256];
+    static char *script_argv_prefix[4];
+    int nprefix = 0;
+    const char *execfn = path;
+    char *sarg;
+    long r;
+
+    /* `#!` programs: argv becomes [interpreter, optional arg, script, argv[1:]] */
+    for (int depth = 0; depth < 4; depth++) {
+        r = read_shebang(path, interp_path, &sarg);
+        if (r < 0)
+            xc_die("cannot execute", r);
+        if (r == 0)
+            break;
+        if (depth == 3)
+            xc_die("too many levels of #! interpreters", -XC_ELOOP);
+        static char interp_copy[4][256];
+        xc_memcpy(interp_copy[depth], interp_path, xc_strlen(interp_path) + 1);
+        /* Replace argv[0] by the script's path, prefix the interpreter. */
+        script_argv_prefix[0] = interp_copy[depth];
+        nprefix = 1;
+        if (sarg) {
+            static char sarg_copy[4][256];
+            xc_memcpy(sarg_copy[depth], sarg, xc_strlen(sarg) + 1);
+            script_argv_prefix[nprefix++] = sarg_copy[depth];
+        }
+        script_argv_prefix[nprefix++] = (char *)path;
+        /* argv := prefix + argv[1:] (argv[0] of the script is dropped, as Linux does) */
+        unsigned long size = (unsigned long)(argc + nprefix + 1) * sizeof(char *);
+        char **nargv = (char **)H6(__NR_mmap, 0, size, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (XC_ERR(nargv))
+            xc_die("cannot execute", (long)nargv);
+        for (int i = 0; i < nprefix; i++)
+            nargv[i] = script_argv_prefix[i];
+        for (int i = 1; i < argc; i++)
+            nargv[nprefix + i - 1] = argv[i];
+        argc = argc - 1 + nprefix;
+        nargv[argc] = 0;
+        argv = nargv;
+        path = interp_copy[depth];
+    }
+
+    struct image prog, interp;
+    r = load_elf(path, &prog);
+    if (r < 0)
+        xc_die("cannot load the program", r);
+    unsigned long entry = prog.entry, at_base = 0;
+    if (prog.interp[0]) {
+        r = load_elf(prog.interp, &interp);
+        if (r < 0)
+            xc_die("cannot load the program's interpreter", r);
+        entry = interp.entry;
+        at_base = interp.base;
+    }
+
+    /* What /proc/self/exe and comm should say. */
+    unsigned long plen = xc_strlen(path);
+    if (plen < sizeof xc_proc.exe)
+        xc_memcpy(xc_proc.exe, path, plen + 1);
+    const char *slash = xc_strrchr(execfn, '/');
+    H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
+
+    /* The new initial stack, well below the loader's own frames. */
+    int envc = 0, auxc = 0;
+    while (envp[envc])
+        envc++;
+    while (auxv[2 * auxc] != AT_NULL)
+        auxc++;
+    unsigned long words = 1 + (unsigned long)argc + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1);
+    uint64_t here;
+    uint64_t *sp = (uint64_t *)(((unsigned long)&here - 65536 - words * 8) & ~15UL);
+    uint64_t *w = sp;
+    *w++ = (uint64_t)argc;
+    for (int i = 0; i < argc; i++)
+        *w++ = (uint64_t)argv[i];
+    *w++ = 0;
+    for (int i = 0; i < envc; i++)
+        *w++ = (uint64_t)envp[i];
+    *w++ = 0;
+    for (int i = 0; i < auxc; i++) {
+        uint64_t key = auxv[2 * i], val = auxv[2 * i + 1];
+        switch (key) {
+        case AT_PHDR: val = prog.phdr; break;
+        case AT_PHNUM: val = prog.phnum; break;
+        case AT_PHENT: val = sizeof(Elf64_Phdr); break;
+        case AT_ENTRY: val = prog.entry; break;
+        case AT_BASE: val = at_base; break;
+        case AT_EXECFN: val = (uint64_t)execfn; break;
+        default: break;
+        }
+        *w++ = key;
+        *w++ = val;
+    }
+    *w++ = AT_NULL;
+    *w++ = 0;
+    xc_jump((void *)entry, sp);
+}
+
+/* Entry from gate.S with the kernel's initial stack. */
+XC_NORETURN void xc_main(uint64_t *sp);
+
+void xc_main(uint64_t *sp)
+{
+    int argc = (int)sp[0];
+    char **argv = (char **)(sp + 1);
+    char **envp = argv + argc + 1;
+    char **e = envp;
+    while (*e)
+        e++;
+    uint64_t *auxv = (uint64_t *)(e + 1);
+
+    if (argc < 4 || (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && xc_strcmp(argv[1], XC_ARG_EXEC) != 0))
+        xc_die("this is the X-LibOS image: xc-runtime starts it as "
+               XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
+    long r = xc_install_handler();
+    if (r < 0)
+        xc_die("installing the SIGSYS handler", r);
+    if (xc_strcmp(argv[1], XC_ARG_INIT) == 0) {
+        r = H5(__NR_prctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
+        if (r < 0)
+            xc_die("setting no_new_privs", r);
+        r = xc_install_filter();
+        if (r < 0)
+            xc_die("installing the seccomp filter", r);
+    }
+    xc_proc.libos_fd = XC_LIBOS_FD;
+    /* argv[2] is the path, argv[3..] the program's own argv. */
+    xc_load_and_run(argv[2], argc - 3, argv + 3, envp, auxv);
+}

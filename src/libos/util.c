@@ -1,0 +1,108 @@
+/* Freestanding helpers; the compiler may also emit calls to memcpy/memset. */
+#include "xc.h"
+
+#include <asm/unistd.h>
+
+void *xc_memcpy(void *d, const void *s, size_t n)
+{
+    unsigned char *dp = d;
+    const unsigned char *sp = s;
+    while (n--)
+        *dp++ = *sp++;
+    return d;
+}
+
+void *xc_memset(void *d, int c, size_t n)
+{
+    unsigned char *dp = d;
+    while (n--)
+        *dp++ = (unsigned char)c;
+    return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n) __attribute__((alias("xc_memcpy")));
+void *memset(void *d, int c, size_t n) __attribute__((alias("xc_memset")));
+
+void *memmove(void *d, const void *s, size_t n)
+{
+    unsigned char *dp = d;
+    const unsigned char *sp = s;
+    if (dp < sp) {
+        while (n--)
+            *dp++ = *sp++;
+    } else {
+        while (n--)
+            dp[n] = sp[n];
+    }
+    return d;
+}
+
+size_t xc_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+int xc_strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+int xc_strncmp(const char *a, const char *b, size_t n)
+{
+    for (; n; n--, a++, b++) {
+        if (*a != *b)
+            return (unsigned char)*a - (unsigned char)*b;
+        if (!*a)
+            return 0;
+    }
+    return 0;
+}
+
+char *xc_strrchr(const char *s, int c)
+{
+    const char *last = NULL;
+    for (; *s; s++)
+        if (*s == (char)c)
+            last = s;
+    return (char *)last;
+}
+
+void xc_puts(int fd, const char *s)
+{
+    H3(__NR_write, fd, s, xc_strlen(s));
+}
+
+static void put_num(long v)
+{
+    char buf[24];
+    int i = sizeof buf;
+    unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
+    buf[--i] = 0;
+    do {
+        buf[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[--i] = '-';
+    xc_puts(2, buf + i);
+}
+
+void xc_die(const char *what, long err)
+{
+    xc_puts(2, "xc-libos: ");
+    xc_puts(2, what);
+    if (err) {
+        xc_puts(2, ": error ");
+        put_num(-err);
+    }
+    xc_puts(2, "\n");
+    H1(__NR_exit_group, 127);
+    __builtin_unreachable();
+}

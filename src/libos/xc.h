@@ -1,0 +1,118 @@
+/*
+ * X-LibOS: common definitions.
+ *
+ * Error convention (the whole LibOS): a function returns a long; a value
+ * >= 0 is success, a value in [-4095, -1] is -errno, exactly as the kernel
+ * returns from a system call, so results pass through unchanged.
+ *
+ * The LibOS is freestanding: no libc, no SSE (built with
+ * -mgeneral-regs-only), everything it needs from the host goes through
+ * xc_host_syscall() in the gate section (see host.h).
+ */
+#ifndef XC_H
+#define XC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+
+#define XC_ERR(x) ((unsigned long)(x) > (unsigned long)-4096L)
+#define XC_UNUSED __attribute__((unused))
+#define XC_NORETURN __attribute__((noreturn))
+
+/* errno values used here */
+enum {
+    XC_EPERM = 1, XC_ENOENT = 2, XC_ESRCH = 3, XC_EINTR = 4, XC_EIO = 5, XC_E2BIG = 7,
+    XC_ENOEXEC = 8, XC_EBADF = 9, XC_ENOMEM = 12, XC_EACCES = 13, XC_EFAULT = 14,
+    XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40,
+};
+
+/* signals and sigaction */
+#define XC_SIGSYS 31
+#define XC_SIGCHLD 17
+#define XC_SA_SIGINFO 0x00000004UL
+#define XC_SA_ONSTACK 0x08000000UL
+#define XC_SA_RESTORER 0x04000000UL
+#define XC_SA_NODEFER 0x40000000UL
+#define XC_SIGBIT(s) (1UL << ((s) - 1))
+
+struct xc_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+/* The kernel's siginfo for SIGSYS (x86-64 layout). */
+struct xc_siginfo_sys {
+    int32_t signo, errno_, code, pad;
+    void *call_addr;
+    int32_t syscall;
+    uint32_t arch;
+    char rest[128 - 32];
+};
+
+/* The kernel's struct sigcontext (x86-64), inside struct ucontext. */
+struct xc_sigcontext {
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+    uint16_t cs, gs, fs, ss;
+    uint64_t err, trapno, oldmask, cr2;
+    void *fpstate;
+    uint64_t reserved[8];
+};
+
+struct xc_ucontext {
+    unsigned long flags;
+    struct xc_ucontext *link;
+    void *ss_sp;
+    int ss_flags;
+    size_t ss_size;
+    struct xc_sigcontext mc;
+    uint64_t sigmask;
+};
+
+/* gate.S */
+long xc_host_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+void xc_restorer(void);
+long xc_clone_thread(unsigned long flags, void *child_sp, void *ptid, void *ctid, unsigned long tls);
+XC_NORETURN void xc_jump(void *entry, void *sp);
+
+#define H0(n) xc_host_syscall((n), 0, 0, 0, 0, 0, 0)
+#define H1(n, a) xc_host_syscall((n), (long)(a), 0, 0, 0, 0, 0)
+#define H2(n, a, b) xc_host_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define H3(n, a, b, c) xc_host_syscall((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define H4(n, a, b, c, d) xc_host_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define H5(n, a, b, c, d, e) xc_host_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+#define H6(n, a, b, c, d, e, f) \
+    xc_host_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+/* util.c */
+void *xc_memcpy(void *d, const void *s, size_t n);
+void *xc_memset(void *d, int c, size_t n);
+size_t xc_strlen(const char *s);
+int xc_strcmp(const char *a, const char *b);
+int xc_strncmp(const char *a, const char *b, size_t n);
+char *xc_strrchr(const char *s, int c);
+void xc_puts(int fd, const char *s);
+XC_NORETURN void xc_die(const char *what, long err);
+
+/* filter.c */
+long xc_install_filter(void);
+
+/* libos.c */
+struct xc_process {
+    char exe[4096];        /* the program this process runs (for /proc/self/exe) */
+    struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */
+    int libos_fd;          /* fd of the LibOS image, kept for execve */
+};
+extern struct xc_process xc_proc;
+void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);
+long xc_install_handler(void);
+
+/* loader.c */
+XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,
+                                 uint64_t *auxv);
+
+#endif

@@ -1,0 +1,113 @@
+"""The X-LibOS as seen from the runtime: its image, its interface, its table.
+
+The LibOS image (``xcontainers/xc-libos``, built from src/libos/ by the
+package's build) is a static executable linked at a fixed address below
+2 GiB.  A container process runs on it by executing the image instead of the
+program: ``xc-libos --xc-init PATH ARGV0 ARGS...``.  The image installs its
+SIGSYS handler and the seccomp filter that is the exokernel interface, then
+loads the program; every later execve of the program re-executes the image
+from the fd XC_LIBOS_FD, which the runtime leaves open on a sealed memfd
+holding a copy of the image (so the container never sees a host path).
+
+The interface (host calls allowed from the LibOS's gate) and the syscall
+table (what the LibOS does with each call) are data in src/libos/*.def;
+this module parses them for ``xc libos`` and the docs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    NamedTuple = object
+
+__all__ = ["image_path", "abi", "interface", "table", "sealed_image_fd", "enabled", "ANNOTATION"]
+
+ANNOTATION = "org.xcontainers.libos"
+_PKG = os.path.dirname(os.path.abspath(__file__))
+_SRC = os.path.normpath(os.path.join(_PKG, "..", "libos"))
+
+
+def image_path() -> str:
+    """Where the built LibOS image is."""
+    p = os.path.join(_PKG, "xc-libos")
+    if not os.path.exists(p):
+        from .errors import SetupError
+
+        raise SetupError(f"the X-LibOS image is not built ({p}): run `make setup`")
+    return p
+
+
+def _def_file(name: str) -> str:
+    for d in (_SRC, os.path.join(_PKG, "libos")):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(name)
+
+
+def abi() -> dict[str, str]:
+    """The #define constants of src/libos/abi.h."""
+    out = {}
+    with open(_def_file("abi.h")) as f:
+        for line in f:
+            m = re.match(r"#define (XC_\w+) (.+)$", line.strip())
+            if m:
+                out[m.group(1)] = m.group(2).strip('"')
+    return out
+
+
+def interface() -> list[tuple[int, str, str]]:
+    """(number, name, argument check) of every host call the interface allows."""
+    out = []
+    with open(_def_file("interface.def")) as f:
+        for line in f:
+            m = re.match(r"XC_HOST\((\d+), (\w+), (\w+)\)", line)
+            if m:
+                out.append((int(m.group(1)), m.group(2), m.group(3)))
+    return sorted(out)
+
+
+def table() -> list[tuple[int, str, str, str]]:
+    """(number, name, how, note) of every system call the LibOS serves."""
+    out = []
+    with open(_def_file("syscalls.def")) as f:
+        for line in f:
+            m = re.match(r'XC_SYSCALL\((\d+), (\w+), (\w+), "(.*)"\)', line)
+            if m:
+                out.append((int(m.group(1)), m.group(2), m.group(3), m.group(4).replace('\\"', '"')))
+    return sorted(out)
+
+
+def enabled(annotations: dict[str, str]) -> bool:
+    """Containers run on the LibOS unless the annotation turns it off."""
+    v = annotations.get(ANNOTATION, "on").lower()
+    if v not in ("on", "off", "true", "false", "1", "0"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"annotations.{ANNOTATION}: {v!r} must be on or off")
+    return v in ("on", "true", "1")
+
+
+def sealed_image_fd() -> int:
+    """A sealed, read-only memfd holding a copy of the LibOS image."""
+    import fcntl
+
+    with open(image_path(), "rb") as f:
+        data = f.read()
+    fd = os.memfd_create("xc-libos", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                    fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

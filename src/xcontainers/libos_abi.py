@@ -1,0 +1,7 @@
+"""Constants shared with the LibOS (src/libos/abi.h); a test checks they agree."""
+
+XC_LIBOS_BASE = 0x10000000
+XC_LIBOS_FD = 1023
+XC_ARG_INIT = "--xc-init"
+XC_ARG_EXEC = "--xc-exec"
+XC_IMAGE_NAME = "xc-libos"

@@ -1,0 +1,4000 @@
+/* xcguest: a multi-call differential syscall test program.
+ *
+ * `xcguest CASE` runs one case and prints a deterministic transcript on
+ * stdout; it exits 0 when every check passed, 1 on a detected failure
+ * (the reason goes to stderr), 99 when the watchdog fired.  The transcript
+ * holds only facts that must be equal natively, under runc and under
+ * xc-runtime (with or without the X-LibOS underneath): never pids,
+ * addresses, timings or anything depending on the filesystem type, the
+ * pid namespace, the host's limits or the path of the binary.  Relations
+ * (child's ppid == parent's pid, si_pid == the sender, ...) are checked
+ * in the program and printed as "yes".
+ *
+ * Things a container changes and that the cases are written around:
+ *  - the program is pid 1 of a pid namespace there: signals with the
+ *    default disposition sent from inside the namespace are dropped, so
+ *    anything that must die of a signal runs in a forked child;
+ *  - getppid() of pid 1 is 0, the hostname, rlimits, cwd and the
+ *    capability set differ: only relations are printed;
+ *  - the cwd is a fresh temporary directory (native) or a tmpfs (/tmp in the
+ *    container); every case works in its own scratch directory there.
+ *
+ * `xcguest --list` prints the case names.  Names starting with "__" are
+ * helpers that cases exec into.
+ *
+ * Built twice: gcc -std=gnu11 -O1 -static -pthread, and -O1 -pthread (dynamic).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/times.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define WATCHDOG_SECS 5 /* each case takes well under 2 s natively */
+#define PG 4096
+
+static const char *g_argv0;
+static unsigned g_prev_alarm; /* what alarm() had left when main() started */
+extern char **environ;
+
+/* ------------------------------------------------------------------ output */
+
+static void write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(98);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void vout(int fd, const char *fmt, va_list ap)
+{
+    char buf[8192];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n < 0)
+        return;
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    write_all(fd, buf, (size_t)n);
+}
+
+/* Unbuffered, so nothing is duplicated by fork or lost by _exit/exec. */
+__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vout(1, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 1, 2))) static void diag(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vout(2, fmt, ap);
+    va_end(ap);
+}
+
+static const char *en(int e)
+{
+    if (e == 0)
+        return "0";
+    const char *s = strerrorname_np(e);
+    return s ? s : "E?";
+}
+
+static const char *signame(int sig)
+{
+    static char bufs[8][24];
+    static int k;
+    char *b = bufs[k++ & 7];
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+        snprintf(b, 24, "SIGRTMIN+%d", sig - SIGRTMIN);
+    else if (sigabbrev_np(sig))
+        snprintf(b, 24, "SIG%s", sigabbrev_np(sig));
+    else
+        snprintf(b, 24, "sig%d", sig);
+    return b;
+}
+
+static const char *code_name(int sig, int code)
+{
+    static char b[32];
+    switch (code) {
+    case SI_USER: return "SI_USER";
+    case SI_KERNEL: return "SI_KERNEL";
+    case SI_QUEUE: return "SI_QUEUE";
+    case SI_TIMER: return "SI_TIMER";
+    case SI_MESGQ: return "SI_MESGQ";
+    case SI_ASYNCIO: return "SI_ASYNCIO";
+    case SI_SIGIO: return "SI_SIGIO";
+    case SI_TKILL: return "SI_TKILL";
+    }
+    if (sig == SIGCHLD) {
+        switch (code) {
+        case CLD_EXITED: return "CLD_EXITED";
+        case CLD_KILLED: return "CLD_KILLED";
+        case CLD_DUMPED: return "CLD_DUMPED";
+        case CLD_TRAPPED: return "CLD_TRAPPED";
+        case CLD_STOPPED: return "CLD_STOPPED";
+        case CLD_CONTINUED: return "CLD_CONTINUED";
+        }
+    } else if (sig == SIGSEGV) {
+        switch (code) {
+        case SEGV_MAPERR: return "SEGV_MAPERR";
+        case SEGV_ACCERR: return "SEGV_ACCERR";
+        }
+    } else if (sig == SIGBUS) {
+        switch (code) {
+        case BUS_ADRALN: return "BUS_ADRALN";
+        case BUS_ADRERR: return "BUS_ADRERR";
+        case BUS_OBJERR: return "BUS_OBJERR";
+        }
+    } else if (sig == SIGFPE) {
+        switch (code) {
+        case FPE_INTDIV: return "FPE_INTDIV";
+        case FPE_INTOVF: return "FPE_INTOVF";
+        }
+    } else if (sig == SIGILL) {
+        switch (code) {
+        case ILL_ILLOPC: return "ILL_ILLOPC";
+        case ILL_ILLOPN: return "ILL_ILLOPN";
+        }
+    } else if (sig == SIGTRAP) {
+        switch (code) {
+        case TRAP_BRKPT: return "TRAP_BRKPT";
+        case TRAP_TRACE: return "TRAP_TRACE";
+        }
+    } else if (sig == SIGIO || sig >= SIGRTMIN) {
+        switch (code) {
+        case POLL_IN: return "POLL_IN";
+        case POLL_OUT: return "POLL_OUT";
+        case POLL_HUP: return "POLL_HUP";
+        }
+    }
+    snprintf(b, sizeof b, "code%d", code);
+    return b;
+}
+
+static const char *status_str(int st)
+{
+    static char bufs[4][48];
+    static int k;
+    char *b = bufs[k++ & 3];
+    if (WIFEXITED(st))
+        snprintf(b, 48, "exit %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(b, 48, "signal %s (rc %d)", signame(WTERMSIG(st)), 128 + WTERMSIG(st));
+    else if (WIFSTOPPED(st))
+        snprintf(b, 48, "stopped %s", signame(WSTOPSIG(st)));
+    else if (WIFCONTINUED(st))
+        snprintf(b, 48, "continued");
+    else
+        snprintf(b, 48, "status 0x%x", st);
+    return b;
+}
+
+static const char *yesno(int c) { return c ? "yes" : "no"; }
+
+/* Printable rendering of a byte string. */
+static const char *esc(const void *data, size_t n)
+{
+    static char bufs[4][512];
+    static int k;
+    char *b = bufs[k++ & 3];
+    const unsigned char *p = data;
+    size_t j = 0;
+    for (size_t i = 0; i < n && j < sizeof bufs[0] - 6; i++) {
+        unsigned c = p[i];
+        if (c == '\n') { b[j++] = '\\'; b[j++] = 'n'; }
+        else if (c == '\\') { b[j++] = '\\'; b[j++] = '\\'; }
+        else if (c >= 32 && c < 127) b[j++] = (char)c;
+        else j += (size_t)snprintf(b + j, 5, "\\x%02x", c);
+    }
+    b[j] = 0;
+    return b;
+}
+
+static uint32_t fnv(uint32_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+#define FNV0 2166136261u
+
+/* ------------------------------------------------------------------ checks */
+
+__attribute__((noreturn)) static void failed(int line, const char *what)
+{
+    int e = errno;
+    diag("FAIL line %d: %s (errno %s)\n", line, what, en(e));
+    _exit(1);
+}
+#define CHECK(c) do { if (!(c)) failed(__LINE__, #c); } while (0)
+#define CHECK_EQ(a, b) do {                                                   \
+        long long _a = (long long)(a), _b = (long long)(b);                   \
+        if (_a != _b) {                                                       \
+            diag("FAIL line %d: %s == %s: %lld != %lld (errno %s)\n",         \
+                 __LINE__, #a, #b, _a, _b, en(errno));                        \
+            _exit(1);                                                         \
+        }                                                                     \
+    } while (0)
+/* A call that must fail with errno `want`; prints "expr -> ENAME". */
+#define EXPECT_ERR(expr, want) do {                                           \
+        errno = 0;                                                            \
+        long _r = (long)(expr);                                               \
+        int _e = errno;                                                       \
+        out("%s -> %s\n", #expr, _r == -1 ? en(_e) : "success");              \
+        if (_r != -1 || _e != (want)) {                                       \
+            diag("FAIL line %d: %s: r=%ld errno=%s, want %s\n", __LINE__,     \
+                 #expr, _r, en(_e), en(want));                                \
+            _exit(1);                                                         \
+        }                                                                     \
+    } while (0)
+
+static void watchdog_handler(int sig)
+{
+    (void)sig;
+    static const char m[] = "xcguest: watchdog fired\n";
+    write(2, m, sizeof m - 1);
+    _exit(99);
+}
+
+static void watchdog(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = watchdog_handler;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(WATCHDOG_SECS);
+}
+
+static pid_t xfork(void)
+{
+    pid_t p = fork();
+    CHECK(p >= 0);
+    if (p == 0)
+        alarm(WATCHDOG_SECS); /* pending alarms are not inherited */
+    return p;
+}
+
+static int xwait(pid_t p)
+{
+    int st;
+    pid_t r;
+    do
+        r = waitpid(p, &st, 0);
+    while (r < 0 && errno == EINTR);
+    CHECK_EQ(r, p);
+    return st;
+}
+
+static void xpipe(int p[2])
+{
+    CHECK(pipe(p) == 0);
+}
+
+static void put_byte(int fd, char c)
+{
+    CHECK(write(fd, &c, 1) == 1);
+}
+
+static char get_byte(int fd)
+{
+    char c;
+    ssize_t r;
+    do
+        r = read(fd, &c, 1);
+    while (r < 0 && errno == EINTR);
+    CHECK_EQ(r, 1);
+    return c;
+}
+
+static void read_exact(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        CHECK(r > 0);
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+static void set_handler(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
+{
+    struct sigaction sa = {0};
+    sa.sa_sigaction = fn;
+    sa.sa_flags = SA_SIGINFO | flags;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(sig, &sa, NULL) == 0);
+}
+
+static void noop_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+}
+
+static void set_disposition(int sig, void (*h)(int))
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = h;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(sig, &sa, NULL) == 0);
+}
+
+static void block(int sig, int how)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    CHECK(sigprocmask(how, &s, NULL) == 0);
+}
+
+static int is_blocked(int sig)
+{
+    sigset_t s;
+    CHECK(sigprocmask(SIG_BLOCK, NULL, &s) == 0);
+    return sigismember(&s, sig);
+}
+
+static int is_pending(int sig)
+{
+    sigset_t s;
+    CHECK(sigpending(&s) == 0);
+    return sigismember(&s, sig);
+}
+
+/* A private working directory under the cwd. */
+static void scratch(void)
+{
+    char tmpl[] = "xcg.XXXXXX";
+    CHECK(mkdtemp(tmpl) != NULL);
+    CHECK(chdir(tmpl) == 0);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    CHECK(fd >= 0);
+    write_all(fd, text, strlen(text));
+    CHECK(close(fd) == 0);
+}
+
+static void msleep(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long futex(void *uaddr, int op, int val, const struct timespec *ts, void *uaddr2, int val3)
+{
+    return syscall(SYS_futex, uaddr, op, val, ts, uaddr2, val3);
+}
+
+/* One-shot ITIMER_REAL in ms (shares the timer with alarm(): callers save
+ * and restore the watchdog). */
+static void itimer_ms(long first_ms, long interval_ms)
+{
+    struct itimerval it = {{interval_ms / 1000, (interval_ms % 1000) * 1000},
+                           {first_ms / 1000, (first_ms % 1000) * 1000}};
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+}
+
+static int count_open_fds(int *list, int max)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) >= 0) {
+            if (n < max)
+                list[n] = fd;
+            n++;
+        }
+    return n;
+}
+
+static int count_dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* State letter of a thread from /proc/self/task/TID/stat. */
+static char thread_state(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return '?';
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return '?';
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void wait_thread_sleeping(pid_t tid)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (thread_state(tid) == 'S')
+            return;
+        msleep(1);
+    }
+    failed(__LINE__, "thread never went to sleep");
+}
+
+/* Futex-based barrier for N parties. */
+struct barrier {
+    atomic_int count;
+    atomic_int gen;
+    int n;
+};
+
+static void barrier_init(struct barrier *b, int n)
+{
+    atomic_store(&b->count, 0);
+    atomic_store(&b->gen, 0);
+    b->n = n;
+}
+
+static void barrier_wait(struct barrier *b)
+{
+    int g = atomic_load(&b->gen);
+    if (atomic_fetch_add(&b->count, 1) + 1 == b->n) {
+        atomic_store(&b->count, 0);
+        atomic_fetch_add(&b->gen, 1);
+        futex(&b->gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    } else {
+        while (atomic_load(&b->gen) == g)
+            futex(&b->gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+    }
+}
+
+/* ============================================================ processes */
+
+/* Each node of the tree exits with the size of its subtree. */
+static int tree_node(int depth)
+{
+    if (depth == 3)
+        return 1;
+    pid_t me = getpid();
+    pid_t kids[2];
+    int total = 1;
+    for (int k = 0; k < 2; k++) {
+        kids[k] = xfork();
+        if (kids[k] == 0) {
+            if (getppid() != me)
+                _exit(200);
+            _exit(tree_node(depth + 1));
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int st = xwait(kids[k]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) >= 200)
+            return 201;
+        total += WEXITSTATUS(st);
+    }
+    return total;
+}
+
+static int case_fork_tree(void)
+{
+    pid_t me = getpid();
+    int total = 1;
+    for (int k = 0; k < 2; k++) {
+        pid_t p = xfork();
+        if (p == 0) {
+            if (getppid() != me)
+                _exit(200);
+            _exit(tree_node(1));
+        }
+        int st = xwait(p);
+        out("level-1 child %d: %s\n", k, status_str(st));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+        total += WEXITSTATUS(st);
+    }
+    out("processes in the 3-level tree: %d\n", total);
+
+    /* waitid reports the child's pid and status */
+    pid_t p = xfork();
+    if (p == 0)
+        _exit(42);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_PID, (id_t)p, &si, WEXITED | WNOWAIT) == 0);
+    out("waitid WNOWAIT: %s status=%d pid matches=%s\n", code_name(SIGCHLD, si.si_code),
+        si.si_status, yesno(si.si_pid == p));
+    memset(&si, 0, sizeof si);
+    CHECK(waitid(P_PID, (id_t)p, &si, WEXITED) == 0);
+    out("waitid: %s status=%d pid matches=%s\n", code_name(SIGCHLD, si.si_code),
+        si.si_status, yesno(si.si_pid == p));
+
+    /* WNOHANG on a running child, then wait4 with rusage */
+    int pp[2];
+    xpipe(pp);
+    p = xfork();
+    if (p == 0) {
+        close(pp[1]);
+        char c;
+        while (read(pp[0], &c, 1) > 0)
+            ;
+        _exit(5);
+    }
+    close(pp[0]);
+    int st = -1;
+    out("waitpid WNOHANG on a running child -> %d\n", (int)waitpid(p, &st, WNOHANG));
+    close(pp[1]);
+    struct rusage ru;
+    CHECK_EQ(wait4(p, &st, 0, &ru), p);
+    out("wait4 after the pipe closed: %s\n", status_str(st));
+
+    /* waitpid(-1): five children, codes collected in any order */
+    int seen = 0;
+    for (int i = 1; i <= 5; i++) {
+        p = xfork();
+        if (p == 0)
+            _exit(10 * i);
+    }
+    for (int i = 0; i < 5; i++) {
+        pid_t r = waitpid(-1, &st, 0);
+        CHECK(r > 0 && WIFEXITED(st));
+        seen |= 1 << (WEXITSTATUS(st) / 10);
+    }
+    out("waitpid(-1) collected codes 10..50: %s\n", yesno(seen == 0x3e));
+    EXPECT_ERR(waitpid(-1, &st, 0), ECHILD);
+    return 0;
+}
+
+static int case_exec_sh(void)
+{
+    scratch();
+    pid_t p = xfork();
+    if (p == 0) {
+        execl("/bin/sh", "sh", "-c", "echo from-sh:$0:$1; exit 7", "zero", "one", (char *)NULL);
+        _exit(127);
+    }
+    out("sh -c exit 7: %s\n", status_str(xwait(p)));
+
+    p = xfork();
+    if (p == 0) {
+        char *av[] = {"sh", "-c", "echo env=$XCG_V; kill -TERM $$; echo not-reached", NULL};
+        char *ev[] = {"XCG_V=hello world", "PATH=/bin:/usr/bin", NULL};
+        execve("/bin/sh", av, ev);
+        _exit(127);
+    }
+    out("sh killing itself: %s\n", status_str(xwait(p)));
+
+    p = xfork();
+    if (p == 0) {
+        execlp("sh", "sh", "-c", "echo via-PATH; exit 0", (char *)NULL);
+        _exit(127);
+    }
+    out("execlp sh: %s\n", status_str(xwait(p)));
+
+    write_file("script.sh", "#!/bin/sh\necho script:$1\nexit 5\n", 0755);
+    p = xfork();
+    if (p == 0) {
+        char *av[] = {"./script.sh", "arg1", NULL};
+        execve("./script.sh", av, environ);
+        _exit(127);
+    }
+    out("#! script: %s\n", status_str(xwait(p)));
+
+    char *av[] = {"x", NULL};
+    EXPECT_ERR(execve("./no-such-program", av, environ), ENOENT);
+    EXPECT_ERR(execve(".", av, environ), EACCES);
+    write_file("noexec", "#!/bin/sh\n", 0644);
+    EXPECT_ERR(execve("./noexec", av, environ), EACCES);
+    return 0;
+}
+
+static int case_exec_self(void)
+{
+    pid_t p = xfork();
+    if (p == 0) {
+        char *av[] = {(char *)g_argv0, "__exec_child", "a b", "", NULL};
+        char *ev[] = {"XCG_X=1", "XCG_Y=two words", NULL};
+        execve("/proc/self/exe", av, ev);
+        _exit(127);
+    }
+    out("child exec of /proc/self/exe: %s\n", status_str(xwait(p)));
+
+    /* Exec this very process: pid, blocked and pending signals, ignored
+     * dispositions, fds without FD_CLOEXEC and the alarm survive; handlers
+     * are reset. */
+    set_handler(SIGUSR1, noop_handler, 0);
+    set_disposition(SIGUSR2, SIG_IGN);
+    set_handler(SIGHUP, noop_handler, 0);
+    block(SIGHUP, SIG_BLOCK);
+    raise(SIGHUP);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    CHECK(fd >= 0);
+    CHECK(dup2(fd, 50) == 50);
+    CHECK(dup3(fd, 51, O_CLOEXEC) == 51);
+    close(fd);
+    char pidenv[32];
+    snprintf(pidenv, sizeof pidenv, "XCG_PID=%d", (int)getpid());
+    char *av[] = {(char *)g_argv0, "__exec_tail", NULL};
+    char *ev[] = {pidenv, NULL};
+    out("exec'ing self now\n");
+    execve(g_argv0, av, ev);
+    failed(__LINE__, "execve of self");
+}
+
+static int helper_exec_child(int argc, char **argv)
+{
+    const char *base = strrchr(argv[0], '/');
+    out("  exec'd child: argc=%d argv0=%s argv2=[%s] argv3=[%s]\n", argc, base ? base + 1 : argv[0],
+        argv[2], argv[3]);
+    for (char **e = environ; *e; e++)
+        out("  env: %s\n", *e);
+    return 23;
+}
+
+static int helper_exec_tail(void)
+{
+    const char *pe = getenv("XCG_PID");
+    CHECK(pe != NULL);
+    out("after exec: pid preserved=%s\n", yesno(atoi(pe) == getpid()));
+    out("alarm survived exec=%s\n", yesno(g_prev_alarm > 0));
+    struct sigaction sa;
+    CHECK(sigaction(SIGUSR1, NULL, &sa) == 0);
+    out("handled SIGUSR1 reset to default=%s\n", yesno(sa.sa_handler == SIG_DFL));
+    CHECK(sigaction(SIGUSR2, NULL, &sa) == 0);
+    out("ignored SIGUSR2 still ignored=%s\n", yesno(sa.sa_handler == SIG_IGN));
+    out("SIGHUP still blocked=%s pending=%s\n", yesno(is_blocked(SIGHUP)), yesno(is_pending(SIGHUP)));
+    out("fd 50 (no FD_CLOEXEC) open=%s\n", yesno(fcntl(50, F_GETFD) >= 0));
+    errno = 0;
+    int r = fcntl(51, F_GETFD);
+    out("fd 51 (FD_CLOEXEC) -> %s\n", r < 0 ? en(errno) : "open");
+    return 0;
+}
+
+#define NT 32
+static struct barrier g_b1, g_b2, g_b3;
+static atomic_int g_after;
+struct targ {
+    int idx, pipe_w;
+    pid_t tid, pid, ppid;
+};
+
+static void *thread_main(void *a)
+{
+    struct targ *t = a;
+    t->tid = gettid();
+    t->pid = getpid();
+    for (int i = 0; i < 100; i++)
+        t->ppid = getppid();
+    uint32_t v = (uint32_t)t->idx;
+    write_all(t->pipe_w, &v, sizeof v);
+    barrier_wait(&g_b1);
+    atomic_fetch_add(&g_after, 1);
+    barrier_wait(&g_b2);
+    barrier_wait(&g_b3);
+    return (void *)(intptr_t)(t->idx * 2);
+}
+
+static int case_threads(void)
+{
+    int p[2];
+    xpipe(p);
+    pthread_t th[NT];
+    struct targ ta[NT];
+    barrier_init(&g_b1, NT);
+    barrier_init(&g_b2, NT + 1);
+    barrier_init(&g_b3, NT + 1);
+    for (int i = 0; i < NT; i++) {
+        ta[i] = (struct targ){.idx = i, .pipe_w = p[1]};
+        CHECK(pthread_create(&th[i], NULL, thread_main, &ta[i]) == 0);
+    }
+    barrier_wait(&g_b2);
+    out("all %d threads past the first barrier: %d\n", NT, atomic_load(&g_after));
+    out("tasks in /proc/self/task while all wait: %d\n", count_dir_entries("/proc/self/task"));
+    barrier_wait(&g_b3);
+    long sum = 0;
+    for (int i = 0; i < NT; i++) {
+        uint32_t v;
+        read_exact(p[0], &v, sizeof v);
+        sum += v;
+    }
+    long jsum = 0;
+    for (int i = 0; i < NT; i++) {
+        void *rv;
+        CHECK(pthread_join(th[i], &rv) == 0);
+        jsum += (intptr_t)rv;
+    }
+    int same_pid = 1, unique = 1, ppid_ok = 1;
+    for (int i = 0; i < NT; i++) {
+        same_pid &= ta[i].pid == getpid();
+        ppid_ok &= ta[i].ppid == getppid();
+        unique &= ta[i].tid != gettid() && ta[i].tid > 0;
+        for (int j = 0; j < i; j++)
+            unique &= ta[i].tid != ta[j].tid;
+    }
+    out("pipe sum=%ld join sum=%ld\n", sum, jsum);
+    out("getpid same in all threads=%s getppid same=%s tids unique=%s\n", yesno(same_pid), yesno(ppid_ok),
+        yesno(unique));
+    out("tasks after join: %d\n", count_dir_entries("/proc/self/task"));
+    return 0;
+}
+
+static volatile int g_vshared;
+
+static int case_vfork_exec(void)
+{
+    char nums[20][8];
+    char *avs[20][4];
+    for (int i = 0; i < 20; i++) {
+        snprintf(nums[i], sizeof nums[i], "%d", i);
+        avs[i][0] = (char *)g_argv0;
+        avs[i][1] = "__exit_with";
+        avs[i][2] = nums[i];
+        avs[i][3] = NULL;
+    }
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        volatile int local = i * 7;
+        pid_t p = vfork();
+        if (p == 0) {
+            if (i % 2 == 0)
+                execve(g_argv0, avs[i], environ);
+            _exit(i);
+        }
+        CHECK(p > 0);
+        int st = xwait(p);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == i && local == i * 7)
+            ok++;
+    }
+    out("vfork: 20 rounds (exec or _exit), parent state intact: %d\n", ok);
+    pid_t p = vfork();
+    if (p == 0) {
+        g_vshared = 42;
+        _exit(0);
+    }
+    xwait(p);
+    out("vfork child's store visible to the parent: %d\n", g_vshared);
+    p = vfork();
+    if (p == 0) {
+        execl("/bin/sh", "sh", "-c", "exit 4", (char *)NULL);
+        _exit(127);
+    }
+    out("vfork + exec sh: %s\n", status_str(xwait(p)));
+
+    int pp[2];
+    xpipe(pp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pp[1], 1);
+    posix_spawn_file_actions_addclose(&fa, pp[0]);
+    posix_spawn_file_actions_addclose(&fa, pp[1]);
+    char *av[] = {"sh", "-c", "echo spawned $0; exit 3", NULL};
+    CHECK(posix_spawn(&p, "/bin/sh", &fa, NULL, av, environ) == 0);
+    close(pp[1]);
+    char buf[64];
+    ssize_t n = read(pp[0], buf, sizeof buf);
+    CHECK(n > 0);
+    close(pp[0]);
+    out("posix_spawn output: %s\n", esc(buf, (size_t)n));
+    out("posix_spawn: %s\n", status_str(xwait(p)));
+    char *av2[] = {"sh", "-c", "exit 9", NULL};
+    CHECK(posix_spawnp(&p, "sh", NULL, NULL, av2, environ) == 0);
+    out("posix_spawnp: %s\n", status_str(xwait(p)));
+    out("posix_spawn of a missing file -> %s\n", en(posix_spawn(&p, "/no/such", NULL, NULL, av, environ)));
+    int rc = system("exit 3");
+    out("system(\"exit 3\"): %s\n", status_str(rc));
+    FILE *f = popen("echo popen-out", "r");
+    CHECK(f != NULL);
+    CHECK(fgets(buf, sizeof buf, f) != NULL);
+    out("popen read: %s", buf);
+    out("pclose: %s\n", status_str(pclose(f)));
+    return 0;
+}
+
+static volatile int g_clone_var;
+
+static int clone_fn(void *arg)
+{
+    g_clone_var = (int)(intptr_t)arg;
+    return 17;
+}
+
+static int clone_fn_fd(void *arg)
+{
+    (void)arg;
+    int fd = open("/proc/self/exe", O_RDONLY); /* lands in the shared table */
+    return fd >= 0 ? 0 : 1;
+}
+
+static int case_clone_raw(void)
+{
+    size_t sz = 256 * 1024;
+    char *stack = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(stack != MAP_FAILED);
+    char *top = stack + sz;
+
+    g_clone_var = 0;
+    pid_t p = clone(clone_fn, top, CLONE_VM | SIGCHLD, (void *)(intptr_t)5);
+    CHECK(p > 0);
+    int st = xwait(p);
+    out("clone(CLONE_VM) on a new stack: %s, store visible=%s\n", status_str(st), yesno(g_clone_var == 5));
+
+    g_clone_var = 0;
+    p = clone(clone_fn, top, SIGCHLD, (void *)(intptr_t)6);
+    CHECK(p > 0);
+    st = xwait(p);
+    out("clone() without CLONE_VM: %s, store visible=%s\n", status_str(st), yesno(g_clone_var == 6));
+
+    g_clone_var = 0;
+    p = clone(clone_fn, top, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)(intptr_t)7);
+    CHECK(p > 0);
+    out("clone(CLONE_VFORK): store visible on return=%s\n", yesno(g_clone_var == 7));
+    out("  %s\n", status_str(xwait(p)));
+
+    int before[64], after[64];
+    int nb = count_open_fds(before, 64);
+    p = clone(clone_fn_fd, top, CLONE_VM | CLONE_FILES | SIGCHLD, NULL);
+    CHECK(p > 0);
+    st = xwait(p);
+    int na = count_open_fds(after, 64);
+    out("clone(CLONE_FILES): %s, child's open() visible in parent=%s\n", status_str(st), yesno(na == nb + 1));
+
+    /* a child that is not reaped by SIGCHLD but by __WALL */
+    p = clone(clone_fn, top, CLONE_VM, (void *)(intptr_t)8);
+    CHECK(p > 0);
+    CHECK_EQ(waitpid(p, &st, __WALL), p);
+    out("clone with no exit signal, waited with __WALL: %s\n", status_str(st));
+    munmap(stack, sz);
+    return 0;
+}
+
+/* --- exit codes */
+
+static void atexit_hook(void) { out("  atexit handler ran\n"); }
+
+static void *thr_exit_group(void *a) { (void)a; _exit(4); }
+
+static void *thr_sys_exit(void *a)
+{
+    (void)a;
+    syscall(SYS_exit, 6); /* only this thread */
+    return NULL;
+}
+
+static void *thr_block(void *a)
+{
+    int fd = (int)(intptr_t)a;
+    char c;
+    for (;;)
+        read(fd, &c, 1);
+    return NULL;
+}
+
+static void *thr_later_exit(void *a)
+{
+    (void)a;
+    msleep(30);
+    exit(11);
+}
+
+static int case_exit_codes(void)
+{
+    struct { const char *name; int kind; } tests[] = {
+        {"exit(3) with an atexit handler", 0},
+        {"exit(259)", 1},
+        {"_exit(4) from a thread", 2},
+        {"SYS_exit(6) in a thread, then exit(7)", 3},
+        {"exit_group(8) while 4 threads block", 4},
+        {"pthread_exit(main) then exit(11) from a thread", 5},
+        {"abort()", 6},
+        {"SIGKILL self", 7},
+        {"raise(SIGTERM)", 8},
+        {"return 0 from main after exec", 9},
+        {"_exit(255)", 10},
+        {"return 77 from main after exec", 11},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        pid_t p = xfork();
+        if (p == 0) {
+            pthread_t t;
+            int pp[2];
+            switch (tests[i].kind) {
+            case 0: atexit(atexit_hook); exit(3);
+            case 1: exit(259);
+            case 2:
+                pthread_create(&t, NULL, thr_exit_group, NULL);
+                pthread_join(t, NULL);
+                _exit(50);
+            case 3:
+                pthread_create(&t, NULL, thr_sys_exit, NULL);
+                pthread_join(t, NULL);
+                exit(7);
+            case 4:
+                xpipe(pp);
+                for (int k = 0; k < 4; k++)
+                    pthread_create(&t, NULL, thr_block, (void *)(intptr_t)pp[0]);
+                msleep(10);
+                syscall(SYS_exit_group, 8);
+                _exit(50);
+            case 5:
+                pthread_create(&t, NULL, thr_later_exit, NULL);
+                pthread_exit(NULL);
+            case 6: abort();
+            case 7: kill(getpid(), SIGKILL); msleep(1000); _exit(50);
+            case 8: raise(SIGTERM); _exit(50);
+            case 9: {
+                char *av[] = {(char *)g_argv0, "__exit_with", "0", NULL};
+                execve(g_argv0, av, environ);
+                _exit(127);
+            }
+            case 10: _exit(255);
+            case 11: {
+                char *av[] = {(char *)g_argv0, "__exit_with", "77", NULL};
+                execve(g_argv0, av, environ);
+                _exit(127);
+            }
+            }
+            _exit(50);
+        }
+        out("%s: %s\n", tests[i].name, status_str(xwait(p)));
+    }
+    return 0;
+}
+
+/* --- identities */
+
+static pid_t g_thr_tid, g_thr_pid;
+static void *thr_ids(void *a)
+{
+    (void)a;
+    g_thr_tid = gettid();
+    g_thr_pid = getpid();
+    return NULL;
+}
+
+static int case_ids(void)
+{
+    pid_t me = getpid();
+    out("getpid == gettid in main=%s, libc == raw syscall=%s\n", yesno(me == gettid()),
+        yesno(me == (pid_t)syscall(SYS_getpid)));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thr_ids, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    out("thread: same pid=%s own tid=%s\n", yesno(g_thr_pid == me), yesno(g_thr_tid != me && g_thr_tid > 0));
+
+    int pp[2];
+    xpipe(pp);
+    pid_t p = xfork();
+    if (p == 0) {
+        pid_t v[3] = {getpid(), getppid(), gettid()};
+        write_all(pp[1], v, sizeof v);
+        _exit(0);
+    }
+    pid_t v[3];
+    read_exact(pp[0], v, sizeof v);
+    xwait(p);
+    out("child: getpid == fork() result=%s getppid == parent=%s gettid == getpid=%s\n", yesno(v[0] == p),
+        yesno(v[1] == me), yesno(v[2] == v[0]));
+
+    /* orphan reparenting to a subreaper */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int sync[2];
+    xpipe(sync);
+    p = xfork();
+    if (p == 0) {
+        pid_t g = xfork();
+        if (g == 0) {
+            close(sync[1]);
+            (void)get_byte(sync[0]); /* wait until our parent is gone */
+            pid_t gv[2] = {getpid(), getppid()};
+            write_all(pp[1], gv, sizeof gv);
+            _exit(0);
+        }
+        pid_t gpid = g;
+        write_all(pp[1], &gpid, sizeof gpid);
+        _exit(0);
+    }
+    pid_t gpid;
+    read_exact(pp[0], &gpid, sizeof gpid);
+    xwait(p); /* the middle process is gone: gpid is an orphan now */
+    put_byte(sync[1], 'g');
+    pid_t gv[2];
+    read_exact(pp[0], gv, sizeof gv);
+    CHECK_EQ(xwait(gpid), 0);
+    out("orphan reparented to the subreaper: %s (its pid as seen by it matches=%s)\n", yesno(gv[1] == me),
+        yesno(gv[0] == gpid));
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+
+    /* sessions and process groups */
+    p = xfork();
+    if (p == 0) {
+        pid_t pg_before = getpgrp();
+        pid_t s = setsid();
+        int ok = s == getpid() && getsid(0) == getpid() && getpgrp() == getpid() && pg_before != getpid();
+        _exit(ok ? 0 : 1);
+    }
+    out("setsid in a child: %s\n", xwait(p) == 0 ? "new session led by the child" : "wrong");
+    p = xfork();
+    if (p == 0) {
+        int ok = getpgrp() == getpgid(getppid());
+        ok &= setpgid(0, 0) == 0 && getpgrp() == getpid() && getpgid(0) == getpid();
+        _exit(ok ? 0 : 1);
+    }
+    out("setpgid(0,0) in a child: %s\n", xwait(p) == 0 ? "own group" : "wrong");
+    EXPECT_ERR(setpgid(0, 1 << 22), EPERM);
+    EXPECT_ERR(getpgid(1 << 22), ESRCH);
+    EXPECT_ERR(kill(1 << 22, 0), ESRCH);
+    return 0;
+}
+
+static int case_uname_ids(void)
+{
+    struct utsname u;
+    CHECK(uname(&u) == 0);
+    out("sysname=%s machine=%s\n", u.sysname, u.machine);
+    char host[256];
+    CHECK(gethostname(host, sizeof host) == 0);
+    out("nodename == gethostname()=%s\n", yesno(strcmp(host, u.nodename) == 0));
+    char rel[256] = "";
+    int fd = open("/proc/sys/kernel/osrelease", O_RDONLY);
+    CHECK(fd >= 0);
+    ssize_t n = read(fd, rel, sizeof rel - 1);
+    CHECK(n > 0);
+    rel[n] = 0;
+    if (rel[n - 1] == '\n')
+        rel[n - 1] = 0;
+    close(fd);
+    out("release == /proc/sys/kernel/osrelease=%s\n", yesno(strcmp(rel, u.release) == 0));
+    fd = open("/proc/sys/kernel/hostname", O_RDONLY);
+    CHECK(fd >= 0);
+    n = read(fd, rel, sizeof rel - 1);
+    CHECK(n > 0);
+    rel[n - 1] = 0;
+    close(fd);
+    out("nodename == /proc/sys/kernel/hostname=%s\n", yesno(strcmp(rel, u.nodename) == 0));
+    out("uid=%d euid=%d gid=%d egid=%d\n", (int)getuid(), (int)geteuid(), (int)getgid(), (int)getegid());
+    uid_t r, e, s;
+    CHECK(getresuid(&r, &e, &s) == 0);
+    out("resuid=%d,%d,%d\n", (int)r, (int)e, (int)s);
+    gid_t gr, ge, gs;
+    CHECK(getresgid(&gr, &ge, &gs) == 0);
+    out("resgid=%d,%d,%d\n", (int)gr, (int)ge, (int)gs);
+    int ng = getgroups(0, NULL);
+    gid_t groups[256];
+    out("getgroups(0) consistent with the list=%s\n", yesno(ng >= 0 && getgroups(256, groups) == ng));
+    out("sysconf(_SC_PAGESIZE)=%ld getpagesize=%d\n", sysconf(_SC_PAGESIZE), getpagesize());
+    out("setuid(own uid)=%d\n", setuid(getuid()));
+    out("getpriority(PRIO_PROCESS, 0)=%d\n", getpriority(PRIO_PROCESS, 0));
+    cpu_set_t cs;
+    CHECK(sched_getaffinity(0, sizeof cs, &cs) == 0);
+    out("sched_getaffinity: at least one cpu=%s\n", yesno(CPU_COUNT(&cs) >= 1));
+    out("sched_yield=%d sched_getscheduler=%d\n", sched_yield(), sched_getscheduler(0));
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    struct rlimit rl2 = {rl.rlim_cur / 2, rl.rlim_max};
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl2) == 0);
+    struct rlimit rl3;
+    CHECK(prlimit(0, RLIMIT_NOFILE, NULL, &rl3) == 0);
+    out("setrlimit/prlimit round trip=%s\n", yesno(rl3.rlim_cur == rl.rlim_cur / 2));
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    out("umask(027) returns the 022 set at start: %03o\n", umask(027));
+    umask(022);
+    return 0;
+}
+
+static int case_clocks(void)
+{
+    struct timespec a, b, res;
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+    out("monotonic non-decreasing=%s\n", yesno(b.tv_sec > a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec >= a.tv_nsec)));
+    CHECK(clock_getres(CLOCK_MONOTONIC, &res) == 0);
+    out("clock_getres(MONOTONIC)=%ld.%09ld\n", (long)res.tv_sec, res.tv_nsec);
+    struct timespec rt;
+    CHECK(clock_gettime(CLOCK_REALTIME, &rt) == 0);
+    time_t t = time(NULL);
+    struct timeval tv;
+    CHECK(gettimeofday(&tv, NULL) == 0);
+    out("realtime ~ time() ~ gettimeofday()=%s, after 2020=%s\n",
+        yesno(labs((long)(t - rt.tv_sec)) <= 1 && labs((long)(tv.tv_sec - rt.tv_sec)) <= 1),
+        yesno(rt.tv_sec > 1577836800));
+    double t0 = now_s();
+    struct timespec d = {0, 20 * 1000000L};
+    CHECK(nanosleep(&d, NULL) == 0);
+    double el = now_s() - t0;
+    out("nanosleep 20ms: slept at least 20ms=%s, under 1s=%s\n", yesno(el >= 0.020), yesno(el < 1.0));
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+    a.tv_nsec += 15 * 1000000L;
+    if (a.tv_nsec >= 1000000000L) {
+        a.tv_sec++;
+        a.tv_nsec -= 1000000000L;
+    }
+    CHECK(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &a, NULL) == 0);
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+    out("clock_nanosleep TIMER_ABSTIME reached the deadline=%s\n",
+        yesno(b.tv_sec > a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec >= a.tv_nsec)));
+    struct timespec c1, c2;
+    CHECK(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1) == 0);
+    volatile unsigned long x = 0;
+    for (unsigned long i = 0; i < 3000000; i++)
+        x += i;
+    CHECK(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c2) == 0);
+    out("process cpu clock advanced=%s\n", yesno(c2.tv_sec > c1.tv_sec || c2.tv_nsec > c1.tv_nsec));
+    CHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1) == 0);
+    CHECK(clock_gettime(CLOCK_BOOTTIME, &c1) == 0);
+    CHECK(clock_gettime(CLOCK_MONOTONIC_COARSE, &c1) == 0);
+
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    CHECK(tfd >= 0);
+    struct itimerspec its = {{0, 0}, {0, 10 * 1000000L}};
+    CHECK(timerfd_settime(tfd, 0, &its, NULL) == 0);
+    uint64_t exp;
+    CHECK(read(tfd, &exp, sizeof exp) == sizeof exp);
+    out("timerfd one-shot expirations=%llu\n", (unsigned long long)exp);
+    close(tfd);
+    struct tms tm;
+    out("times() works=%s\n", yesno(times(&tm) != (clock_t)-1));
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+    return 0;
+}
+
+static int helper_exit_with(const char *n) { return atoi(n); }
+/* ============================================================== signals */
+
+#define MAXREC 32
+static volatile sig_atomic_t g_nrec;
+static siginfo_t g_rec[MAXREC];
+static pid_t g_rec_tid[MAXREC];
+
+static void h_record(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)uc;
+    int i = g_nrec;
+    if (i < MAXREC) {
+        g_rec[i] = *si;
+        g_rec_tid[i] = gettid();
+    }
+    g_nrec = i + 1;
+}
+
+static void print_rec(const char *what, const siginfo_t *si)
+{
+    out("%s: %s %s pid=%s uid=%d\n", what, signame(si->si_signo), code_name(si->si_signo, si->si_code),
+        si->si_pid == getpid() ? "self" : "other", (int)si->si_uid);
+}
+
+static int case_sig_info(void)
+{
+    set_handler(SIGUSR1, h_record, 0);
+    set_handler(SIGUSR2, h_record, 0);
+    set_handler(SIGRTMIN + 1, h_record, 0);
+
+    g_nrec = 0;
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    CHECK_EQ(g_nrec, 1);
+    print_rec("kill(self)", &g_rec[0]);
+    g_nrec = 0;
+    CHECK(raise(SIGUSR2) == 0);
+    CHECK_EQ(g_nrec, 1);
+    print_rec("raise", &g_rec[0]);
+    g_nrec = 0;
+    CHECK(sigqueue(getpid(), SIGRTMIN + 1, (union sigval){.sival_int = 77}) == 0);
+    CHECK_EQ(g_nrec, 1);
+    print_rec("sigqueue", &g_rec[0]);
+    out("  value=%d\n", g_rec[0].si_value.sival_int);
+    g_nrec = 0;
+    CHECK(syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1) == 0);
+    CHECK_EQ(g_nrec, 1);
+    print_rec("tgkill", &g_rec[0]);
+    g_nrec = 0;
+    CHECK(pthread_kill(pthread_self(), SIGUSR2) == 0);
+    CHECK_EQ(g_nrec, 1);
+    print_rec("pthread_kill", &g_rec[0]);
+    g_nrec = 0;
+    /* (not killpg(getpgrp()): in a container the group of pid 1 may lie
+     * outside the pid namespace, and then it is ESRCH) */
+    CHECK(kill(getpid(), 0) == 0);
+    out("signal 0 delivers nothing: %d\n", g_nrec);
+
+    /* from a child, received synchronously */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGCHLD);
+    CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0);
+    pid_t p = xfork();
+    if (p == 0) {
+        kill(getppid(), SIGUSR1);
+        _exit(4);
+    }
+    siginfo_t si;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR1);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGUSR1);
+    out("sigwaitinfo from a child: %s %s sender is the child=%s\n", signame(si.si_signo),
+        code_name(si.si_signo, si.si_code), yesno(si.si_pid == p));
+    sigemptyset(&one);
+    sigaddset(&one, SIGCHLD);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGCHLD);
+    out("sigwaitinfo SIGCHLD: %s status=%d pid is the child=%s\n", code_name(SIGCHLD, si.si_code),
+        si.si_status, yesno(si.si_pid == p));
+    xwait(p);
+
+    /* POSIX timer */
+    timer_t tm;
+    struct sigevent sev = {0};
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGUSR2;
+    sev.sigev_value.sival_int = 5;
+    CHECK(timer_create(CLOCK_MONOTONIC, &sev, &tm) == 0);
+    struct itimerspec its = {{0, 0}, {0, 5 * 1000000L}};
+    CHECK(timer_settime(tm, 0, &its, NULL) == 0);
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGUSR2);
+    out("timer_create: %s %s value=%d overrun=%d\n", signame(si.si_signo), code_name(si.si_signo, si.si_code),
+        si.si_value.sival_int, timer_getoverrun(tm));
+    timer_delete(tm);
+    CHECK(sigprocmask(SIG_UNBLOCK, &set, NULL) == 0);
+
+    /* SIGIO with F_SETSIG: the kernel fills si_fd and si_band */
+    int pp[2];
+    xpipe(pp);
+    set_handler(SIGRTMIN + 3, h_record, 0);
+    CHECK(fcntl(pp[0], F_SETOWN, getpid()) == 0);
+    CHECK(fcntl(pp[0], F_SETSIG, SIGRTMIN + 3) == 0);
+    CHECK(fcntl(pp[0], F_SETFL, O_ASYNC | O_NONBLOCK) == 0);
+    out("F_GETOWN is self=%s\n", yesno(fcntl(pp[0], F_GETOWN) == getpid()));
+    g_nrec = 0;
+    put_byte(pp[1], 'x');
+    CHECK(g_nrec >= 1);
+    out("O_ASYNC pipe: %s %s si_fd is the pipe=%s POLLIN in band=%s\n", signame(g_rec[0].si_signo),
+        code_name(g_rec[0].si_signo, g_rec[0].si_code), yesno(g_rec[0].si_fd == pp[0]),
+        yesno((g_rec[0].si_band & POLLIN) != 0));
+    close(pp[0]);
+    close(pp[1]);
+    return 0;
+}
+
+static char g_order[512];
+static volatile sig_atomic_t g_order_len;
+static void order_add(const char *s)
+{
+    int n = g_order_len;
+    while (*s && n < (int)sizeof g_order - 2)
+        g_order[n++] = *s++;
+    g_order[n++] = ' ';
+    g_order[n] = 0;
+    g_order_len = n;
+}
+static void order_reset(void)
+{
+    g_order_len = 0;
+    g_order[0] = 0;
+}
+
+static void h_order(int sig, siginfo_t *si, void *uc)
+{
+    (void)si, (void)uc;
+    order_add(signame(sig) + 3);
+}
+
+static int case_sig_mask(void)
+{
+    int rt = SIGRTMIN + 2;
+    set_handler(SIGUSR1, h_order, 0);
+    set_handler(SIGUSR2, h_order, 0);
+    set_handler(rt, h_order, 0);
+    set_handler(SIGHUP, h_order, 0);
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
+    sigaddset(&s, rt);
+    CHECK(sigprocmask(SIG_BLOCK, &s, &old) == 0);
+    out("old mask had SIGUSR1=%s\n", yesno(sigismember(&old, SIGUSR1)));
+    order_reset();
+    raise(SIGUSR2);
+    raise(SIGUSR1);
+    raise(SIGUSR1);
+    sigqueue(getpid(), rt, (union sigval){.sival_int = 1});
+    sigqueue(getpid(), rt, (union sigval){.sival_int = 2});
+    raise(SIGHUP);
+    out("while blocked, delivered: [%s]\n", g_order);
+    sigset_t pend;
+    CHECK(sigpending(&pend) == 0);
+    out("pending: USR1=%s USR2=%s RTMIN+2=%s HUP=%s\n", yesno(sigismember(&pend, SIGUSR1)),
+        yesno(sigismember(&pend, SIGUSR2)), yesno(sigismember(&pend, rt)), yesno(sigismember(&pend, SIGHUP)));
+    order_reset();
+    CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
+    out("after unblocking, delivered in order: [%s]\n", g_order);
+    CHECK(sigpending(&pend) == 0);
+    out("nothing pending afterwards=%s\n", yesno(!sigismember(&pend, SIGUSR1) && !sigismember(&pend, rt)));
+
+    sigemptyset(&s);
+    sigaddset(&s, SIGKILL);
+    sigaddset(&s, SIGSTOP);
+    sigaddset(&s, SIGUSR1);
+    CHECK(sigprocmask(SIG_BLOCK, &s, NULL) == 0);
+    out("SIGKILL/SIGSTOP silently not blocked: KILL=%s STOP=%s USR1=%s\n", yesno(is_blocked(SIGKILL)),
+        yesno(is_blocked(SIGSTOP)), yesno(is_blocked(SIGUSR1)));
+    block(SIGUSR1, SIG_UNBLOCK);
+
+    /* An ignored signal is discarded at generation, unless it is blocked:
+     * then it stays pending (Linux). */
+    set_disposition(SIGUSR2, SIG_IGN);
+    block(SIGUSR2, SIG_BLOCK);
+    raise(SIGUSR2);
+    out("blocked + ignored SIGUSR2 pending=%s\n", yesno(is_pending(SIGUSR2)));
+    block(SIGUSR2, SIG_UNBLOCK);
+
+    /* signal mask inherited by a child, pending set not */
+    block(SIGUSR1, SIG_BLOCK);
+    raise(SIGUSR1);
+    pid_t p = xfork();
+    if (p == 0)
+        _exit((is_blocked(SIGUSR1) ? 1 : 0) | (is_pending(SIGUSR1) ? 2 : 0));
+    int st = xwait(p);
+    out("fork: child inherits mask=%s, pending set=%s\n", yesno(WEXITSTATUS(st) & 1), yesno(WEXITSTATUS(st) & 2));
+    order_reset();
+    block(SIGUSR1, SIG_UNBLOCK);
+    out("parent's pending SIGUSR1 delivered on unblock: [%s]\n", g_order);
+    EXPECT_ERR(sigprocmask(12345, &s, NULL), EINVAL);
+    return 0;
+}
+
+static char *g_alt;
+static size_t g_alt_size = 1 << 16;
+static volatile int g_on_alt, g_flag_onstack, g_alt_eperm;
+
+static void h_alt(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+    char here;
+    g_on_alt = &here >= g_alt && &here < g_alt + g_alt_size;
+    stack_t cur;
+    sigaltstack(NULL, &cur);
+    g_flag_onstack = (cur.ss_flags & SS_ONSTACK) != 0;
+    stack_t ns = {.ss_sp = g_alt, .ss_size = g_alt_size, .ss_flags = 0};
+    g_alt_eperm = sigaltstack(&ns, NULL) == -1 && errno == EPERM;
+}
+
+static void h_overflow(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)uc;
+    char here;
+    int on_alt = &here >= g_alt && &here < g_alt + g_alt_size;
+    _exit(on_alt && si->si_code == SEGV_MAPERR ? 42 : si->si_code == SEGV_ACCERR ? 43 : 41);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"
+static int recurse(int n)
+{
+    volatile char buf[1024];
+    buf[0] = (char)n;
+    buf[1023] = 1;
+    return recurse(n + 1) + buf[0] + buf[1023];
+}
+#pragma GCC diagnostic pop
+
+static int case_sigaltstack(void)
+{
+    g_alt = malloc(g_alt_size);
+    CHECK(g_alt != NULL);
+    stack_t ss = {.ss_sp = g_alt, .ss_size = g_alt_size, .ss_flags = 0}, cur;
+    CHECK(sigaltstack(NULL, &cur) == 0);
+    out("initially: SS_DISABLE=%s\n", yesno(cur.ss_flags & SS_DISABLE));
+    CHECK(sigaltstack(&ss, NULL) == 0);
+    set_handler(SIGUSR1, h_alt, SA_ONSTACK);
+    raise(SIGUSR1);
+    out("SA_ONSTACK handler on the alternate stack=%s SS_ONSTACK reported=%s changing it there -> EPERM=%s\n",
+        yesno(g_on_alt), yesno(g_flag_onstack), yesno(g_alt_eperm));
+    CHECK(sigaltstack(NULL, &cur) == 0);
+    out("after the handler: ss_flags=%d same stack=%s size=%zu\n", cur.ss_flags, yesno(cur.ss_sp == g_alt),
+        cur.ss_size);
+    set_handler(SIGUSR1, h_alt, 0);
+    raise(SIGUSR1);
+    out("handler without SA_ONSTACK on the alternate stack=%s\n", yesno(g_on_alt));
+
+    /* a thread does not inherit the alternate stack; a forked child does */
+    pid_t p = xfork();
+    if (p == 0) {
+        CHECK(sigaltstack(NULL, &cur) == 0);
+        _exit(cur.ss_sp == g_alt && !(cur.ss_flags & SS_DISABLE) ? 0 : 1);
+    }
+    out("fork keeps the alternate stack: %s\n", status_str(xwait(p)));
+
+    stack_t small = {.ss_sp = g_alt, .ss_size = 1024, .ss_flags = 0};
+    EXPECT_ERR(sigaltstack(&small, NULL), ENOMEM);
+    stack_t bad = {.ss_sp = g_alt, .ss_size = g_alt_size, .ss_flags = 12345};
+    EXPECT_ERR(sigaltstack(&bad, NULL), EINVAL);
+
+    /* stack overflow caught on the alternate stack */
+    p = xfork();
+    if (p == 0) {
+        set_handler(SIGSEGV, h_overflow, SA_ONSTACK);
+        _exit(recurse(0) == 1234 ? 1 : 2);
+    }
+    out("stack overflow handled on the alternate stack: %s\n", status_str(xwait(p)));
+    p = xfork();
+    if (p == 0) {
+        stack_t dis = {.ss_flags = SS_DISABLE};
+        CHECK(sigaltstack(&dis, NULL) == 0);
+        set_handler(SIGSEGV, h_overflow, SA_ONSTACK);
+        _exit(recurse(0) == 1234 ? 1 : 2);
+    }
+    out("stack overflow without an alternate stack: %s\n", status_str(xwait(p)));
+
+    stack_t dis = {.ss_flags = SS_DISABLE};
+    CHECK(sigaltstack(&dis, NULL) == 0);
+    CHECK(sigaltstack(NULL, &cur) == 0);
+    out("disabled: SS_DISABLE=%s\n", yesno(cur.ss_flags & SS_DISABLE));
+    return 0;
+}
+
+static sigjmp_buf g_jb;
+static volatile int g_sig, g_code;
+static void *volatile g_addr;
+
+static void h_jump(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    g_sig = sig;
+    g_code = si->si_code;
+    g_addr = si->si_addr;
+    siglongjmp(g_jb, 1);
+}
+
+static void h_ill_skip(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    g_sig = sig;
+    g_code = si->si_code;
+    g_addr = si->si_addr;
+    uc->uc_mcontext.gregs[REG_RAX] = 42;
+    uc->uc_mcontext.gregs[REG_RIP] += 2; /* skip ud2 */
+}
+
+static void h_trap(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    g_sig = sig;
+    g_code = si->si_code;
+}
+
+static void print_fault(const char *what, void *want_addr)
+{
+    out("%s: %s %s addr ok=%s\n", what, signame(g_sig), code_name(g_sig, g_code),
+        yesno(want_addr == NULL || g_addr == want_addr));
+}
+
+static int case_sig_sync(void)
+{
+    set_handler(SIGSEGV, h_jump, 0);
+    set_handler(SIGBUS, h_jump, 0);
+    set_handler(SIGFPE, h_jump, 0);
+    char *pg = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pg != MAP_FAILED);
+    CHECK(mprotect(pg, PG, PROT_READ) == 0);
+    CHECK(mprotect(pg + PG, PG, PROT_NONE) == 0);
+    CHECK(munmap(pg + 2 * PG, PG) == 0);
+
+    volatile char *vp = pg + 8;
+    if (sigsetjmp(g_jb, 1) == 0) {
+        *vp = 1;
+        failed(__LINE__, "write to PROT_READ did not fault");
+    }
+    print_fault("write to a PROT_READ page", pg + 8);
+    out("  SIGSEGV unblocked again after siglongjmp=%s\n", yesno(!is_blocked(SIGSEGV)));
+    CHECK(mprotect(pg, PG, PROT_READ | PROT_WRITE) == 0);
+    *vp = 7;
+    out("  after mprotect RW the write works: %d\n", *vp);
+
+    vp = pg + PG + 100;
+    if (sigsetjmp(g_jb, 1) == 0) {
+        (void)*vp;
+        failed(__LINE__, "read of PROT_NONE did not fault");
+    }
+    print_fault("read of a PROT_NONE page", pg + PG + 100);
+    vp = pg + 2 * PG;
+    if (sigsetjmp(g_jb, 1) == 0) {
+        (void)*vp;
+        failed(__LINE__, "read of an unmapped page did not fault");
+    }
+    print_fault("read of an unmapped page", pg + 2 * PG);
+
+    scratch();
+    write_file("short", "0123456789", 0644);
+    int fd = open("short", O_RDWR);
+    CHECK(fd >= 0);
+    char *fm = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(fm != MAP_FAILED);
+    close(fd);
+    out("file mapping reads the file: %.10s, tail of the page is zero=%s\n", fm, yesno(fm[100] == 0));
+    vp = fm + PG + 1;
+    if (sigsetjmp(g_jb, 1) == 0) {
+        (void)*vp;
+        failed(__LINE__, "read beyond EOF did not fault");
+    }
+    print_fault("read of a file mapping beyond EOF", fm + PG + 1);
+
+    volatile int zero = 0, ten = 10, res = 0;
+    if (sigsetjmp(g_jb, 1) == 0) {
+        res = ten / zero;
+        failed(__LINE__, "division by zero did not trap");
+    }
+    print_fault("integer division by zero", NULL);
+    (void)res;
+
+    set_handler(SIGILL, h_ill_skip, 0);
+    long v;
+    __asm__ volatile("mov $1, %%rax\n\tud2\n\tmov %%rax, %0" : "=r"(v) : : "rax", "memory");
+    out("ud2: %s %s, handler skipped it and set rax: %ld\n", signame(g_sig), code_name(g_sig, g_code), v);
+
+    set_handler(SIGTRAP, h_trap, 0);
+    g_sig = 0;
+    __asm__ volatile("int3" ::: "memory");
+    out("int3: %s %s, resumed after it\n", signame(g_sig), code_name(g_sig, g_code));
+
+    /* a blocked or ignored synchronous signal still kills */
+    pid_t p = xfork();
+    if (p == 0) {
+        block(SIGSEGV, SIG_BLOCK);
+        *(volatile char *)(pg + 2 * PG) = 1;
+        _exit(0);
+    }
+    out("fault with SIGSEGV blocked: %s\n", status_str(xwait(p)));
+    p = xfork();
+    if (p == 0) {
+        set_disposition(SIGSEGV, SIG_IGN);
+        *(volatile char *)(pg + 2 * PG) = 1;
+        _exit(0);
+    }
+    out("fault with SIGSEGV ignored: %s\n", status_str(xwait(p)));
+    p = xfork();
+    if (p == 0) {
+        set_disposition(SIGSEGV, SIG_DFL);
+        *(volatile char *)NULL = 1;
+        _exit(0);
+    }
+    out("NULL write, default action: %s\n", status_str(xwait(p)));
+    return 0;
+}
+
+static volatile sig_atomic_t g_reaped, g_status_sum, g_chld_signals;
+
+static void h_chld(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)uc, (void)si;
+    int saved = errno, st;
+    g_chld_signals++;
+    while (waitpid(-1, &st, WNOHANG) > 0) {
+        g_reaped++;
+        g_status_sum += WEXITSTATUS(st);
+    }
+    errno = saved;
+}
+
+static int case_sigchld(void)
+{
+    set_handler(SIGCHLD, h_chld, SA_RESTART);
+    sigset_t blk, empty;
+    sigemptyset(&blk);
+    sigaddset(&blk, SIGCHLD);
+    sigemptyset(&empty);
+    CHECK(sigprocmask(SIG_BLOCK, &blk, NULL) == 0);
+    for (int i = 1; i <= 5; i++) {
+        pid_t p = xfork();
+        if (p == 0)
+            _exit(i);
+    }
+    while (g_reaped < 5)
+        sigsuspend(&empty);
+    CHECK(sigprocmask(SIG_UNBLOCK, &blk, NULL) == 0);
+    out("SIGCHLD handler reaped %d children, status sum %d, handler ran=%s\n", (int)g_reaped,
+        (int)g_status_sum, yesno(g_chld_signals >= 1));
+
+    /* stop / continue reported to waitpid */
+    set_disposition(SIGCHLD, SIG_DFL);
+    int pp[2];
+    xpipe(pp);
+    pid_t p = xfork();
+    if (p == 0) {
+        close(pp[1]);
+        raise(SIGSTOP);
+        char c;
+        while (read(pp[0], &c, 1) > 0)
+            ;
+        _exit(9);
+    }
+    close(pp[0]);
+    int st;
+    CHECK_EQ(waitpid(p, &st, WUNTRACED), p);
+    out("child stopped itself: %s\n", status_str(st));
+    CHECK(kill(p, SIGCONT) == 0);
+    CHECK_EQ(waitpid(p, &st, WCONTINUED), p);
+    out("after SIGCONT: %s\n", status_str(st));
+    close(pp[1]);
+    out("then: %s\n", status_str(xwait(p)));
+
+    /* with SA_SIGINFO, the stop is reported with CLD_STOPPED unless SA_NOCLDSTOP */
+    set_handler(SIGCHLD, h_record, 0);
+    block(SIGCHLD, SIG_BLOCK);
+    xpipe(pp);
+    p = xfork();
+    if (p == 0) {
+        close(pp[1]);
+        raise(SIGSTOP);
+        char c;
+        while (read(pp[0], &c, 1) > 0) /* SIGCHLD does not queue: exit only */
+            ;                           /* after CLD_CONTINUED was consumed */
+        _exit(3);
+    }
+    close(pp[0]);
+    siginfo_t si;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGCHLD);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGCHLD);
+    out("sigwaitinfo: %s status=%s\n", code_name(SIGCHLD, si.si_code), signame(si.si_status));
+    CHECK_EQ(waitpid(p, &st, WUNTRACED), p);
+    kill(p, SIGCONT);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGCHLD);
+    out("sigwaitinfo: %s status=%s\n", code_name(SIGCHLD, si.si_code), signame(si.si_status));
+    close(pp[1]);
+    CHECK_EQ(sigwaitinfo(&one, &si), SIGCHLD);
+    out("sigwaitinfo: %s status=%d\n", code_name(SIGCHLD, si.si_code), si.si_status);
+    xwait(p);
+    block(SIGCHLD, SIG_UNBLOCK);
+
+    /* SIG_IGN: children are reaped automatically */
+    set_disposition(SIGCHLD, SIG_IGN);
+    for (int i = 0; i < 3; i++) {
+        p = xfork();
+        if (p == 0)
+            _exit(1);
+    }
+    EXPECT_ERR(wait(NULL), ECHILD);
+    set_disposition(SIGCHLD, SIG_DFL);
+    return 0;
+}
+
+static volatile sig_atomic_t g_alrm_hits;
+static int g_wakefd = -1;
+
+static int g_closefd = -1;
+
+static void h_alrm(int sig)
+{
+    (void)sig;
+    g_alrm_hits++;
+    if (g_closefd >= 0) {
+        close(g_closefd);
+        g_closefd = -1;
+    }
+    if (g_wakefd >= 0) {
+        char c = 'x';
+        write(g_wakefd, &c, 1);
+    }
+}
+
+static void set_alrm(int flags)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = h_alrm;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+}
+
+/* A repeating 30 ms timer: even if the process is slow to block, a later
+ * tick interrupts the call.  stop_timer() disarms it; a tick still pending
+ * is delivered on the way out of setitimer, so none leaks into the next
+ * step. */
+static void interrupt_soon(void) { itimer_ms(30, 30); }
+static void stop_timer(void) { itimer_ms(0, 0); }
+
+static int case_eintr(void)
+{
+    alarm(0);
+    int pp[2];
+    xpipe(pp);
+    char c;
+
+    set_alrm(0);
+    g_wakefd = -1;
+    g_alrm_hits = 0;
+    interrupt_soon();
+    errno = 0;
+    ssize_t r = read(pp[0], &c, 1);
+    int e = errno;
+    stop_timer();
+    out("read without SA_RESTART: %zd %s (handler ran=%s)\n", r, en(e), yesno(g_alrm_hits > 0));
+
+    /* one-shot: the handler writes a byte; whether it runs before or during
+     * the read, the read returns that byte */
+    set_alrm(SA_RESTART);
+    g_alrm_hits = 0;
+    g_wakefd = pp[1];
+    itimer_ms(30, 0);
+    r = read(pp[0], &c, 1);
+    out("read with SA_RESTART: %zd '%c' (handler ran %d)\n", r, c, (int)g_alrm_hits);
+    g_wakefd = -1;
+
+    interrupt_soon();
+    struct timespec req = {1, 0}, rem = {0, 0};
+    errno = 0;
+    int rc = nanosleep(&req, &rem);
+    e = errno;
+    stop_timer();
+    out("nanosleep with SA_RESTART: %d %s remaining>0=%s\n", rc, en(e), yesno(rem.tv_sec > 0 || rem.tv_nsec > 0));
+
+    struct pollfd pfd = {.fd = pp[0], .events = POLLIN};
+    interrupt_soon();
+    errno = 0;
+    rc = poll(&pfd, 1, -1);
+    e = errno;
+    stop_timer();
+    out("poll with SA_RESTART: %d %s\n", rc, en(e));
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, pp[0], &ev) == 0);
+    interrupt_soon();
+    errno = 0;
+    rc = epoll_wait(ep, &ev, 1, -1);
+    e = errno;
+    stop_timer();
+    out("epoll_wait with SA_RESTART: %d %s\n", rc, en(e));
+    close(ep);
+
+    /* a write blocked on a full pipe, without SA_RESTART */
+    set_alrm(0);
+    CHECK(fcntl(pp[1], F_SETFL, O_NONBLOCK) == 0);
+    char buf[4096] = {0};
+    while (write(pp[1], buf, sizeof buf) > 0)
+        ;
+    CHECK(fcntl(pp[1], F_SETFL, 0) == 0);
+    interrupt_soon();
+    errno = 0;
+    r = write(pp[1], buf, 1);
+    e = errno;
+    stop_timer();
+    out("write to a full pipe without SA_RESTART: %zd %s\n", r, en(e));
+
+    /* accept and waitpid without SA_RESTART */
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    scratch();
+    strcpy(sun.sun_path, "acc.sock");
+    CHECK(bind(ls, (struct sockaddr *)&sun, sizeof sun) == 0);
+    CHECK(listen(ls, 1) == 0);
+    interrupt_soon();
+    errno = 0;
+    rc = accept(ls, NULL, NULL);
+    e = errno;
+    stop_timer();
+    out("accept without SA_RESTART: %d %s\n", rc, en(e));
+    close(ls);
+    int sp[2];
+    xpipe(sp);
+    pid_t p = xfork();
+    if (p == 0) {
+        close(sp[1]);
+        while (read(sp[0], &c, 1) > 0)
+            ;
+        _exit(0);
+    }
+    close(sp[0]);
+    interrupt_soon();
+    errno = 0;
+    int st;
+    rc = waitpid(p, &st, 0);
+    e = errno;
+    stop_timer();
+    out("waitpid without SA_RESTART: %d %s\n", rc, en(e));
+    /* with SA_RESTART the wait is restarted; the (one-shot) handler closes
+     * the pipe the child waits on, so the child then exits */
+    set_alrm(SA_RESTART);
+    g_alrm_hits = 0;
+    g_closefd = sp[1];
+    itimer_ms(30, 0);
+    rc = waitpid(p, &st, 0);
+    out("waitpid with SA_RESTART: returned the child=%s %s (handler ran %d)\n", yesno(rc == p),
+        status_str(st), (int)g_alrm_hits);
+    watchdog();
+    return 0;
+}
+
+static volatile sig_atomic_t g_depth, g_max_depth, g_mod, g_nodefer_left;
+
+static void h_outer(int sig, siginfo_t *si, void *uc)
+{
+    (void)si, (void)uc, (void)sig;
+    order_add("U1<");
+    g_depth++;
+    if (g_depth > g_max_depth)
+        g_max_depth = g_depth;
+    int before = g_mod;
+    raise(SIGUSR2);
+    if (g_mod != before)
+        order_add("U1:saw-mod");
+    g_depth--;
+    order_add("U1>");
+}
+
+static void h_inner(int sig, siginfo_t *si, void *uc)
+{
+    (void)si, (void)uc, (void)sig;
+    g_depth++;
+    if (g_depth > g_max_depth)
+        g_max_depth = g_depth;
+    order_add("U2");
+    g_mod = g_mod + 1;
+    g_depth--;
+}
+
+static void h_self_nest(int sig, siginfo_t *si, void *uc)
+{
+    (void)si, (void)uc;
+    order_add("A<");
+    if (g_nodefer_left > 0) {
+        g_nodefer_left--;
+        raise(sig);
+    }
+    order_add("A>");
+}
+
+static void h_inner_jump(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+    siglongjmp(g_jb, 2);
+}
+
+static void h_outer_jump(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+    raise(SIGUSR2);
+}
+
+static volatile sig_atomic_t g_ticks;
+static volatile double g_sink;
+
+static void h_fp_tick(int sig)
+{
+    (void)sig;
+    volatile double x = 1.5;
+    long double y = 2.5L;
+    for (int i = 0; i < 50; i++) {
+        x = x * 1.1 + 0.3;
+        y = y * 0.9L + 0.1L;
+    }
+    g_sink = x + (double)y;
+    g_ticks++;
+}
+
+__attribute__((noinline)) static double fp_block(volatile double *seed)
+{
+    double a = *seed, b = 1.0;
+    long double c = 0.25L;
+    for (int i = 0; i < 20000; i++) {
+        a = a * 1.000001 + 0.5 / (i + 1.0);
+        b = b * 0.999999 + a * 1e-9;
+        c = c * 1.0000001L + (long double)b * 1e-12L;
+    }
+    return a + b + (double)c;
+}
+
+static int case_sig_nested(void)
+{
+    /* nested: the inner signal is not masked in the outer handler */
+    set_handler(SIGUSR1, h_outer, 0);
+    set_handler(SIGUSR2, h_inner, 0);
+    order_reset();
+    g_max_depth = 0;
+    raise(SIGUSR1);
+    out("unmasked: [%s] max depth %d, global modified %d\n", g_order, (int)g_max_depth, (int)g_mod);
+
+    struct sigaction sa = {0};
+    sa.sa_sigaction = h_outer;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    order_reset();
+    g_max_depth = 0;
+    raise(SIGUSR1);
+    out("sa_mask has SIGUSR2: [%s] max depth %d, global modified %d\n", g_order, (int)g_max_depth, (int)g_mod);
+
+    set_handler(SIGUSR1, h_self_nest, SA_NODEFER);
+    order_reset();
+    g_nodefer_left = 2;
+    raise(SIGUSR1);
+    out("SA_NODEFER self-raise: [%s]\n", g_order);
+    set_handler(SIGUSR1, h_self_nest, 0);
+    order_reset();
+    g_nodefer_left = 2;
+    raise(SIGUSR1);
+    out("default (signal masked in its handler): [%s]\n", g_order);
+
+    set_handler(SIGUSR1, h_self_nest, SA_RESETHAND);
+    order_reset();
+    g_nodefer_left = 0;
+    raise(SIGUSR1);
+    CHECK(sigaction(SIGUSR1, NULL, &sa) == 0);
+    out("SA_RESETHAND: [%s] disposition now default=%s\n", g_order, yesno(sa.sa_handler == SIG_DFL));
+
+    /* siglongjmp out of two nested handlers restores the saved mask */
+    set_handler(SIGUSR1, h_outer_jump, 0);
+    set_handler(SIGUSR2, h_inner_jump, 0);
+    int j = sigsetjmp(g_jb, 1);
+    if (j == 0) {
+        raise(SIGUSR1);
+        failed(__LINE__, "siglongjmp did not happen");
+    }
+    out("siglongjmp from a nested handler: %d, USR1 blocked=%s USR2 blocked=%s\n", j,
+        yesno(is_blocked(SIGUSR1)), yesno(is_blocked(SIGUSR2)));
+
+    /* FP/x87 state survives asynchronous signals whose handlers use it */
+    alarm(0);
+    set_disposition(SIGALRM, h_fp_tick);
+    volatile double seed = 1.25;
+    double ref = fp_block(&seed);
+    g_ticks = 0;
+    itimer_ms(1, 1);
+    int blocks = 0, bad = 0;
+    double t0 = now_s();
+    while ((g_ticks < 20 || blocks < 50) && blocks < 20000 && now_s() - t0 < 1.5) {
+        if (fp_block(&seed) != ref)
+            bad++;
+        blocks++;
+    }
+    itimer_ms(0, 0);
+    out("FP results under timer signals: mismatches=%d, enough signals=%s\n", bad, yesno(g_ticks >= 20));
+    watchdog();
+    return 0;
+}
+
+static volatile sig_atomic_t g_usr1_count;
+static void h_count(int sig)
+{
+    (void)sig;
+    g_usr1_count++;
+}
+
+static int case_sigsuspend(void)
+{
+    set_disposition(SIGUSR1, h_count);
+    set_disposition(SIGUSR2, h_count);
+    sigset_t blk, empty, cur;
+    sigemptyset(&blk);
+    sigaddset(&blk, SIGUSR1);
+    sigemptyset(&empty);
+    CHECK(sigprocmask(SIG_BLOCK, &blk, NULL) == 0);
+    pid_t p = xfork();
+    if (p == 0) {
+        kill(getppid(), SIGUSR1);
+        _exit(0);
+    }
+    errno = 0;
+    int rc = sigsuspend(&empty);
+    out("sigsuspend: %d %s handler ran %d\n", rc, en(errno), (int)g_usr1_count);
+    CHECK(sigprocmask(SIG_BLOCK, NULL, &cur) == 0);
+    out("mask restored (SIGUSR1 blocked again)=%s\n", yesno(sigismember(&cur, SIGUSR1)));
+    xwait(p);
+
+    /* a pending signal outside the suspend mask wakes it immediately */
+    g_usr1_count = 0;
+    raise(SIGUSR1);
+    out("pending while blocked, handler ran %d\n", (int)g_usr1_count);
+    rc = sigsuspend(&empty);
+    out("sigsuspend with it pending: %d, handler ran %d\n", rc, (int)g_usr1_count);
+
+    /* the suspend mask keeps SIGUSR2 out while SIGUSR1 gets in */
+    sigset_t only2;
+    sigemptyset(&only2);
+    sigaddset(&only2, SIGUSR2);
+    block(SIGUSR2, SIG_BLOCK);
+    raise(SIGUSR2);
+    raise(SIGUSR1);
+    g_usr1_count = 0;
+    rc = sigsuspend(&only2);
+    out("sigsuspend(mask USR2): handled %d, USR2 still pending=%s\n", (int)g_usr1_count, yesno(is_pending(SIGUSR2)));
+    block(SIGUSR2, SIG_UNBLOCK);
+    out("after unblocking USR2 handled total %d\n", (int)g_usr1_count);
+
+    struct timespec to = {0, 10 * 1000000L};
+    errno = 0;
+    rc = sigtimedwait(&only2, NULL, &to);
+    out("sigtimedwait 10ms with nothing pending: %d %s\n", rc, en(errno));
+
+    alarm(0);
+    set_alrm(0);
+    interrupt_soon();
+    errno = 0;
+    rc = pause();
+    int e = errno;
+    stop_timer();
+    out("pause: %d %s\n", rc, en(e));
+    watchdog();
+    return 0;
+}
+
+static int case_signalfd(void)
+{
+    int rt = SIGRTMIN + 4;
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    sigaddset(&m, SIGUSR2);
+    sigaddset(&m, SIGCHLD);
+    sigaddset(&m, rt);
+    CHECK(sigprocmask(SIG_BLOCK, &m, NULL) == 0);
+    int sfd = signalfd(-1, &m, SFD_CLOEXEC | SFD_NONBLOCK);
+    CHECK(sfd >= 0);
+    struct signalfd_siginfo ssi[4];
+    errno = 0;
+    ssize_t r = read(sfd, ssi, sizeof ssi);
+    out("empty signalfd read: %zd %s\n", r, en(errno));
+    raise(SIGUSR2);
+    raise(SIGUSR1);
+    sigqueue(getpid(), rt, (union sigval){.sival_int = 99});
+    struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+    int pr = poll(&pfd, 1, 0);
+    out("poll: %d revents POLLIN=%s\n", pr, yesno(pfd.revents & POLLIN));
+    for (int i = 0; i < 3; i++) {
+        r = read(sfd, &ssi[0], sizeof ssi[0]);
+        CHECK_EQ(r, sizeof ssi[0]);
+        out("read %d: %s %s sender self=%s int=%d\n", i, signame((int)ssi[0].ssi_signo),
+            code_name((int)ssi[0].ssi_signo, ssi[0].ssi_code), yesno((pid_t)ssi[0].ssi_pid == getpid()),
+            ssi[0].ssi_int);
+    }
+    errno = 0;
+    r = read(sfd, ssi, sizeof ssi);
+    out("drained: %zd %s\n", r, en(errno));
+
+    CHECK(fcntl(sfd, F_SETFL, 0) == 0);
+    pid_t p = xfork();
+    if (p == 0)
+        _exit(6);
+    r = read(sfd, &ssi[0], sizeof ssi[0]);
+    CHECK_EQ(r, sizeof ssi[0]);
+    out("SIGCHLD via signalfd: %s status=%d pid is the child=%s\n", code_name(SIGCHLD, ssi[0].ssi_code),
+        ssi[0].ssi_status, yesno((pid_t)ssi[0].ssi_pid == p));
+    xwait(p);
+
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 7}, got;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) == 0);
+    out("epoll on an idle signalfd: %d\n", epoll_wait(ep, &got, 1, 0));
+    kill(getpid(), SIGUSR1);
+    pr = epoll_wait(ep, &got, 1, 0);
+    out("epoll after kill: %d data=%u\n", pr, got.data.u32);
+    CHECK(read(sfd, &ssi[0], sizeof ssi[0]) == sizeof ssi[0]);
+    out("  %s %s\n", signame((int)ssi[0].ssi_signo), code_name((int)ssi[0].ssi_signo, ssi[0].ssi_code));
+
+    /* narrowing the set with signalfd() on the existing fd */
+    sigset_t only1;
+    sigemptyset(&only1);
+    sigaddset(&only1, SIGUSR1);
+    CHECK(signalfd(sfd, &only1, 0) == sfd);
+    raise(SIGUSR2);
+    CHECK(fcntl(sfd, F_SETFL, O_NONBLOCK) == 0);
+    errno = 0;
+    r = read(sfd, ssi, sizeof ssi);
+    out("after narrowing to SIGUSR1, SIGUSR2 not read: %zd %s, still pending=%s\n", r, en(errno),
+        yesno(is_pending(SIGUSR2)));
+    close(ep);
+    close(sfd);
+    return 0;
+}
+
+static volatile pid_t g_worker_tid;
+
+static void *thr_sigwait_target(void *a)
+{
+    (void)a;
+    /* SIGUSR1 is blocked (inherited from main); wait with it unblocked */
+    sigset_t m;
+    pthread_sigmask(SIG_BLOCK, NULL, &m);
+    sigdelset(&m, SIGUSR1);
+    g_worker_tid = gettid();
+    while (g_nrec == 0)
+        sigsuspend(&m);
+    return NULL;
+}
+
+static void *thr_sigwait(void *a)
+{
+    (void)a;
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR2);
+    int sig = 0;
+    if (sigwait(&m, &sig) != 0)
+        return (void *)-1;
+    return (void *)(intptr_t)sig;
+}
+
+static volatile sig_atomic_t g_small_hits;
+static void h_small(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+    volatile char buf[512];
+    buf[0] = 1;
+    buf[511] = buf[0];
+    g_small_hits++;
+}
+
+static void *thr_small_stack(void *a)
+{
+    int fd = (int)(intptr_t)a;
+    long calls = 0;
+    for (int i = 0; i < 2000; i++) {
+        getppid();
+        calls++;
+        if (i % 100 == 0) {
+            char c = 'y';
+            write(fd, &c, 1);
+        }
+    }
+    while (g_small_hits < 20)
+        sched_yield();
+    return (void *)calls;
+}
+
+static void *thr_mask_check(void *a)
+{
+    (void)a;
+    int was = is_blocked(SIGHUP);
+    block(SIGHUP, SIG_UNBLOCK);
+    return (void *)(intptr_t)was;
+}
+
+static void *thr_handler_tid(void *a)
+{
+    struct barrier *b = a;
+    g_worker_tid = gettid();
+    barrier_wait(b); /* tid published */
+    barrier_wait(b); /* signal sent and handled */
+    return NULL;
+}
+
+static int case_thread_signals(void)
+{
+    set_handler(SIGUSR1, h_record, 0);
+    struct barrier b;
+    barrier_init(&b, 2);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thr_handler_tid, &b) == 0);
+    barrier_wait(&b);
+    g_nrec = 0;
+    CHECK(pthread_kill(t, SIGUSR1) == 0);
+    while (g_nrec == 0)
+        sched_yield();
+    out("pthread_kill: handler ran in the target thread=%s code %s\n", yesno(g_rec_tid[0] == g_worker_tid),
+        code_name(SIGUSR1, g_rec[0].si_code));
+    barrier_wait(&b);
+    pthread_join(t, NULL);
+
+    /* a process-directed signal goes to the one thread that does not block it */
+    block(SIGUSR1, SIG_BLOCK);
+    g_worker_tid = 0;
+    g_nrec = 0;
+    CHECK(pthread_create(&t, NULL, thr_sigwait_target, NULL) == 0);
+    while (g_worker_tid == 0)
+        sched_yield();
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    pthread_join(t, NULL);
+    out("kill(pid) with main blocking it: handled by the other thread=%s count=%d\n",
+        yesno(g_nrec == 1 && g_rec_tid[0] == g_worker_tid), (int)g_nrec);
+    block(SIGUSR1, SIG_UNBLOCK);
+
+    /* sigwait in a dedicated thread, all threads block SIGUSR2 */
+    block(SIGUSR2, SIG_BLOCK);
+    CHECK(pthread_create(&t, NULL, thr_sigwait, NULL) == 0);
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    void *rv;
+    pthread_join(t, &rv);
+    out("sigwait thread got %s\n", signame((int)(intptr_t)rv));
+    block(SIGUSR2, SIG_UNBLOCK);
+
+    /* a thread on a small stack receiving signals while making syscalls */
+    set_handler(SIGRTMIN + 5, h_small, 0);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    long minst = sysconf(_SC_THREAD_STACK_MIN);
+    size_t sz = (size_t)(minst > 32768 ? minst : 32768);
+    pthread_attr_setstacksize(&at, sz);
+    int pp[2];
+    xpipe(pp);
+    g_small_hits = 0;
+    CHECK(pthread_create(&t, &at, thr_small_stack, (void *)(intptr_t)pp[1]) == 0);
+    for (int i = 0; i < 20; i++) {
+        (void)get_byte(pp[0]);
+        pthread_kill(t, SIGRTMIN + 5);
+    }
+    pthread_join(t, &rv);
+    out("small-stack thread: %ld syscalls, %d signals handled\n", (long)(intptr_t)rv, (int)g_small_hits);
+
+    /* per-thread masks: a new thread inherits the creator's mask */
+    block(SIGHUP, SIG_BLOCK);
+    sigset_t seen;
+    CHECK(pthread_create(&t, NULL, thr_mask_check, NULL) == 0);
+    pthread_join(t, &rv);
+    out("new thread inherited SIGHUP blocked=%s", yesno(rv == (void *)1));
+    CHECK(pthread_sigmask(SIG_BLOCK, NULL, &seen) == 0);
+    out(", its SIG_UNBLOCK left main's mask alone=%s\n", yesno(sigismember(&seen, SIGHUP)));
+    block(SIGHUP, SIG_UNBLOCK);
+    return 0;
+}
+
+/* ================================================================= files */
+
+static void show_file(const char *path)
+{
+    char buf[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    ssize_t n = read(fd, buf, sizeof buf);
+    CHECK(n >= 0);
+    close(fd);
+    out("  %s: [%s]\n", path, esc(buf, (size_t)n));
+}
+
+static int case_file_io(void)
+{
+    scratch();
+    int fd = open("f1", O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    out("write: %zd\n", write(fd, "hello world\n", 12));
+    out("pwrite: %zd\n", pwrite(fd, "HELLO", 5, 0));
+    out("offset after pwrite: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+    char buf[128];
+    ssize_t n = pread(fd, buf, 5, 6);
+    out("pread(5, 6): [%s]\n", esc(buf, (size_t)n));
+    out("lseek SEEK_SET 0 -> %ld\n", (long)lseek(fd, 0, SEEK_SET));
+    n = read(fd, buf, sizeof buf);
+    out("read: %zd [%s]\n", n, esc(buf, (size_t)n));
+    out("read at EOF: %zd\n", read(fd, buf, sizeof buf));
+    long o1 = (long)lseek(fd, -2, SEEK_END);
+    long o2 = (long)lseek(fd, 1, SEEK_CUR);
+    out("lseek SEEK_END -2 -> %ld, SEEK_CUR +1 -> %ld\n", o1, o2);
+    o1 = (long)lseek(fd, 100, SEEK_SET);
+    out("lseek 100 -> %ld, write X: %zd\n", o1, write(fd, "X", 1));
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0);
+    out("fstat: regular=%s mode=%04o size=%ld nlink=%ld\n", yesno(S_ISREG(st.st_mode)), st.st_mode & 07777,
+        (long)st.st_size, (long)st.st_nlink);
+    n = pread(fd, buf, 4, 50);
+    out("the hole reads as zeros: %s\n", esc(buf, (size_t)n));
+    CHECK(ftruncate(fd, 8) == 0);
+    CHECK(fstat(fd, &st) == 0);
+    n = pread(fd, buf, sizeof buf, 0);
+    out("ftruncate 8: size=%ld [%s]\n", (long)st.st_size, esc(buf, (size_t)n));
+    CHECK(ftruncate(fd, 12) == 0);
+    n = pread(fd, buf, sizeof buf, 0);
+    out("ftruncate 12: [%s]\n", esc(buf, (size_t)n));
+
+    struct iovec iov[3] = {{"ab", 2}, {"", 0}, {"cde", 3}};
+    CHECK(lseek(fd, 0, SEEK_SET) == 0);
+    out("writev: %zd\n", writev(fd, iov, 3));
+    char a[2], b[4];
+    struct iovec riov[2] = {{a, 2}, {b, 4}};
+    CHECK(lseek(fd, 0, SEEK_SET) == 0);
+    n = readv(fd, riov, 2);
+    out("readv: %zd [%s|%s]\n", n, esc(a, 2), esc(b, 4));
+    out("pwritev/preadv: %zd ", pwritev(fd, iov, 3, 20));
+    n = preadv(fd, riov, 2, 20);
+    out("%zd [%s|%s]\n", n, esc(a, 2), esc(b, 3));
+    out("fsync=%d fdatasync=%d\n", fsync(fd), fdatasync(fd));
+
+    int fd2 = open("f2", O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    CHECK(fd2 >= 0);
+    CHECK(write(fd2, "a", 1) == 1);
+    CHECK(lseek(fd2, 0, SEEK_SET) == 0);
+    CHECK(write(fd2, "b", 1) == 1);
+    out("O_APPEND after lseek(0): offset %ld\n", (long)lseek(fd2, 0, SEEK_CUR));
+    out("pwrite on O_APPEND appends too: %zd\n", pwrite(fd2, "c", 1, 0));
+    close(fd2);
+    show_file("f2");
+    CHECK(stat("f2", &st) == 0);
+    out("stat f2: mode=%04o size=%ld\n", st.st_mode & 07777, (long)st.st_size);
+
+    CHECK(rename("f1", "f3") == 0);
+    EXPECT_ERR(stat("f1", &st), ENOENT);
+    CHECK(stat("f3", &st) == 0);
+    out("renamed f1 -> f3: size=%ld\n", (long)st.st_size);
+    CHECK(unlink("f3") == 0);
+    CHECK(fstat(fd, &st) == 0);
+    n = pread(fd, buf, 5, 0);
+    out("unlinked but open: nlink=%ld still readable [%s]\n", (long)st.st_nlink, esc(buf, (size_t)n));
+    close(fd);
+
+    fd = open("f2", O_RDWR | O_TRUNC);
+    CHECK(fstat(fd, &st) == 0);
+    out("O_TRUNC: size=%ld\n", (long)st.st_size);
+    close(fd);
+    EXPECT_ERR(open("f2", O_CREAT | O_EXCL | O_RDWR, 0644), EEXIST);
+
+    CHECK(mkdir("sub", 0755) == 0);
+    int dfd = open("sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dfd >= 0);
+    fd = openat(dfd, "f4", O_CREAT | O_RDWR | O_CLOEXEC, 0640);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "in sub\n", 7) == 7);
+    close(fd);
+    show_file("sub/f4");
+    CHECK(fstatat(dfd, "f4", &st, 0) == 0);
+    out("fstatat: mode=%04o size=%ld\n", st.st_mode & 07777, (long)st.st_size);
+    out("faccessat R_OK=%d\n", faccessat(dfd, "f4", R_OK, 0));
+    CHECK(renameat(dfd, "f4", AT_FDCWD, "f5") == 0);
+    show_file("f5");
+    close(dfd);
+
+    /* copy_file_range and sendfile */
+    int src = open("f5", O_RDONLY);
+    int dst = open("f6", O_CREAT | O_WRONLY, 0644);
+    CHECK(src >= 0 && dst >= 0);
+    off_t off = 3;
+    out("sendfile: %zd\n", sendfile(dst, src, &off, 100));
+    close(src);
+    close(dst);
+    show_file("f6");
+
+    /* a record lock seen from a child: l_pid is the parent's pid there */
+    fd = open("lock", O_CREAT | O_RDWR, 0644);
+    CHECK(fd >= 0);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+    CHECK(fcntl(fd, F_SETLK, &fl) == 0);
+    pid_t me = getpid();
+    pid_t p = xfork();
+    if (p == 0) {
+        struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 1};
+        CHECK(fcntl(fd, F_GETLK, &q) == 0);
+        int ok = q.l_type == F_WRLCK && q.l_pid == me && q.l_start == 0 && q.l_len == 10;
+        errno = 0;
+        int r = fcntl(fd, F_SETLK, &q);
+        ok = ok && r == -1 && (errno == EAGAIN || errno == EACCES);
+        int ofd_ok = flock(fd, LOCK_EX | LOCK_NB) == 0; /* flock locks are separate */
+        _exit(ok && ofd_ok ? 0 : 1);
+    }
+    out("F_GETLK in a child names the parent, F_SETLK refused: %s\n", status_str(xwait(p)));
+    close(fd);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *type_name(int dt)
+{
+    switch (dt) {
+    case DT_REG: return "reg";
+    case DT_DIR: return "dir";
+    case DT_LNK: return "lnk";
+    case DT_FIFO: return "fifo";
+    case DT_SOCK: return "sock";
+    }
+    return "?";
+}
+
+static void list_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    char buf[1024]; /* small: several getdents64 calls */
+    char *names[64];
+    int types[64], n = 0, consistent = 1;
+    for (;;) {
+        long r = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        CHECK(r >= 0);
+        if (r == 0)
+            break;
+        for (long off = 0; off < r;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
+                (void *)(buf + off);
+            CHECK(n < 64);
+            names[n] = strdup(d->name);
+            types[n] = d->type;
+            n++;
+            off += d->reclen;
+        }
+    }
+    char **sorted = malloc(sizeof(char *) * (size_t)n);
+    memcpy(sorted, names, sizeof(char *) * (size_t)n);
+    qsort(sorted, (size_t)n, sizeof(char *), cmp_str);
+    out("  %s:", path);
+    for (int i = 0; i < n; i++) {
+        int t = DT_UNKNOWN;
+        for (int j = 0; j < n; j++)
+            if (names[j] == sorted[i])
+                t = types[j];
+        struct stat st;
+        CHECK(fstatat(fd, sorted[i], &st, AT_SYMLINK_NOFOLLOW) == 0);
+        int want = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK
+                 : S_ISFIFO(st.st_mode) ? DT_FIFO : S_ISSOCK(st.st_mode) ? DT_SOCK : DT_UNKNOWN;
+        if (t != DT_UNKNOWN && t != want)
+            consistent = 0;
+        out(" %s(%s)", sorted[i], type_name(want));
+    }
+    out("\n  d_type agrees with lstat=%s\n", yesno(consistent));
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(sorted);
+    close(fd);
+}
+
+static int case_dirs(void)
+{
+    scratch();
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(mkdir("d/sub", 0700) == 0);
+    for (int i = 0; i < 30; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "d/file-with-a-longish-name-%02d", (i * 7) % 30);
+        write_file(name, "x", 0644);
+    }
+    CHECK(symlink("file-with-a-longish-name-00", "d/link") == 0);
+    CHECK(link("d/file-with-a-longish-name-01", "d/hard") == 0);
+    CHECK(mkfifo("d/fifo", 0600) == 0);
+    list_dir("d");
+    struct stat st;
+    CHECK(lstat("d/link", &st) == 0);
+    out("symlink: lnk=%s size=%ld\n", yesno(S_ISLNK(st.st_mode)), (long)st.st_size);
+    char buf[256];
+    ssize_t n = readlink("d/link", buf, sizeof buf);
+    out("readlink: [%s]\n", esc(buf, (size_t)n));
+    CHECK(stat("d/link", &st) == 0);
+    out("stat through the link: reg=%s\n", yesno(S_ISREG(st.st_mode)));
+    CHECK(stat("d/hard", &st) == 0);
+    out("hard link nlink=%ld\n", (long)st.st_nlink);
+    CHECK(stat("d/sub", &st) == 0);
+    out("sub: dir=%s mode=%04o\n", yesno(S_ISDIR(st.st_mode)), st.st_mode & 07777);
+    CHECK(chmod("d/sub", 0750) == 0);
+    CHECK(stat("d/sub", &st) == 0);
+    out("after chmod: %04o\n", st.st_mode & 07777);
+    struct timespec ts[2] = {{1000000000, 0}, {1234567890, 500}};
+    CHECK(utimensat(AT_FDCWD, "d/hard", ts, 0) == 0);
+    CHECK(stat("d/hard", &st) == 0);
+    out("utimensat: atime=%ld mtime=%ld.%09ld\n", (long)st.st_atim.tv_sec, (long)st.st_mtim.tv_sec,
+        st.st_mtim.tv_nsec);
+    EXPECT_ERR(rmdir("d"), ENOTEMPTY);
+    EXPECT_ERR(unlink("d/sub"), EISDIR);
+    EXPECT_ERR(mkdir("d", 0755), EEXIST);
+    EXPECT_ERR(open("d/hard/x", O_RDONLY), ENOTDIR);
+    CHECK(rename("d/sub", "d/sub2") == 0);
+    CHECK(rmdir("d/sub2") == 0);
+    for (int i = 0; i < 30; i += 3) {
+        char name[64];
+        snprintf(name, sizeof name, "d/file-with-a-longish-name-%02d", i);
+        CHECK(unlink(name) == 0);
+    }
+    list_dir("d");
+
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    int here = open(".", O_RDONLY | O_DIRECTORY);
+    CHECK(chdir("d") == 0);
+    char cwd2[PATH_MAX];
+    CHECK(getcwd(cwd2, sizeof cwd2) != NULL);
+    out("chdir d: getcwd = old + \"/d\": %s\n", yesno(strlen(cwd2) == strlen(cwd) + 2 && strncmp(cwd, cwd2, strlen(cwd)) == 0
+                                                        && strcmp(cwd2 + strlen(cwd), "/d") == 0));
+    CHECK(fchdir(here) == 0);
+    CHECK(getcwd(cwd2, sizeof cwd2) != NULL);
+    out("fchdir back: %s\n", yesno(strcmp(cwd, cwd2) == 0));
+    int opath = open("d", O_PATH | O_CLOEXEC);
+    CHECK(opath >= 0);
+    errno = 0;
+    out("read on an O_PATH fd -> %s\n", read(opath, buf, 1) < 0 ? en(errno) : "success");
+    CHECK(fstatat(opath, "hard", &st, 0) == 0);
+    out("fstatat via O_PATH dirfd works\n");
+    close(opath);
+    close(here);
+    return 0;
+}
+
+static void print_open_fds(const char *what)
+{
+    int list[64];
+    int n = count_open_fds(list, 64);
+    out("%s:", what);
+    for (int i = 0; i < n && i < 64; i++)
+        out(" %d", list[i]);
+    out("\n");
+}
+
+static int case_fd_ops(void)
+{
+    print_open_fds("open fds at start");
+    scratch();
+    int fd = open("a", O_CREAT | O_RDWR, 0644);
+    out("first open -> %d\n", fd);
+    int d = dup(fd);
+    int d10 = dup2(fd, 10);
+    int d11 = dup3(fd, 11, O_CLOEXEC);
+    out("dup -> %d, dup2(fd, 10) -> %d, dup3(fd, 11, O_CLOEXEC) -> %d\n", d, d10, d11);
+    out("dup2(fd, fd) -> %d\n", dup2(fd, fd));
+    out("FD_CLOEXEC: fd=%d dup=%d 11=%d\n", fcntl(fd, F_GETFD), fcntl(d, F_GETFD), fcntl(11, F_GETFD));
+    CHECK(write(fd, "abc", 3) == 3);
+    out("shared offset through dup: %ld\n", (long)lseek(d, 0, SEEK_CUR));
+    int flags = fcntl(fd, F_GETFL);
+    out("F_GETFL accmode RDWR=%s append=%s\n", yesno((flags & O_ACCMODE) == O_RDWR), yesno(flags & O_APPEND));
+    CHECK(fcntl(fd, F_SETFL, flags | O_APPEND) == 0);
+    out("O_APPEND set on fd visible on the dup=%s\n", yesno(fcntl(d, F_GETFL) & O_APPEND));
+    int f100 = fcntl(fd, F_DUPFD, 100);
+    int f101 = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+    out("F_DUPFD 100 -> %d, F_DUPFD_CLOEXEC 100 -> %d (FD_CLOEXEC %d)\n", f100, f101, fcntl(101, F_GETFD));
+    CHECK(fcntl(10, F_SETFD, FD_CLOEXEC) == 0);
+    out("F_SETFD on 10 -> %d, on fd untouched -> %d\n", fcntl(10, F_GETFD), fcntl(fd, F_GETFD));
+    CHECK(fcntl(10, F_SETFD, 0) == 0);
+    int pp[2];
+    CHECK(pipe2(pp, O_CLOEXEC) == 0);
+    out("pipe2(O_CLOEXEC) -> %d %d\n", pp[0], pp[1]);
+    CHECK(fcntl(pp[0], F_SETFL, O_NONBLOCK) == 0);
+    char c;
+    errno = 0;
+    out("O_NONBLOCK read of an empty pipe -> %s\n", read(pp[0], &c, 1) < 0 ? en(errno) : "data");
+    CHECK(close(d) == 0);
+    int d2 = dup(fd);
+    out("after close(%d), dup -> %d (lowest free)\n", d, d2);
+    CHECK(close_range(200, 300, 0) == 0);
+    int big = dup2(fd, 250);
+    CHECK(close_range(240, 260, 0) == 0);
+    errno = 0;
+    out("close_range closed %d -> %s\n", big, fcntl(big, F_GETFD) < 0 ? en(errno) : "open");
+    CHECK(dup2(fd, 12) == 12);
+    CHECK(close_range(12, 12, CLOSE_RANGE_CLOEXEC) == 0);
+    out("close_range CLOEXEC on 12 -> FD_CLOEXEC %d\n", fcntl(12, F_GETFD));
+    print_open_fds("open fds before exec");
+
+    pid_t p = xfork();
+    if (p == 0) {
+        char *av[] = {(char *)g_argv0, "__fdcheck", NULL};
+        execve(g_argv0, av, environ);
+        _exit(127);
+    }
+    out("exec'd checker: %s\n", status_str(xwait(p)));
+    return 0;
+}
+
+static int helper_fdcheck(void)
+{
+    print_open_fds("  open fds after exec");
+    int fl = fcntl(10, F_GETFL);
+    out("  fd 10 after exec: RDWR=%s append=%s offset=%ld\n", yesno((fl & O_ACCMODE) == O_RDWR),
+        yesno(fl & O_APPEND), (long)lseek(10, 0, SEEK_CUR));
+    return 0;
+}
+
+static int case_pipes(void)
+{
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0);
+    out("pipe2 flags: cloexec=%s/%s nonblock=%s/%s\n", yesno(fcntl(p[0], F_GETFD) & FD_CLOEXEC),
+        yesno(fcntl(p[1], F_GETFD) & FD_CLOEXEC), yesno(fcntl(p[0], F_GETFL) & O_NONBLOCK),
+        yesno(fcntl(p[1], F_GETFL) & O_NONBLOCK));
+    out("F_GETPIPE_SZ=%d\n", fcntl(p[1], F_GETPIPE_SZ));
+    char buf[65536];
+    memset(buf, 'p', sizeof buf);
+    long total = 0;
+    ssize_t w;
+    while ((w = write(p[1], buf, 4096)) > 0)
+        total += w;
+    out("non-blocking fill: %ld bytes then %s\n", total, en(errno));
+    int avail = -1;
+    CHECK(ioctl(p[0], FIONREAD, &avail) == 0);
+    out("FIONREAD=%d\n", avail);
+    close(p[0]);
+    close(p[1]);
+
+    /* 1 MB between two processes, mixed write and read sizes */
+    xpipe(p);
+    pid_t c = xfork();
+    if (c == 0) {
+        close(p[0]);
+        static const size_t chunks[] = {1, 100, 4096, 65536, 7, 3000, 65535, 12345};
+        size_t sent = 0;
+        unsigned k = 0;
+        while (sent < 1 << 20) {
+            size_t n = chunks[k++ % 8];
+            if (n > (1u << 20) - sent)
+                n = (1u << 20) - sent;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (char)((sent + i) * 31 % 251);
+            write_all(p[1], buf, n);
+            sent += n;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    uint32_t h = FNV0;
+    total = 0;
+    int pattern_ok = 1;
+    for (;;) {
+        ssize_t r = read(p[0], buf, 3000);
+        CHECK(r >= 0);
+        if (r == 0)
+            break;
+        for (ssize_t i = 0; i < r; i++)
+            pattern_ok &= buf[i] == (char)((total + i) * 31 % 251);
+        h = fnv(h, buf, (size_t)r);
+        total += r;
+    }
+    close(p[0]);
+    out("transferred %ld bytes, fnv=%08x, pattern ok=%s, writer %s\n", total, h, yesno(pattern_ok),
+        status_str(xwait(c)));
+
+    /* EPIPE with SIGPIPE ignored */
+    xpipe(p);
+    close(p[0]);
+    set_disposition(SIGPIPE, SIG_IGN);
+    EXPECT_ERR(write(p[1], "x", 1), EPIPE);
+    set_disposition(SIGPIPE, SIG_DFL);
+    close(p[1]);
+    /* SIGPIPE with the default action kills the writer */
+    xpipe(p);
+    close(p[0]); /* before the fork: no reader anywhere */
+    c = xfork();
+    if (c == 0) {
+        write(p[1], "x", 1);
+        _exit(0);
+    }
+    close(p[1]);
+    out("writer to a closed pipe, default SIGPIPE: %s\n", status_str(xwait(c)));
+    /* ... and with a handler, the handler runs and write fails with EPIPE */
+    set_handler(SIGPIPE, h_record, 0);
+    xpipe(p);
+    close(p[0]);
+    g_nrec = 0;
+    EXPECT_ERR(write(p[1], "x", 1), EPIPE);
+    out("  SIGPIPE handler ran %d: %s %s\n", (int)g_nrec, signame(g_rec[0].si_signo),
+        code_name(SIGPIPE, g_rec[0].si_code));
+    close(p[1]);
+    set_disposition(SIGPIPE, SIG_DFL);
+
+    /* reading side sees EOF only after every writer closed */
+    xpipe(p);
+    int w2 = dup(p[1]);
+    close(p[1]);
+    CHECK(fcntl(p[0], F_SETFL, O_NONBLOCK) == 0);
+    errno = 0;
+    out("one writer left: read -> %s\n", read(p[0], buf, 1) < 0 ? en(errno) : "data/EOF");
+    close(w2);
+    out("no writer left: read -> %zd\n", read(p[0], buf, 1));
+    close(p[0]);
+
+    /* splice and tee */
+    int q[2];
+    xpipe(p);
+    xpipe(q);
+    CHECK(write(p[1], "splice-me", 9) == 9);
+    ssize_t teed = tee(p[0], q[1], 100, 0);
+    out("tee: %zd splice: %zd\n", teed, splice(q[0], NULL, p[1], NULL, 100, 0));
+    ssize_t n = read(p[0], buf, sizeof buf);
+    out("after tee+splice the first pipe holds: [%s]\n", esc(buf, (size_t)n));
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+
+    /* PIPE_BUF-sized writes of two writers never interleave */
+    xpipe(p);
+    pid_t ws[2];
+    for (int k = 0; k < 2; k++) {
+        ws[k] = xfork();
+        if (ws[k] == 0) {
+            close(p[0]);
+            char m[PIPE_BUF];
+            memset(m, 'A' + k, sizeof m);
+            for (int i = 0; i < 64; i++)
+                write_all(p[1], m, sizeof m);
+            _exit(0);
+        }
+    }
+    close(p[1]);
+    int records = 0, torn = 0;
+    char m[PIPE_BUF];
+    for (;;) {
+        size_t got = 0;
+        while (got < sizeof m) {
+            ssize_t r = read(p[0], m + got, sizeof m - got);
+            CHECK(r >= 0);
+            if (r == 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got == 0)
+            break;
+        CHECK_EQ(got, sizeof m);
+        for (size_t i = 1; i < sizeof m; i++)
+            torn |= m[i] != m[0];
+        records++;
+    }
+    close(p[0]);
+    xwait(ws[0]);
+    xwait(ws[1]);
+    out("two writers, %d PIPE_BUF records, torn=%s\n", records, yesno(torn));
+    return 0;
+}
+
+/* =============================================================== sockets */
+
+static int send_fds(int sock, const int *fds, int n, const char *data)
+{
+    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {(void *)data, strlen(data)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)n);
+    return (int)sendmsg(sock, &mh, 0);
+}
+
+static int case_unix_sockets(void)
+{
+    scratch();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    write_file("passed.txt", "fd-passing works\n", 0644);
+    int filefd = open("passed.txt", O_RDONLY);
+    int pp[2];
+    xpipe(pp);
+    pid_t p = xfork();
+    if (p == 0) {
+        close(sv[0]);
+        close(pp[1]);
+        char data[8], cbuf[CMSG_SPACE(sizeof(int) * 4)];
+        struct iovec iov = {data, sizeof data};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        ssize_t n = recvmsg(sv[1], &mh, MSG_CMSG_CLOEXEC);
+        CHECK(n == 1);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        CHECK(cm && cm->cmsg_type == SCM_RIGHTS);
+        int nfds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int fds[4];
+        memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)nfds);
+        out("  child: received %d fds, FD_CLOEXEC set=%s\n", nfds,
+            yesno((fcntl(fds[0], F_GETFD) & FD_CLOEXEC) && (fcntl(fds[1], F_GETFD) & FD_CLOEXEC)));
+        char buf[64];
+        ssize_t r = read(fds[0], buf, sizeof buf);
+        CHECK(r > 0);
+        write_all(fds[1], buf, (size_t)r);
+        _exit(0);
+    }
+    close(sv[1]);
+    int fds[2] = {filefd, pp[1]};
+    CHECK_EQ(send_fds(sv[0], fds, 2, "X"), 1);
+    close(pp[1]);
+    close(filefd);
+    char buf[256];
+    ssize_t n = read(pp[0], buf, sizeof buf);
+    CHECK(n > 0);
+    out("read back through the passed pipe: [%s]\n", esc(buf, (size_t)n));
+    out("child: %s\n", status_str(xwait(p)));
+    close(pp[0]);
+    close(sv[0]);
+
+    /* message boundaries */
+    static const int types[] = {SOCK_DGRAM, SOCK_SEQPACKET};
+    for (int k = 0; k < 2; k++) {
+        CHECK(socketpair(AF_UNIX, types[k], 0, sv) == 0);
+        CHECK(send(sv[0], "a", 1, 0) == 1);
+        CHECK(send(sv[0], "bbbbbbbbbb", 10, 0) == 10);
+        memset(buf, 'c', 100);
+        CHECK(send(sv[0], buf, 100, 0) == 100);
+        n = recv(sv[1], buf, sizeof buf, 0);
+        ssize_t n2 = recv(sv[1], buf, sizeof buf, 0);
+        char small[4];
+        struct iovec iov = {small, sizeof small};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t n3 = recvmsg(sv[1], &mh, MSG_TRUNC);
+        out("%s: message sizes %zd %zd, then a 100-byte one into 4 bytes: %zd MSG_TRUNC=%s\n",
+            k ? "SOCK_SEQPACKET" : "SOCK_DGRAM", n, n2, n3, yesno(mh.msg_flags & MSG_TRUNC));
+        close(sv[0]);
+        errno = 0;
+        n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+        out("  after the peer closed: %zd %s\n", n, n < 0 ? en(errno) : "0");
+        close(sv[1]);
+    }
+
+    /* a named socket in the filesystem, client in another process */
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    strcpy(sun.sun_path, "srv.sock");
+    CHECK(bind(ls, (struct sockaddr *)&sun, sizeof sun) == 0);
+    CHECK(listen(ls, 4) == 0);
+    struct stat st;
+    CHECK(stat("srv.sock", &st) == 0);
+    out("bound socket is a socket inode=%s\n", yesno(S_ISSOCK(st.st_mode)));
+    struct sockaddr_un got;
+    socklen_t gl = sizeof got;
+    CHECK(getsockname(ls, (struct sockaddr *)&got, &gl) == 0);
+    out("getsockname: [%s]\n", got.sun_path);
+    EXPECT_ERR(bind(socket(AF_UNIX, SOCK_STREAM, 0), (struct sockaddr *)&sun, sizeof sun), EADDRINUSE);
+    p = xfork();
+    if (p == 0) {
+        int c = socket(AF_UNIX, SOCK_STREAM, 0);
+        CHECK(connect(c, (struct sockaddr *)&sun, sizeof sun) == 0);
+        CHECK(write(c, "ping", 4) == 4);
+        char r[8];
+        read_exact(c, r, 4);
+        _exit(memcmp(r, "pong", 4) == 0 ? 0 : 1);
+    }
+    int a = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(a >= 0);
+    char r[8];
+    read_exact(a, r, 4);
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    CHECK(getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0);
+    out("server got [%s]; SO_PEERCRED pid is the client=%s uid=%d\n", esc(r, 4), yesno(cred.pid == p),
+        (int)cred.uid);
+    CHECK(write(a, "pong", 4) == 4);
+    out("client: %s\n", status_str(xwait(p)));
+    out("read after the client closed: %zd\n", read(a, r, 1));
+    close(a);
+    close(ls);
+    sun.sun_path[0] = 0;
+    strcpy(sun.sun_path, "missing.sock");
+    EXPECT_ERR(connect(socket(AF_UNIX, SOCK_STREAM, 0), (struct sockaddr *)&sun, sizeof sun), ENOENT);
+    return 0;
+}
+
+static int tcp_listener(struct sockaddr_in *addr)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(s >= 0);
+    int one = 1;
+    CHECK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr->sin_port = 0;
+    CHECK(bind(s, (struct sockaddr *)addr, sizeof *addr) == 0);
+    socklen_t l = sizeof *addr;
+    CHECK(getsockname(s, (struct sockaddr *)addr, &l) == 0);
+    return s;
+}
+
+static int case_tcp(void)
+{
+    struct sockaddr_in addr;
+    int ls = tcp_listener(&addr);
+    CHECK(listen(ls, 8) == 0);
+    out("listening on 127.0.0.1, ephemeral port assigned=%s\n", yesno(ntohs(addr.sin_port) != 0));
+    int pp[2];
+    xpipe(pp);
+    pid_t p = xfork();
+    if (p == 0) {
+        close(ls);
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(c, (struct sockaddr *)&addr, sizeof addr) == 0);
+        int one = 1;
+        CHECK(setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+        struct sockaddr_in me;
+        socklen_t l = sizeof me;
+        CHECK(getsockname(c, (struct sockaddr *)&me, &l) == 0);
+        write_all(pp[1], &me.sin_port, sizeof me.sin_port);
+        uint32_t h = FNV0;
+        for (int i = 0; i < 1000; i++) {
+            char m[16], r[16];
+            snprintf(m, sizeof m, "msg %04d\n", i);
+            write_all(c, m, 9);
+            read_exact(c, r, 9);
+            CHECK(memcmp(m, r, 9) == 0);
+            h = fnv(h, r, 9);
+        }
+        CHECK(shutdown(c, SHUT_WR) == 0);
+        char r;
+        CHECK(read(c, &r, 1) == 0);
+        out("  client: 1000 echoes verified, fnv=%08x\n", h);
+        _exit(0);
+    }
+    close(pp[1]);
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof peer;
+    int a = accept(ls, (struct sockaddr *)&peer, &pl);
+    CHECK(a >= 0);
+    in_port_t cport;
+    read_exact(pp[0], &cport, sizeof cport);
+    out("accepted: peer is 127.0.0.1=%s peer port is the client's=%s\n",
+        yesno(peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK)), yesno(peer.sin_port == cport));
+    int one = 1;
+    CHECK(setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+    int v = 0;
+    socklen_t vl = sizeof v;
+    CHECK(getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0);
+    out("TCP_NODELAY reads back %s\n", yesno(v != 0));
+    long bytes = 0;
+    int msgs = 0;
+    char buf[4096], peek[4];
+    CHECK(recv(a, peek, 4, MSG_PEEK | MSG_WAITALL) == 4);
+    out("MSG_PEEK: [%s]\n", esc(peek, 4));
+    for (;;) {
+        ssize_t n = read(a, buf, sizeof buf);
+        CHECK(n >= 0);
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            msgs += buf[i] == '\n';
+        write_all(a, buf, (size_t)n);
+        bytes += n;
+    }
+    out("server: echoed %ld bytes, %d messages, then EOF\n", bytes, msgs);
+    close(a);
+    out("client: %s\n", status_str(xwait(p)));
+
+    /* a bound but non-listening port refuses connections */
+    struct sockaddr_in dead;
+    int ds = tcp_listener(&dead);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_ERR(connect(c, (struct sockaddr *)&dead, sizeof dead), ECONNREFUSED);
+    close(c);
+    close(ds);
+
+    /* non-blocking connect completes via poll; SO_ERROR is 0 */
+    c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int rc = connect(c, (struct sockaddr *)&addr, sizeof addr);
+    out("non-blocking connect: %s\n", rc == 0 ? "immediate" : en(errno));
+    struct pollfd pfd = {.fd = c, .events = POLLOUT};
+    CHECK(poll(&pfd, 1, 1000) == 1);
+    int err = -1;
+    socklen_t el = sizeof err;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) == 0);
+    out("  writable, SO_ERROR=%d\n", err);
+    a = accept(ls, NULL, NULL);
+    CHECK(a >= 0);
+    close(c);
+    /* the peer is gone: reading gives EOF, writing eventually EPIPE/ECONNRESET */
+    out("read after the peer closed: %zd\n", read(a, buf, 1));
+    close(a);
+    close(ls);
+    return 0;
+}
+
+static int case_udp(void)
+{
+    int s1 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), s2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a1 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}, a2 = a1;
+    CHECK(bind(s1, (struct sockaddr *)&a1, sizeof a1) == 0);
+    CHECK(bind(s2, (struct sockaddr *)&a2, sizeof a2) == 0);
+    socklen_t l = sizeof a1;
+    CHECK(getsockname(s1, (struct sockaddr *)&a1, &l) == 0);
+    l = sizeof a2;
+    CHECK(getsockname(s2, (struct sockaddr *)&a2, &l) == 0);
+    pid_t p = xfork();
+    if (p == 0) {
+        for (int i = 0; i < 100; i++) {
+            char m[32];
+            int n = snprintf(m, sizeof m, "dgram %d", i);
+            CHECK(sendto(s1, m, (size_t)n, 0, (struct sockaddr *)&a2, sizeof a2) == n);
+        }
+        _exit(0);
+    }
+    int in_order = 1, from_ok = 1;
+    uint32_t h = FNV0;
+    for (int i = 0; i < 100; i++) {
+        char m[64], want[32];
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(s2, m, sizeof m, 0, (struct sockaddr *)&from, &fl);
+        CHECK(n > 0);
+        int wn = snprintf(want, sizeof want, "dgram %d", i);
+        in_order &= n == wn && memcmp(m, want, (size_t)n) == 0;
+        from_ok &= from.sin_port == a1.sin_port && from.sin_addr.s_addr == a1.sin_addr.s_addr;
+        h = fnv(h, m, (size_t)n);
+    }
+    out("100 datagrams from another process: in order=%s source is the sender=%s fnv=%08x\n", yesno(in_order),
+        yesno(from_ok), h);
+    out("sender: %s\n", status_str(xwait(p)));
+
+    char big[2000];
+    memset(big, 'u', sizeof big);
+    CHECK(sendto(s1, big, sizeof big, 0, (struct sockaddr *)&a2, sizeof a2) == (ssize_t)sizeof big);
+    char small[10];
+    struct iovec iov = {small, sizeof small};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = recvmsg(s2, &mh, MSG_TRUNC);
+    out("2000-byte datagram into 10 bytes: %zd MSG_TRUNC=%s\n", n, yesno(mh.msg_flags & MSG_TRUNC));
+
+    CHECK(connect(s1, (struct sockaddr *)&a2, sizeof a2) == 0);
+    CHECK(send(s1, "connected", 9, 0) == 9);
+    n = recv(s2, big, sizeof big, 0);
+    out("send on a connected UDP socket: [%s]\n", esc(big, (size_t)n));
+    int pend = -1;
+    CHECK(send(s1, "x", 1, 0) == 1);
+    struct pollfd pfd = {.fd = s2, .events = POLLIN};
+    CHECK(poll(&pfd, 1, 1000) == 1);
+    CHECK(ioctl(s2, FIONREAD, &pend) == 0);
+    out("FIONREAD on UDP = next datagram size: %d\n", pend);
+    CHECK(recv(s2, big, sizeof big, 0) == 1);
+
+    /* ICMP port unreachable on loopback: ECONNREFUSED on the connected socket */
+    close(s2);
+    CHECK(send(s1, "lost", 4, 0) == 4);
+    pfd.fd = s1;
+    pfd.events = POLLIN;
+    poll(&pfd, 1, 1000);
+    errno = 0;
+    n = recv(s1, big, sizeof big, MSG_DONTWAIT);
+    out("after the peer port closed: %zd %s\n", n, en(errno));
+    close(s1);
+    return 0;
+}
+
+/* ========================================================== poll / epoll */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_events(const char *what, struct epoll_event *ev, int n)
+{
+    uint32_t ids[32];
+    CHECK(n >= 0 && n <= 32);
+    for (int i = 0; i < n; i++)
+        ids[i] = ev[i].data.u32 * 100 + ((ev[i].events & EPOLLIN) ? 1 : 0) + ((ev[i].events & EPOLLHUP) ? 2 : 0)
+                 + ((ev[i].events & EPOLLOUT) ? 4 : 0) + ((ev[i].events & EPOLLERR) ? 8 : 0);
+    qsort(ids, (size_t)n, sizeof ids[0], cmp_u32);
+    out("%s: %d [", what, n);
+    for (int i = 0; i < n; i++)
+        out("%s%u:%s%s%s%s", i ? " " : "", ids[i] / 100, ids[i] % 100 & 1 ? "IN" : "", ids[i] % 100 & 2 ? "HUP" : "",
+            ids[i] % 100 & 4 ? "OUT" : "", ids[i] % 100 & 8 ? "ERR" : "");
+    out("]\n");
+}
+
+static int case_epoll(void)
+{
+    int p[10][2];
+    for (int i = 0; i < 10; i++)
+        CHECK(pipe2(p[i], O_NONBLOCK | O_CLOEXEC) == 0);
+    int lt = epoll_create1(EPOLL_CLOEXEC), et = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(lt >= 0 && et >= 0);
+    for (int i = 0; i < 10; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        CHECK(epoll_ctl(lt, EPOLL_CTL_ADD, p[i][0], &ev) == 0);
+        ev.events = EPOLLIN | EPOLLET;
+        CHECK(epoll_ctl(et, EPOLL_CTL_ADD, p[i][0], &ev) == 0);
+    }
+    struct epoll_event evs[32];
+    print_events("nothing ready (LT)", evs, epoll_wait(lt, evs, 32, 0));
+    put_byte(p[2][1], 'a');
+    put_byte(p[5][1], 'b');
+    put_byte(p[7][1], 'c');
+    put_byte(p[7][1], 'd');
+    print_events("3 pipes written (LT)", evs, epoll_wait(lt, evs, 32, 0));
+    print_events("again, nothing read (LT)", evs, epoll_wait(lt, evs, 32, 0));
+    print_events("first look (ET)", evs, epoll_wait(et, evs, 32, 0));
+    print_events("second look (ET)", evs, epoll_wait(et, evs, 32, 0));
+    (void)get_byte(p[5][0]);
+    (void)get_byte(p[7][0]);
+    print_events("after reading 5 and one byte of 7 (LT)", evs, epoll_wait(lt, evs, 32, 0));
+    put_byte(p[2][1], 'e');
+    print_events("new data on 2 (ET)", evs, epoll_wait(et, evs, 32, 0));
+    print_events("maxevents 1 (LT)", evs, epoll_wait(lt, evs, 1, 0));
+
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.u32 = 3};
+    int os = epoll_create1(0);
+    CHECK(epoll_ctl(os, EPOLL_CTL_ADD, p[3][0], &ev) == 0);
+    put_byte(p[3][1], 'f');
+    print_events("oneshot first", evs, epoll_wait(os, evs, 32, 0));
+    put_byte(p[3][1], 'g');
+    print_events("oneshot disarmed", evs, epoll_wait(os, evs, 32, 0));
+    CHECK(epoll_ctl(os, EPOLL_CTL_MOD, p[3][0], &ev) == 0);
+    print_events("oneshot re-armed", evs, epoll_wait(os, evs, 32, 0));
+    EXPECT_ERR(epoll_ctl(os, EPOLL_CTL_ADD, p[3][0], &ev), EEXIST);
+    EXPECT_ERR(epoll_ctl(os, EPOLL_CTL_MOD, p[4][0], &ev), ENOENT);
+    CHECK(epoll_ctl(os, EPOLL_CTL_DEL, p[3][0], NULL) == 0);
+    print_events("deleted", evs, epoll_wait(os, evs, 32, 0));
+
+    close(p[9][1]);
+    print_events("writer of 9 closed (LT)", evs, epoll_wait(lt, evs, 32, 0));
+
+    /* nested epoll */
+    int outer = epoll_create1(0);
+    ev.events = EPOLLIN;
+    ev.data.u32 = 42;
+    CHECK(epoll_ctl(outer, EPOLL_CTL_ADD, lt, &ev) == 0);
+    print_events("outer epoll sees the inner one ready", evs, epoll_wait(outer, evs, 32, 0));
+
+    /* EPOLLOUT on a pipe's write end, and a blocking wait woken by a child */
+    int w = epoll_create1(0);
+    ev.events = EPOLLOUT;
+    ev.data.u32 = 8;
+    CHECK(epoll_ctl(w, EPOLL_CTL_ADD, p[8][1], &ev) == 0);
+    print_events("write end writable", evs, epoll_wait(w, evs, 32, 0));
+    ev.events = EPOLLIN;
+    ev.data.u32 = 6;
+    CHECK(epoll_ctl(w, EPOLL_CTL_DEL, p[8][1], NULL) == 0);
+    CHECK(epoll_ctl(w, EPOLL_CTL_ADD, p[6][0], &ev) == 0);
+    pid_t c = xfork();
+    if (c == 0) {
+        msleep(20);
+        put_byte(p[6][1], 'z');
+        _exit(0);
+    }
+    print_events("blocking epoll_wait woken by a child's write", evs, epoll_wait(w, evs, 32, 2000));
+    xwait(c);
+    double t0 = now_s();
+    (void)get_byte(p[6][0]);
+    int n = epoll_wait(w, evs, 32, 30);
+    out("epoll_wait 30ms timeout: %d, waited at least 30ms=%s\n", n, yesno(now_s() - t0 >= 0.029));
+    sigset_t sm;
+    sigemptyset(&sm);
+    out("epoll_pwait with a mask: %d\n", epoll_pwait(w, evs, 32, 0, &sm));
+    int f = open("/proc/self/exe", O_RDONLY);
+    EXPECT_ERR(epoll_ctl(w, EPOLL_CTL_ADD, f, &ev), EPERM);
+    EXPECT_ERR(epoll_ctl(w, EPOLL_CTL_ADD, w, &ev), EINVAL);
+    EXPECT_ERR(epoll_create1(12345), EINVAL);
+    return 0;
+}
+
+static int case_poll_select(void)
+{
+    int p[3][2];
+    for (int i = 0; i < 3; i++)
+        xpipe(p[i]);
+    put_byte(p[1][1], 'x');
+    close(p[2][1]);
+    struct pollfd pf[6] = {
+        {.fd = p[0][0], .events = POLLIN}, {.fd = p[1][0], .events = POLLIN}, {.fd = p[2][0], .events = POLLIN},
+        {.fd = p[0][1], .events = POLLOUT}, {.fd = 999, .events = POLLIN}, {.fd = -1, .events = POLLIN},
+    };
+    int n = poll(pf, 6, 0);
+    out("poll timeout 0: %d ready; revents:", n);
+    for (int i = 0; i < 6; i++)
+        out(" %s%s%s%s%s", pf[i].revents & POLLIN ? "IN" : "", pf[i].revents & POLLOUT ? "OUT" : "",
+            pf[i].revents & POLLHUP ? "HUP" : "", pf[i].revents & POLLNVAL ? "NVAL" : "",
+            pf[i].revents ? "" : "-");
+    out("\n");
+    struct timespec z = {0, 0};
+    pf[1].fd = -1;
+    pf[2].fd = -1;
+    pf[3].fd = -1;
+    pf[4].fd = -1;
+    out("ppoll timeout 0 on an empty pipe: %d\n", ppoll(pf, 6, &z, NULL));
+    sigset_t sm;
+    sigemptyset(&sm);
+    double t0 = now_s();
+    struct timespec t30 = {0, 30 * 1000000L};
+    n = ppoll(pf, 1, &t30, &sm);
+    out("ppoll 30ms with a mask: %d, waited at least 30ms=%s\n", n, yesno(now_s() - t0 >= 0.029));
+    t0 = now_s();
+    n = poll(pf, 1, 25);
+    out("poll 25ms: %d, waited=%s\n", n, yesno(now_s() - t0 >= 0.024));
+
+    fd_set rs, ws;
+    FD_ZERO(&rs);
+    FD_ZERO(&ws);
+    FD_SET(p[0][0], &rs);
+    FD_SET(p[1][0], &rs);
+    FD_SET(p[0][1], &ws);
+    struct timeval tv = {0, 0};
+    int maxfd = p[0][0] > p[1][0] ? p[0][0] : p[1][0];
+    if (p[0][1] > maxfd)
+        maxfd = p[0][1];
+    n = select(maxfd + 1, &rs, &ws, NULL, &tv);
+    out("select: %d, readable: p0=%s p1=%s, writable p0w=%s\n", n, yesno(FD_ISSET(p[0][0], &rs)),
+        yesno(FD_ISSET(p[1][0], &rs)), yesno(FD_ISSET(p[0][1], &ws)));
+    FD_ZERO(&rs);
+    FD_SET(p[0][0], &rs);
+    struct timespec pts = {0, 20 * 1000000L};
+    t0 = now_s();
+    n = pselect(p[0][0] + 1, &rs, NULL, NULL, &pts, &sm);
+    out("pselect 20ms: %d, waited=%s\n", n, yesno(now_s() - t0 >= 0.019));
+    FD_ZERO(&rs);
+    FD_SET(p[0][0], &rs);
+    tv.tv_sec = 0;
+    tv.tv_usec = 20000;
+    n = select(p[0][0] + 1, &rs, NULL, NULL, &tv);
+    out("select 20ms: %d, timeval left zero=%s\n", n, yesno(tv.tv_sec == 0 && tv.tv_usec == 0));
+
+    /* a blocking poll woken by another process */
+    pid_t c = xfork();
+    if (c == 0) {
+        msleep(20);
+        put_byte(p[0][1], 'w');
+        _exit(0);
+    }
+    struct pollfd one = {.fd = p[0][0], .events = POLLIN};
+    n = poll(&one, 1, 2000);
+    out("blocking poll woken by a child: %d IN=%s\n", n, yesno(one.revents & POLLIN));
+    xwait(c);
+    FD_ZERO(&rs);
+    int closed_fd = p[2][1]; /* closed above; within the fd table */
+    FD_SET(closed_fd, &rs);
+    tv.tv_sec = 0;
+    tv.tv_usec = 0;
+    EXPECT_ERR(select(closed_fd + 1, &rs, NULL, NULL, &tv), EBADF);
+    struct pollfd *volatile pfv = pf;
+    EXPECT_ERR(poll(pfv, 1u << 20, 0), EINVAL);
+    return 0;
+}
+
+/* ================================================================ memory */
+
+static const char *residency(void *addr, size_t pages)
+{
+    static char b[80];
+    unsigned char vec[64];
+    if (mincore(addr, pages * PG, vec) != 0) {
+        snprintf(b, sizeof b, "%s", en(errno));
+        return b;
+    }
+    for (size_t i = 0; i < pages; i++)
+        b[i] = (vec[i] & 1) ? '1' : '0';
+    b[pages] = 0;
+    return b;
+}
+
+static int case_mmap(void)
+{
+    char *p = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    out("fresh anonymous memory is zero=%s page aligned=%s\n", yesno(p[0] == 0 && p[16 * PG - 1] == 0),
+        yesno(((uintptr_t)p & (PG - 1)) == 0));
+    for (int i = 0; i < 8; i++)
+        p[i * PG] = (char)(i + 1);
+    out("residency after touching 8 of 16 pages: %s\n", residency(p, 16));
+    CHECK(mprotect(p + 4 * PG, PG, PROT_READ) == 0);
+    out("read of a PROT_READ page: %d\n", p[4 * PG]);
+    CHECK(munmap(p + 8 * PG, PG) == 0);
+    out("mincore of an unmapped page: %s\n", residency(p + 8 * PG, 1));
+    CHECK(madvise(p, PG, MADV_DONTNEED) == 0);
+    out("MADV_DONTNEED zeroes private anonymous memory: %d\n", p[0]);
+    char *fx = mmap(p + 2 * PG, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    out("MAP_FIXED replaced page 2 at the same address=%s content %d, page 3 kept %d\n", yesno(fx == p + 2 * PG),
+        fx[0], p[3 * PG]);
+    errno = 0;
+    void *nr = mmap(p, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    out("MAP_FIXED_NOREPLACE over a mapping -> %s\n", nr == MAP_FAILED ? en(errno) : "mapped");
+    CHECK(munmap(p, 16 * PG) == 0);
+    out("munmap of a range with holes: ok\n");
+
+    char *r = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < 4 * PG; i++)
+        r[i] = (char)(i % 253);
+    char *r2 = mremap(r, 4 * PG, 256 * PG, MREMAP_MAYMOVE);
+    CHECK(r2 != MAP_FAILED);
+    int ok = 1;
+    for (int i = 0; i < 4 * PG; i++)
+        ok &= r2[i] == (char)(i % 253);
+    out("mremap grow 4 -> 256 pages: content kept=%s new tail zero=%s\n", yesno(ok), yesno(r2[255 * PG] == 0));
+    char *r3 = mremap(r2, 256 * PG, 2 * PG, 0);
+    out("mremap shrink in place=%s content kept=%s\n", yesno(r3 == r2), yesno(r3[PG + 5] == (char)((PG + 5) % 253)));
+    char *dst = mmap(NULL, 8 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *r4 = mremap(r3, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst + 4 * PG);
+    out("mremap MREMAP_FIXED to the requested address=%s content kept=%s\n", yesno(r4 == dst + 4 * PG),
+        yesno(r4[7] == 7));
+    errno = 0;
+    void *bad = mremap(r4, 2 * PG, 64 * PG, 0);
+    out("mremap grow without MAYMOVE into a neighbour -> %s\n", bad == MAP_FAILED ? en(errno) : "grown");
+    munmap(dst, 8 * PG);
+
+    scratch();
+    int fd = open("mapped", O_CREAT | O_RDWR, 0644);
+    CHECK(ftruncate(fd, 2 * PG) == 0);
+    char *fs = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(fs != MAP_FAILED);
+    memcpy(fs + 10, "shared-write", 12);
+    CHECK(msync(fs, 2 * PG, MS_SYNC) == 0);
+    char buf[32];
+    CHECK(pread(fd, buf, 12, 10) == 12);
+    out("MAP_SHARED store visible to pread: [%s]\n", esc(buf, 12));
+    CHECK(pwrite(fd, "via-pwrite", 10, 100) == 10);
+    out("pwrite visible in the shared map: [%s]\n", esc(fs + 100, 10));
+    char *fp = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    memcpy(fp + 10, "PRIVATE", 7);
+    CHECK(pread(fd, buf, 12, 10) == 12);
+    out("MAP_PRIVATE store not in the file: [%s], private view [%s]\n", esc(buf, 12), esc(fp + 10, 12));
+    CHECK(pwrite(fd, "after", 5, PG + 1) == 5);
+    out("unwritten private page follows the file: [%s]\n", esc(fp + PG + 1, 5));
+    munmap(fp, 2 * PG);
+    munmap(fs, 2 * PG);
+    char *ro = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+    errno = 0;
+    out("mprotect RW of a MAP_SHARED map of an O_RDONLY fd ... ");
+    int rofd = open("mapped", O_RDONLY);
+    char *ro2 = mmap(NULL, PG, PROT_READ, MAP_SHARED, rofd, 0);
+    int rc = mprotect(ro2, PG, PROT_READ | PROT_WRITE);
+    out("-> %s\n", rc ? en(errno) : "allowed");
+    EXPECT_ERR(mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, rofd, 0), EACCES);
+    munmap(ro, PG);
+    munmap(ro2, PG);
+    close(rofd);
+    close(fd);
+
+    int mfd = memfd_create("xcg", MFD_CLOEXEC);
+    CHECK(mfd >= 0);
+    CHECK(ftruncate(mfd, PG) == 0);
+    char *m1 = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    char *m2 = mmap(NULL, PG, PROT_READ, MAP_SHARED, mfd, 0);
+    strcpy(m1, "memfd");
+    out("two maps of one memfd alias: [%s] different addresses=%s\n", m2, yesno(m1 != m2));
+    munmap(m1, PG);
+    munmap(m2, PG);
+    close(mfd);
+
+    void *b0 = sbrk(0);
+    CHECK(sbrk(PG) == b0);
+    memset(b0, 1, PG);
+    out("sbrk grow by a page and use it: ok, brk moved=%s\n", yesno(sbrk(0) == (char *)b0 + PG));
+    CHECK(sbrk(-PG) != (void *)-1);
+    void *big = malloc(64 << 20);
+    CHECK(big != NULL);
+    memset(big, 3, 64 << 20);
+    free(big);
+    out("malloc/free 64 MB: ok\n");
+    EXPECT_ERR(mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), EINVAL);
+    EXPECT_ERR(munmap((void *)(uintptr_t)(PG + 1), PG), EINVAL);
+    EXPECT_ERR(mprotect((void *)(uintptr_t)(PG + 1), PG, PROT_READ), EINVAL);
+    EXPECT_ERR(mmap(NULL, PG, PROT_READ, MAP_SHARED, -1, 0), EBADF);
+    return 0;
+}
+
+static int case_mmap_fork(void)
+{
+    volatile int *sh = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    volatile int *pv = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    volatile int *heap = malloc(sizeof(int));
+    CHECK(sh != MAP_FAILED && pv != MAP_FAILED && heap);
+    sh[0] = 1;
+    pv[0] = 1;
+    *heap = 1;
+    int to_child[2], to_parent[2];
+    xpipe(to_child);
+    xpipe(to_parent);
+    pid_t c = xfork();
+    if (c == 0) {
+        int seen_initial = sh[0] == 1 && pv[0] == 1 && *heap == 1;
+        sh[0] = 2;
+        pv[0] = 2;
+        *heap = 2;
+        put_byte(to_parent[1], 'w');
+        (void)get_byte(to_child[0]);
+        /* the parent wrote sh[1] = 3 and pv[0] = 5 */
+        int ok = seen_initial && sh[1] == 3 && pv[0] == 2 && *heap == 2;
+        _exit(ok ? 0 : 1);
+    }
+    (void)get_byte(to_parent[0]);
+    out("after the child's stores: MAP_SHARED %d, MAP_PRIVATE %d, heap %d\n", sh[0], pv[0], *heap);
+    sh[1] = 3;
+    pv[0] = 5;
+    put_byte(to_child[1], 'g');
+    out("child saw the parent's shared store and not its private one: %s\n", status_str(xwait(c)));
+
+    /* MADV_DONTFORK / MADV_WIPEONFORK */
+    char *df = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *wf = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    df[0] = 9;
+    wf[0] = 9;
+    CHECK(madvise(df, PG, MADV_DONTFORK) == 0);
+    CHECK(madvise(wf, PG, MADV_WIPEONFORK) == 0);
+    c = xfork();
+    if (c == 0)
+        _exit(wf[0]);
+    out("MADV_WIPEONFORK page in the child reads %s\n", status_str(xwait(c)));
+    c = xfork();
+    if (c == 0) {
+        set_disposition(SIGSEGV, SIG_DFL);
+        _exit(df[0]);
+    }
+    out("MADV_DONTFORK page in the child: %s\n", status_str(xwait(c)));
+    out("both still in the parent: %d %d\n", df[0], wf[0]);
+
+    /* a shared file mapping written by the child */
+    scratch();
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    CHECK(ftruncate(fd, PG) == 0);
+    char *fm = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    c = xfork();
+    if (c == 0) {
+        strcpy(fm, "from-child");
+        _exit(0);
+    }
+    xwait(c);
+    char buf[16];
+    CHECK(pread(fd, buf, 10, 0) == 10);
+    out("child's store in a shared file map: map [%s] file [%s]\n", fm, esc(buf, 10));
+
+    /* copy-on-write under pressure: many pages, both sides write */
+    size_t n = 256;
+    unsigned char *cow = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (size_t i = 0; i < n; i++)
+        cow[i * PG] = (unsigned char)i;
+    c = xfork();
+    if (c == 0) {
+        int ok = 1;
+        for (size_t i = 0; i < n; i++) {
+            ok &= cow[i * PG] == (unsigned char)i;
+            cow[i * PG] = (unsigned char)(255 - i);
+        }
+        for (size_t i = 0; i < n; i++)
+            ok &= cow[i * PG] == (unsigned char)(255 - i);
+        _exit(ok ? 0 : 1);
+    }
+    for (size_t i = 0; i < n; i += 2)
+        cow[i * PG] = 7;
+    int st = xwait(c);
+    int ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= cow[i * PG] == (i % 2 ? (unsigned char)i : 7);
+    out("256-page COW: child %s, parent's view intact=%s\n", status_str(st), yesno(ok));
+    return 0;
+}
+
+/* ================================================================= futex */
+
+static atomic_int g_ping;
+static int g_rounds_done;
+
+static void *thr_pong(void *a)
+{
+    int rounds = (int)(intptr_t)a;
+    for (int i = 0; i < rounds; i++) {
+        while (atomic_load(&g_ping) != 2 * i + 1)
+            futex(&g_ping, FUTEX_WAIT_PRIVATE, 2 * i, NULL, NULL, 0);
+        atomic_store(&g_ping, 2 * i + 2);
+        futex(&g_ping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+    return NULL;
+}
+
+static atomic_int g_waiters;
+static atomic_int g_gate;
+static volatile pid_t g_wtids[4];
+
+static void *thr_gate(void *a)
+{
+    int k = (int)(intptr_t)a;
+    g_wtids[k] = gettid();
+    atomic_fetch_add(&g_waiters, 1);
+    while (atomic_load(&g_gate) == 0)
+        futex(&g_gate, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static long g_counter;
+static int g_turn;
+
+static void *thr_mutex(void *a)
+{
+    int k = (int)(intptr_t)a;
+    for (int i = 0; i < 10000; i++) {
+        pthread_mutex_lock(&g_mu);
+        g_counter++;
+        pthread_mutex_unlock(&g_mu);
+    }
+    /* take turns in order using the condition variable */
+    pthread_mutex_lock(&g_mu);
+    while (g_turn != k)
+        pthread_cond_wait(&g_cv, &g_mu);
+    g_turn++;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+struct shm {
+    atomic_int word;
+    pthread_mutex_t mu;
+    long counter;
+};
+
+static int case_futex(void)
+{
+    /* thread ping-pong */
+    pthread_t t;
+    int rounds = 1000;
+    atomic_store(&g_ping, 0);
+    CHECK(pthread_create(&t, NULL, thr_pong, (void *)(intptr_t)rounds) == 0);
+    for (int i = 0; i < rounds; i++) {
+        atomic_store(&g_ping, 2 * i + 1);
+        futex(&g_ping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        while (atomic_load(&g_ping) != 2 * i + 2)
+            futex(&g_ping, FUTEX_WAIT_PRIVATE, 2 * i + 1, NULL, NULL, 0);
+        g_rounds_done++;
+    }
+    pthread_join(t, NULL);
+    out("thread ping-pong rounds: %d\n", g_rounds_done);
+
+    int v = 5;
+    EXPECT_ERR(futex(&v, FUTEX_WAIT_PRIVATE, 6, NULL, NULL, 0), EAGAIN);
+    struct timespec to = {0, 10 * 1000000L};
+    double t0 = now_s();
+    EXPECT_ERR(futex(&v, FUTEX_WAIT_PRIVATE, 5, &to, NULL, 0), ETIMEDOUT);
+    out("  waited at least 10ms=%s\n", yesno(now_s() - t0 >= 0.0095));
+    struct timespec abs;
+    clock_gettime(CLOCK_MONOTONIC, &abs);
+    abs.tv_nsec += 10 * 1000000L;
+    if (abs.tv_nsec >= 1000000000L) {
+        abs.tv_sec++;
+        abs.tv_nsec -= 1000000000L;
+    }
+    EXPECT_ERR(futex(&v, FUTEX_WAIT_BITSET_PRIVATE, 5, &abs, NULL, FUTEX_BITSET_MATCH_ANY), ETIMEDOUT);
+    out("FUTEX_WAKE with no waiters: %ld\n", futex(&v, FUTEX_WAKE_PRIVATE, 10, NULL, NULL, 0));
+    EXPECT_ERR(futex(&v, 99, 0, NULL, NULL, 0), ENOSYS);
+
+    /* wake counts with 4 sleeping waiters */
+    pthread_t w[4];
+    atomic_store(&g_gate, 0);
+    for (int k = 0; k < 4; k++)
+        CHECK(pthread_create(&w[k], NULL, thr_gate, (void *)(intptr_t)k) == 0);
+    while (atomic_load(&g_waiters) < 4)
+        sched_yield();
+    for (int k = 0; k < 4; k++)
+        wait_thread_sleeping(g_wtids[k]);
+    long w1 = futex(&g_gate, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    /* the woken one sees gate == 0 and sleeps again */
+    msleep(5);
+    for (int k = 0; k < 4; k++)
+        wait_thread_sleeping(g_wtids[k]);
+    atomic_store(&g_gate, 1);
+    long w2 = futex(&g_gate, FUTEX_WAKE_PRIVATE, 2, NULL, NULL, 0);
+    long w3 = futex(&g_gate, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    for (int k = 0; k < 4; k++)
+        pthread_join(w[k], NULL);
+    out("FUTEX_WAKE counts with 4 sleepers: wake 1 -> %ld, wake 2 -> %ld, wake all -> %ld\n", w1, w2, w3);
+
+    /* mutex + condvar */
+    pthread_t m[8];
+    for (int k = 0; k < 8; k++)
+        CHECK(pthread_create(&m[k], NULL, thr_mutex, (void *)(intptr_t)k) == 0);
+    for (int k = 0; k < 8; k++)
+        pthread_join(m[k], NULL);
+    out("mutex counter over 8 threads: %ld, condvar turns: %d\n", g_counter, g_turn);
+
+    /* between processes through a shared mapping */
+    struct shm *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(s != MAP_FAILED);
+    atomic_store(&s->word, 0);
+    pid_t c = xfork();
+    if (c == 0) {
+        for (int i = 0; i < 500; i++) {
+            while (atomic_load(&s->word) != 2 * i + 1)
+                futex(&s->word, FUTEX_WAIT, 2 * i, NULL, NULL, 0);
+            atomic_store(&s->word, 2 * i + 2);
+            futex(&s->word, FUTEX_WAKE, 1, NULL, NULL, 0);
+        }
+        _exit(0);
+    }
+    int done = 0;
+    for (int i = 0; i < 500; i++) {
+        atomic_store(&s->word, 2 * i + 1);
+        futex(&s->word, FUTEX_WAKE, 1, NULL, NULL, 0);
+        while (atomic_load(&s->word) != 2 * i + 2)
+            futex(&s->word, FUTEX_WAIT, 2 * i + 1, NULL, NULL, 0);
+        done++;
+    }
+    out("process ping-pong over a shared futex: %d rounds, child %s\n", done, status_str(xwait(c)));
+
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    CHECK(pthread_mutex_init(&s->mu, &ma) == 0);
+    s->counter = 0;
+    c = xfork();
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(&s->mu);
+        s->counter++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (c == 0)
+        _exit(0);
+    xwait(c);
+    out("process-shared mutex counter: %ld\n", s->counter);
+    /* a private futex word is not shared across fork */
+    atomic_store(&s->word, 0);
+    return 0;
+}
+
+/* ================================================================ errnos */
+
+static int case_errnos(void)
+{
+    scratch();
+    write_file("file", "some content\n", 0644);
+    CHECK(mkdir("dir", 0755) == 0);
+    write_file("dir/x", "", 0644);
+    int fd = open("file", O_RDONLY);
+    int pp[2];
+    xpipe(pp);
+    CHECK(write(pp[1], "data", 4) == 4);
+    void *volatile null = NULL;
+    char buf[64];
+
+    EXPECT_ERR(close(-1), EBADF);
+    EXPECT_ERR(close(1000), EBADF);
+    EXPECT_ERR(read(fd, null, 16), EFAULT);
+    EXPECT_ERR(read(pp[0], null, 16), EFAULT);
+    EXPECT_ERR(write(pp[1], null, 16), EFAULT);
+    EXPECT_ERR(read(-5, buf, 1), EBADF);
+    EXPECT_ERR(write(fd, "x", 1), EBADF);
+    EXPECT_ERR(open("no/such/file", O_RDONLY), ENOENT);
+    EXPECT_ERR(open("missing", O_RDONLY), ENOENT);
+    EXPECT_ERR(open(null, O_RDONLY), EFAULT);
+    EXPECT_ERR(open("dir", O_WRONLY), EISDIR);
+    EXPECT_ERR(open("file/x", O_RDONLY), ENOTDIR);
+    EXPECT_ERR(open("file", O_RDONLY | O_DIRECTORY), ENOTDIR);
+    EXPECT_ERR(lseek(fd, 0, 42), EINVAL);
+    EXPECT_ERR(lseek(fd, -100, SEEK_SET), EINVAL);
+    EXPECT_ERR(lseek(pp[0], 0, SEEK_SET), ESPIPE);
+    EXPECT_ERR(pread(pp[0], buf, 1, 0), ESPIPE);
+    EXPECT_ERR(dup2(fd, -1), EBADF);
+    EXPECT_ERR(dup3(fd, fd, 0), EINVAL);
+    EXPECT_ERR(fcntl(fd, 9999), EINVAL);
+    EXPECT_ERR(fcntl(-1, F_GETFD), EBADF);
+    EXPECT_ERR(mkdir("dir", 0755), EEXIST);
+    EXPECT_ERR(rmdir("dir"), ENOTEMPTY);
+    EXPECT_ERR(rmdir("file"), ENOTDIR);
+    EXPECT_ERR(unlink("dir"), EISDIR);
+    EXPECT_ERR(link("file", "dir/x"), EEXIST);
+    EXPECT_ERR(readlink("file", buf, sizeof buf), EINVAL);
+    EXPECT_ERR(rename("dir", "dir/sub"), EINVAL);
+    EXPECT_ERR(syscall(SYS_getdents64, fd, buf, sizeof buf), ENOTDIR);
+    EXPECT_ERR(read(open("dir", O_RDONLY), buf, 1), EISDIR);
+    EXPECT_ERR(ftruncate(pp[0], 0), EINVAL);
+    EXPECT_ERR(ftruncate(fd, 0), EINVAL);
+    EXPECT_ERR(ioctl(fd, TCGETS, buf), ENOTTY);
+    EXPECT_ERR(getcwd(buf, 1) ? 0 : -1, ERANGE);
+    EXPECT_ERR(syscall(SYS_uname, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_pipe2, null, 0), EFAULT);
+    EXPECT_ERR(syscall(SYS_pipe2, pp, 0x12345678), EINVAL);
+    EXPECT_ERR(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_fstat, fd, null), EFAULT);
+    struct timespec badts = {0, 2000000000L};
+    EXPECT_ERR(nanosleep(&badts, NULL), EINVAL);
+    struct timespec ts;
+    EXPECT_ERR(clock_gettime((clockid_t)999, &ts), EINVAL);
+    struct sigaction sa = {0};
+    sa.sa_handler = SIG_IGN;
+    EXPECT_ERR(sigaction(SIGKILL, &sa, NULL), EINVAL);
+    EXPECT_ERR(sigaction(SIGSTOP, &sa, NULL), EINVAL);
+    EXPECT_ERR(syscall(SYS_rt_sigaction, 200, NULL, NULL, 8), EINVAL);
+    EXPECT_ERR(syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, NULL, 3), EINVAL);
+    EXPECT_ERR(kill(getpid(), 1000), EINVAL);
+    EXPECT_ERR(waitpid(-1, NULL, WNOHANG), ECHILD);
+    EXPECT_ERR(waitpid(-1, NULL, 0x00100000), EINVAL);
+    EXPECT_ERR(syscall(1000), ENOSYS);
+    EXPECT_ERR(syscall(SYS_futex, &fd, 99, 0, NULL, NULL, 0), ENOSYS);
+    EXPECT_ERR(socket(AF_INET, SOCK_STREAM, 200), EPROTONOSUPPORT);
+    EXPECT_ERR(socket(AF_INET, SOCK_STREAM, 9999), EINVAL);
+    EXPECT_ERR(socket(9999, SOCK_STREAM, 0), EAFNOSUPPORT);
+    EXPECT_ERR(socket(AF_INET, 9999, 0), EINVAL);
+    EXPECT_ERR(connect(-1, NULL, 0), EBADF);
+    EXPECT_ERR(connect(fd, (struct sockaddr *)buf, 16), ENOTSOCK);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_ERR(accept(s, NULL, NULL), EINVAL);
+    EXPECT_ERR(send(s, "x", 1, MSG_NOSIGNAL), EPIPE);
+    EXPECT_ERR(recv(s, buf, 1, MSG_DONTWAIT), ENOTCONN);
+    EXPECT_ERR(setsockopt(s, 9999, 1, buf, 4), ENOPROTOOPT);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT_ERR(listen(u, 1), EOPNOTSUPP);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(u, (struct sockaddr *)&sin, sizeof sin) == 0);
+    EXPECT_ERR(bind(u, (struct sockaddr *)&sin, sizeof sin), EINVAL);
+    EXPECT_ERR(bind(s, (struct sockaddr *)&sin, 3), EINVAL);
+    EXPECT_ERR(epoll_create1(99), EINVAL);
+    EXPECT_ERR(epoll_wait(fd, null, 1, 0), EINVAL);
+    EXPECT_ERR(mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), EINVAL);
+    EXPECT_ERR(mmap(NULL, PG, PROT_READ, MAP_PRIVATE, 1000, 0), EBADF);
+    char *av[] = {"x", NULL};
+    EXPECT_ERR(execve("/nonexistent/prog", av, environ), ENOENT);
+    EXPECT_ERR(execve("file", av, environ), EACCES);
+    EXPECT_ERR(chdir("file"), ENOTDIR);
+    EXPECT_ERR(prctl(12345, 0, 0, 0, 0), EINVAL);
+    out("pthread_kill(self, 999) returns %s\n", en(pthread_kill(pthread_self(), 999)));
+    return 0;
+}
+
+/* ============================================================ /proc/self */
+
+static const char *base_of(const char *p)
+{
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+static ssize_t slurp(const char *path, char *buf, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + got, n - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    return (ssize_t)got;
+}
+
+static void *thr_park(void *a)
+{
+    struct barrier *b = a;
+    barrier_wait(b);
+    barrier_wait(b);
+    return NULL;
+}
+
+static int case_proc_self(int argc, char **argv)
+{
+    char buf[8192], exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    exe[n] = 0;
+    out("/proc/self/exe basename: %s, same as argv[0]'s=%s\n", base_of(exe), yesno(strcmp(base_of(exe), base_of(argv[0])) == 0));
+    struct stat a, b;
+    CHECK(stat("/proc/self/exe", &a) == 0 && stat(argv[0], &b) == 0);
+    out("/proc/self/exe is the file argv[0] names=%s\n", yesno(a.st_ino == b.st_ino && a.st_dev == b.st_dev));
+    n = slurp("/proc/self/comm", buf, sizeof buf);
+    out("comm: %s", buf);
+    CHECK(prctl(PR_SET_NAME, "xcg-renamed") == 0);
+    n = slurp("/proc/self/comm", buf, sizeof buf);
+    char name[17] = "";
+    CHECK(prctl(PR_GET_NAME, name) == 0);
+    out("after PR_SET_NAME: comm %s", buf);
+    out("PR_GET_NAME: %s\n", name);
+    n = slurp("/proc/self/cmdline", buf, sizeof buf);
+    CHECK(n > 0);
+    out("cmdline args after argv[0]:");
+    size_t off = strlen(buf) + 1;
+    int args = 0;
+    while (off < (size_t)n) {
+        out(" [%s]", buf + off);
+        off += strlen(buf + off) + 1;
+        args++;
+    }
+    out(" (%d, argc-1=%d)\n", args, argc - 1);
+    out("getauxval: AT_PAGESZ=%lu AT_SECURE=%lu AT_EXECFN basename=%s AT_ENTRY set=%s AT_PHDR set=%s "
+        "AT_RANDOM set=%s\n", getauxval(AT_PAGESZ), getauxval(AT_SECURE),
+        base_of((const char *)getauxval(AT_EXECFN)), yesno(getauxval(AT_ENTRY) != 0), yesno(getauxval(AT_PHDR) != 0),
+        yesno(getauxval(AT_RANDOM) != 0));
+    out("AT_UID/AT_EUID/AT_GID match the ids=%s\n", yesno(getauxval(AT_UID) == getuid() && getauxval(AT_EUID) == geteuid()
+                                                         && getauxval(AT_GID) == getgid()));
+
+    n = slurp("/proc/self/maps", buf, sizeof buf);
+    CHECK(n > 0);
+    out("maps: the executable is mapped=%s, [stack]=%s\n", yesno(strstr(buf, exe) != NULL),
+        yesno(strstr(buf, "[stack]") != NULL));
+
+    n = slurp("/proc/self/status", buf, sizeof buf);
+    char *th = strstr(buf, "\nThreads:");
+    CHECK(th != NULL);
+    out("status Threads: %d\n", atoi(th + 9));
+    struct barrier bar;
+    barrier_init(&bar, 3);
+    pthread_t t1, t2;
+    CHECK(pthread_create(&t1, NULL, thr_park, &bar) == 0);
+    CHECK(pthread_create(&t2, NULL, thr_park, &bar) == 0);
+    barrier_wait(&bar);
+    n = slurp("/proc/self/status", buf, sizeof buf);
+    th = strstr(buf, "\nThreads:");
+    out("with two more threads: %d, /proc/self/task entries %d\n", atoi(th + 9), count_dir_entries("/proc/self/task"));
+    barrier_wait(&bar);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    char *pidline = strstr(buf, "\nPid:");
+    CHECK(pidline != NULL);
+    out("status Pid is getpid()=%s\n", yesno(atoi(pidline + 5) == getpid()));
+    char self[64];
+    n = readlink("/proc/self", self, sizeof self - 1);
+    CHECK(n > 0);
+    self[n] = 0;
+    out("/proc/self -> getpid()=%s\n", yesno(atoi(self) == getpid()));
+    n = slurp("/proc/self/stat", buf, sizeof buf);
+    char *rp = strrchr(buf, ')');
+    CHECK(rp != NULL);
+    out("stat: comm field (%.*s) state running=%s\n", (int)(rp - strchr(buf, '(') - 1), strchr(buf, '(') + 1,
+        yesno(rp[2] == 'R'));
+    int fds = count_dir_entries("/proc/self/fd");
+    out("/proc/self/fd entries (0,1,2 + the listing's own): %d\n", fds);
+    /* stdin is /dev/null natively; runc hands the container a pipe it
+     * copies its own stdin into, xc-runtime passes /dev/null through: only
+     * what reading it gives is compared */
+    n = read(0, buf, 1);
+    out("fd 0: read -> %zd (EOF)\n", n);
+    return 0;
+}
+
+/* ============================================================== dispatch */
+
+struct tcase {
+    const char *name;
+    int (*fn)(void);
+};
+
+static int case_proc_self_noargs(void);
+static int g_argc;
+static char **g_argv;
+static int case_proc_self_noargs(void) { return case_proc_self(g_argc, g_argv); }
+
+static const struct tcase CASES[] = {
+    {"fork_tree", case_fork_tree},
+    {"exec_sh", case_exec_sh},
+    {"exec_self", case_exec_self},
+    {"threads", case_threads},
+    {"vfork_exec", case_vfork_exec},
+    {"clone_raw", case_clone_raw},
+    {"exit_codes", case_exit_codes},
+    {"ids", case_ids},
+    {"uname_ids", case_uname_ids},
+    {"clocks", case_clocks},
+    {"sig_info", case_sig_info},
+    {"sig_mask", case_sig_mask},
+    {"sigaltstack", case_sigaltstack},
+    {"sig_sync", case_sig_sync},
+    {"sigchld", case_sigchld},
+    {"eintr", case_eintr},
+    {"sig_nested", case_sig_nested},
+    {"sigsuspend", case_sigsuspend},
+    {"signalfd", case_signalfd},
+    {"thread_signals", case_thread_signals},
+    {"file_io", case_file_io},
+    {"dirs", case_dirs},
+    {"fd_ops", case_fd_ops},
+    {"pipes", case_pipes},
+    {"unix_sockets", case_unix_sockets},
+    {"tcp", case_tcp},
+    {"udp", case_udp},
+    {"epoll", case_epoll},
+    {"poll_select", case_poll_select},
+    {"mmap", case_mmap},
+    {"mmap_fork", case_mmap_fork},
+    {"futex", case_futex},
+    {"errnos", case_errnos},
+    {"proc_self", case_proc_self_noargs},
+};
+
+/* A known starting point whatever the runtime left behind: default
+ * dispositions, nothing blocked, umask 022, no core files. */
+static void normalize(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP || (s > SIGSYS && s < SIGRTMIN))
+            continue;
+        signal(s, SIG_DFL);
+    }
+    umask(022);
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_CORE, &rl);
+    rl.rlim_cur = 0;
+    setrlimit(RLIMIT_CORE, &rl);
+}
+
+int main(int argc, char **argv)
+{
+    g_argv0 = argv[0];
+    g_argc = argc;
+    g_argv = argv;
+    if (argc < 2) {
+        diag("usage: %s CASE | --list\n", argv[0]);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--list") == 0) {
+        for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+            out("%s\n", CASES[i].name);
+        return 0;
+    }
+    if (strncmp(name, "__", 2) == 0) {
+        /* helpers: keep what the exec'ing process left, except the watchdog */
+        g_prev_alarm = alarm(0);
+        struct sigaction sa = {0};
+        sa.sa_handler = watchdog_handler;
+        sigaction(SIGALRM, &sa, NULL);
+        alarm(WATCHDOG_SECS);
+        if (strcmp(name, "__exec_child") == 0 && argc >= 4)
+            return helper_exec_child(argc, argv);
+        if (strcmp(name, "__exec_tail") == 0)
+            return helper_exec_tail();
+        if (strcmp(name, "__exit_with") == 0 && argc >= 3)
+            return helper_exit_with(argv[2]);
+        if (strcmp(name, "__fdcheck") == 0)
+            return helper_fdcheck();
+        diag("unknown helper %s\n", name);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        if (strcmp(name, CASES[i].name) == 0) {
+            normalize();
+            watchdog();
+            out("== %s\n", name);
+            int rc = CASES[i].fn();
+            return rc;
+        }
+    }
+    diag("unknown case %s\n", name);
+    return 2;
+}
