@@ -180,6 +180,35 @@ static long read_shebang(const char *path, char *interp, char **arg)
     return 1;
 }
 
+static void resolve_exe(const char *path)
+{
+    static char fdlink[32] = "/proc/self/fd/";
+    long fd = H3(__NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */ | O_CLOEXEC);
+    long n = -1;
+    if (fd >= 0) {
+        char *p = fdlink + 14;
+        char digits[12];
+        int i = 0;
+        long v = fd;
+        do {
+            digits[i++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (i)
+            *p++ = digits[--i];
+        *p = 0;
+        n = H4(__NR_readlinkat, AT_FDCWD, fdlink, xc_proc.exe, sizeof xc_proc.exe - 1);
+        H1(__NR_close, fd);
+    }
+    if (n > 0 && xc_proc.exe[0] == '/') {
+        xc_proc.exe[n] = 0;
+        return;
+    }
+    n = (long)xc_strlen(path);
+    if (n < (long)sizeof xc_proc.exe)
+        xc_memcpy(xc_proc.exe, path, (size_t)n + 1);
+}
+
 void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
 {
     static char interp_path[256];
@@ -238,10 +267,8 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         at_base = interp.base;
     }
 
-    /* What /proc/self/exe and comm should say. */
-    unsigned long plen = xc_strlen(path);
-    if (plen < sizeof xc_proc.exe)
-        xc_memcpy(xc_proc.exe, path, plen + 1);
+    /* What /proc/self/exe (the file, symlinks resolved) and comm should say. */
+    resolve_exe(path);
     const char *slash = xc_strrchr(execfn, '/');
     H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
 
@@ -309,6 +336,20 @@ void xc_main(uint64_t *sp)
             xc_die("installing the seccomp filter", r);
     }
     xc_proc.libos_fd = XC_LIBOS_FD;
-    /* argv[2] is the path, argv[3..] the program's own argv. */
-    xc_load_and_run(argv[2], argc - 3, argv + 3, envp, auxv);
+    /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
+     * then slide the program's argv strings to the start of the argument
+     * area, so /proc/PID/cmdline shows the program's command line. */
+    static char path[4096];
+    unsigned long plen = xc_strlen(argv[2]);
+    if (plen >= sizeof path)
+        xc_die("program path too long", -XC_ENAMETOOLONG);
+    xc_memcpy(path, argv[2], plen + 1);
+    char *area = argv[0], *from = argv[3];
+    char *end = argv[argc - 1] + xc_strlen(argv[argc - 1]) + 1;
+    unsigned long shift = (unsigned long)(from - area), len = (unsigned long)(end - from);
+    memmove(area, from, len);
+    xc_memset(area + len, 0, shift);
+    for (int i = 3; i < argc; i++)
+        argv[i] -= shift;
+    xc_load_and_run(path, argc - 3, argv + 3, envp, auxv);
 }

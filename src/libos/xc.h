@@ -91,6 +91,7 @@ XC_NORETURN void xc_jump(void *entry, void *sp);
 /* util.c */
 void *xc_memcpy(void *d, const void *s, size_t n);
 void *xc_memset(void *d, int c, size_t n);
+void *memmove(void *d, const void *s, size_t n);
 size_t xc_strlen(const char *s);
 int xc_strcmp(const char *a, const char *b);
 int xc_strncmp(const char *a, const char *b, size_t n);
