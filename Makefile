@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
 setup: $(STAMP)
 
 demo: setup
-	$(VENV)/bin/xc run --rm busybox sh -c 'echo "hello from $$(hostname), pid $$$$ in its own namespace"; id; ls /'
+	$(VENV)/bin/xc run --rm --stats busybox sh -c 'echo "hello from $$(hostname), pid $$$$, on the X-LibOS:"; grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status; ls / | wc -l; (sleep 0.1; echo "a child process") & wait'
 
 test: setup
 	$(PY) -m pytest -v -rs tests

@@ -15,12 +15,14 @@ dynamic, glibc, -O1, pthreads); each case then runs
      cases):
 
 runc and xc-runtime must give the native exit code and stdout byte for byte.
-Once the X-LibOS serves the container's system calls, this is what proves it
-kept Linux semantics (signal frames, vfork, clone stacks, execve, ...).
+xc-runtime runs twice: as configured by default (`xc`: on the X-LibOS once
+it is enabled by default) and with the LibOS turned off by the annotation
+`org.xcontainers.libos: off` (`xc-nolibos`).  This is what proves the LibOS
+keeps Linux semantics (signal frames, vfork, clone stacks, execve, ...).
 
 A failure under `native` is a broken case; under `runc` (native passed) a
-container difference the transcript should not print; under `xc` only (runc
-passed), an xc-runtime bug.
+container difference the transcript should not print; under `xc-nolibos`
+(runc passed) a runtime bug; under `xc` only, a LibOS bug.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "
 # Host library directories the dynamic flavour needs inside the container.
 HOST_LIBS = ["/lib", "/lib64", "/usr/lib"]
 
+# Runtimes a case runs under, after native: (fixture, annotations).
+RUNTIMES = {
+    "runc": ("runc", {}),
+    "xc-nolibos": ("xc", {"org.xcontainers.libos": "off"}),
+    "xc": ("xc", {}),
+}
+
 TIMEOUT = 60  # per run; each case takes well under 2 s natively and has a 5 s watchdog
 
 
@@ -95,13 +104,15 @@ def guest_rootfs(busybox_rootfs: Path, guest_binaries: dict[str, Path],
 
 
 @pytest.fixture
-def guest_bundle(tmp_path: Path, guest_rootfs: Path) -> Callable[[list[str]], Bundle]:
+def guest_bundle(tmp_path: Path, guest_rootfs: Path) -> Callable[..., Bundle]:
     """make_bundle-style factory for bundles that run xcguest."""
     n = [0]
 
-    def make(args: list[str]) -> Bundle:
+    def make(args: list[str], annotations: dict[str, str] | None = None) -> Bundle:
         n[0] += 1
         b = Bundle(tmp_path / f"bundle{n[0]}", guest_rootfs, args)
+        if annotations:
+            b.config.setdefault("annotations", {}).update(annotations)
         b.config["root"] = {"path": str(guest_rootfs), "readonly": False}
         # No network namespace: a new one has lo down, and bringing it up
         # needs CAP_NET_ADMIN; the host's loopback serves 127.0.0.1.
@@ -153,12 +164,12 @@ def test_case_list_matches_the_program(guest_binaries: dict[str, Path]) -> None:
         assert p.stdout.split() == CASES, f"{flavour}: CASES in {__file__} and xcguest --list disagree"
 
 
-@pytest.mark.parametrize("where", ["native", "runc", "xc"])
+@pytest.mark.parametrize("where", ["native", *RUNTIMES])
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("flavour", list(FLAVOURS))
 def test_syscall_case(flavour: str, case: str, where: str, request: pytest.FixtureRequest,
                       native_results: Callable[[str, str], Result],
-                      guest_bundle: Callable[[list[str]], Bundle]) -> None:
+                      guest_bundle: Callable[..., Bundle]) -> None:
     ref = native_results(flavour, case)
     if where == "native":
         assert ref.rc == 0 and ref.out.startswith(f"== {case}\n"), (
@@ -166,8 +177,9 @@ def test_syscall_case(flavour: str, case: str, where: str, request: pytest.Fixtu
         return
     if ref.rc != 0:
         pytest.fail("no reference: the case fails natively\n" + _describe("native", ref))
-    rt: RuntimeUnderTest = request.getfixturevalue(where)
-    bundle = guest_bundle([f"/xc/xcguest-{flavour}", case])
+    fixture, annotations = RUNTIMES[where]
+    rt: RuntimeUnderTest = request.getfixturevalue(fixture)
+    bundle = guest_bundle([f"/xc/xcguest-{flavour}", case], annotations)
     got = rt.run(bundle, timeout=TIMEOUT)
     if (got.rc, got.out) != (ref.rc, ref.out):
         diff = "".join(difflib.unified_diff(ref.out.splitlines(True), got.out.splitlines(True),

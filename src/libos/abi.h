@@ -10,9 +10,29 @@
 #define XC_LIBOS_BASE 0x10000000
 /* The fd on which every container process keeps the LibOS image open. */
 #define XC_LIBOS_FD 1023
+/* The fd of the container's shared statistics segment (struct xc_stats). */
+#define XC_STATS_FD 1022
+/* Size of the statistics segment in bytes. */
+#define XC_STATS_SIZE 8192
+/* Highest system call number the table and the statistics cover, plus one. */
+#define XC_NR_MAX 512
 /* argv[1] of the LibOS image when the runtime starts a container's first process. */
 #define XC_ARG_INIT "--xc-init"
 /* argv[1] when the LibOS re-executes itself to serve the program's execve. */
 #define XC_ARG_EXEC "--xc-exec"
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+/* The statistics segment, shared by every process of a container and read
+ * by the runtime (xcontainers/libos.py mirrors this layout). */
+struct xc_stats {
+    uint64_t magic;              /* XC_STATS_MAGIC */
+    uint64_t processes;          /* loader starts: the first process and each execve */
+    uint64_t execs;              /* execve served */
+    uint64_t by_how[5];          /* FORWARD, TRANSLATE, SPECIAL, EMULATE, refused (ENOSYS) */
+    uint64_t calls[XC_NR_MAX];   /* traps per system call number */
+};
+#define XC_STATS_MAGIC 0x3153544154534358ULL /* "XCSTATS1" */
+#endif
 
 #endif

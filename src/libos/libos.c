@@ -21,6 +21,23 @@
 #include <asm/unistd.h>
 
 struct xc_process xc_proc;
+struct xc_stats *xc_stats;
+
+/* Map the container's statistics segment, if the runtime gave one. */
+void xc_stats_attach(void)
+{
+    long p = H6(__NR_mmap, 0, XC_STATS_SIZE, 3 /* PROT_READ|PROT_WRITE */, 1 /* MAP_SHARED */, XC_STATS_FD, 0);
+    if (!XC_ERR(p) && ((struct xc_stats *)p)->magic == XC_STATS_MAGIC)
+        xc_stats = (struct xc_stats *)p;
+    else if (!XC_ERR(p))
+        H2(__NR_munmap, p, XC_STATS_SIZE);
+}
+
+static int is_libos_fd(long fd)
+{
+    int f = (int)fd;
+    return f == XC_LIBOS_FD || f == XC_STATS_FD;
+}
 
 typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 
@@ -158,7 +175,7 @@ static long sys_dup(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_dup2(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if ((int)a[1] == XC_LIBOS_FD)
+    if (is_libos_fd(a[1]))
         return -XC_EBADF;
     if ((int)a[0] == (int)a[1]) {
         long r = H2(__NR_fcntl, a[0], F_GETFD);
@@ -170,7 +187,7 @@ static long sys_dup2(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_dup3(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if ((int)a[1] == XC_LIBOS_FD)
+    if (is_libos_fd(a[1]))
         return -XC_EBADF;
     return H3(__NR_dup3, a[0], a[1], a[2]);
 }
@@ -178,26 +195,27 @@ static long sys_dup3(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_close(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if ((int)a[0] == XC_LIBOS_FD)
+    if (is_libos_fd(a[0]))
         return -XC_EBADF;
     return H1(__NR_close, a[0]);
 }
 
+/* close_range around the LibOS's own fds [XC_STATS_FD, XC_LIBOS_FD]. */
 static long sys_close_range(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     unsigned long lo = (unsigned int)a[0], hi = (unsigned int)a[1];
+    const unsigned long keep_lo = XC_STATS_FD, keep_hi = XC_LIBOS_FD;
+    long r = 0;
     if (lo > hi)
         return -XC_EINVAL;
-    if (lo <= XC_LIBOS_FD && XC_LIBOS_FD <= hi) {
-        long r = 0;
-        if (lo < XC_LIBOS_FD)
-            r = H3(__NR_close_range, lo, XC_LIBOS_FD - 1, a[2]);
-        if (r == 0 && hi > XC_LIBOS_FD)
-            r = H3(__NR_close_range, XC_LIBOS_FD + 1, hi, a[2]);
-        return r;
-    }
-    return H3(__NR_close_range, lo, hi, a[2]);
+    if (hi < keep_lo || lo > keep_hi)
+        return H3(__NR_close_range, lo, hi, a[2]);
+    if (lo < keep_lo)
+        r = H3(__NR_close_range, lo, keep_lo - 1, a[2]);
+    if (r == 0 && hi > keep_hi)
+        r = H3(__NR_close_range, keep_hi + 1, hi, a[2]);
+    return r;
 }
 
 static long sys_truncate(long nr, const long *a, struct xc_ucontext *uc)
@@ -810,14 +828,21 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- the table and the trap handler --------------------------------------- */
 
-#define NR_MAX 512
+#define NR_MAX XC_NR_MAX
 #define HANDLER_FORWARD(name) forward
 #define HANDLER_TRANSLATE(name) sys_##name
 #define HANDLER_SPECIAL(name) sys_##name
 #define HANDLER_EMULATE(name) sys_##name
+enum { FORWARD, TRANSLATE, SPECIAL, EMULATE, REFUSED };
 
 static const xc_handler table[NR_MAX] = {
 #define XC_SYSCALL(nr, name, how, note) [nr] = HANDLER_##how(name),
+#include "syscalls.def"
+#undef XC_SYSCALL
+};
+
+static const uint8_t how_of[NR_MAX] = {
+#define XC_SYSCALL(nr, name, how, note) [nr] = how,
 #include "syscalls.def"
 #undef XC_SYSCALL
 };
@@ -829,10 +854,17 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
     long nr = (long)m->rax;
     long a[6] = {(long)m->rdi, (long)m->rsi, (long)m->rdx, (long)m->r10, (long)m->r8, (long)m->r9};
     long r;
-    if (nr >= 0 && nr < NR_MAX && table[nr])
+    if (nr >= 0 && nr < NR_MAX && table[nr]) {
+        if (xc_stats) {
+            __atomic_fetch_add(&xc_stats->calls[nr], 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
+        }
         r = table[nr](nr, a, uc);
-    else
+    } else {
+        if (xc_stats)
+            __atomic_fetch_add(&xc_stats->by_how[REFUSED], 1, __ATOMIC_RELAXED);
         r = -XC_ENOSYS;
+    }
     m->rax = (uint64_t)r;
 }
 

@@ -336,6 +336,12 @@ void xc_main(uint64_t *sp)
             xc_die("installing the seccomp filter", r);
     }
     xc_proc.libos_fd = XC_LIBOS_FD;
+    xc_stats_attach();
+    if (xc_stats) {
+        __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
+        if (xc_strcmp(argv[1], XC_ARG_EXEC) == 0)
+            __atomic_fetch_add(&xc_stats->execs, 1, __ATOMIC_RELAXED);
+    }
     /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
      * then slide the program's argv strings to the start of the argument
      * area, so /proc/PID/cmdline shows the program's command line. */

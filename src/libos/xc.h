@@ -103,6 +103,9 @@ XC_NORETURN void xc_die(const char *what, long err);
 long xc_install_filter(void);
 
 /* libos.c */
+extern struct xc_stats *xc_stats;
+void xc_stats_attach(void);
+
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */

@@ -140,6 +140,9 @@ class Runtime:
 
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.store = Store(root)
+        # The X-LibOS statistics segment of the last container this
+        # instance created (for a summary after `run`), or -1.
+        self.stats_fd = -1
 
     # -- create / start / run ----------------------------------------------
 
@@ -201,6 +204,11 @@ class Runtime:
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
                 libos_fd=_libos_image_fd(spec.annotations),
             )
+            if ctx.libos_fd >= 0:
+                from . import libos
+
+                ctx.stats_fd = libos.new_stats_fd()
+                self.stats_fd = os.dup(ctx.stats_fd)
             if _foreground:
                 from . import kernel
 
@@ -211,8 +219,9 @@ class Runtime:
                 setup_process_main(ctx)
             child.close()
             os.close(dir_fd)
-            if ctx.libos_fd >= 0:
-                os.close(ctx.libos_fd)
+            for fd in (ctx.libos_fd, ctx.stats_fd):
+                if fd >= 0:
+                    os.close(fd)
             if console is not None and console is not _console:
                 console.close()
             while True:
@@ -560,6 +569,10 @@ class Runtime:
             preserve_fds=opts.preserve_fds, seccomp_bpf=bpf, seccomp_flags=bpf_flags,
             no_new_privs=opts.no_new_privs, libos_fd=_libos_image_fd(state.annotations),
         )
+        if ctx.libos_fd >= 0:
+            from . import libos
+
+            ctx.stats_fd = libos.container_stats_fd(state.pid)
         if not opts.detach:
             from . import kernel
 
@@ -571,8 +584,9 @@ class Runtime:
             exec_setup_main(ctx)
         child.close()
         os.close(pidfd)
-        if ctx.libos_fd >= 0:
-            os.close(ctx.libos_fd)
+        for fd in (ctx.libos_fd, ctx.stats_fd):
+            if fd >= 0:
+                os.close(fd)
         if console is not None:
             console.close()
         pid = 0

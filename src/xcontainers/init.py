@@ -37,7 +37,7 @@ from . import credentials, kernel, rootfs
 from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
-from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD
+from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class InitContext:
     seccomp_flags: int = 0
     cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)
     libos_fd: int = -1
+    stats_fd: int = -1
 
 
 @record
@@ -93,6 +94,7 @@ class ExecContext:
     no_new_privs: bool = False
     apparmor: str | None = None
     libos_fd: int = -1
+    stats_fd: int = -1
 
 
 def _exception_only(exc: BaseException) -> str:
@@ -245,7 +247,7 @@ def _mark_fds_cloexec(keep_below: int) -> None:
     except the LibOS image's."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd >= keep_below and fd != XC_LIBOS_FD:
+        if fd >= keep_below and fd not in (XC_LIBOS_FD, XC_STATS_FD):
             try:
                 os.set_inheritable(fd, False)
             except OSError:
@@ -284,15 +286,17 @@ def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int
     return bpf
 
 
-def _keep_libos_image(fd: int) -> None:
-    """Put the LibOS image on XC_LIBOS_FD, inheritable, before rlimits apply."""
-    if fd < 0:
-        return
-    try:
-        os.dup2(fd, XC_LIBOS_FD, inheritable=True)
-    except OSError as e:
-        raise SetupError(f"X-LibOS: keeping the image on fd {XC_LIBOS_FD}: {e.strerror}") from None
-    os.close(fd)
+def _keep_libos_fds(image_fd: int, stats_fd: int) -> None:
+    """Put the LibOS image on XC_LIBOS_FD and the statistics segment on
+    XC_STATS_FD, inheritable, before rlimits apply."""
+    for fd, target, what in ((image_fd, XC_LIBOS_FD, "image"), (stats_fd, XC_STATS_FD, "statistics")):
+        if fd < 0:
+            continue
+        try:
+            os.dup2(fd, target, inheritable=True)
+        except OSError as e:
+            raise SetupError(f"X-LibOS: keeping the {what} on fd {target}: {e.strerror}") from None
+        os.close(fd)
 
 
 def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_flags: int,
@@ -352,7 +356,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_image(ctx.libos_fd)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd)
         credentials.apply_rlimits(proc)
         bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
         _mark_fds_cloexec(3 + ctx.preserve_fds)
@@ -421,7 +425,7 @@ def _exec_main(ctx: ExecContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_image(ctx.libos_fd)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd)
         credentials.apply_rlimits(proc)
         nnp = ctx.no_new_privs or proc.no_new_privileges
         bpf = _drop_privileges(proc, nnp, ctx.seccomp_bpf, ctx.seccomp_flags)

@@ -111,3 +111,67 @@ def sealed_image_fd() -> int:
         os.close(fd)
         raise
     return fd
+
+
+HOW = ("forwarded", "translated", "special", "emulated", "refused")
+
+
+def new_stats_fd() -> int:
+    """A fresh statistics segment (struct xc_stats) in a memfd."""
+    import struct
+
+    from .libos_abi import XC_STATS_MAGIC, XC_STATS_SIZE
+
+    fd = os.memfd_create("xc-stats", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, XC_STATS_SIZE)
+        os.pwrite(fd, struct.pack("<Q", XC_STATS_MAGIC), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def container_stats_fd(init_pid: int) -> int:
+    """The statistics segment of a running container, reopened through its init."""
+    from .libos_abi import XC_STATS_FD
+
+    try:
+        return os.open(f"/proc/{init_pid}/fd/{XC_STATS_FD}", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def read_stats(fd: int) -> dict[str, object]:
+    """Decode a statistics segment: processes, execs, calls by path and by name."""
+    import struct
+
+    from .libos_abi import XC_NR_MAX, XC_STATS_MAGIC
+
+    data = os.pread(fd, 8 * (8 + XC_NR_MAX), 0)
+    words = struct.unpack(f"<{8 + XC_NR_MAX}Q", data)
+    if words[0] != XC_STATS_MAGIC:
+        raise ValueError("not an X-LibOS statistics segment")
+    names = {nr: name for nr, name, _, _ in table()}
+    calls = {names.get(nr, f"syscall_{nr}"): n for nr, n in enumerate(words[8:]) if n}
+    return {
+        "processes": words[1],
+        "execs": words[2],
+        "by_path": dict(zip(HOW, words[3:8])),
+        "total": sum(words[3:8]),
+        "calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def format_stats(st: dict[str, object], top: int = 8) -> str:
+    """A short human summary of read_stats()."""
+    by_path = st["by_path"]
+    calls = st["calls"]
+    assert isinstance(by_path, dict) and isinstance(calls, dict)
+    lines = [
+        f"X-LibOS: {st['total']} system calls served in the LibOS by {st['processes']} "
+        f"program start(s) ({st['execs']} via execve)",
+        "  by path: " + ", ".join(f"{k} {v}" for k, v in by_path.items()),
+        "  most frequent: " + ", ".join(f"{k} {v}" for k, v in list(calls.items())[:top]),
+    ]
+    return "\n".join(lines)

@@ -59,6 +59,8 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             res["pids"] = {"limit": a.pids_limit}
         spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         spec["linux"]["namespaces"].append({"type": "cgroup"})
+        if a.no_libos:
+            spec["annotations"] = {"org.xcontainers.libos": "off"}
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=2)
     except BaseException:
@@ -96,7 +98,12 @@ def cmd_run(a: argparse.Namespace) -> int:
             rt.run(cid, bundle, detach=True)
             print(cid)
             return 0
-        return rt.run(cid, bundle, keep=not a.rm)
+        code = rt.run(cid, bundle, keep=not a.rm)
+        if a.stats and rt.stats_fd >= 0:
+            from .libos import format_stats, read_stats
+
+            sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
+        return code
     finally:
         if a.rm and not a.detach:
             _remove_bundle(cid)
@@ -170,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-e", "--env", action="append", default=[])
     r.add_argument("-m", "--memory")
     r.add_argument("--pids-limit", type=int)
+    r.add_argument("--stats", action="store_true", help="print what the X-LibOS did when the container exits")
+    r.add_argument("--no-libos", action="store_true", help="a plain container, without the X-LibOS")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
