@@ -175,3 +175,55 @@ def format_stats(st: dict[str, object], top: int = 8) -> str:
         "  most frequent: " + ", ".join(f"{k} {v}" for k, v in list(calls.items())[:top]),
     ]
     return "\n".join(lines)
+
+
+def table_markdown() -> str:
+    """docs/compatibility.md: generated from src/libos/syscalls.def."""
+    rows = table()
+    counts: dict[str, int] = {}
+    for _, _, how, _ in rows:
+        counts[how] = counts.get(how, 0) + 1
+    out = [
+        "# X-LibOS compatibility table",
+        "",
+        "Generated from `src/libos/syscalls.def` by `xc libos table --markdown`; do not edit.",
+        "",
+        f"{len(rows)} system calls are served: "
+        + ", ".join(f"{n} {how.lower()}" for how, n in sorted(counts.items()))
+        + ". Any other number fails with ENOSYS.",
+        "",
+        "- FORWARD: passed to the host as itself, through the exokernel interface.",
+        "- TRANSLATE: served through other host calls (so the interface stays small).",
+        "- SPECIAL: the LibOS's own handling (process model, signals, its own fds and memory).",
+        "- EMULATE: answered in the LibOS without the host.",
+        "",
+        "| nr | system call | how | note |",
+        "|---:|---|---|---|",
+    ]
+    out += [f"| {nr} | {name} | {how.lower()} | {note} |" for nr, name, how, note in rows]
+    return "\n".join(out) + "\n"
+
+
+def interface_markdown() -> str:
+    """docs/interface.md: generated from src/libos/interface.def."""
+    rows = interface()
+    checks = {
+        "CLONE": "no namespace flags",
+        "PRCTL": "not PR_SET_SECCOMP or PR_SET_MM",
+        "EXEC_LIBOS": "only the LibOS image (fd 1023)",
+    }
+    out = [
+        "# The exokernel interface",
+        "",
+        "Generated from `src/libos/interface.def` by `xc libos interface --markdown`; do not edit.",
+        "",
+        f"**{len(rows)} host system calls**, each allowed only from the LibOS's gate "
+        "(the `xc_gate` section of the LibOS image); `rt_sigreturn` is allowed from anywhere. "
+        "Every other system call from anywhere fails with EPERM and never runs on the host; "
+        "a system call from the program traps into the LibOS.",
+        "",
+        "| nr | host call | argument check |",
+        "|---:|---|---|",
+    ]
+    out += [f"| {nr} | {name} | {checks.get(check, '')} |" for nr, name, check in rows]
+    return "\n".join(out) + "\n"

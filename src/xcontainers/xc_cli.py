@@ -164,6 +164,32 @@ def cmd_images(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_libos(a: argparse.Namespace) -> int:
+    from . import libos
+
+    if a.what == "interface":
+        items = libos.interface()
+        if a.json:
+            print(json.dumps({"size": len(items), "calls": [
+                {"nr": nr, "name": name, "check": check} for nr, name, check in items]}, indent=2))
+        elif a.markdown:
+            sys.stdout.write(libos.interface_markdown())
+        else:
+            print(f"exokernel interface: {len(items)} host system calls, allowed only from the LibOS gate")
+            for nr, name, check in items:
+                print(f"{nr:>4}  {name:<20} {'' if check == 'ANY' else check}")
+        return 0
+    if a.json:
+        print(json.dumps([{"nr": nr, "name": name, "how": how, "note": note}
+                          for nr, name, how, note in libos.table()], indent=2))
+    elif a.markdown:
+        sys.stdout.write(libos.table_markdown())
+    else:
+        for nr, name, how, note in libos.table():
+            print(f"{nr:>4}  {name:<24} {how:<10} {note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xc", description="xcontainers: run X-Containers")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -199,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("id")
     rm.set_defaults(fn=cmd_rm)
     sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    lo = sub.add_parser("libos", help="the X-LibOS: its host interface and its system call table")
+    lo.add_argument("what", choices=("interface", "table"))
+    lo.add_argument("--json", action="store_true")
+    lo.add_argument("--markdown", action="store_true")
+    lo.set_defaults(fn=cmd_libos)
     return p
 
 

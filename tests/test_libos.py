@@ -1,0 +1,168 @@
+"""The X-LibOS: its data (interface, table, ABI), and its security properties.
+
+The behaviour tests (test_behaviour.py, test_lifecycle.py, test_syscalls.py)
+already run every container on the LibOS and compare with runc; here are
+the properties that runc does not have: what the program can no longer do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, need_root
+
+from xcontainers import libos, libos_abi
+
+NEVER_ALLOWED = {
+    "ptrace", "mount", "umount2", "pivot_root", "move_mount", "fsopen", "fsmount", "open_tree",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "open_by_handle_at", "unshare", "setns",
+    "seccomp",
+}
+
+
+def test_abi_constants_agree_with_the_header():
+    h = libos.abi()
+    assert int(h["XC_LIBOS_BASE"], 0) == libos_abi.XC_LIBOS_BASE
+    assert int(h["XC_LIBOS_FD"]) == libos_abi.XC_LIBOS_FD
+    assert int(h["XC_STATS_FD"]) == libos_abi.XC_STATS_FD
+    assert int(h["XC_STATS_SIZE"]) == libos_abi.XC_STATS_SIZE
+    assert int(h["XC_NR_MAX"]) == libos_abi.XC_NR_MAX
+    assert h["XC_ARG_INIT"] == libos_abi.XC_ARG_INIT
+    assert h["XC_ARG_EXEC"] == libos_abi.XC_ARG_EXEC
+
+
+def test_interface_never_allows_the_dangerous_calls():
+    names = {name for _, name, _ in libos.interface()}
+    assert not names & NEVER_ALLOWED
+    checks = {name: check for _, name, check in libos.interface()}
+    assert checks["clone"] == "CLONE" and checks["prctl"] == "PRCTL" and checks["execveat"] == "EXEC_LIBOS"
+
+
+def test_table_forwards_only_what_the_interface_allows():
+    allowed = {nr for nr, _, _ in libos.interface()}
+    for nr, name, how, _ in libos.table():
+        if how == "FORWARD":
+            assert nr in allowed, f"{name} is forwarded but not on the interface"
+    numbers = [nr for nr, _, _, _ in libos.table()]
+    assert len(numbers) == len(set(numbers))
+    assert max(numbers) < libos_abi.XC_NR_MAX
+
+
+def test_generated_docs_are_current():
+    assert (ROOT / "docs/compatibility.md").read_text() == libos.table_markdown()
+    assert (ROOT / "docs/interface.md").read_text() == libos.interface_markdown()
+
+
+# --- in a container ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the probe")
+    out = tmp_path_factory.mktemp("probe") / "libos_probe"
+    subprocess.run(["gcc", "-O1", "-static", "-o", str(out), str(ROOT / "tests/guest/libos_probe.c")],
+                   check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def gate_address() -> int:
+    image = ROOT / "src/xcontainers/xc-libos"
+    out = subprocess.run(["nm", str(image)], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^([0-9a-f]+) T xc_host_syscall$", out, re.M)
+    assert m, "xc_host_syscall not found in the LibOS image"
+    return int(m.group(1), 16)
+
+
+def _run_probe(xc, make_bundle, probe: Path, *args: str) -> str:
+    need_root()
+    b = make_bundle(["/probe", *args], writable=True)
+    shutil.copy2(probe, b.path / "rootfs/probe")
+    b.config["hostname"] = "xcprobe"
+    b.write()
+    r = xc.run(b)
+    assert r.rc == 0, r.out + r.err
+    return r.out
+
+
+def test_never_allowed_calls_never_reach_the_host(xc, make_bundle, probe, gate_address):
+    out = _run_probe(xc, make_bundle, probe, "never", hex(gate_address))
+    lines = dict(line.split(": ", 1) for line in out.splitlines())
+    for name in ("ptrace", "mount", "umount2", "pivot_root", "keyctl", "add_key", "bpf", "perf_event_open",
+                 "userfaultfd", "io_uring_setup", "kexec_load", "init_module", "delete_module",
+                 "open_by_handle_at", "unshare", "setns", "seccomp", "clone-newpid", "execveat-other-fd"):
+        m = re.fullmatch(r"program (\w+), gate (\w+)", lines[name])
+        assert m, lines[name]
+        assert m.group(1) in ("ENOSYS", "EPERM"), f"{name} from the program: {m.group(1)}"
+        assert m.group(2) == "EPERM", f"{name} through the gate: {m.group(2)}"
+    assert lines["hostname unchanged"] == "yes"
+
+
+def test_program_cannot_remove_the_filter(xc, make_bundle, probe):
+    out = _run_probe(xc, make_bundle, probe, "filter")
+    assert "prctl(PR_SET_SECCOMP, STRICT): EPERM" in out
+    assert re.search(r"seccomp\(SET_MODE_STRICT\): (ENOSYS|EPERM)", out)
+    assert "prctl(PR_SET_MM): EPERM" in out
+    assert "prctl(PR_GET_SECCOMP): 2" in out
+    assert "still served: yes" in out
+
+
+def test_program_cannot_take_or_block_sigsys(xc, make_bundle, probe):
+    out = _run_probe(xc, make_bundle, probe, "sigsys")
+    assert "sigaction(SIGSYS): OK" in out
+    assert "reads back the program's handler: yes" in out
+    assert "served after blocking: yes" in out
+    assert "program handler ran: no" in out
+
+
+def test_program_cannot_change_the_libos_region(xc, make_bundle, probe):
+    out = _run_probe(xc, make_bundle, probe, "region")
+    for check in ("mprotect RWX", "munmap", "mmap MAP_FIXED", "mremap onto it"):
+        assert f"{check}: EPERM" in out, out
+    assert "still served: yes" in out
+
+
+def test_program_cannot_close_the_libos_fds(xc, make_bundle, probe):
+    out = _run_probe(xc, make_bundle, probe, "fds")
+    for check in ("close(1023)", "close(1022)", "dup2(0, 1023)", "dup3(0, 1023)"):
+        assert f"{check}: EBADF" in out, out
+    assert "exec after close_range: OK" in out
+
+
+def test_libos_off_annotation_gives_a_plain_container(xc, make_bundle):
+    need_root()
+    b = make_bundle(["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"])
+    b.process["noNewPrivileges"] = False
+    b.config["annotations"] = {"org.xcontainers.libos": "off"}
+    b.write()
+    r = xc.run(b)
+    assert r.out.split() == ["NoNewPrivs:", "0", "Seccomp:", "0"]
+    b.config["annotations"] = {}
+    b.write()
+    r = xc.run(b)
+    assert r.out.split() == ["NoNewPrivs:", "1", "Seccomp:", "2"]
+
+
+def test_statistics_count_what_the_libos_served(tmp_path):
+    """xc run --stats: the shared segment counts calls of every process."""
+    need_root()
+    env = dict(os.environ, XC_BUNDLES=str(tmp_path / "bundles"), XC_ROOT=str(tmp_path / "state"))
+    xc_cli = shutil.which("xc", path=str(ROOT / ".venv/bin"))
+    r = subprocess.run([xc_cli, "run", "--rm", "--stats", "busybox", "sh", "-c", "ls / > /dev/null; exec ls /"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"X-LibOS: (\d+) system calls served in the LibOS by (\d+) program start\(s\) \((\d+) via execve\)",
+                  r.stderr)
+    assert m, r.stderr
+    total, starts, execs = map(int, m.groups())
+    assert total > 20 and starts >= 2 and execs >= 1
+    assert "wait4" in r.stderr or "waitid" in r.stderr
