@@ -872,7 +872,10 @@ long xc_install_handler(void)
 {
     struct xc_sigaction sa = {
         .handler = (void *)xc_sigsys_handler,
-        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER,
+        /* SA_ONSTACK: on a thread that has an alternate signal stack (Go gives
+         * every thread one) the trap frame (~3.6 KB here) goes there, not on
+         * a small goroutine stack. */
+        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER | XC_SA_ONSTACK,
         .restorer = (void *)xc_restorer,
         .mask = 0,
     };
