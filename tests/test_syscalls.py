@@ -49,7 +49,7 @@ CASES = [
     "sig_info", "sig_mask", "sigaltstack", "sig_sync", "sigchld", "eintr", "sig_nested",
     "sigsuspend", "signalfd", "thread_signals",
     "file_io", "dirs", "fd_ops", "pipes", "unix_sockets", "tcp", "udp", "epoll", "poll_select",
-    "mmap", "mmap_fork", "futex", "errnos", "proc_self",
+    "mmap", "mmap_fork", "futex", "errnos", "proc_self", "raw_sites", "seccomp_sigsys",
 ]
 
 CFLAGS = ["-std=gnu11", "-O1", "-Wall", "-pthread"]
@@ -62,13 +62,24 @@ ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "
 HOST_LIBS = ["/lib", "/lib64", "/usr/lib"]
 
 # Runtimes a case runs under, after native: (fixture, annotations).
+# Where the X-LibOS knowingly differs from Linux today, and why (see
+# docs/architecture.md).  strict: a case that starts passing must leave the list.
+LIBOS_KNOWN_DIFFERENCES = {
+    "vfork_exec": "vfork is served as clone(CLONE_VFORK) without shared memory: a child "
+                  "sharing the stack would overwrite the parent's trap frame (pitfall 7)",
+    "proc_self": "/proc/PID/cmdline keeps the loader's argument area; the program's arguments "
+                 "are slid to its start and the rest is NUL (resizing it needs CAP_SYS_RESOURCE)",
+    "seccomp_sigsys": "SIGSYS belongs to the LibOS: a program that blocks it reads back a mask "
+                      "without it, and a raised SIGSYS is not delivered to the program",
+}
+
 RUNTIMES = {
     "runc": ("runc", {}),
     "xc-nolibos": ("xc", {"org.xcontainers.libos": "off"}),
     "xc": ("xc", {}),
 }
 
-TIMEOUT = 60  # per run; each case takes well under 2 s natively and has a 5 s watchdog
+TIMEOUT = 60  # per run, container start included; each case has a 2 s watchdog (exit 99)
 
 
 @pytest.fixture(scope="session")
@@ -177,6 +188,8 @@ def test_syscall_case(flavour: str, case: str, where: str, request: pytest.Fixtu
         return
     if ref.rc != 0:
         pytest.fail("no reference: the case fails natively\n" + _describe("native", ref))
+    if where == "xc" and case in LIBOS_KNOWN_DIFFERENCES:
+        request.applymarker(pytest.mark.xfail(reason=LIBOS_KNOWN_DIFFERENCES[case], strict=True))
     fixture, annotations = RUNTIMES[where]
     rt: RuntimeUnderTest = request.getfixturevalue(fixture)
     bundle = guest_bundle([f"/xc/xcguest-{flavour}", case], annotations)

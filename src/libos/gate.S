@@ -56,6 +56,23 @@ xc_host_syscall:
     syscall                     /* 0f 05: the host call */
     ret
 
+/* long xc_syscall2_on_stack(nr, a1, a2, stack): a host call made with rsp
+ * on *stack* (the program's), so that the kernel judges sigaltstack's
+ * SS_ONSTACK and EPERM by where the program was, not by the trap frame. */
+    .globl xc_syscall2_on_stack
+    .type xc_syscall2_on_stack, @function
+xc_syscall2_on_stack:
+    push %rbx
+    mov %rsp, %rbx
+    mov %rcx, %rsp
+    mov %rdi, %rax
+    mov %rsi, %rdi
+    mov %rdx, %rsi
+    syscall
+    mov %rbx, %rsp
+    pop %rbx
+    ret
+
 /* The SA_RESTORER of the LibOS's own SIGSYS handler. */
     .globl xc_restorer
     .type xc_restorer, @function

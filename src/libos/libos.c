@@ -72,10 +72,29 @@ static long forward(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- files ------------------------------------------------------------- */
 
+/* "/proc/self/exe" (and /proc/<own pid>/exe is rare enough to leave) names
+ * the LibOS image to the kernel; the program expects its own file. */
+static const char *exe_path(const char *p);
+
 static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_openat, AT_FDCWD, a[0], a[1], a[2]);
+    return H4(__NR_openat, AT_FDCWD, exe_path((const char *)a[0]), a[1], a[2]);
+}
+
+static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H4(__NR_openat, a[0], exe_path((const char *)a[1]), a[2], a[3]);
+}
+
+static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    const char *p = (const char *)a[1];
+    if ((int)a[3] & AT_SYMLINK_NOFOLLOW)
+        return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
+    return H4(__NR_newfstatat, a[0], exe_path(p), a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -87,7 +106,7 @@ static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], 0);
+    return H4(__NR_newfstatat, AT_FDCWD, exe_path((const char *)a[0]), a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
@@ -192,6 +211,14 @@ static long sys_dup3(long nr, const long *a, struct xc_ucontext *uc)
     return H3(__NR_dup3, a[0], a[1], a[2]);
 }
 
+static long sys_fcntl(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if (is_libos_fd(a[0]))
+        return -XC_EBADF;
+    return H3(__NR_fcntl, a[0], a[1], a[2]);
+}
+
 static long sys_close(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -269,7 +296,12 @@ AT2(setrlimit, H4, __NR_prlimit64, 0, a[0], a[1], 0)
 
 static int is_proc_self_exe(const char *p)
 {
-    return p && xc_strcmp(p, "/proc/self/exe") == 0;
+    return p && p[0] == '/' && p[1] == 'p' && xc_strcmp(p, "/proc/self/exe") == 0;
+}
+
+static const char *exe_path(const char *p)
+{
+    return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
 }
 
 static long readlink_exe(char *buf, long size)
@@ -330,6 +362,74 @@ static long sys_utime(long nr, const long *a, struct xc_ucontext *uc)
         return H4(__NR_utimensat, AT_FDCWD, a[0], 0, 0);
     struct timespec_ ts[2] = {{ub[0], 0}, {ub[1], 0}};
     return H4(__NR_utimensat, AT_FDCWD, a[0], ts, 0);
+}
+
+/* getdents64: leave the LibOS's fds out of a /proc/<pid>/fd listing.  The
+ * entries are looked at first; only a listing that holds "1022" or "1023"
+ * pays for checking which directory it is. */
+struct dirent64_ {
+    uint64_t ino;
+    int64_t off;
+    uint16_t reclen;
+    uint8_t type;
+    char name[];
+};
+
+static int is_libos_fd_name(const char *n)
+{
+    return n[0] == '1' && n[1] == '0' && n[2] == '2' && (n[3] == '2' || n[3] == '3') && n[4] == 0;
+}
+
+static int is_proc_fd_dir(long fd)
+{
+    char link[64], target[64];
+    char *p = link;
+    const char *pre = "/proc/self/fd/";
+    while (*pre)
+        *p++ = *pre++;
+    char digits[12];
+    int i = 0;
+    long v = fd;
+    do {
+        digits[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i)
+        *p++ = digits[--i];
+    *p = 0;
+    long n = H4(__NR_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+    if (n < 9)
+        return 0;
+    target[n] = 0;
+    /* "/proc/<pid>/fd" or "/proc/<pid>/task/<tid>/fd" */
+    return xc_strncmp(target, "/proc/", 6) == 0 && xc_strcmp(target + n - 3, "/fd") == 0;
+}
+
+static long sys_getdents64(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long r = H3(__NR_getdents64, a[0], a[1], a[2]);
+    if (r <= 0)
+        return r;
+    char *buf = (char *)a[1];
+    int found = 0;
+    for (long off = 0; off < r; off += ((struct dirent64_ *)(buf + off))->reclen)
+        if (is_libos_fd_name(((struct dirent64_ *)(buf + off))->name))
+            found = 1;
+    if (!found || !is_proc_fd_dir((int)a[0]))
+        return r;
+    long out = 0;
+    for (long off = 0; off < r;) {
+        struct dirent64_ *d = (struct dirent64_ *)(buf + off);
+        uint16_t len = d->reclen;
+        if (!is_libos_fd_name(d->name)) {
+            if (out != off)
+                memmove(buf + out, d, len);
+            out += len;
+        }
+        off += len;
+    }
+    return out;
 }
 
 /* --- time and waiting ---------------------------------------------------- */
@@ -679,6 +779,26 @@ static long sys_rt_sigprocmask(long nr, const long *a, struct xc_ucontext *uc)
     return 0;
 }
 
+/* sigaltstack: made on the program's stack (below its red zone), so the
+ * kernel's SS_ONSTACK and EPERM answers are about where the program was;
+ * a change is also written into the trap frame, because rt_sigreturn
+ * restores the alternate stack saved there. */
+static long sys_sigaltstack(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    void *sp = (void *)((uc->mc.rsp - 128 - 256) & ~15UL);
+    long r = xc_syscall2_on_stack(__NR_sigaltstack, a[0], a[1], sp);
+    if (r == 0 && a[0]) {
+        struct { void *sp; int flags; size_t size; } now;
+        if (xc_syscall2_on_stack(__NR_sigaltstack, 0, (long)&now, sp) == 0) {
+            uc->ss_sp = now.sp;
+            uc->ss_flags = now.flags & ~1 /* SS_ONSTACK */;
+            uc->ss_size = now.size;
+        }
+    }
+    return r;
+}
+
 static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -754,10 +874,21 @@ static long do_exec(const char *path, char *const *argv, char *const *envp)
         return -XC_EFAULT;
     if (is_proc_self_exe(path) && xc_proc.exe[0])
         path = xc_proc.exe;
+    /* The kernel's order: search and exec permission, a regular file, a
+     * mount that allows exec, then a format it knows. */
+    long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0x200 /* AT_EACCESS */);
+    if (r < 0)
+        return r;
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fd;
-    long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0);
+    struct { uint64_t dev, ino, nlink; uint32_t mode; char rest[144 - 28]; } st;
+    struct { long type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags, spare[4]; } sfs;
+    r = H4(__NR_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+    if (r == 0 && (st.mode & 0170000) != 0100000)
+        r = -XC_EACCES;
+    if (r == 0 && H2(__NR_fstatfs, fd, &sfs) == 0 && (sfs.flags & 8 /* ST_NOEXEC */))
+        r = -XC_EACCES;
     if (r == 0) {
         struct { void *b; unsigned long l; } iov = {buf, 4};
         long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
@@ -872,10 +1003,9 @@ long xc_install_handler(void)
 {
     struct xc_sigaction sa = {
         .handler = (void *)xc_sigsys_handler,
-        /* SA_ONSTACK: on a thread that has an alternate signal stack (Go gives
-         * every thread one) the trap frame (~3.6 KB here) goes there, not on
-         * a small goroutine stack. */
-        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER | XC_SA_ONSTACK,
+        /* Not SA_ONSTACK: a signal delivered while the handler forwards a call
+         * would then run on the alternate stack even without SA_ONSTACK. */
+        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER,
         .restorer = (void *)xc_restorer,
         .mask = 0,
     };

@@ -78,6 +78,7 @@ long xc_host_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long 
 void xc_restorer(void);
 long xc_clone_thread(unsigned long flags, void *child_sp, void *ptid, void *ctid, unsigned long tls);
 XC_NORETURN void xc_jump(void *entry, void *sp);
+long xc_syscall2_on_stack(long nr, long a1, long a2, void *stack);
 
 #define H0(n) xc_host_syscall((n), 0, 0, 0, 0, 0, 0)
 #define H1(n, a) xc_host_syscall((n), (long)(a), 0, 0, 0, 0, 0)

@@ -90,9 +90,9 @@ class _Opt:
     __slots__ = ("names", "dest", "kind", "default", "choices", "metavar", "help")
 
     def __init__(self, names: str, kind: str = _FLAG, help: str = "", *, default: Any = None,
-                 choices: tuple[str, ...] | None = None, metavar: str = "", dest: str = "") -> None:
+                 choices: tuple[str, ...] | None = None, metavar: str = "") -> None:
         self.names = tuple(names.split())
-        self.dest = dest or self.names[-1].lstrip("-").replace("-", "_")
+        self.dest = self.names[-1].lstrip("-").replace("-", "_")
         self.kind = kind
         self.default = False if kind == _FLAG and default is None else default
         self.choices = choices
@@ -244,7 +244,7 @@ class _Scope:
     def usage(self) -> str:
         args = []
         for name, kind in self.positionals:
-            label = "ID" if name == "id" else name.upper()
+            label = name.upper().replace("_", "-")
             args.append(label if kind == "one" else f"[{label}]" if kind == "opt" else f"[{label}...]")
         if not self.name:
             return f"usage: {PROG} [global flags] COMMAND [flags] [arguments...]\n"
@@ -498,10 +498,24 @@ def _ps(rt: Runtime, a: Args) -> int:
 
 def dispatch(a: Args) -> int:
     """Run the parsed command; return the exit code."""
-    from .container import CreateOptions, ExecOptions, Runtime
-
     if a.rootless not in ("auto", "false") and a.rootless:
         _unsupported("--rootless")
+    if a.command not in ("create", "run", "exec"):
+        return _dispatch(a)
+    # These move a process into a cgroup: start paying the kernel's price for
+    # that now, while the rest of the runtime loads (see cgroups.prime_moves).
+    from . import cgroups
+
+    cgroups.prime_moves()
+    try:
+        return _dispatch(a)
+    finally:
+        cgroups.stop_priming()
+
+
+def _dispatch(a: Args) -> int:
+    from .container import CreateOptions, ExecOptions, Runtime
+
     rt = Runtime(a.root)
     c = a.command
     if c in ("create", "run"):
