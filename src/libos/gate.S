@@ -96,7 +96,18 @@ xc_clone_thread:
     syscall
     test %rax, %rax
     jnz 1f
-    pop %r15
+    test $0x4000, %edi          /* a CLONE_VFORK child (posix_spawn) drops the parent's */
+    jz 2f                       /* sigaltstack: its traps would land on the parent's frame */
+    sub $32, %rsp
+    movq $0, (%rsp)             /* ss_sp */
+    movq $2, 8(%rsp)            /* ss_flags = SS_DISABLE */
+    movq $0, 16(%rsp)           /* ss_size */
+    mov %rsp, %rdi
+    xor %esi, %esi
+    mov $131, %eax              /* __NR_sigaltstack */
+    syscall
+    add $32, %rsp
+2:  pop %r15
     pop %r14
     pop %r13
     pop %r12

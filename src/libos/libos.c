@@ -294,9 +294,27 @@ AT2(getpgrp, H1, __NR_getpgid, 0)
 AT2(getrlimit, H4, __NR_prlimit64, 0, a[0], 0, a[1])
 AT2(setrlimit, H4, __NR_prlimit64, 0, a[0], a[1], 0)
 
+/* /proc/self/exe, /proc/thread-self/exe or /proc/<our pid>/exe */
 static int is_proc_self_exe(const char *p)
 {
-    return p && p[0] == '/' && p[1] == 'p' && xc_strcmp(p, "/proc/self/exe") == 0;
+    if (!p || p[0] != '/' || p[1] != 'p' || xc_strncmp(p, "/proc/", 6) != 0)
+        return 0;
+    p += 6;
+    if (xc_strncmp(p, "self/", 5) == 0) {
+        p += 5;
+    } else if (xc_strncmp(p, "thread-self/", 12) == 0) {
+        p += 12;
+    } else {
+        long v = 0;
+        if (*p < '0' || *p > '9')
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0');
+        if (*p++ != '/' || xc_strcmp(p, "exe") != 0 || v != H0(__NR_getpid))
+            return 0;
+        return 1;
+    }
+    return xc_strcmp(p, "exe") == 0;
 }
 
 static const char *exe_path(const char *p)
@@ -903,9 +921,14 @@ static long do_exec(const char *path, char *const *argv, char *const *envp)
     if (argv)
         while (argv[argc])
             argc++;
+    /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
+     * child (posix_spawn) a mapping would leak into the parent. */
     unsigned long size = (unsigned long)(argc + 5) * sizeof(char *);
-    char **nargv = (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
-    if (XC_ERR(nargv))
+    int big = argc > 256;
+    char *small[big ? 1 : argc + 5];
+    char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
+                       : small;
+    if (big && XC_ERR(nargv))
         return (long)nargv;
     nargv[0] = "xc-libos";
     nargv[1] = XC_ARG_EXEC;
@@ -917,7 +940,8 @@ static long do_exec(const char *path, char *const *argv, char *const *envp)
     nargv[3 + argc] = 0;
     static char *const empty_env[] = {0};
     r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
-    H2(__NR_munmap, nargv, size);
+    if (big)
+        H2(__NR_munmap, nargv, size);
     return r;
 }
 
@@ -999,13 +1023,17 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
     m->rax = (uint64_t)r;
 }
 
-long xc_install_handler(void)
+/* on_stack: SA_ONSTACK, for Go programs.  Go runs system calls on goroutine
+ * stacks of a few KB, too small for a ~3.6 KB trap frame (pitfall 5), and
+ * gives every thread an alternate signal stack.  Other programs get the
+ * trap frame on their current stack: with SA_ONSTACK, a signal delivered
+ * while the LibOS forwards a call would run on the alternate stack even
+ * when its handler did not ask for it. */
+long xc_install_handler(int on_stack)
 {
     struct xc_sigaction sa = {
         .handler = (void *)xc_sigsys_handler,
-        /* Not SA_ONSTACK: a signal delivered while the handler forwards a call
-         * would then run on the alternate stack even without SA_ONSTACK. */
-        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER,
+        .flags = XC_SA_SIGINFO | XC_SA_RESTORER | XC_SA_NODEFER | (on_stack ? XC_SA_ONSTACK : 0),
         .restorer = (void *)xc_restorer,
         .mask = 0,
     };

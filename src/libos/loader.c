@@ -35,6 +35,7 @@
 
 struct image {
     unsigned long base, entry, phdr, phnum;
+    int is_go; /* carries a Go build ID note */
     char interp[256];
 };
 
@@ -69,12 +70,26 @@ static long load_elf(const char *path, struct image *img)
     unsigned long lo = ~0UL, hi = 0;
     img->interp[0] = 0;
     img->phdr = 0;
+    img->is_go = 0;
     for (int i = 0; i < eh->e_phnum; i++) {
         if (ph[i].p_type == PT_LOAD) {
             if (PAGE_DOWN(ph[i].p_vaddr) < lo)
                 lo = PAGE_DOWN(ph[i].p_vaddr);
             if (ph[i].p_vaddr + ph[i].p_memsz > hi)
                 hi = ph[i].p_vaddr + ph[i].p_memsz;
+        } else if (ph[i].p_type == PT_NOTE && ph[i].p_filesz >= 16) {
+            /* The Go linker's build ID note: name "Go", type 4. */
+            static char note[256];
+            unsigned long len = ph[i].p_filesz < sizeof note ? ph[i].p_filesz : sizeof note;
+            if (pread_all(fd, note, len, (long)ph[i].p_offset) == (long)len) {
+                for (unsigned long o = 0; o + 16 <= len;) {
+                    uint32_t namesz = *(uint32_t *)(note + o), descsz = *(uint32_t *)(note + o + 4);
+                    uint32_t type = *(uint32_t *)(note + o + 8);
+                    if (namesz == 3 && type == 4 && xc_strncmp(note + o + 12, "Go", 3) == 0)
+                        img->is_go = 1;
+                    o += 12 + ((namesz + 3) & ~3U) + ((descsz + 3) & ~3U);
+                }
+            }
         } else if (ph[i].p_type == PT_INTERP) {
             if (ph[i].p_filesz == 0 || ph[i].p_filesz >= sizeof img->interp)
                 goto out;
@@ -258,6 +273,11 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     r = load_elf(path, &prog);
     if (r < 0)
         xc_die("cannot load the program", r);
+    if (prog.is_go) {
+        r = xc_install_handler(1);
+        if (r < 0)
+            xc_die("installing the SIGSYS handler", r);
+    }
     unsigned long entry = prog.entry, at_base = 0;
     if (prog.interp[0]) {
         r = load_elf(prog.interp, &interp);
@@ -324,7 +344,7 @@ void xc_main(uint64_t *sp)
     if (argc < 4 || (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && xc_strcmp(argv[1], XC_ARG_EXEC) != 0))
         xc_die("this is the X-LibOS image: xc-runtime starts it as "
                XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
-    long r = xc_install_handler();
+    long r = xc_install_handler(0);
     if (r < 0)
         xc_die("installing the SIGSYS handler", r);
     if (xc_strcmp(argv[1], XC_ARG_INIT) == 0) {
