@@ -85,7 +85,7 @@ static long load_elf(const char *path, struct image *img)
                 for (unsigned long o = 0; o + 16 <= len;) {
                     uint32_t namesz = *(uint32_t *)(note + o), descsz = *(uint32_t *)(note + o + 4);
                     uint32_t type = *(uint32_t *)(note + o + 8);
-                    if (namesz == 3 && type == 4 && xc_strncmp(note + o + 12, "Go", 3) == 0)
+                    if ((namesz == 3 || namesz == 4) && type == 4 && xc_strncmp(note + o + 12, "Go", 3) == 0)
                         img->is_go = 1;
                     o += 12 + ((namesz + 3) & ~3U) + ((descsz + 3) & ~3U);
                 }
