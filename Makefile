@@ -3,8 +3,9 @@
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-APT_PKGS := runc crun busybox-static libseccomp-dev podman containerd skopeo file procps \
-            iproute2 python3-venv gcc make
+APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps \
+            iproute2 python3-venv gcc make \
+            golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3
 STAMP   := $(VENV)/.setup-done
 
 # /usr/local/bin/xc-runtime runs once per container operation, so it is a

@@ -203,7 +203,7 @@ def _tables(results: dict, ops: list[str], rts: list[str]) -> str:
             elif d["status"] == "missing":
                 lines.append(f"| {op} | {rt} | - | missing | - | - |")
             else:
-                lines.append(f"| {op} | {rt} | {d.get('n', '-')} | failed | - | - |")
+                lines.append(f"| {op} | {rt} | {d['n']:,} | failed | - | - |")
                 notes.append(f"- {op} / {rt} failed: {d['reason']}")
     if notes:
         lines += ["", "Failures:", ""] + notes
