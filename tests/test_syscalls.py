@@ -71,6 +71,9 @@ LIBOS_KNOWN_DIFFERENCES = {
                            "sharing the stack would overwrite the parent's trap frame (pitfall 7)",
     "proc_cmdline": "/proc/PID/cmdline keeps the loader's argument area; the program's arguments "
                     "are slid to its start and the rest is NUL (resizing it needs CAP_SYS_RESOURCE)",
+    "app_seccomp": "the exokernel interface never lets the program change seccomp "
+                   "(PR_SET_SECCOMP and seccomp(2) are refused); running the program's own "
+                   "filter inside the LibOS is future work",
     "sigsys_app": "SIGSYS belongs to the LibOS: a program that blocks it reads back a mask "
                   "without it, and a raised SIGSYS is not delivered to the program",
 }
