@@ -72,7 +72,7 @@ static long forward(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- files ------------------------------------------------------------- */
 
-/* "/proc/self/exe" (and /proc/<own pid>/exe is rare enough to leave) names
+/* "/proc/self/exe" (also /proc/thread-self/exe and /proc/<own pid>/exe) names
  * the LibOS image to the kernel; the program expects its own file. */
 static const char *exe_path(const char *p);
 
