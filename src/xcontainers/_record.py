@@ -5,7 +5,8 @@
 more than the rest of a short command.  :func:`record` builds ``__init__``,
 ``__repr__`` and ``__eq__`` (and, when frozen, ``__setattr__``,
 ``__delattr__`` and ``__hash__``) from the class's annotations and defaults,
-without generating source code and without importing anything.
+without generating source code and without importing anything; fields()
+and replace() are the helpers that go with it.
 
     @record
     class Point:
@@ -33,11 +34,10 @@ else:
         return lambda f: f
 
 
-__all__ = ["record", "field", "fields", "asdict", "replace", "is_record"]
+__all__ = ["record", "field", "fields", "replace"]
 
 _MISSING = object()
-_FIELDS = "__record_fields__"
-_FROZEN = "__record_frozen__"
+_FIELDS = "__record_fields__"  # class attribute: ((name, default), ...)
 
 
 class _Factory:
@@ -125,7 +125,6 @@ def _make(cls: _C, frozen: bool) -> _C:
         elif seen_default:
             raise TypeError(f"{cls.__name__}: field {name!r} without a default follows one with a default")
     setattr(cls, _FIELDS, tuple(specs.items()))
-    setattr(cls, _FROZEN, frozen)
     cls.__init__ = _init  # type: ignore[misc]
     if "__repr__" not in cls.__dict__:
         cls.__repr__ = _repr  # type: ignore[assignment]
@@ -149,31 +148,9 @@ def record(cls: Any = None, /, *, frozen: bool = False) -> Any:
     return _make(cls, frozen)
 
 
-def is_record(obj: Any) -> bool:
-    """Whether *obj* is a record class or an instance of one."""
-    return hasattr(obj if isinstance(obj, type) else type(obj), _FIELDS)
-
-
 def fields(obj: Any) -> tuple[str, ...]:
     """The field names of a record (class or instance), in order."""
     return tuple(name for name, _ in getattr(obj if isinstance(obj, type) else type(obj), _FIELDS))
-
-
-def asdict(obj: Any) -> dict[str, Any]:
-    """The record as a dict, recursing into records, lists, tuples and dicts."""
-    return {name: _plain(getattr(obj, name)) for name in fields(obj)}
-
-
-def _plain(v: Any) -> Any:
-    if is_record(v) and not isinstance(v, type):
-        return asdict(v)
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    if isinstance(v, tuple):
-        return tuple(_plain(x) for x in v)
-    if isinstance(v, dict):
-        return {_plain(k): _plain(x) for k, x in v.items()}
-    return v
 
 
 def replace(obj: _T, /, **changes: Any) -> _T:

@@ -705,7 +705,7 @@ class Cgroup:
             for d in self.dirs.values():
                 _set(os.path.join(d, "cgroup.procs"), pid)
         finally:
-            stop_priming()
+            stop_priming(reap=False)
 
     def _procs_dir(self) -> str | None:
         """Every process is in every hierarchy; prefer pids, then freezer,
@@ -902,13 +902,13 @@ _primer_pid = 0
 
 
 def prime_moves(root: str = DEFAULT_ROOT) -> None:
-    """Have the first cgroup move of this process cost nothing: call it as
+    """Make the first cgroup move of this process cheap: call it as
     early as possible in a command that will call :meth:`Cgroup.add`.
 
     A write to ``cgroup.procs`` takes a global lock (the kernel's
     cgroup_threadgroup_rwsem) for writing, and the first such write after a
-    quiet spell waits for an RCU grace period before it can: 5 to 25 ms on
-    the hosts measured, more than all the rest of ``create``.  Writes that
+    quiet spell waits for an RCU grace period before it can (5 to 25 ms on
+    a 2-CPU VM, more than all the rest of ``create``).  Writes that
     follow within about a grace period of the previous one do not wait.  So
     this forks a *primer*, a child that moves itself into the cgroup it is
     already in (a move that changes nothing) at once and then every
@@ -933,20 +933,23 @@ def prime_moves(root: str = DEFAULT_ROOT) -> None:
     _primer_pid = pid
 
 
-def stop_priming() -> None:
-    """Stop and reap the primer of prime_moves(), if one runs."""
+def stop_priming(reap: bool = True) -> None:
+    """Stop the primer of prime_moves(), if one runs, and reap it (or leave
+    that to a later call, so as not to wait for it to exit now)."""
     global _primer_pid
-    pid, _primer_pid = _primer_pid, 0
+    pid = _primer_pid
     if not pid:
         return
     try:
         os.kill(pid, SIGKILL)
     except ProcessLookupError:
         pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    if reap:
+        _primer_pid = 0
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _own_procs_file(root: str) -> str | None:
@@ -977,7 +980,7 @@ def _primer_main(procs: str, parent: int) -> NoReturn:
 
         kernel.prctl(kernel.PR.SET_PDEATHSIG, SIGKILL)
         if os.getppid() != parent:
-            return  # the runtime is already gone
+            os._exit(0)  # the runtime is already gone
         me = str(os.getpid()).encode()
         fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
         # Hold none of the runtime's files (a caller may wait for EOF on them).

@@ -166,8 +166,16 @@ class Runtime:
         if spec.process.apparmor_profile:
             raise ConfigError("process.apparmorProfile: AppArmor is not supported on this host")
         bpf, bpf_flags = _seccomp_program(spec.seccomp)
+        # Load what the steps below need before the first cgroup is made:
+        # until then this overlaps the kernel's wait (cgroups.prime_moves).
         from . import cgroups
+        from .init import InitContext, recv, send, setup_process_main
 
+        resources = dict(spec.resources)
+        if resources.get("devices"):
+            from .defaults import DEFAULT_DEVICE_RULES
+
+            resources["devices"] = list(resources["devices"]) + DEFAULT_DEVICE_RULES
         cg = cgroups.Cgroup.open(cgroups.resolve_path(spec.cgroups_path, cid))
         state = State(
             id=cid, bundle=spec.bundle, status=Status.CREATING, created=_now_rfc3339(),
@@ -178,15 +186,6 @@ class Runtime:
         init_pid = 0
         setup_pid = 0
         try:
-            cg.create()
-            state.cgroup = cg.to_state()
-            self.store.save(state)
-            resources = dict(spec.resources)
-            if resources.get("devices"):
-                from .defaults import DEFAULT_DEVICE_RULES
-
-                resources["devices"] = list(resources["devices"]) + DEFAULT_DEVICE_RULES
-            cg.apply(resources)
             fifo = os.path.join(self.store.dir(cid), "exec.fifo")
             os.mkfifo(fifo, 0o622)
             os.chmod(fifo, 0o622)
@@ -195,8 +194,6 @@ class Runtime:
             if console is None and opts.console_socket:
                 console = _connect_console(opts.console_socket)
             parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-            from .init import InitContext, recv, send, setup_process_main
-
             ctx = InitContext(
                 container_id=cid, spec=spec, sync=child, state_dir_fd=dir_fd,
                 console_sock=console, no_pivot=opts.no_pivot,
@@ -209,6 +206,12 @@ class Runtime:
 
                 ctx.stats_fd = libos.new_stats_fd()
                 self.stats_fd = os.dup(ctx.stats_fd)
+            # The cgroup comes last before the fork: making it may wait for
+            # the primer's grace period (cgroups.prime_moves).
+            cg.create()
+            state.cgroup = cg.to_state()
+            self.store.save(state)
+            cg.apply(resources)
             if _foreground:
                 from . import kernel
 
@@ -253,6 +256,7 @@ class Runtime:
                 elif "ready" in msg:
                     break
             parent.close()
+            cgroups.stop_priming()  # reap the primer that cg.add() stopped
             self.store.transition(state, Status.CREATED)
             if opts.pid_file:
                 _write_pid_file(opts.pid_file, init_pid)
@@ -614,6 +618,7 @@ class Runtime:
             raise
         finally:
             parent.close()
+        cgroups.stop_priming()  # reap the primer that cg.add() stopped
         if opts.pid_file:
             _write_pid_file(opts.pid_file, pid)
         if opts.detach:

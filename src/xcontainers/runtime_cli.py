@@ -47,10 +47,10 @@ def parse_signal(text: str) -> int:
     if not t.startswith("SIG"):
         t = "SIG" + t
     # The names signal.Signals has: _signal's SIG* constants, not SIG_DFL & co.
-    n = getattr(_signal, t, None) if not t.startswith("SIG_") else None
-    if not isinstance(n, int):
+    number = getattr(_signal, t, None) if not t.startswith("SIG_") else None
+    if not isinstance(number, int):
         raise XcError(f"invalid signal {text!r}")
-    return n
+    return number
 
 
 def _unsupported(flag: str) -> NoReturn:
@@ -79,6 +79,10 @@ class Args:
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+    if TYPE_CHECKING:  # the attributes depend on the command
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def __repr__(self) -> str:
         return "Args(" + ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()) + ")"
@@ -488,7 +492,7 @@ def _ps(rt: Runtime, a: Args) -> int:
     except ValueError:
         raise XcError("ps: the output of ps has no PID column") from None
     sys.stdout.write(lines[0] + "\n")
-    want = set(pids)
+    want: set[int] = set(pids)
     for line in lines[1:]:
         fields = line.split(None, col + 1)
         if len(fields) > col and fields[col].isdigit() and int(fields[col]) in want:
