@@ -3,9 +3,11 @@ may use, and the `features` document."""
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import OCI_VERSION
 from .errors import XcError
@@ -78,6 +80,8 @@ def default_spec(args: list[str] | None = None, terminal: bool = True, hostname:
 
 
 def write_spec(bundle: str) -> None:
+    import json
+
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise XcError(f"File {path} exists. Remove it first")

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import _signal
 import _socket
-import json
 import os
 import sys
 
+from . import _json as json
 from . import credentials, kernel, rootfs
 from ._record import field, record
 from .errors import SetupError, XcError

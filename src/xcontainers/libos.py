@@ -17,13 +17,6 @@ this module parses them for ``xc libos`` and the docs.
 from __future__ import annotations
 
 import os
-import re
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import NamedTuple
-else:
-    NamedTuple = object
 
 __all__ = ["image_path", "abi", "interface", "table", "sealed_image_fd", "enabled", "ANNOTATION"]
 
@@ -52,6 +45,8 @@ def _def_file(name: str) -> str:
 
 def abi() -> dict[str, str]:
     """The #define constants of src/libos/abi.h."""
+    import re
+
     out = {}
     with open(_def_file("abi.h")) as f:
         for line in f:
@@ -63,6 +58,8 @@ def abi() -> dict[str, str]:
 
 def interface() -> list[tuple[int, str, str]]:
     """(number, name, argument check) of every host call the interface allows."""
+    import re
+
     out = []
     with open(_def_file("interface.def")) as f:
         for line in f:
@@ -74,6 +71,8 @@ def interface() -> list[tuple[int, str, str]]:
 
 def table() -> list[tuple[int, str, str, str]]:
     """(number, name, how, note) of every system call the LibOS serves."""
+    import re
+
     out = []
     with open(_def_file("syscalls.def")) as f:
         for line in f:

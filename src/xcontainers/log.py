@@ -7,7 +7,6 @@ stderr.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -35,6 +34,8 @@ def _write(level: str, msg: str) -> None:
     if _path is None:
         return
     if _json:
+        import json
+
         line = json.dumps({"level": level, "msg": msg, "time": _now()})
     else:
         line = f'time="{_now()}" level={level} msg="{msg}"'

@@ -10,9 +10,9 @@ something we would have to act on.
 
 from __future__ import annotations
 
-import json
 import os
 
+from . import _json as json
 from ._record import field, record
 from .errors import ConfigError
 

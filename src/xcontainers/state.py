@@ -21,9 +21,9 @@ a recycled pid is not mistaken for the container).
 
 from __future__ import annotations
 
-import json
 import os
 
+from . import _json as json
 from ._record import field, fields, record
 from .errors import AlreadyExists, ContainerError, InvalidState, NotFound
 
