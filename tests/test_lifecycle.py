@@ -269,12 +269,13 @@ def test_symlink_cannot_escape_rootfs(rt, make_bundle, tmp_path):
                                "options": ["bind"]})
     b.write()
     before = snapshot_host()
-    r = rt.run(b)
+    cid = f"escape-{rt.name}"
+    r = rt.run(b, cid)
     assert r.rc == 0, r.err
     assert "marker" in r.out
     assert list(outside.iterdir()) == [], "the mount point was created outside the rootfs"
     assert (rootfs / str(outside).lstrip("/") / "data").is_dir()
-    _assert_clean(rt, before, "none")
+    _assert_clean(rt, before, cid)
 
 
 def test_kill_stopped_container(rt, make_bundle):
