@@ -33,15 +33,16 @@ def _runtime_binaries() -> dict[str, str | None]:
     venv = os.path.join(HERE, "..", ".venv", "bin", "xc-runtime")
     return {
         "xc": shutil.which("xc-runtime") or (venv if os.path.exists(venv) else None),
+        "xc-nolibos": shutil.which("xc-runtime") or (venv if os.path.exists(venv) else None),
         "runc": shutil.which("runc"),
         "crun": shutil.which("crun"),
     }
 
 
-def _make_bundle(top: str) -> str:
+def _make_bundle(top: str, annotations: dict[str, str] | None = None, name: str = "bundle") -> str:
     from xcontainers.defaults import default_spec
 
-    bundle = os.path.join(top, "bundle")
+    bundle = os.path.join(top, name)
     rootfs = os.path.join(bundle, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     for d in ("proc", "sys", "dev", "tmp"):
@@ -49,6 +50,8 @@ def _make_bundle(top: str) -> str:
     shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
     os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
     spec = default_spec(["/bin/true"], terminal=False, hostname="bench")
+    if annotations:
+        spec["annotations"] = annotations
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(spec, f)
     return bundle
@@ -67,7 +70,7 @@ def _in_private_mount_ns() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--reps", type=int, default=30)
-    ap.add_argument("--runtimes", default="xc,runc,crun")
+    ap.add_argument("--runtimes", default="xc,xc-nolibos,runc,crun")
     ap.add_argument("--json", help="write the results here as JSON")
     a = ap.parse_args()
     _in_private_mount_ns()
@@ -79,7 +82,9 @@ def main() -> None:
     samples: dict[str, list[float]] = {n: [] for n in present}
     failures: dict[str, str] = {}
     try:
-        bundle = _make_bundle(top)
+        plain = _make_bundle(top)
+        nolibos = _make_bundle(top, {"org.xcontainers.libos": "off"}, "bundle-nolibos")
+        bundles = {name: nolibos if name == "xc-nolibos" else plain for name in present}
         for i in range(a.reps + 2):  # two warm-up rounds, discarded
             for name, binary in present.items():
                 if name in failures:
@@ -87,7 +92,7 @@ def main() -> None:
                 root = os.path.join(top, f"state-{name}")
                 cid = f"spawn-{i}"
                 t0 = time.perf_counter()
-                r = subprocess.run([binary, "--root", root, "run", "--bundle", bundle, cid],
+                r = subprocess.run([binary, "--root", root, "run", "--bundle", bundles[name], cid],
                                    stdin=subprocess.DEVNULL, capture_output=True)
                 dt = (time.perf_counter() - t0) * 1000
                 if r.returncode != 0:
