@@ -125,9 +125,14 @@ def test_program_cannot_take_or_block_sigsys(xc, make_bundle, probe):
 
 
 def test_program_cannot_change_the_libos_region(xc, make_bundle, probe):
-    out = _run_probe(xc, make_bundle, probe, "region")
+    image = ROOT / "src/xcontainers/xc-libos"
+    syms = subprocess.run(["nm", str(image)], capture_output=True, text=True, check=True).stdout
+    state = int(re.search(r"^([0-9a-f]+) [bB] xc_proc$", syms, re.M).group(1), 16)
+    out = _run_probe(xc, make_bundle, probe, "region", hex(state))
     for check in ("mprotect RWX", "munmap", "mmap MAP_FIXED", "mremap onto it"):
         assert f"{check}: EPERM" in out, out
+    assert "store into the LibOS's state: SIGSEGV" in out
+    assert "store into the LibOS's code: SIGSEGV" in out
     assert "still served: yes" in out
 
 

@@ -701,7 +701,24 @@ static long sys_clone3(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- memory: the LibOS region is not the program's to change ---------------- */
 
-extern char __executable_start[], _end[];
+extern char __executable_start[], _end[], etext[];
+
+/* After the program is loaded the LibOS's writable pages are made read-only
+ * (sealed), so the program can neither patch the LibOS's code nor change its
+ * state; the LibOS opens them for its own rare writes (SIGSYS's recorded
+ * action).  mprotect/munmap/mmap/mremap over the image are refused. */
+#define SEAL_START (((unsigned long)etext + 4095) & ~4095UL)
+#define SEAL_END (((unsigned long)_end + 4095) & ~4095UL)
+
+void xc_seal(void)
+{
+    H3(__NR_mprotect, SEAL_START, SEAL_END - SEAL_START, 1 /* PROT_READ */);
+}
+
+void xc_unseal(void)
+{
+    H3(__NR_mprotect, SEAL_START, SEAL_END - SEAL_START, 3 /* PROT_READ|PROT_WRITE */);
+}
 
 static int hits_libos(unsigned long addr, unsigned long len)
 {
@@ -757,10 +774,15 @@ static long sys_rt_sigaction(long nr, const long *a, struct xc_ucontext *uc)
     if (a[3] != 8)
         return -XC_EINVAL;
     if (sig == XC_SIGSYS) {
+        struct xc_sigaction prev = xc_proc.app_sigsys;
+        if (act) {
+            struct xc_sigaction next = *act;
+            xc_unseal();
+            xc_proc.app_sigsys = next;
+            xc_seal();
+        }
         if (old)
-            *old = xc_proc.app_sigsys;
-        if (act)
-            xc_proc.app_sigsys = *act;
+            *old = prev;
         return 0;
     }
     if (act && (act->mask & SIGSYS_BIT)) {
@@ -955,7 +977,7 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     const char *path = (const char *)a[1];
-    static char fdpath[64];
+    char fdpath[64];
     if ((int)a[0] == AT_FDCWD || (path && path[0] == '/'))
         return do_exec(path, (char *const *)a[2], (char *const *)a[3]);
     if ((a[4] & AT_EMPTY_PATH) && path && !path[0]) {

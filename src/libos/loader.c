@@ -325,6 +325,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
     *w++ = AT_NULL;
     *w++ = 0;
+    xc_seal();
     xc_jump((void *)entry, sp);
 }
 

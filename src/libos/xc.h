@@ -115,6 +115,8 @@ struct xc_process {
 extern struct xc_process xc_proc;
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);
 long xc_install_handler(int on_stack);
+void xc_seal(void);
+void xc_unseal(void);
 
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,

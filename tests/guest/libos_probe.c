@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/seccomp.h>
 
@@ -138,9 +139,29 @@ static int probe_sigsys(void)
     return 0;
 }
 
-static int probe_region(void)
+static int probe_region(unsigned long state)
 {
     void *base = (void *)LIBOS_BASE;
+    if (state) {
+        /* A direct store into the LibOS's state (sealed read-only). */
+        pid_t p = fork();
+        if (p == 0) {
+            *(volatile char *)state = 1;
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        printf("store into the LibOS's state: %s\n",
+               WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV ? "SIGSEGV" : "stored");
+        p = fork();
+        if (p == 0) {
+            *(volatile char *)(LIBOS_BASE + 0x1000) = 1;
+            _exit(0);
+        }
+        waitpid(p, &st, 0);
+        printf("store into the LibOS's code: %s\n",
+               WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV ? "SIGSEGV" : "stored");
+    }
     printf("mprotect RWX: %s\n", err_name(raw(SYS_mprotect, (long)base, 4096, 7, 0, 0, 0)));
     printf("munmap: %s\n", err_name(raw(SYS_munmap, (long)base, 4096, 0, 0, 0, 0)));
     printf("mmap MAP_FIXED: %s\n",
@@ -175,7 +196,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "sigsys") == 0)
         return probe_sigsys();
     if (strcmp(argv[1], "region") == 0)
-        return probe_region();
+        return probe_region(argc > 2 ? strtoul(argv[2], NULL, 0) : 0);
     if (strcmp(argv[1], "fds") == 0)
         return probe_fds();
     return 2;
