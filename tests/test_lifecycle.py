@@ -326,3 +326,24 @@ def test_many_cycles_leave_nothing_behind(xc, make_bundle):
         xc.cmd("delete", "--force", cid, check=True)
     _assert_clean(xc, before, "cycle-199", prefix="cycle-")
     assert os.listdir(xc.root) == []
+
+
+def test_run_with_terminal_proxies_the_callers_tty(rt, make_bundle):
+    """`run` of a terminal container without --console-socket: the runtime
+    itself holds the pty master and copies the caller's terminal (script(1)
+    gives the runtime a terminal)."""
+    import shlex
+    import subprocess
+
+    b = make_bundle(["sh"])
+    b.process["terminal"] = True
+    b.write()
+    cid = f"ttyrun-{rt.name}"
+    cmd = f"{rt.binary} --root {rt.root} run --bundle {b.path} {cid}"
+    try:
+        p = subprocess.run(["script", "-qec", cmd, "/dev/null"], input="echo $((6*7))\nexit 3\n",
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        rt.cmd("delete", "--force", cid)
+    assert "42" in p.stdout, shlex.quote(p.stdout)
+    assert p.returncode == 3
