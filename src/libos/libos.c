@@ -612,6 +612,42 @@ static long sys_wait4(long nr, const long *a, struct xc_ucontext *uc)
     return si.pid;
 }
 
+/* --- sockets: sendto/recvfrom as sendmsg/recvmsg ----------------------- */
+
+struct msghdr_ {
+    void *name;
+    uint32_t namelen;
+    void *iov;
+    unsigned long iovlen;
+    void *control;
+    unsigned long controllen;
+    int flags;
+};
+
+static long sys_sendto(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct { const void *base; unsigned long len; } iov = {(const void *)a[1], (unsigned long)a[2]};
+    struct msghdr_ m = {(void *)a[4], (uint32_t)a[5], &iov, 1, 0, 0, 0};
+    return H3(__NR_sendmsg, a[0], &m, a[3]);
+}
+
+static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct { void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
+    uint32_t *alen = (uint32_t *)a[5];
+    struct msghdr_ m = {(void *)a[4], 0, &iov, 1, 0, 0, 0};
+    if (a[4] && alen)
+        m.namelen = *alen;
+    else
+        m.name = 0;
+    long r = H3(__NR_recvmsg, a[0], &m, a[3]);
+    if (r >= 0 && a[4] && alen)
+        *alen = m.namelen;
+    return r;
+}
+
 /* --- identity ------------------------------------------------------------- */
 
 static long getres(long nr, int which)
