@@ -20,6 +20,9 @@
 #define XC_ARG_INIT "--xc-init"
 /* argv[1] when the LibOS re-executes itself to serve the program's execve. */
 #define XC_ARG_EXEC "--xc-exec"
+/* argv[1] for fexecve of a close-on-exec fd: PATH is /proc/self/fd/N, a
+ * copy the new image closes once the program is loaded. */
+#define XC_ARG_EXEC_FD "--xc-exec-fd"
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

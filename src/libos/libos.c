@@ -75,16 +75,21 @@ static long forward(long nr, const long *a, struct xc_ucontext *uc)
 /* "/proc/self/exe" (also /proc/thread-self/exe and /proc/<own pid>/exe) names
  * the LibOS image to the kernel; the program expects its own file. */
 static const char *exe_path(const char *p);
+static int is_libos_fd_path(const char *p);
 
 static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
+    if (is_libos_fd_path((const char *)a[0]))
+        return -XC_ENOENT;
     return H4(__NR_openat, AT_FDCWD, exe_path((const char *)a[0]), a[1], a[2]);
 }
 
 static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
+    if (is_libos_fd_path((const char *)a[1]))
+        return -XC_ENOENT;
     return H4(__NR_openat, a[0], exe_path((const char *)a[1]), a[2], a[3]);
 }
 
@@ -320,6 +325,20 @@ static int is_proc_self_exe(const char *p)
 static const char *exe_path(const char *p)
 {
     return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
+}
+
+/* /proc/self/fd/1022 and /proc/self/fd/1023 (and /dev/fd/...) do not exist for the program. */
+static int is_libos_fd_path(const char *p)
+{
+    if (!p || p[0] != '/')
+        return 0;
+    if (xc_strncmp(p, "/proc/self/fd/", 14) == 0)
+        p += 14;
+    else if (xc_strncmp(p, "/dev/fd/", 8) == 0)
+        p += 8;
+    else
+        return 0;
+    return p[0] == '1' && p[1] == '0' && p[2] == '2' && (p[3] == '2' || p[3] == '3') && p[4] == 0;
 }
 
 static long readlink_exe(char *buf, long size)
@@ -687,21 +706,6 @@ static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- scheduler answers that need no host ---------------------------------- */
 
-static long sys_sched_getparam(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    if ((int)a[0] < 0 || !a[1])
-        return -XC_EINVAL;
-    *(int *)a[1] = 0;
-    return 0;
-}
-
-static long sys_sched_getscheduler(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    return (int)a[0] < 0 ? -XC_EINVAL : 0;
-}
-
 static long priority_limit(int policy, int max)
 {
     if (policy == 1 || policy == 2) /* SCHED_FIFO, SCHED_RR */
@@ -721,6 +725,29 @@ static long sys_sched_get_priority_min(long nr, const long *a, struct xc_ucontex
 {
     (void)nr, (void)uc;
     return priority_limit((int)a[0], 0);
+}
+
+static long sys_clock_settime(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    int clk = (int)a[0];
+    const struct timespec_ *ts = (const struct timespec_ *)a[1];
+    if (clk != 0 /* CLOCK_REALTIME */)
+        return -XC_EINVAL;
+    if (!ts)
+        return -XC_EFAULT;
+    if (ts->nsec < 0 || ts->nsec >= 1000000000L || ts->sec < 0)
+        return -XC_EINVAL;
+    return -XC_EPERM;
+}
+
+static long sys_settimeofday(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    const struct timeval_ *tv = (const struct timeval_ *)a[0];
+    if (tv && (tv->usec < 0 || tv->usec >= 1000000 || tv->sec < 0))
+        return -XC_EINVAL;
+    return -XC_EPERM;
 }
 
 static long sys_rseq(long nr, const long *a, struct xc_ucontext *uc)
@@ -943,7 +970,7 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 /* execve: check what the kernel would check first (the old image is gone
  * once the LibOS re-executes itself), then run the LibOS image with the
  * program's path and arguments. */
-static long do_exec(const char *path, char *const *argv, char *const *envp)
+static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
 {
     char buf[4];
     if (!path)
@@ -989,7 +1016,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp)
     if (big && XC_ERR(nargv))
         return (long)nargv;
     nargv[0] = "xc-libos";
-    nargv[1] = XC_ARG_EXEC;
+    nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
     nargv[2] = (char *)path;
     for (long i = 0; i < argc; i++)
         nargv[3 + i] = argv[i];
@@ -1006,37 +1033,83 @@ static long do_exec(const char *path, char *const *argv, char *const *envp)
 static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return do_exec((const char *)a[0], (char *const *)a[1], (char *const *)a[2]);
+    return do_exec((const char *)a[0], (char *const *)a[1], (char *const *)a[2], 0);
+}
+
+static char *put_num(char *p, long v)
+{
+    char digits[20];
+    int i = 0;
+    do {
+        digits[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i)
+        *p++ = digits[--i];
+    return p;
 }
 
 static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     const char *path = (const char *)a[1];
-    char fdpath[64];
-    if ((int)a[0] == AT_FDCWD || (path && path[0] == '/'))
-        return do_exec(path, (char *const *)a[2], (char *const *)a[3]);
-    if ((a[4] & AT_EMPTY_PATH) && path && !path[0]) {
-        /* /proc/self/fd/N */
-        char *p = fdpath;
+    int dirfd = (int)a[0];
+    long flags = a[4];
+    char full[4096 + 32];
+    if (!path)
+        return -XC_EFAULT;
+    if (flags & ~(long)(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+        return -XC_EINVAL;
+    if (is_libos_fd(dirfd))
+        return -XC_EBADF;
+    if (path[0] == '\0' && !(flags & AT_EMPTY_PATH))
+        return -XC_ENOENT;
+    if (path[0] == '\0') {
+        /* fexecve: the program is the file open on dirfd.  A close-on-exec
+         * fd would be gone before the new image opens it: give it a copy. */
+        long fdflags = H2(__NR_fcntl, dirfd, F_GETFD);
+        if (fdflags < 0)
+            return fdflags;
+        long fd = dirfd, copy = -1;
+        if (fdflags & 1 /* FD_CLOEXEC */) {
+            copy = H3(__NR_fcntl, dirfd, F_DUPFD, 0);
+            if (copy < 0)
+                return copy;
+            fd = copy;
+        }
+        char *p = full;
         const char *pre = "/proc/self/fd/";
         while (*pre)
             *p++ = *pre++;
-        char num[16];
-        int i = 0;
-        long v = (int)a[0];
-        if (v < 0)
-            return -XC_EBADF;
-        do {
-            num[i++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (i)
-            *p++ = num[--i];
-        *p = 0;
-        return do_exec(fdpath, (char *const *)a[2], (char *const *)a[3]);
+        *put_num(p, fd) = 0;
+        long r = do_exec(full, (char *const *)a[2], (char *const *)a[3], copy >= 0);
+        if (copy >= 0)
+            H1(__NR_close, copy);
+        return r;
     }
-    return -XC_ENOSYS;
+    if (dirfd != AT_FDCWD && path[0] != '/') {
+        /* relative to dirfd: /proc/self/fd/DIRFD/PATH */
+        unsigned long n = xc_strlen(path);
+        if (n > 4096)
+            return -XC_ENAMETOOLONG;
+        char *p = full;
+        const char *pre = "/proc/self/fd/";
+        while (*pre)
+            *p++ = *pre++;
+        p = put_num(p, dirfd);
+        *p++ = '/';
+        xc_memcpy(p, path, n + 1);
+        path = full;
+    }
+    if (flags & AT_SYMLINK_NOFOLLOW) {
+        struct { uint64_t dev, ino, nlink; uint32_t mode; char rest[144 - 28]; } st;
+        long r = H4(__NR_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW);
+        if (r < 0)
+            return r;
+        if ((st.mode & 0170000) == 0120000)
+            return -XC_ELOOP;
+    }
+    return do_exec(path, (char *const *)a[2], (char *const *)a[3], 0);
 }
 
 /* --- the table and the trap handler --------------------------------------- */
@@ -1060,6 +1133,46 @@ static const uint8_t how_of[NR_MAX] = {
 #undef XC_SYSCALL
 };
 
+/* Which arguments of a call are file descriptors (bit i: argument i).  A
+ * program naming one of the LibOS's own fds gets EBADF, as if it were closed. */
+#define FD0 1
+#define FD1 2
+#define FD2 4
+#define FD4 16
+static const uint8_t fd_args[NR_MAX] = {
+    [__NR_read] = FD0, [__NR_write] = FD0, [__NR_fstat] = FD0, [__NR_lseek] = FD0,
+    [__NR_mmap] = FD4, [__NR_ioctl] = FD0, [__NR_pread64] = FD0, [__NR_pwrite64] = FD0,
+    [__NR_readv] = FD0, [__NR_writev] = FD0, [__NR_dup] = FD0, [__NR_dup2] = FD0,
+    [__NR_sendfile] = FD0 | FD1, [__NR_connect] = FD0, [__NR_accept] = FD0, [__NR_sendto] = FD0,
+    [__NR_recvfrom] = FD0, [__NR_sendmsg] = FD0, [__NR_recvmsg] = FD0, [__NR_shutdown] = FD0,
+    [__NR_bind] = FD0, [__NR_listen] = FD0, [__NR_getsockname] = FD0, [__NR_getpeername] = FD0,
+    [__NR_setsockopt] = FD0, [__NR_getsockopt] = FD0, [__NR_flock] = FD0, [__NR_fsync] = FD0,
+    [__NR_fdatasync] = FD0, [__NR_ftruncate] = FD0, [__NR_fchdir] = FD0, [__NR_fchmod] = FD0,
+    [__NR_fchown] = FD0, [__NR_fstatfs] = FD0, [__NR_fsetxattr] = FD0, [__NR_fgetxattr] = FD0,
+    [__NR_flistxattr] = FD0, [__NR_fremovexattr] = FD0, [__NR_fadvise64] = FD0,
+    [__NR_epoll_wait] = FD0, [__NR_epoll_ctl] = FD0 | FD2, [__NR_inotify_add_watch] = FD0,
+    [__NR_inotify_rm_watch] = FD0, [__NR_openat] = FD0, [__NR_mkdirat] = FD0, [__NR_mknodat] = FD0,
+    [__NR_fchownat] = FD0, [__NR_newfstatat] = FD0, [__NR_unlinkat] = FD0,
+    [__NR_renameat] = FD0 | FD2, [__NR_linkat] = FD0 | FD2, [__NR_symlinkat] = FD1,
+    [__NR_readlinkat] = FD0, [__NR_fchmodat] = FD0, [__NR_faccessat] = FD0, [__NR_pselect6] = 0,
+    [__NR_splice] = FD0 | FD2, [__NR_tee] = FD0 | FD1, [__NR_utimensat] = FD0,
+    [__NR_epoll_pwait] = FD0, [__NR_timerfd_settime] = FD0, [__NR_timerfd_gettime] = FD0,
+    [__NR_accept4] = FD0, [__NR_signalfd4] = FD0, [__NR_dup3] = FD0, [__NR_preadv] = FD0,
+    [__NR_pwritev] = FD0, [__NR_recvmmsg] = FD0, [__NR_sendmmsg] = FD0, [__NR_renameat2] = FD0 | FD2,
+    [__NR_copy_file_range] = FD0 | FD2, [__NR_preadv2] = FD0, [__NR_pwritev2] = FD0,
+    [__NR_statx] = FD0, [__NR_faccessat2] = FD0, [__NR_fallocate] = FD0, [__NR_getdents64] = FD0,
+    [__NR_pidfd_send_signal] = FD0,
+};
+
+static int names_libos_fd(long nr, const long *a)
+{
+    unsigned int m = fd_args[nr];
+    for (int i = 0; m; i++, m >>= 1)
+        if ((m & 1) && is_libos_fd(a[i]))
+            return 1;
+    return 0;
+}
+
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     (void)sig, (void)si;
@@ -1072,7 +1185,7 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
             __atomic_fetch_add(&xc_stats->calls[nr], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
         }
-        r = table[nr](nr, a, uc);
+        r = names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, uc);
     } else {
         if (xc_stats)
             __atomic_fetch_add(&xc_stats->by_how[REFUSED], 1, __ATOMIC_RELAXED);

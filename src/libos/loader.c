@@ -289,6 +289,8 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
 
     /* What /proc/self/exe (the file, symlinks resolved) and comm should say. */
     resolve_exe(path);
+    if (xc_proc.close_after_load >= 0)
+        H1(__NR_close, xc_proc.close_after_load);
     const char *slash = xc_strrchr(execfn, '/');
     H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
 
@@ -342,7 +344,9 @@ void xc_main(uint64_t *sp)
         e++;
     uint64_t *auxv = (uint64_t *)(e + 1);
 
-    if (argc < 4 || (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && xc_strcmp(argv[1], XC_ARG_EXEC) != 0))
+    int close_path_fd = argc > 1 && xc_strcmp(argv[1], XC_ARG_EXEC_FD) == 0;
+    if (argc < 4 || (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && xc_strcmp(argv[1], XC_ARG_EXEC) != 0 &&
+                     !close_path_fd))
         xc_die("this is the X-LibOS image: xc-runtime starts it as "
                XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
     long r = xc_install_handler(0);
@@ -360,7 +364,7 @@ void xc_main(uint64_t *sp)
     xc_stats_attach();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
-        if (xc_strcmp(argv[1], XC_ARG_EXEC) == 0)
+        if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)
             __atomic_fetch_add(&xc_stats->execs, 1, __ATOMIC_RELAXED);
     }
     /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
@@ -378,5 +382,12 @@ void xc_main(uint64_t *sp)
     xc_memset(area + len, 0, shift);
     for (int i = 3; i < argc; i++)
         argv[i] -= shift;
+    xc_proc.close_after_load = -1;
+    if (close_path_fd && xc_strncmp(path, "/proc/self/fd/", 14) == 0) {
+        long v = 0;
+        for (const char *p = path + 14; *p >= '0' && *p <= '9'; p++)
+            v = v * 10 + (*p - '0');
+        xc_proc.close_after_load = (int)v;
+    }
     xc_load_and_run(path, argc - 3, argv + 3, envp, auxv);
 }

@@ -111,6 +111,7 @@ struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */
     int libos_fd;          /* fd of the LibOS image, kept for execve */
+    int close_after_load;  /* fexecve's copy of a close-on-exec fd, or -1 */
 };
 extern struct xc_process xc_proc;
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);

@@ -190,6 +190,12 @@ def cmd_libos(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .benchharness import cmd_bench as bench
+
+    return bench(a)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xc", description="xcontainers: run X-Containers")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
@@ -230,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     lo.add_argument("--json", action="store_true")
     lo.add_argument("--markdown", action="store_true")
     lo.set_defaults(fn=cmd_libos)
+    from .benchharness import add_arguments as bench_arguments
+    b = sub.add_parser("bench", help="benchmarks: every experiment on every runtime, into a results folder")
+    bench_arguments(b)
+    b.set_defaults(fn=cmd_bench)
     return p
 
 

@@ -38,6 +38,8 @@ static const char *err_name(long r)
     case EBADF: return "EBADF";
     case EACCES: return "EACCES";
     case EFAULT: return "EFAULT";
+    case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
     default: return "other";
     }
 }

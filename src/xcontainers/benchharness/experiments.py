@@ -1,0 +1,690 @@
+"""The experiments.  Each one runs on every available runtime, interleaved
+(for each repetition, for each runtime: A B C A B C ...), on the same rootfs
+and binaries, and returns
+
+    {"title": ..., "unit": ..., "higher_is_better": bool, "notes": [...],
+     "metrics": [{"name": ..., "unit": ..., "higher_is_better": ..., "cells": {runtime: cell}}]}
+
+where a cell is ok (median, min, max, samples, ratio to runc), failed (with the
+reason) or missing (with the reason); see stats.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import stats
+from .runtimes import (RunFailed, Runtime, busybox_rootfs, descendants, host_rootfs, pids_with_exe, pss_kb,
+                       write_bundle, write_init, _kill_group)
+
+__all__ = ["EXPERIMENTS", "Ctx", "OPS", "syscalls", "spawn", "apps", "memory", "scalability"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+SYSCALL_SOURCE = os.path.join(REPO, "bench", "syscall_bench.c")
+GUEST_BIN = "/bin/syscall_bench"
+OPS = ["getppid", "getpid", "write1", "read1", "openclose", "stat", "pipe", "fork", "forkexec"]
+# Rough ns per op in a plain container, only to size the calibration round.
+EST_NS = {"getppid": 1000, "getpid": 1000, "write1": 1000, "read1": 1000, "openclose": 3000,
+          "stat": 2000, "pipe": 10000, "fork": 150_000, "forkexec": 600_000}
+EST_FACTOR = {"native": 1, "runc": 1, "crun": 1, "xc-nolibos": 1, "xc": 6, "runsc": 40, "uml": 40}
+N_MIN, N_MAX = 5, 5_000_000
+
+
+@dataclass
+class Ctx:
+    top: str                     # scratch directory, removed afterwards
+    quick: bool
+    rts: dict[str, Runtime]      # every runtime asked for, available or not
+    reps: int | None = None      # overrides the default repetitions
+    log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
+    _bb: str | None = None
+
+    @property
+    def avail(self) -> list[Runtime]:
+        return [r for r in self.rts.values() if r.available]
+
+    def missing_cells(self, only: set[str] | None = None, why: dict[str, str] | None = None) -> dict[str, dict]:
+        out = {}
+        for r in self.rts.values():
+            if not r.available:
+                out[r.name] = stats.missing(r.reason)
+            elif only is not None and r.name not in only:
+                out[r.name] = stats.missing((why or {}).get(r.name, "not supported by this experiment"))
+        return out
+
+    def bb_rootfs(self) -> str:
+        """busybox-static plus the syscall benchmark (static), for every runtime."""
+        if self._bb is None:
+            root = busybox_rootfs(os.path.join(self.top, "bb-rootfs"))
+            out = os.path.join(root, GUEST_BIN.lstrip("/"))
+            r = subprocess.run(["gcc", "-O2", "-static", "-o", out, SYSCALL_SOURCE], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"gcc failed: {r.stderr.strip()[-500:]}")
+            self._bb = root
+        return self._bb
+
+
+def _finish(metrics: list[dict]) -> list[dict]:
+    for m in metrics:
+        stats.add_ratios(m["cells"])
+    return metrics
+
+
+def _nice(n: float) -> int:
+    """n rounded to two significant digits, within [N_MIN, N_MAX]."""
+    n = max(N_MIN, min(N_MAX, int(n)))
+    digits = len(str(n))
+    if digits > 2:
+        q = 10 ** (digits - 2)
+        n = round(n / q) * q
+    return max(N_MIN, min(N_MAX, n))
+
+
+# --- syscalls ---------------------------------------------------------------------------------
+
+
+def parse_syscall_line(out: str, op: str, n: int) -> float | None:
+    for line in reversed(out.strip().splitlines()):
+        line = line.strip()
+        i = line.find("{")
+        if i < 0:
+            continue
+        try:
+            d = json.loads(line[i:])
+        except ValueError:
+            continue
+        if d.get("op") == op and d.get("n") == n and isinstance(d.get("ns_per_op"), (int, float)):
+            return float(d["ns_per_op"])
+    return None
+
+
+class SyscallRunner:
+    """One run of `syscall_bench OP N` on a runtime: ns per op, or RunFailed."""
+
+    def __init__(self, ctx: Ctx):
+        self.ctx, self.rootfs = ctx, ctx.bb_rootfs()
+
+    def run(self, rt: Runtime, op: str, n: int, timeout: float = 180) -> float:
+        if rt.kind == "native":
+            try:
+                r = subprocess.run([os.path.join(self.rootfs, GUEST_BIN.lstrip("/")), op, str(n)],
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise RunFailed(f"timed out after {timeout:.0f} s (n={n})") from None
+            if r.returncode != 0:
+                raise RunFailed(f"exit status {r.returncode}: {(r.stderr or r.stdout).strip()[-400:]}")
+            out = r.stdout
+        else:
+            bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.name}"), self.rootfs,
+                                  [GUEST_BIN, op, str(n)], rt)
+            out = rt.run(bundle, rt.new_id(f"sb-{op}"), timeout=timeout).out
+        ns = parse_syscall_line(out, op, n)
+        if ns is None:
+            raise RunFailed(f"no result line in the output: {out.strip()[-300:]!r}")
+        return ns
+
+    def uml_batch(self, rt: Runtime, plan: dict[str, int]) -> dict[str, float | str]:
+        """One UML boot running every op of *plan*: op -> ns, or op -> why it failed."""
+        lines = ["#!/bin/sh", "/bin/busybox mount -t proc proc /proc"]
+        for op, n in plan.items():
+            lines.append(f"{GUEST_BIN} {op} {n} || echo XCFAIL {op} $?")
+        lines.append("/bin/busybox poweroff -f")
+        try:
+            c = rt.boot(self.rootfs, "\n".join(lines) + "\n", timeout=600)
+        except RunFailed as e:
+            return {op: str(e) for op in plan}
+        res: dict[str, float | str] = {}
+        for op, n in plan.items():
+            ns = parse_syscall_line(c.out, op, n)
+            res[op] = ns if ns is not None else f"no result line in the guest's console: {c.out.strip()[-300:]!r}"
+        return res
+
+
+def syscalls(ctx: Ctx, ops: list[str] | None = None, target: float | None = None) -> dict[str, Any]:
+    ops = ops or OPS
+    reps = ctx.reps or (1 if ctx.quick else 5)
+    target = target or (0.1 if ctx.quick else 0.4)
+    runner = SyscallRunner(ctx)
+    avail = ctx.avail
+    n_of: dict[tuple[str, str], int] = {}
+    samples: dict[tuple[str, str], list[float]] = {(op, r.name): [] for op in ops for r in avail}
+    failed: dict[tuple[str, str], str] = {}
+    t0 = time.time()
+    for rnd in range(reps + 1):  # round 0: warm-up and calibration, discarded
+        uml_res: dict[str, dict] = {}
+        for op in ops:
+            for rt in avail:
+                key = (op, rt.name)
+                if key in failed:
+                    continue
+                n = n_of.get(key) or _nice(target / 4 * 1e9 / (EST_NS[op] * EST_FACTOR.get(rt.name, 1)))
+                if rt.kind == "uml":
+                    if rt.name not in uml_res:
+                        plan = {o: n_of.get((o, rt.name)) or _nice(target / 4 * 1e9 / (EST_NS[o] * EST_FACTOR["uml"]))
+                                for o in ops if (o, rt.name) not in failed}
+                        uml_res[rt.name] = runner.uml_batch(rt, plan)
+                    v = uml_res[rt.name].get(op, "not run")
+                    ns, why = (v, None) if isinstance(v, float) else (None, v)
+                else:
+                    try:
+                        ns, why = runner.run(rt, op, n), None
+                    except RunFailed as e:
+                        ns, why = None, str(e)
+                if ns is None:
+                    failed[key] = f"({'calibration run' if rnd == 0 else f'repetition {rnd}'}, n={n}) {why}"
+                elif rnd == 0:
+                    n_of[key] = _nice(target * 1e9 / ns)
+                else:
+                    samples[key].append(ns)
+        ctx.log(f"syscalls: round {rnd}/{reps} done ({time.time() - t0:.0f} s)")
+    metrics = []
+    for op in ops:
+        cells = ctx.missing_cells()
+        for rt in avail:
+            key = (op, rt.name)
+            cells[rt.name] = (stats.failed(failed[key], n_iter=n_of.get(key)) if key in failed
+                              else stats.summarize(samples[key], n_iter=n_of.get(key)))
+        metrics.append({"name": op, "unit": "ns/op", "higher_is_better": False, "cells": cells})
+    return {"title": "System call micro-benchmarks (bench/syscall_bench.c, ns per op inside the container)",
+            "unit": "ns/op", "higher_is_better": False, "reps": reps, "target_s": target,
+            "notes": ["Each run times its own loop with clock_gettime (vDSO): container start-up is not in the "
+                      "numbers. A discarded first round sizes N so one run takes about the target time.",
+                      "uml: one boot per round runs every op (guest init script); the guest's clock."],
+            "metrics": _finish(metrics)}
+
+
+# --- spawn ------------------------------------------------------------------------------------
+
+
+UML_TRUE = "#!/bin/sh\n/bin/true\n/bin/busybox poweroff -f\n"
+
+
+def spawn(ctx: Ctx) -> dict[str, Any]:
+    reps = ctx.reps or (5 if ctx.quick else 30)
+    warm = 1 if ctx.quick else 2
+    uml_reps = min(reps, 3 if ctx.quick else 10)
+    rootfs = ctx.bb_rootfs()
+    avail = ctx.avail
+    bundles = {rt.name: write_bundle(os.path.join(ctx.top, f"spawn-{rt.name}"), rootfs, ["/bin/true"], rt)
+               for rt in avail if rt.kind == "oci"}
+    samples: dict[str, list[float]] = {rt.name: [] for rt in avail}
+    failed: dict[str, str] = {}
+    for i in range(reps + warm):
+        for rt in avail:
+            if rt.name in failed or (rt.kind == "uml" and i >= uml_reps + warm):
+                continue
+            try:
+                if rt.kind == "native":
+                    t = time.perf_counter()
+                    r = subprocess.run([os.path.join(rootfs, "bin", "true")], stdin=subprocess.DEVNULL)
+                    dt = time.perf_counter() - t
+                    if r.returncode:
+                        raise RunFailed(f"exit status {r.returncode}")
+                elif rt.kind == "uml":
+                    dt = rt.boot(rootfs, UML_TRUE, timeout=120).seconds
+                else:
+                    dt = rt.run(bundles[rt.name], rt.new_id("spawn"), timeout=120).seconds
+            except RunFailed as e:
+                failed[rt.name] = f"(run {i + 1}) {e}"
+                continue
+            if i >= warm:
+                samples[rt.name].append(dt * 1000)
+    cells = ctx.missing_cells()
+    for rt in avail:
+        cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(samples[rt.name])
+    return {"title": "Spawn time: /bin/true start to exit (ms)", "unit": "ms", "higher_is_better": False,
+            "reps": reps, "notes": [f"{warm} warm-up round(s) discarded; uml (a full boot and power-off of the "
+                                    f"guest, init running /bin/true) {uml_reps} repetitions.",
+                                    "native: fork+exec of busybox true from Python."],
+            "metrics": _finish([{"name": "/bin/true", "unit": "ms", "higher_is_better": False, "cells": cells}])}
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+NGINX_CONF = """
+user root root;
+daemon off;
+master_process on;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_requests 100000;
+    client_body_temp_path {tmp}/cb; proxy_temp_path {tmp}/pt; fastcgi_temp_path {tmp}/ft;
+    uwsgi_temp_path {tmp}/ut; scgi_temp_path {tmp}/st;
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+    }}
+}}
+"""
+SERVER_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE"]
+UML_NO_NET = "UML guest has no network device here (needs a TAP or slirp set-up): no loopback server to measure"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, alive: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if not alive():
+            raise RunFailed(f"the server exited before listening on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    raise RunFailed(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class Server:
+    """One server process tree on 127.0.0.1:port, natively or in a container."""
+
+    def __init__(self, ctx: Ctx, rt: Runtime, app: str, argv_of: Callable[[str, int], list[str]], tag: str):
+        self.ctx, self.rt, self.app, self.tag = ctx, rt, app, tag
+        self.port = free_port()
+        self.cid: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self.pid = 0
+        self.log = os.path.join(ctx.top, f"{tag}-{rt.name}-{self.port}.log")
+        if rt.kind == "native":
+            tmp = os.path.join(ctx.top, f"native-tmp-{self.port}")
+            os.makedirs(tmp)
+            self.argv = argv_of(tmp, self.port)
+        else:
+            self.argv = argv_of("/tmp", self.port)
+
+    def start(self) -> "Server":
+        if self.rt.kind == "native":
+            with open(self.log, "ab") as f:
+                self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                                             start_new_session=True)
+            self.pid = self.proc.pid
+            alive = lambda: self.proc.poll() is None  # noqa: E731
+        else:
+            rootfs = self.ctx.__dict__.setdefault("_host_rootfs", None) or host_rootfs(os.path.join(self.ctx.top, "host-rootfs"))
+            self.ctx.__dict__["_host_rootfs"] = rootfs
+            bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.name}-{self.port}"), rootfs,
+                                  self.argv, self.rt, hostnet=True, host_dirs=True, binds=[self.app],
+                                  caps=SERVER_CAPS)
+            self.cid = self.rt.new_id(self.tag)
+            self.pid = self.rt.start(bundle, self.cid, self.log, net="host")
+            alive = lambda: _alive(self.pid)  # noqa: E731
+        try:
+            wait_port(self.port, alive)
+        except RunFailed as e:
+            self.stop()
+            raise RunFailed(f"{e}; server log: {_tail(self.log)}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+            self.proc = None
+        if self.cid is not None:
+            self.rt.delete(self.cid)
+            self.cid = None
+
+
+def _tail(path: str, n: int = 300) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().strip()[-n:] or "(empty)"
+    except OSError:
+        return "(none)"
+
+
+def _app_dir(ctx: Ctx) -> str:
+    app = os.path.join(ctx.top, "app")
+    if not os.path.isdir(app):
+        os.makedirs(os.path.join(app, "www"))
+        with open(os.path.join(app, "www", "index.html"), "w") as f:
+            f.write("<html><head><title>xc bench</title></head><body>" + "<p>xcontainers</p>" * 30 + "</body></html>\n")
+    return app
+
+
+def nginx_argv(ctx: Ctx) -> Callable[[str, int], list[str]]:
+    app = _app_dir(ctx)
+    nginx = shutil.which("nginx", path="/usr/sbin:/usr/bin") or "/usr/sbin/nginx"
+
+    def argv(tmp: str, port: int) -> list[str]:
+        conf = os.path.join(app, f"nginx-{port}.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(tmp=tmp, port=port, www=os.path.join(app, "www")))
+        return [nginx, "-e", "stderr", "-p", tmp + "/", "-c", conf]
+    return argv
+
+
+def redis_argv(tmp: str, port: int) -> list[str]:
+    return [shutil.which("redis-server") or "/usr/bin/redis-server", "--bind", "127.0.0.1", "--port", str(port),
+            "--save", "", "--appendonly", "no", "--dir", tmp, "--protected-mode", "no"]
+
+
+def memcached_argv(tmp: str, port: int) -> list[str]:
+    return [shutil.which("memcached") or "/usr/bin/memcached", "-u", "root", "-l", "127.0.0.1", "-p", str(port),
+            "-U", "0", "-t", "1", "-m", "64"]
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """req/s and latency p50/p99 (ms) from `wrk --latency`."""
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
+    if not (rps and p50 and p99):
+        raise RunFailed(f"unexpected wrk output: {out.strip()[-300:]!r}")
+    errs = re.search(r"Non-2xx or 3xx responses:\s*(\d+)|Socket errors:.*", out)
+    if errs and errs.group(1):
+        raise RunFailed(f"wrk: {errs.group(0).strip()}")
+    return {"req_s": float(rps.group(1)), "p50_ms": _ms(p50.group(1)), "p99_ms": _ms(p99.group(1))}
+
+
+def parse_redis_csv(out: str) -> dict[str, dict[str, float]]:
+    res = {}
+    for line in out.splitlines():
+        f = [x.strip('"') for x in line.strip().split(",")]
+        if len(f) >= 8 and f[0] in ("SET", "GET"):
+            try:
+                res[f[0]] = {"req_s": float(f[1]), "p50_ms": float(f[4]), "p99_ms": float(f[6])}
+            except ValueError:
+                continue
+    if not res:
+        raise RunFailed(f"unexpected redis-benchmark output: {out.strip()[-300:]!r}")
+    return res
+
+
+def parse_memcaslap(out: str) -> dict[str, float]:
+    m = re.findall(r"TPS:\s*(\d+)", out)
+    if not m:
+        raise RunFailed(f"unexpected memcaslap output: {out.strip()[-300:]!r}")
+    return {"req_s": float(m[-1])}
+
+
+def _client(argv: list[str], timeout: float) -> str:
+    try:
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"{os.path.basename(argv[0])} timed out after {timeout:.0f} s") from None
+    if r.returncode != 0:
+        raise RunFailed(f"{os.path.basename(argv[0])} exit status {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
+    return r.stdout
+
+
+def apps(ctx: Ctx) -> dict[str, Any]:
+    reps = ctx.reps or (1 if ctx.quick else 3)
+    dur = 2 if ctx.quick else 10
+    nreq = 20000 if ctx.quick else 100000
+    which = ["nginx", "redis"] if ctx.quick else ["nginx", "redis", "memcached"]
+    tools = {"nginx": ("nginx", "wrk"), "redis": ("redis-server", "redis-benchmark"),
+             "memcached": ("memcached", "memcaslap")}
+    # metric name -> (app, key, unit, higher_is_better)
+    specs = {"nginx": [("nginx req/s", "req_s", "req/s", True), ("nginx p50", "p50_ms", "ms", False),
+                       ("nginx p99", "p99_ms", "ms", False)],
+             "redis": [(f"redis {op} {k}", (op, key), u, h) for op in ("SET", "GET")
+                       for k, key, u, h in (("req/s", "req_s", "req/s", True), ("p50", "p50_ms", "ms", False),
+                                            ("p99", "p99_ms", "ms", False))],
+             "memcached": [("memcached TPS", "req_s", "ops/s", True)]}
+    avail = [r for r in ctx.avail if r.kind in ("native", "oci")]
+    metrics: list[dict] = []
+    notes = [f"Servers on 127.0.0.1 (containers without a network namespace), clients on the host; "
+             f"{reps} repetition(s), interleaved across runtimes with every runtime's server up at once.",
+             f"nginx (1 worker): wrk -t1 -c16 -d{dur}s --latency; redis: redis-benchmark -c 16 -n {nreq} -t set,get "
+             f"--csv; memcached (1 thread): memcaslap -T 1 -c 16 -t {dur}s (TPS only: it reports no percentiles)."]
+    for app in which:
+        missing_tool = [t for t in tools[app] if not shutil.which(t, path="/usr/sbin:/usr/bin:/sbin:/bin")]
+        samples: dict[tuple[str, str], list[float]] = {}
+        failed: dict[str, str] = {}
+        servers: dict[str, Server] = {}
+        if not missing_tool:
+            argv = nginx_argv(ctx) if app == "nginx" else (redis_argv if app == "redis" else memcached_argv)
+            for rt in avail:
+                try:
+                    servers[rt.name] = Server(ctx, rt, _app_dir(ctx), argv, app).start()
+                except RunFailed as e:
+                    failed[rt.name] = f"start: {e}"
+            try:
+                for i in range(reps):
+                    for rt in avail:
+                        if rt.name in failed:
+                            continue
+                        port = servers[rt.name].port
+                        try:
+                            if app == "nginx":
+                                res = parse_wrk(_client(["wrk", "-t1", "-c16", f"-d{dur}s", "--latency",
+                                                         f"http://127.0.0.1:{port}/index.html"], dur + 60))
+                            elif app == "redis":
+                                res = parse_redis_csv(_client(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
+                                                               "-c", "16", "-n", str(nreq), "-t", "set,get", "--csv"],
+                                                              300))
+                            else:
+                                res = parse_memcaslap(_client(["memcaslap", "-s", f"127.0.0.1:{port}", "-T", "1",
+                                                               "-c", "16", "-t", f"{dur}s"], dur + 60))
+                        except RunFailed as e:
+                            failed[rt.name] = f"(repetition {i + 1}) {e}"
+                            continue
+                        for name, key, _u, _h in specs[app]:
+                            v = res[key[0]][key[1]] if isinstance(key, tuple) else res[key]
+                            samples.setdefault((name, rt.name), []).append(v)
+                    ctx.log(f"apps: {app} repetition {i + 1}/{reps} done")
+            finally:
+                for s in servers.values():
+                    s.stop()
+        for name, _key, unit, hib in specs[app]:
+            cells = ctx.missing_cells({r.name for r in avail}, {"uml": UML_NO_NET})
+            for rt in avail:
+                if missing_tool:
+                    cells[rt.name] = stats.missing(f"not installed: {', '.join(missing_tool)}")
+                elif rt.name in failed:
+                    cells[rt.name] = stats.failed(failed[rt.name])
+                else:
+                    cells[rt.name] = stats.summarize(samples.get((name, rt.name), []))
+            metrics.append({"name": name, "unit": unit, "higher_is_better": hib, "cells": cells})
+    return {"title": "Application throughput and latency (loopback)", "unit": "mixed", "higher_is_better": True,
+            "reps": reps, "notes": notes, "metrics": _finish(metrics)}
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+UML_IDLE = "#!/bin/sh\n/bin/busybox mount -t proc proc /proc\necho XCREADY\nexec /bin/busybox sleep 3600\n"
+
+
+def _launch_pss(ctx: Ctx, rt: Runtime, rootfs: str, settle: float) -> float:
+    """MB of PSS left running, idle, by one launch of `sleep 3600` (then stopped)."""
+    if rt.kind == "native":
+        p = subprocess.Popen([os.path.join(rootfs, "bin", "sleep"), "3600"], start_new_session=True)
+        try:
+            time.sleep(settle)
+            return pss_kb(descendants([p.pid])) / 1024
+        finally:
+            _kill_group(p)
+    if rt.kind == "uml":
+        write_init(rootfs, UML_IDLE)
+        p = subprocess.Popen(rt.uml_cmd(rootfs), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, cwd=rootfs, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            seen = b""
+            os.set_blocking(p.stdout.fileno(), False)
+            while b"XCREADY" not in seen:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise RunFailed(f"UML guest not ready: {seen.decode(errors='replace')[-300:]!r}")
+                seen += p.stdout.read() or b""
+                time.sleep(0.05)
+            time.sleep(settle)
+            return pss_kb(descendants([p.pid])) / 1024
+        finally:
+            _kill_group(p)
+    bundle = write_bundle(os.path.join(ctx.top, f"mem-{rt.name}"), rootfs, ["/bin/sleep", "3600"], rt)
+    before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
+    cid = rt.new_id("mem")
+    try:
+        pid = rt.start(bundle, cid, os.path.join(ctx.top, f"mem-{rt.name}.log"), net="none")
+        time.sleep(settle)
+        pids = descendants([pid]) | (pids_with_exe(rt.binary) - before)
+        return pss_kb(pids) / 1024
+    finally:
+        rt.delete(cid)
+
+
+def memory(ctx: Ctx) -> dict[str, Any]:
+    reps = ctx.reps or (1 if ctx.quick else 3)
+    settle = 0.5 if ctx.quick else 1.0
+    rootfs = ctx.bb_rootfs()
+    samples: dict[str, list[float]] = {rt.name: [] for rt in ctx.avail}
+    failed: dict[str, str] = {}
+    for _ in range(reps):
+        for rt in ctx.avail:
+            if rt.name in failed:
+                continue
+            try:
+                samples[rt.name].append(_launch_pss(ctx, rt, rootfs, settle))
+            except RunFailed as e:
+                failed[rt.name] = str(e)
+    cells = ctx.missing_cells()
+    for rt in ctx.avail:
+        cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(samples[rt.name])
+    return {"title": "Memory footprint: PSS of an idle container (MB)", "unit": "MB", "higher_is_better": False,
+            "reps": reps,
+            "notes": ["One container running busybox `sleep 3600`, started detached; after "
+                      f"{settle} s the PSS (/proc/PID/smaps_rollup) of what the launch left running is summed: "
+                      "the container's processes and their descendants plus any new process running the runtime's "
+                      "binary (runsc's sandbox and gofer). native: the sleep process alone; uml: the linux.uml "
+                      "process tree (128 MB guest)."],
+            "metrics": _finish([{"name": "idle PSS", "unit": "MB", "higher_is_better": False, "cells": cells}])}
+
+
+# --- scalability --------------------------------------------------------------------------------
+
+
+def _http_ok(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def _mem_available_mb() -> float:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def scalability(ctx: Ctx, ns: list[int] | None = None) -> dict[str, Any]:
+    ns = ns or ([1, 10] if ctx.quick else [1, 10, 50, 100, 200, 400])
+    dur = 2 if ctx.quick else 5
+    clients = 4 if ctx.quick else 8
+    avail = [r for r in ctx.avail if r.kind in ("native", "oci")]
+    argv = nginx_argv(ctx)
+    res: dict[tuple[int, str], dict[str, Any]] = {}
+    stopped: dict[str, str] = {}
+    per_container_mb: dict[str, float] = {}
+    for n in ns:
+        for rt in avail:
+            if rt.name in stopped:
+                res[(n, rt.name)] = {"fail": f"not attempted: {stopped[rt.name]}"}
+                continue
+            need = per_container_mb.get(rt.name, 10) * n
+            if need > _mem_available_mb() * 0.5:
+                why = f"not attempted at N={n}: would need ~{need:.0f} MB, over half of MemAvailable"
+                res[(n, rt.name)] = {"fail": why}
+                stopped[rt.name] = why
+                continue
+            servers: list[Server] = []
+            before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
+            t0 = time.perf_counter()
+            try:
+                for k in range(n):
+                    s = Server(ctx, rt, _app_dir(ctx), argv, "scale")
+                    try:
+                        servers.append(s.start())
+                    except RunFailed as e:
+                        raise RunFailed(f"container {k + 1} of {n}: {e}") from None
+                start_s = time.perf_counter() - t0
+                bad = [s.port for s in servers if not _http_ok(s.port)]
+                if bad:
+                    raise RunFailed(f"{len(bad)} of {n} containers did not answer HTTP")
+                pids = descendants([s.pid for s in servers])
+                if rt.kind == "oci":
+                    pids |= pids_with_exe(rt.binary) - before
+                mb = pss_kb(pids) / 1024
+                per_container_mb[rt.name] = mb / n
+                m = min(n, clients)
+                procs = [subprocess.Popen(["wrk", "-t1", "-c4", f"-d{dur}s", "--latency",
+                                           f"http://127.0.0.1:{servers[(j * n) // m].port}/index.html"],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          text=True) for j in range(m)]
+                total = 0.0
+                outs = [p.communicate(timeout=dur + 60)[0] for p in procs]
+                for p, out in zip(procs, outs):
+                    if p.returncode != 0:
+                        raise RunFailed(f"wrk exit status {p.returncode}: {out.strip()[-200:]}")
+                    total += parse_wrk(out)["req_s"]
+                res[(n, rt.name)] = {"req_s": total, "pss_mb": mb, "start_s": start_s}
+            except (RunFailed, OSError, subprocess.SubprocessError) as e:
+                res[(n, rt.name)] = {"fail": f"N={n}: {e}"}
+                stopped[rt.name] = f"failed at N={n}"
+            finally:
+                for s in servers:
+                    s.stop()
+            ctx.log(f"scalability: N={n} {rt.name} {'failed' if 'fail' in res[(n, rt.name)] else 'done'}")
+    metrics = []
+    for key, unit, hib, label in (("req_s", "req/s", True, "total req/s"), ("pss_mb", "MB", False, "total PSS"),
+                                  ("start_s", "s", False, "start time")):
+        for n in ns:
+            cells = ctx.missing_cells({r.name for r in avail}, {"uml": UML_NO_NET})
+            for rt in avail:
+                r = res[(n, rt.name)]
+                cells[rt.name] = stats.failed(r["fail"]) if "fail" in r else stats.summarize([r[key]])
+            metrics.append({"name": f"N={n} {label}", "unit": unit, "higher_is_better": hib, "cells": cells})
+    return {"title": "Scalability: N containers each serving nginx", "unit": "mixed", "higher_is_better": True,
+            "reps": 1, "ns": ns, "stopped": stopped,
+            "notes": [f"For each N (interleaved across runtimes) N nginx containers (1 worker each, host network, "
+                      f"127.0.0.1) are started one after another; each must answer HTTP; total req/s is the sum of "
+                      f"min(N, {clients}) concurrent `wrk -t1 -c4 -d{dur}s` clients, each on a different container; "
+                      "total PSS covers every container's processes; start time is starting all N. "
+                      "A runtime that fails at some N is not run at larger N."],
+            "metrics": _finish(metrics)}
+
+
+EXPERIMENTS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
+    "syscalls": syscalls, "spawn": spawn, "apps": apps, "memory": memory, "scalability": scalability}

@@ -1,0 +1,362 @@
+"""Runtimes the harness compares, found on this host, and how each one runs
+a bundle (one-shot or detached) or a guest init script.
+
+    native      the program run directly on the host
+    runc, crun  `RUNTIME --root DIR run ...`
+    runsc       gVisor (ptrace platform), `--network=none` or `--network=host`
+    uml         User-Mode Linux (Debian's user-mode-linux), the guest's root a
+                host directory (hostfs), an init script as its init
+    xc-nolibos  xc-runtime with the annotation org.xcontainers.libos=off
+    xc          xc-runtime on the X-LibOS (the default)
+    xc-abom     not built yet: always missing
+
+A runtime that is not installed is *missing* (with why); a run that does not
+succeed raises RunFailed with the reason, which the experiments report as
+*failed*, never as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ALL", "Runtime", "RunFailed", "discover", "in_private_mount_ns", "busybox_rootfs",
+           "host_rootfs", "write_bundle", "pss_kb", "descendants"]
+
+ALL = ["native", "runc", "crun", "runsc", "uml", "xc-nolibos", "xc", "xc-abom"]
+ALIASES = {"xc-off": "xc-nolibos"}
+LIBOS = "org.xcontainers.libos"
+HOST_DIRS = ("usr", "lib", "lib64", "bin", "sbin", "etc")
+UML_ARGS = ["mem=128M", "root=/dev/root", "rootfstype=hostfs", "rw", "init=/init.sh", "quiet"]
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class RunFailed(Exception):
+    """A run that did not give a result; str() is the reason."""
+
+
+@dataclass
+class Completed:
+    rc: int
+    out: str
+    err: str
+    seconds: float
+
+
+@dataclass
+class Runtime:
+    name: str
+    kind: str                     # native | oci | uml | none
+    binary: str | None = None
+    status: str = "available"     # available | missing
+    reason: str = ""
+    version: str = ""
+    root: str = ""                # --root state directory (oci)
+    annotations: dict[str, str] = field(default_factory=dict)
+    _count: int = 0
+
+    @property
+    def available(self) -> bool:
+        return self.status == "available"
+
+    def describe(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "binary": self.binary,
+                "version": self.version, "kind": self.kind}
+
+    # --- OCI ---------------------------------------------------------------------
+    def new_id(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}-{os.getpid()}-{self._count}"
+
+    def oci(self, *args: str, net: str = "none") -> list[str]:
+        assert self.kind == "oci" and self.binary
+        g = [self.binary, "--root", self.root]
+        if self.name == "runsc":
+            g.append(f"--network={net}")
+        return g + list(args)
+
+    def run(self, bundle: str, cid: str, timeout: float = 180, net: str = "none") -> Completed:
+        """`run` in the foreground; stdout is a pipe (runsc writes oddly to a regular file)."""
+        t0 = time.perf_counter()
+        try:
+            r = subprocess.run(self.oci("run", "--bundle", bundle, cid, net=net), stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.delete(cid)
+            raise RunFailed(f"timed out after {timeout:.0f} s") from None
+        dt = time.perf_counter() - t0
+        c = Completed(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"), dt)
+        if r.returncode != 0:
+            self.delete(cid)
+            raise RunFailed(f"exit status {r.returncode}: {(c.err.strip() or c.out.strip() or '(no output)')[-400:]}")
+        return c
+
+    def start(self, bundle: str, cid: str, log: str, net: str = "host", timeout: float = 120) -> int:
+        """`run --detach`; the container's init pid."""
+        with open(log, "ab") as f:
+            try:
+                r = subprocess.run(self.oci("run", "--detach", "--bundle", bundle, cid, net=net),
+                                   stdin=subprocess.DEVNULL, stdout=f, stderr=f, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.delete(cid)
+                raise RunFailed(f"run --detach timed out after {timeout:.0f} s") from None
+        if r.returncode != 0:
+            self.delete(cid)
+            raise RunFailed(f"run --detach: exit status {r.returncode}: {_tail(log)}")
+        st = subprocess.run(self.oci("state", cid, net=net), capture_output=True, text=True, timeout=60)
+        try:
+            return int(json.loads(st.stdout)["pid"])
+        except (ValueError, KeyError, TypeError):
+            self.delete(cid)
+            raise RunFailed(f"state after run --detach: {st.stderr.strip()[-300:]}") from None
+
+    def delete(self, cid: str) -> None:
+        try:
+            subprocess.run(self.oci("delete", "--force", cid), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+
+    # --- User-Mode Linux ------------------------------------------------------
+    def uml_cmd(self, rootfs: str) -> list[str]:
+        assert self.kind == "uml" and self.binary
+        return [self.binary, *UML_ARGS, f"rootflags={rootfs}"]
+
+    def boot(self, rootfs: str, init_script: str, timeout: float = 300) -> Completed:
+        """Boot UML with *init_script* as /init.sh (which must power off); its console output."""
+        write_init(rootfs, init_script)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(self.uml_cmd(rootfs), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, cwd=rootfs, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(p)
+            raise RunFailed(f"UML guest did not power off within {timeout:.0f} s") from None
+        dt = time.perf_counter() - t0
+        text = out.decode(errors="replace").replace("\r", "")
+        if p.returncode != 0:
+            raise RunFailed(f"linux.uml exit status {p.returncode}: {text.strip()[-400:]}")
+        return Completed(p.returncode, text, "", dt)
+
+
+def write_init(rootfs: str, script: str) -> None:
+    path = os.path.join(rootfs, "init.sh")
+    with open(path, "w") as f:
+        f.write(script)
+    os.chmod(path, 0o755)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    """Kill a process group this harness started itself (start_new_session=True)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def _tail(path: str, n: int = 400) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().strip()[-n:] or "(no output)"
+    except OSError:
+        return "(no log)"
+
+
+def _version(binary: str, args: tuple[str, ...] = ("--version",)) -> str:
+    try:
+        r = subprocess.run([binary, *args], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        lines = (r.stdout or r.stderr).strip().splitlines()
+        return lines[0] if lines else "?"
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"? ({e})"
+
+
+def _xc_runtime() -> str | None:
+    venv = os.path.join(_REPO, ".venv", "bin", "xc-runtime")
+    return shutil.which("xc-runtime", path=PATH) or (venv if os.path.exists(venv) else None)
+
+
+def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
+    """The runtimes asked for, each available or missing with why."""
+    out: dict[str, Runtime] = {}
+    for name in names:
+        name = ALIASES.get(name, name)
+        if name not in ALL:
+            raise ValueError(f"unknown runtime {name!r} (known: {', '.join(ALL)})")
+        if name == "native":
+            rt = Runtime(name, "native", version=f"Linux {os.uname().release}")
+        elif name == "xc-abom":
+            rt = Runtime(name, "none", status="missing",
+                         reason="ABOM (binary patching of syscall sites) is not built yet: no third xc mode")
+        elif name == "uml":
+            b = shutil.which("linux.uml", path=PATH)
+            rt = Runtime(name, "uml", b) if b else Runtime(
+                name, "uml", status="missing", reason="linux.uml not installed (Debian package user-mode-linux)")
+            if b:
+                rt.version = _uml_version()
+        else:
+            b = _xc_runtime() if name.startswith("xc") else shutil.which(name, path=PATH)
+            if not b:
+                what = "xc-runtime (make setup)" if name.startswith("xc") else f"{name} (Debian package {name})"
+                rt = Runtime(name, "oci", status="missing", reason=f"not installed: {what}")
+            else:
+                rt = Runtime(name, "oci", b, version=_version(b),
+                             root=os.path.join(state_dir, f"state-{name}"),
+                             annotations={LIBOS: "off"} if name == "xc-nolibos" else {})
+        out[name] = rt
+    return out
+
+
+def _uml_version() -> str:
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "user-mode-linux"], capture_output=True,
+                           text=True, timeout=10)
+        return f"user-mode-linux {r.stdout.strip()}" if r.returncode == 0 else "user-mode-linux"
+    except (OSError, subprocess.SubprocessError):
+        return "user-mode-linux"
+
+
+# --- the mount namespace ------------------------------------------------------------
+
+
+def in_private_mount_ns(argv: list[str]) -> None:
+    """Re-exec *argv* in a private mount namespace without /sys/fs/cgroup/unified.
+
+    crun refuses this host's hybrid cgroup layout; without the cgroup2 mount it
+    runs (DESIGN-NOTES §6).  Every runtime sees the same view.  Returns in the
+    new namespace; the parent exits with the child's status.
+    """
+    if os.environ.get("XC_BENCH_NS") == "1":
+        subprocess.run(["umount", "/sys/fs/cgroup/unified"], stderr=subprocess.DEVNULL, check=False)
+        return
+    env = dict(os.environ, XC_BENCH_NS="1")
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", *argv], env=env)
+    sys.exit(r.returncode)
+
+
+# --- rootfs and bundles -----------------------------------------------------------------
+
+
+def busybox_rootfs(path: str, links: tuple[str, ...] = ("sh", "true", "sleep")) -> str:
+    """busybox-static alone (plus whatever the caller adds)."""
+    os.makedirs(os.path.join(path, "bin"))
+    for d in ("proc", "sys", "dev", "tmp"):
+        os.makedirs(os.path.join(path, d))
+    shutil.copy2("/bin/busybox", os.path.join(path, "bin", "busybox"))
+    for name in links:
+        os.symlink("busybox", os.path.join(path, "bin", name))
+    return path
+
+
+def host_rootfs(path: str) -> str:
+    """Mount points for the host's /usr, /lib, ... (bind-mounted read-only by the bundle)."""
+    for d in HOST_DIRS:
+        if os.path.islink("/" + d):
+            os.makedirs(os.path.dirname(os.path.join(path, d)), exist_ok=True)
+            os.symlink(os.readlink("/" + d), os.path.join(path, d))
+        elif os.path.isdir("/" + d):
+            os.makedirs(os.path.join(path, d), exist_ok=True)
+    for d in ("proc", "sys", "dev", "tmp", "run", "var"):
+        os.makedirs(os.path.join(path, d), exist_ok=True)
+    for d in ("tmp", "run", "var"):
+        os.chmod(os.path.join(path, d), 0o1777)
+    return path
+
+
+def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, hostnet: bool = False,
+                 host_dirs: bool = False, binds: list[str] = (), caps: list[str] = ()) -> str:
+    from ..defaults import default_spec
+
+    os.makedirs(bundle, exist_ok=True)
+    spec = default_spec(args, terminal=False, hostname="bench")
+    spec["root"]["path"] = rootfs
+    if hostnet:
+        spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+    if host_dirs:
+        for d in HOST_DIRS:
+            if os.path.isdir("/" + d) and not os.path.islink("/" + d):
+                spec["mounts"].append({"destination": "/" + d, "type": "bind", "source": "/" + d,
+                                       "options": ["rbind", "ro"]})
+        for d in ("tmp", "run", "var"):
+            spec["mounts"].append({"destination": "/" + d, "type": "tmpfs", "source": "tmpfs",
+                                   "options": ["nosuid", "nodev", "mode=1777"]})
+    for src in binds:  # the same path inside as outside
+        spec["mounts"].append({"destination": src, "type": "bind", "source": src, "options": ["rbind", "ro"]})
+    for c in caps:
+        for v in spec["process"]["capabilities"].values():
+            v.append(c)
+    if rt.annotations:
+        spec["annotations"] = dict(rt.annotations)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    return bundle
+
+
+# --- memory -----------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+            ppid = int(s[s.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def descendants(pids: list[int]) -> set[int]:
+    """*pids* and every process below them."""
+    kids = _children()
+    seen: set[int] = set()
+    todo = list(pids)
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        todo += kids.get(p, [])
+    return seen
+
+
+def pids_with_exe(binary: str) -> set[int]:
+    real = os.path.realpath(binary)
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.path.realpath(f"/proc/{d}/exe") == real:
+                    out.add(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def pss_kb(pids: set[int]) -> int:
+    """PSS summed over the processes (kB), from /proc/PID/smaps_rollup."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
