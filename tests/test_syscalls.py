@@ -83,6 +83,7 @@ RUNTIMES = {
     "runc": ("runc", {}),
     "xc-nolibos": ("xc", {"org.xcontainers.libos": "off"}),
     "xc": ("xc", {}),
+    "xc-trap": ("xc", {"org.xcontainers.libos.abom": "off"}),
 }
 
 TIMEOUT = 60  # per run, container start included; each case has a 2 s watchdog (exit 99)
@@ -193,7 +194,7 @@ def test_syscall_case(flavour: str, case: str, where: str, request: pytest.Fixtu
         return
     if ref.rc != 0:
         pytest.fail("no reference: the case fails natively\n" + _describe("native", ref))
-    if where == "xc" and case in LIBOS_KNOWN_DIFFERENCES:
+    if where in ("xc", "xc-trap") and case in LIBOS_KNOWN_DIFFERENCES:
         request.applymarker(pytest.mark.xfail(reason=LIBOS_KNOWN_DIFFERENCES[case], strict=True))
     fixture, annotations = RUNTIMES[where]
     rt: RuntimeUnderTest = request.getfixturevalue(fixture)

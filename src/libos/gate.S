@@ -40,6 +40,50 @@ xc_jump:
     xor %edi, %edi
     jmp *%rax
 
+/*
+ * The entry of sites ABOM patched (abom.c): the trampoline did
+ * `lea -128(%rsp),%rsp; mov $nr,%eax; call *xc_abom_entry_slot`.  Keep every
+ * register the kernel would keep across `syscall` (all but rax, rcx, r11)
+ * and the flags; call xc_abom_dispatch(nr, a0..a5) on an aligned stack.
+ */
+    .globl xc_abom_entry
+    .type xc_abom_entry, @function
+xc_abom_entry:
+    pushfq
+    cld
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %rbx
+    mov %rsp, %rbx
+    and $-16, %rsp
+    sub $8, %rsp
+    push %r9                    /* a5, the 7th argument, on the stack */
+    mov %r8, %r9                /* a4 */
+    mov %r10, %r8               /* a3 */
+    mov %rdx, %rcx              /* a2 */
+    mov %rsi, %rdx              /* a1 */
+    mov %rdi, %rsi              /* a0 */
+    mov %rax, %rdi              /* nr */
+    call xc_abom_dispatch
+    mov %rbx, %rsp
+    pop %rbx
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    popfq
+    ret
+
     .section xc_gate, "ax", @progbits
     .balign 4096
 /* long xc_host_syscall(nr, a1, a2, a3, a4, a5, a6) */

@@ -1173,9 +1173,22 @@ static int names_libos_fd(long nr, const long *a)
     return 0;
 }
 
+/* A call from a site ABOM patched (xc_abom_entry): no trap frame. */
+long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    long a[6] = {a0, a1, a2, a3, a4, a5};
+    if (nr < 0 || nr >= NR_MAX || !table[nr])
+        return -XC_ENOSYS;
+    if (xc_stats) {
+        __atomic_fetch_add(&xc_stats->patched[nr], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&xc_stats->patched_calls, 1, __ATOMIC_RELAXED);
+    }
+    return names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, 0);
+}
+
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
-    (void)sig, (void)si;
+    (void)sig;
     struct xc_sigcontext *m = &uc->mc;
     long nr = (long)m->rax;
     long a[6] = {(long)m->rdi, (long)m->rsi, (long)m->rdx, (long)m->r10, (long)m->r8, (long)m->r9};
@@ -1185,6 +1198,8 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
             __atomic_fetch_add(&xc_stats->calls[nr], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
         }
+        if (xc_abom_on)
+            xc_abom_try(nr, (unsigned long)si->call_addr);
         r = names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, uc);
     } else {
         if (xc_stats)

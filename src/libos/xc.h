@@ -119,6 +119,12 @@ long xc_install_handler(int on_stack);
 void xc_seal(void);
 void xc_unseal(void);
 
+/* abom.c */
+extern int xc_abom_on;
+void xc_abom_init(void);
+void xc_abom_try(long nr, unsigned long call_addr);
+long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,
                                  uint64_t *auxv);

@@ -204,7 +204,7 @@ class Runtime:
             if ctx.libos_fd >= 0:
                 from . import libos
 
-                ctx.stats_fd = libos.new_stats_fd()
+                ctx.stats_fd = libos.new_stats_fd(abom=libos.abom_enabled(spec.annotations))
                 self.stats_fd = os.dup(ctx.stats_fd)
             # The cgroup comes last before the fork: making it may wait for
             # the primer's grace period (cgroups.prime_moves).

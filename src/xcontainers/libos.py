@@ -115,20 +115,32 @@ def sealed_image_fd() -> int:
 HOW = ("forwarded", "translated", "special", "emulated", "refused")
 
 
-def new_stats_fd() -> int:
-    """A fresh statistics segment (struct xc_stats) in a memfd."""
+def new_stats_fd(abom: bool = False) -> int:
+    """A fresh statistics segment (struct xc_stats) in a memfd; its flags
+    word carries the container's LibOS profile."""
     import struct
 
-    from .libos_abi import XC_STATS_MAGIC, XC_STATS_SIZE
+    from .libos_abi import XC_FLAG_ABOM, XC_STATS_MAGIC, XC_STATS_SIZE
 
     fd = os.memfd_create("xc-stats", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, XC_STATS_SIZE)
-        os.pwrite(fd, struct.pack("<Q", XC_STATS_MAGIC), 0)
+        os.pwrite(fd, struct.pack("<QQ", XC_STATS_MAGIC, XC_FLAG_ABOM if abom else 0), 0)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def abom_enabled(annotations: dict[str, str]) -> bool:
+    """ABOM (patching system call sites into calls) is on unless the
+    annotation ``org.xcontainers.libos.abom=off`` turns it off (trap path only)."""
+    v = annotations.get(ANNOTATION + ".abom", "on").lower()
+    if v not in ("on", "off", "true", "false", "1", "0"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"annotations.{ANNOTATION}.abom: {v!r} must be on or off")
+    return v in ("on", "true", "1")
 
 
 def container_stats_fd(init_pid: int) -> int:
@@ -147,17 +159,24 @@ def read_stats(fd: int) -> dict[str, object]:
 
     from .libos_abi import XC_NR_MAX, XC_STATS_MAGIC
 
-    data = os.pread(fd, 8 * (8 + XC_NR_MAX), 0)
-    words = struct.unpack(f"<{8 + XC_NR_MAX}Q", data)
+    head = 12
+    data = os.pread(fd, 8 * (head + 2 * XC_NR_MAX), 0)
+    words = struct.unpack(f"<{head + 2 * XC_NR_MAX}Q", data)
     if words[0] != XC_STATS_MAGIC:
         raise ValueError("not an X-LibOS statistics segment")
     names = {nr: name for nr, name, _, _ in table()}
-    calls = {names.get(nr, f"syscall_{nr}"): n for nr, n in enumerate(words[8:]) if n}
+    traps = words[head:head + XC_NR_MAX]
+    patched = words[head + XC_NR_MAX:head + 2 * XC_NR_MAX]
+    calls = {names.get(nr, f"syscall_{nr}"): t + p for nr, (t, p) in enumerate(zip(traps, patched)) if t + p}
+    by_path = dict(zip(HOW, words[4:9]))
+    by_path["patched"] = words[9]
     return {
-        "processes": words[1],
-        "execs": words[2],
-        "by_path": dict(zip(HOW, words[3:8])),
-        "total": sum(words[3:8]),
+        "processes": words[2],
+        "execs": words[3],
+        "by_path": by_path,
+        "total": sum(words[4:10]),
+        "sites_patched": words[10],
+        "sites_refused": words[11],
         "calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
     }
 
@@ -170,7 +189,8 @@ def format_stats(st: dict[str, object], top: int = 8) -> str:
     lines = [
         f"X-LibOS: {st['total']} system calls served in the LibOS by {st['processes']} "
         f"program start(s) ({st['execs']} via execve)",
-        "  by path: " + ", ".join(f"{k} {v}" for k, v in by_path.items()),
+        "  by path: " + ", ".join(f"{k} {v}" for k, v in by_path.items())
+        + f" (ABOM: {st['sites_patched']} sites patched, {st['sites_refused']} left alone)",
         "  most frequent: " + ", ".join(f"{k} {v}" for k, v in list(calls.items())[:top]),
     ]
     return "\n".join(lines)

@@ -186,6 +186,118 @@ static int probe_fds(void)
     return 1;
 }
 
+/* --- ABOM ------------------------------------------------------------------ */
+
+/* Sites with the exact bytes `b8 imm32 0f 05`; each returns its syscall's result. */
+#define SITE(name, nr)                                                              \
+    __attribute__((noinline, noclone)) static long name(void)                                                          \
+    {                                                                               \
+        long r;                                                                     \
+        __asm__ volatile(".globl " #name "_at\n" #name "_at:\n"                    \
+                         ".byte 0xb8\n.long " #nr "\nsyscall"                       \
+                         : "=a"(r) : : "rcx", "r11", "memory");                     \
+        return r;                                                                   \
+    }
+SITE(site_getpid, 39)
+SITE(site_getppid, 110)
+extern const unsigned char site_getpid_at[], site_getppid_at[];
+
+/* eax = 110 (getppid), but the bytes before `syscall` are a mov $39 that never ran. */
+static long site_skipped_mov(void)
+{
+    long r;
+    __asm__ volatile("mov $110, %%eax\n jmp 1f\n .byte 0xb8\n .long 39\n1: syscall"
+                     : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+/* A value in the red zone (below rsp) across the system call. */
+static long site_red_zone(void)
+{
+    long out;
+    __asm__ volatile("movq $0x1234567, -8(%%rsp)\n"
+                     "movq $0x7654321, -128(%%rsp)\n"
+                     ".byte 0xb8\n .long 39\n syscall\n"
+                     "mov -8(%%rsp), %%rdx\n add -128(%%rsp), %%rdx\n mov %%rdx, %0"
+                     : "=r"(out) : : "rax", "rcx", "rdx", "r11", "memory");
+    return out;
+}
+
+/* Registers and flags the kernel keeps across `syscall` are kept. */
+static int site_keeps_registers(void)
+{
+    unsigned long rdx = 0, rsi = 0, r8 = 0, r9 = 0, r10 = 0, flags_ok = 0;
+    __asm__ volatile("mov $0x11, %%rdx\n mov $0x22, %%rsi\n mov $0x33, %%r8\n mov $0x44, %%r9\n"
+                     "mov $0x55, %%r10\n stc\n"
+                     ".byte 0xb8\n .long 39\n syscall\n"
+                     "setc %%al\n movzbq %%al, %5\n"
+                     "mov %%rdx, %0\n mov %%rsi, %1\n mov %%r8, %2\n mov %%r9, %3\n mov %%r10, %4\n"
+                     : "=m"(rdx), "=m"(rsi), "=m"(r8), "=m"(r9), "=m"(r10), "=r"(flags_ok)
+                     : : "rax", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11", "memory");
+    return rdx == 0x11 && rsi == 0x22 && r8 == 0x33 && r9 == 0x44 && r10 == 0x55 && flags_ok == 1;
+}
+
+/* A b8 27 00 00 00 that is the tail of a longer instruction (movabs to rdx). */
+static unsigned long site_inside_longer(void)
+{
+    unsigned long rdx;
+    __asm__ volatile("mov $39, %%eax\n"
+                     ".byte 0x48, 0xba, 0x11, 0x22, 0x33, 0xb8, 0x27, 0x00, 0x00, 0x00\n" /* movabs $..,%rdx */
+                     "syscall\n mov %%rdx, %0"
+                     : "=r"(rdx) : : "rax", "rcx", "rdx", "r11", "memory");
+    return rdx;
+}
+
+#include <pthread.h>
+static volatile int g_bad;
+static void *hammer(void *arg)
+{
+    long ppid = (long)arg;
+    for (int i = 0; i < 2000; i++) {
+        if (site_getpid() != getpid() || site_getppid() != ppid)
+            g_bad = 1;
+        if (site_red_zone() != 0x1234567 + 0x7654321)
+            g_bad = 1;
+    }
+    return NULL;
+}
+
+static int probe_abom(void)
+{
+    long bad = 0;
+    for (int i = 0; i < 1000; i++)
+        bad += site_getpid() != getpid();
+    printf("getpid through a patchable site: %s\n", bad ? "wrong" : "ok");
+    printf("site rewritten: %s\n", site_getpid_at[0] == 0xe9 ? "yes" : "no");
+    bad = 0;
+    for (int i = 0; i < 100; i++)
+        bad += site_skipped_mov() != getppid();
+    printf("mov that did not run: %s\n", bad ? "wrong" : "ok");
+    printf("red zone kept: %s\n", site_red_zone() == 0x1234567 + 0x7654321 ? "yes" : "no");
+    int ok = 1;
+    for (int i = 0; i < 100; i++)
+        ok &= site_keeps_registers();
+    printf("registers and flags kept: %s\n", ok ? "yes" : "no");
+    unsigned long first = site_inside_longer(), later = 0;
+    for (int i = 0; i < 10; i++)
+        later = site_inside_longer();
+    printf("b8 inside a longer instruction kept: %s\n", later == first ? "yes" : "no");
+    return 0;
+}
+
+static int probe_abom_threads(void)
+{
+    for (int rep = 0; rep < 10; rep++) {
+        pthread_t t[32];
+        for (int i = 0; i < 32; i++)
+            pthread_create(&t[i], NULL, hammer, (void *)(long)getppid());
+        for (int i = 0; i < 32; i++)
+            pthread_join(t[i], NULL);
+    }
+    printf("32 threads x 10 rounds on sites being patched: %s\n", g_bad ? "wrong" : "ok");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -201,5 +313,9 @@ int main(int argc, char **argv)
         return probe_region(argc > 2 ? strtoul(argv[2], NULL, 0) : 0);
     if (strcmp(argv[1], "fds") == 0)
         return probe_fds();
+    if (strcmp(argv[1], "abom") == 0)
+        return probe_abom();
+    if (strcmp(argv[1], "abom-threads") == 0)
+        return probe_abom_threads();
     return 2;
 }
