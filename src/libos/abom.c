@@ -56,6 +56,7 @@ struct abom_state {
     unsigned int n_pages;
     struct tramp_page pages[MAX_TRAMP_PAGES];
     unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
+    char maps[4096];                      /* /proc/self/maps, read under the lock */
 };
 
 static struct abom_state *st;
@@ -65,7 +66,8 @@ void xc_abom_init(void)
 {
     if (!xc_stats || !(xc_stats->flags & XC_FLAG_ABOM))
         return;
-    long p = H6(__NR_mmap, 0, PAGE * 4, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
+    long p = H6(__NR_mmap, 0, (sizeof(struct abom_state) + PAGE - 1) & ~(PAGE - 1), 3 /* RW */,
+                0x22 /* PRIVATE|ANON */, -1, 0);
     if (XC_ERR(p))
         return;
     st = (struct abom_state *)p;
@@ -174,18 +176,21 @@ static void put32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-/* Protection of the mapping holding *addr*, from /proc/self/maps; -1 if unknown. */
+/* Protection of the mapping holding *addr*, from /proc/self/maps; -1 if
+ * unknown.  Called under the lock; the buffer is not on the stack, which may
+ * be a posix_spawn child's few KB under a 3.6 KB trap frame. */
 static int prot_of(unsigned long addr)
 {
     static const char maps[] = "/proc/self/maps";
-    char buf[4096];
+    char *buf = st->maps;
+    const unsigned long bufsize = sizeof st->maps;
     long fd = H3(__NR_openat, -100, maps, 02000000 /* O_CLOEXEC */);
     if (fd < 0)
         return -1;
     int prot = -1;
     long carry = 0;
     for (;;) {
-        long n = H3(__NR_read, fd, buf + carry, sizeof buf - 1 - (unsigned long)carry);
+        long n = H3(__NR_read, fd, buf + carry, bufsize - 1 - (unsigned long)carry);
         if (n <= 0)
             break;
         n += carry;
@@ -209,7 +214,7 @@ static int prot_of(unsigned long addr)
             start = i + 1;
         }
         carry = n - start;
-        if (carry >= (long)sizeof buf - 1)
+        if (carry >= (long)bufsize - 1)
             carry = 0;
         memmove(buf, buf + start, (size_t)carry);
     }
@@ -217,27 +222,42 @@ static int prot_of(unsigned long addr)
     return prot;
 }
 
-/* Called from the trap handler for a call at *call_addr* (after its syscall). */
+/* Called from the trap handler for a call at *call_addr* (after its syscall).
+ * Two forms of the site are known:
+ *   b8 imm32 0f 05            mov $nr,%eax; syscall     (glibc, musl, busybox)
+ *   48 c7 c0 imm32 0f 05      mov $nr,%rax; syscall     (Go's runtime)
+ * In both, the first five bytes of the mov become the jump; the rest of the
+ * mov (two bytes in the second form) is never an instruction start, so it
+ * may stay as it is. */
 void xc_abom_try(long nr, unsigned long call_addr)
 {
-    unsigned long sys = call_addr - 2, mov = sys - 5;
-    if (!patchable(nr) || was_refused(mov))
+    unsigned long sys = call_addr - 2;
+    if (!patchable(nr) || was_refused(sys))
         return;
     lock();
-    volatile unsigned char *b = (volatile unsigned char *)mov;
-    if (b[0] == 0xe9 && b[5] == 0x0f && b[6] == 0x05) { /* patched meanwhile */
+    volatile unsigned char *s5 = (volatile unsigned char *)(sys - 5);
+    volatile unsigned char *s7 = (volatile unsigned char *)(sys - 7);
+    if ((s5[0] == 0xe9 || s7[0] == 0xe9) && s5[5] == 0x0f && s5[6] == 0x05) {
+        /* patched meanwhile by another thread */
         unlock();
         return;
     }
-    uint32_t imm = (uint32_t)b[1] | (uint32_t)b[2] << 8 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 24;
-    unsigned long tramp;
-    int prot;
-    if (b[0] != 0xb8 || imm != (uint32_t)nr || b[5] != 0x0f || b[6] != 0x05 ||
+    unsigned long mov = 0;
+    if (s5[0] == 0xb8 && ((uint32_t)s5[1] | (uint32_t)s5[2] << 8 | (uint32_t)s5[3] << 16 |
+                          (uint32_t)s5[4] << 24) == (uint32_t)nr)
+        mov = sys - 5;
+    else if (s7[0] == 0x48 && s7[1] == 0xc7 && s7[2] == 0xc0 &&
+             ((uint32_t)s7[3] | (uint32_t)s7[4] << 8 | (uint32_t)s7[5] << 16 | (uint32_t)s7[6] << 24) ==
+                 (uint32_t)nr)
+        mov = sys - 7;
+    unsigned long tramp = 0;
+    int prot = -1;
+    if (!mov || s5[5] != 0x0f || s5[6] != 0x05 ||
         (mov & 63) > 56 /* the 8-byte store would cross a cache line */ ||
         (sys >= (unsigned long)XC_LIBOS_BASE && sys < (unsigned long)XC_LIBOS_BASE + 0x1000000) ||
-        (prot = prot_of(mov)) < 0 || !(prot & 4) || prot_of(mov + 7) != prot ||
+        (prot = prot_of(mov)) < 0 || !(prot & 4) || prot_of(sys + 1) != prot ||
         !(tramp = tramp_slot(mov))) {
-        refuse(mov);
+        refuse(sys);
         unlock();
         return;
     }
@@ -254,12 +274,12 @@ void xc_abom_try(long nr, unsigned long call_addr)
     put32(t + 13, (uint32_t)(unsigned long)&xc_abom_entry_slot);
     xc_memcpy(t + 17, tail, 8);
     t[25] = 0xe9;
-    put32(t + 26, (uint32_t)((long)(mov + 7) - (long)(tramp + 30)));
-    /* The site: one atomic 8-byte store of e9 rel32 0f 05 + the next byte. */
+    put32(t + 26, (uint32_t)((long)(sys + 2) - (long)(tramp + 30)));
+    /* The site: one atomic 8-byte store of e9 rel32 + the next three bytes. */
     unsigned long page = mov & ~(PAGE - 1);
     unsigned long len = ((mov + 8 + PAGE - 1) & ~(PAGE - 1)) - page;
     if (H3(__NR_mprotect, page, len, prot | 2) < 0) {
-        refuse(mov);
+        refuse(sys);
         unlock();
         return;
     }

@@ -23,6 +23,48 @@
 struct xc_process xc_proc;
 struct xc_stats *xc_stats;
 
+/* State the LibOS changes while the program runs: its own small mapping,
+ * since the image's pages are sealed read-only. */
+struct xc_rw {
+    long pid;          /* getpid's answer, 0 until asked */
+    int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
+};
+static struct xc_rw *rw;
+
+void xc_rw_init(void)
+{
+    long p = H6(__NR_mmap, 0, 4096, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
+    if (!XC_ERR(p))
+        rw = (struct xc_rw *)p;
+}
+
+#define CLONE_THREAD 0x10000
+
+/* Before a clone: a new process must not inherit our cached pid, and one
+ * that shares our memory must never use the cache. */
+static void pid_forget(unsigned long flags)
+{
+    if (!rw || (flags & CLONE_THREAD))
+        return;
+    if (flags & 0x100 /* CLONE_VM */)
+        rw->pid_uncached = 1;
+    rw->pid = 0;
+}
+
+static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    if (!rw || rw->pid_uncached)
+        return H0(__NR_getpid);
+    long p = __atomic_load_n(&rw->pid, __ATOMIC_RELAXED);
+    if (p > 0)
+        return p;
+    p = H0(__NR_getpid);
+    if (p > 0)
+        __atomic_store_n(&rw->pid, p, __ATOMIC_RELAXED);
+    return p;
+}
+
 /* Map the container's statistics segment, if the runtime gave one. */
 void xc_stats_attach(void)
 {
@@ -941,8 +983,10 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
             flags &= ~(unsigned long)CLONE_VM; /* a shared stack would lose our frame */
         else if (flags & CLONE_VM)
             return -XC_EINVAL;
+        pid_forget(flags);
         return H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
     }
+    pid_forget(flags);
     /* The child starts in xc_clone_thread on the new stack: leave it the
      * program's registers and return address just below the stack top. */
     uint64_t *top = (uint64_t *)sp;
@@ -958,12 +1002,14 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
+    pid_forget(0);
     return H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
 }
 
 static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
+    pid_forget(0);
     return H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
 }
 
@@ -1036,6 +1082,8 @@ static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
     return do_exec((const char *)a[0], (char *const *)a[1], (char *const *)a[2], 0);
 }
 
+static long exec_at_path(const char *path, const long *a, long flags);
+
 static char *put_num(char *p, long v)
 {
     char digits[20];
@@ -1055,7 +1103,8 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
     const char *path = (const char *)a[1];
     int dirfd = (int)a[0];
     long flags = a[4];
-    char full[4096 + 32];
+    /* Kept small: this may run on a posix_spawn child's few-KB stack. */
+    char full[512];
     if (!path)
         return -XC_EFAULT;
     if (flags & ~(long)(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
@@ -1090,17 +1139,33 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
     if (dirfd != AT_FDCWD && path[0] != '/') {
         /* relative to dirfd: /proc/self/fd/DIRFD/PATH */
         unsigned long n = xc_strlen(path);
-        if (n > 4096)
+        if (n >= 4096)
             return -XC_ENAMETOOLONG;
-        char *p = full;
+        char *buf = full;
+        unsigned long size = n + 40;
+        if (size > sizeof full) { /* rare: a long path gets its own mapping */
+            long m = H6(__NR_mmap, 0, size, 3, 0x22, -1, 0);
+            if (XC_ERR(m))
+                return m;
+            buf = (char *)m;
+        }
+        char *p = buf;
         const char *pre = "/proc/self/fd/";
         while (*pre)
             *p++ = *pre++;
         p = put_num(p, dirfd);
         *p++ = '/';
         xc_memcpy(p, path, n + 1);
-        path = full;
+        long r = exec_at_path(buf, a, flags);
+        if (buf != full)
+            H2(__NR_munmap, buf, size);
+        return r;
     }
+    return exec_at_path(path, a, flags);
+}
+
+static long exec_at_path(const char *path, const long *a, long flags)
+{
     if (flags & AT_SYMLINK_NOFOLLOW) {
         struct { uint64_t dev, ino, nlink; uint32_t mode; char rest[144 - 28]; } st;
         long r = H4(__NR_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW);

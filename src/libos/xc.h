@@ -106,6 +106,7 @@ long xc_install_filter(void);
 /* libos.c */
 extern struct xc_stats *xc_stats;
 void xc_stats_attach(void);
+void xc_rw_init(void);
 
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
