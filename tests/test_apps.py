@@ -611,6 +611,20 @@ def test_musl_static_program(runtimes, host_rootfs, musl_program, tmp_path):
         """), r.out
 
 
+def test_musl_posix_spawn_repeatedly_on_the_libos(runtimes, host_rootfs, musl_program, tmp_path):
+    """Regression: musl's posix_spawn child runs on a ~5 KB stack inside its
+    parent's frame; a LibOS that used more stack there (ABOM once read
+    /proc/self/maps into a 4 KB stack buffer) overwrote the parent's trap
+    frame about one run in three.  Ten runs on the LibOS must all pass."""
+    app = write_app(tmp_path, {})
+    shutil.copy2(musl_program, app / "prog")
+    rt = runtimes["on"]
+    for i in range(10):
+        r = rt.run(app_bundle(tmp_path, host_rootfs, app, ["/app/prog"], "on"),
+                   cid=f"spawn-{i}-{uuid.uuid4().hex[:6]}")
+        assert r.rc == 0 and r.out.endswith("done\n"), f"run {i}: rc {r.rc}\n{r.out}\n{r.err}"
+
+
 # --- (4) a static Go program ------------------------------------------------------------
 
 GO_MAIN = r"""
