@@ -1245,8 +1245,10 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
     if (nr < 0 || nr >= NR_MAX || !table[nr])
         return -XC_ENOSYS;
     if (xc_stats) {
-        __atomic_fetch_add(&xc_stats->patched[nr], 1, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&xc_stats->patched_calls, 1, __ATOMIC_RELAXED);
+        /* Plain increments, not locked ones: about 40 ns less per call; two
+         * threads counting the same call at the same instant may lose one. */
+        xc_stats->patched[nr]++;
+        xc_stats->patched_calls++;
     }
     return names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, 0);
 }
