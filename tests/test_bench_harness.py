@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from xcontainers.benchharness import report, stats
-from xcontainers.benchharness.experiments import Ctx, parse_redis_csv, parse_wrk, spawn
+from xcontainers.benchharness.experiments import OPS, Ctx, parse_redis_csv, parse_wrk, spawn
 from xcontainers.benchharness.runtimes import Runtime, discover
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,9 +76,13 @@ Transfer/sec:    512.00KB
 # --- missing and failing runtimes ------------------------------------------------------
 
 
-def test_missing_runtime_is_reported_missing(tmp_path):
-    rts = discover(["xc-abom"], str(tmp_path))
-    assert rts["xc-abom"].status == "missing" and "ABOM" in rts["xc-abom"].reason
+def test_missing_runtime_is_reported_missing(tmp_path, monkeypatch):
+    from xcontainers.benchharness import runtimes
+
+    monkeypatch.setattr(runtimes, "PATH", str(tmp_path))  # nothing is installed there
+    rts = discover(["runc", "runsc"], str(tmp_path))
+    for name in ("runc", "runsc"):
+        assert rts[name].status == "missing" and "not installed" in rts[name].reason
     with pytest.raises(ValueError):
         discover(["no-such-runtime"], str(tmp_path))
 
@@ -114,30 +118,69 @@ def test_failing_and_missing_runtimes_in_an_experiment(tmp_path):
 # --- a real quick run -------------------------------------------------------------------------
 
 
+# The metric names each quick experiment must report (the full run adds memcached and larger N).
+QUICK_METRICS = {
+    "syscalls": OPS,
+    "spawn": ["/bin/true"],
+    "apps": ["nginx req/s", "nginx p50", "nginx p99"]
+            + [f"redis {op} {k}" for op in ("SET", "GET") for k in ("req/s", "p50", "p99")],
+    "memory": ["idle PSS"],
+    "scalability": [f"N={n} {label}" for label in ("total req/s", "total PSS", "start time") for n in (1, 10)],
+}
+
+
 def test_quick_run_report_is_well_formed(tmp_path):
+    """What CI runs (`make test`): the whole `xc bench --quick --runtimes runc,xc`, every
+    experiment (about a minute on a 2-vCPU machine; the timeout leaves room for a loaded
+    one), then every section of the report is checked: results.json parses with the expected
+    experiments, metrics and runtimes, every cell is ok / failed / missing (a number only
+    when ok), report.md has one table per experiment, every chart is a PNG.  It never
+    checks how fast anything is."""
     _need_root_busybox()
     pytest.importorskip("matplotlib")
     out = tmp_path / "results"
     env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
     p = subprocess.run([sys.executable, "-c", "from xcontainers.xc_cli import main; main()", "bench", "--quick",
-                        "--runtimes", "runc,xc", "--experiments", "syscalls,spawn", "--out", str(out)],
-                       capture_output=True, text=True, timeout=240, env=env, cwd=str(tmp_path))
+                        "--runtimes", "runc,xc", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
-    assert set(res["experiments"]) == {"syscalls", "spawn"}
-    assert set(res["runtimes"]) == {"runc", "xc"}
-    for e in res["experiments"].values():
-        assert "error" not in e, e
+    for key in ("command", "date", "duration_s", "quick", "machine", "runtimes", "experiments", "charts"):
+        assert key in res, key
+    assert res["quick"] is True and "--quick" in res["command"]
+    for key in ("cpu", "nproc", "mem_total_mb", "kernel", "loadavg_start", "loadavg_end"):
+        assert key in res["machine"], key
+    assert list(res["runtimes"]) == ["runc", "xc"]
+    for d in res["runtimes"].values():
+        assert d["status"] == "available" and d["version"], d
+    assert list(res["experiments"]) == list(QUICK_METRICS)
+    for ename, e in res["experiments"].items():
+        assert "error" not in e, (ename, e.get("error"), e.get("traceback"))
+        assert e["title"] and e["duration_s"] >= 0
+        assert [m["name"] for m in e["metrics"]] == QUICK_METRICS[ename], ename
         for m in e["metrics"]:
-            assert set(m["cells"]) == {"runc", "xc"}
+            assert m["unit"] and isinstance(m["higher_is_better"], bool)
+            assert set(m["cells"]) == {"runc", "xc"}, (ename, m["name"])
             for c in m["cells"].values():
-                assert c["status"] in ("ok", "failed", "missing")
+                assert c["status"] in ("ok", "failed", "missing"), c
                 if c["status"] == "ok":
-                    assert c["min"] <= c["median"] <= c["max"] and c["n"] >= 1
+                    assert c["min"] <= c["median"] <= c["max"] and c["n"] == len(c["samples"]) >= 1
+                    assert "ratio_to_runc" in c
                 else:
                     assert c["reason"] and "median" not in c
+            if m["cells"]["runc"]["status"] == "ok":
+                assert m["cells"]["runc"]["ratio_to_runc"] == 1
     md = (out / "report.md").read_text()
-    assert "| metric | unit | runc | xc |" in md and "| getppid | ns/op |" in md and "| /bin/true | ms |" in md
-    for name in ("syscalls.png", "spawn.png"):
+    assert md.startswith("# xc bench results") and "- Command: `xc bench --quick" in md
+    sections = md.split("\n## ")[1:]
+    assert [s.splitlines()[0].split(":", 1)[0] for s in sections] == ["Runtimes", *QUICK_METRICS]
+    for sec in sections[1:]:
+        ename = sec.splitlines()[0].split(":", 1)[0]
+        assert sec.count("| metric | unit | runc | xc |") == 1, ename
+        for name in QUICK_METRICS[ename]:
+            assert f"\n| {name} | " in sec, (ename, name)
+        assert f"![{ename}]({ename}.png)" in sec
+    assert set(res["charts"]) == set(QUICK_METRICS)
+    for ename, name in res["charts"].items():
+        assert name == f"{ename}.png"
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert f"]({name})" in md

@@ -7,8 +7,9 @@ a bundle (one-shot or detached) or a guest init script.
     uml         User-Mode Linux (Debian's user-mode-linux), the guest's root a
                 host directory (hostfs), an init script as its init
     xc-nolibos  xc-runtime with the annotation org.xcontainers.libos=off
-    xc          xc-runtime on the X-LibOS (the default)
-    xc-abom     not built yet: always missing
+    xc-trap     the X-LibOS with ABOM off (org.xcontainers.libos.abom=off):
+                every system call traps
+    xc          xc-runtime as it comes: the X-LibOS with ABOM
 
 A runtime that is not installed is *missing* (with why); a run that does not
 succeed raises RunFailed with the reason, which the experiments report as
@@ -30,8 +31,8 @@ from typing import Any
 __all__ = ["ALL", "Runtime", "RunFailed", "discover", "in_private_mount_ns", "busybox_rootfs",
            "host_rootfs", "write_bundle", "pss_kb", "descendants"]
 
-ALL = ["native", "runc", "crun", "runsc", "uml", "xc-nolibos", "xc", "xc-abom"]
-ALIASES = {"xc-off": "xc-nolibos"}
+ALL = ["native", "runc", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
+ALIASES = {"xc-off": "xc-nolibos", "xc-abom": "xc"}
 LIBOS = "org.xcontainers.libos"
 HOST_DIRS = ("usr", "lib", "lib64", "bin", "sbin", "etc")
 UML_ARGS = ["mem=128M", "root=/dev/root", "rootfstype=hostfs", "rw", "init=/init.sh", "quiet"]
@@ -195,9 +196,6 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
             raise ValueError(f"unknown runtime {name!r} (known: {', '.join(ALL)})")
         if name == "native":
             rt = Runtime(name, "native", version=f"Linux {os.uname().release}")
-        elif name == "xc-abom":
-            rt = Runtime(name, "none", status="missing",
-                         reason="ABOM (binary patching of syscall sites) is not built yet: no third xc mode")
         elif name == "uml":
             b = shutil.which("linux.uml", path=PATH)
             rt = Runtime(name, "uml", b) if b else Runtime(
@@ -212,7 +210,8 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
             else:
                 rt = Runtime(name, "oci", b, version=_version(b),
                              root=os.path.join(state_dir, f"state-{name}"),
-                             annotations={LIBOS: "off"} if name == "xc-nolibos" else {})
+                             annotations={"xc-nolibos": {LIBOS: "off"},
+                                          "xc-trap": {LIBOS + ".abom": "off"}}.get(name, {}))
         out[name] = rt
     return out
 
