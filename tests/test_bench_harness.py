@@ -131,8 +131,8 @@ QUICK_METRICS = {
 
 def test_quick_run_report_is_well_formed(tmp_path):
     """What CI runs (`make test`): the whole `xc bench --quick --runtimes runc,xc`, every
-    experiment (about a minute on a 2-vCPU machine; the timeout leaves room for a loaded
-    one), then every section of the report is checked: results.json parses with the expected
+    experiment (about 25 s on a 2-vCPU machine, 108 s with all eight runtimes; the timeout
+    leaves room for a loaded one), then every section of the report is checked: results.json parses with the expected
     experiments, metrics and runtimes, every cell is ok / failed / missing (a number only
     when ok), report.md has one table per experiment, every chart is a PNG.  It never
     checks how fast anything is."""
