@@ -462,20 +462,7 @@ static int is_libos_fd_name(const char *n)
 static int is_proc_fd_dir(long fd)
 {
     char link[64], target[64];
-    char *p = link;
-    const char *pre = "/proc/self/fd/";
-    while (*pre)
-        *p++ = *pre++;
-    char digits[12];
-    int i = 0;
-    long v = fd;
-    do {
-        digits[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        *p++ = digits[--i];
-    *p = 0;
+    xc_fd_path(link, fd);
     long n = H4(__NR_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
     if (n < 9)
         return 0;
@@ -1084,19 +1071,6 @@ static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
 
 static long exec_at_path(const char *path, const long *a, long flags);
 
-static char *put_num(char *p, long v)
-{
-    char digits[20];
-    int i = 0;
-    do {
-        digits[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        *p++ = digits[--i];
-    return p;
-}
-
 static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -1126,11 +1100,7 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
                 return copy;
             fd = copy;
         }
-        char *p = full;
-        const char *pre = "/proc/self/fd/";
-        while (*pre)
-            *p++ = *pre++;
-        *put_num(p, fd) = 0;
+        xc_fd_path(full, fd);
         long r = do_exec(full, (char *const *)a[2], (char *const *)a[3], copy >= 0);
         if (copy >= 0)
             H1(__NR_close, copy);
@@ -1149,11 +1119,7 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
                 return m;
             buf = (char *)m;
         }
-        char *p = buf;
-        const char *pre = "/proc/self/fd/";
-        while (*pre)
-            *p++ = *pre++;
-        p = put_num(p, dirfd);
+        char *p = xc_fd_path(buf, dirfd);
         *p++ = '/';
         xc_memcpy(p, path, n + 1);
         long r = exec_at_path(buf, a, flags);

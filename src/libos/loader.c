@@ -197,21 +197,11 @@ static long read_shebang(const char *path, char *interp, char **arg)
 
 static void resolve_exe(const char *path)
 {
-    static char fdlink[32] = "/proc/self/fd/";
+    char fdlink[40];
     long fd = H3(__NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */ | O_CLOEXEC);
     long n = -1;
     if (fd >= 0) {
-        char *p = fdlink + 14;
-        char digits[12];
-        int i = 0;
-        long v = fd;
-        do {
-            digits[i++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v);
-        while (i)
-            *p++ = digits[--i];
-        *p = 0;
+        xc_fd_path(fdlink, fd);
         n = H4(__NR_readlinkat, AT_FDCWD, fdlink, xc_proc.exe, sizeof xc_proc.exe - 1);
         H1(__NR_close, fd);
     }

@@ -106,3 +106,20 @@ void xc_die(const char *what, long err)
     H1(__NR_exit_group, 127);
     __builtin_unreachable();
 }
+
+char *xc_fd_path(char *buf, long fd)
+{
+    const char *pre = "/proc/self/fd/";
+    char *p = buf, digits[20];
+    int i = 0;
+    while (*pre)
+        *p++ = *pre++;
+    do {
+        digits[i++] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd);
+    while (i)
+        *p++ = digits[--i];
+    *p = 0;
+    return p;
+}

@@ -98,6 +98,8 @@ int xc_strcmp(const char *a, const char *b);
 int xc_strncmp(const char *a, const char *b, size_t n);
 char *xc_strrchr(const char *s, int c);
 void xc_puts(int fd, const char *s);
+/* "/proc/self/fd/FD" into buf (at least 40 bytes); returns the end (the NUL). */
+char *xc_fd_path(char *buf, long fd);
 XC_NORETURN void xc_die(const char *what, long err);
 
 /* filter.c */
