@@ -317,6 +317,10 @@ def test_freeze_and_thaw(cg: Env) -> None:
     c.thaw()
     assert not c.is_frozen()
     assert _read(f"{c.dirs['freezer']}/freezer.state") == "THAWED"
+    # A thawed sleeper is briefly runnable (R) before it sleeps again (S); never D.
+    deadline = time.monotonic() + 5
+    while _state(p.pid).startswith("R") and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert _state(p.pid).startswith("S")
     p.kill()
     p.wait()
