@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from conftest import RUNC, Bundle, Result, RuntimeUnderTest, build_busybox_rootfs, need_root
+from xcontainers.benchharness.experiments import free_port, wait_port  # noqa: E402
+from xcontainers.benchharness.runtimes import RunFailed  # noqa: E402
 
 LIBOS = "org.xcontainers.libos"
 MODES = ("runc", "off", "on")  # runc first: it is the reference
@@ -766,23 +768,7 @@ def test_go_static_program(runtimes, host_rootfs, go_program, tmp_path):
 # --- servers: nginx, redis -------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, alive: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if not alive():
-            raise AssertionError(f"the server exited before listening on 127.0.0.1:{port}")
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+# free_port and wait_port are the benchmark harness's (a server that never listens fails the test).
 
 
 def container_status(rt: RuntimeUnderTest, cid: str) -> str:
@@ -812,7 +798,7 @@ def server(rt: RuntimeUnderTest, bundle: Bundle, mode: str, port: int, log: Path
         assert re.search(rf"^Seccomp:\s*{want}$", status, re.M), f"{mode}: server not as expected:\n{status}"
         try:
             wait_port(port, lambda: container_status(rt, cid) == "running")
-        except AssertionError as e:
+        except RunFailed as e:
             raise AssertionError(f"{mode}: {e}\n{log.read_text(errors='replace')}") from None
         yield cid
     finally:
