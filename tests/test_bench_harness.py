@@ -137,7 +137,7 @@ def test_quick_run_report_is_well_formed(tmp_path):
     when ok), report.md has one table per experiment, every chart is a PNG.  It never
     checks how fast anything is."""
     _need_root_busybox()
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="charts need matplotlib (make setup installs the bench extra)")
     out = tmp_path / "results"
     env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "src"))
     p = subprocess.run([sys.executable, "-c", "from xcontainers.xc_cli import main; main()", "bench", "--quick",
