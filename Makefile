@@ -19,7 +19,7 @@ STAMP   := $(VENV)/.setup-done
 $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
 	./scripts/setup-host $(APT_PKGS)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
 	printf '#!%s -I\nfrom xcontainers.runtime_cli import main; main()\n' '$(abspath $(PY))' \
 		> /usr/local/bin/.xc-runtime.tmp
 	chmod 755 /usr/local/bin/.xc-runtime.tmp

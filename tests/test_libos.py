@@ -37,6 +37,12 @@ def test_abi_constants_agree_with_the_header():
     assert int(h["XC_NR_MAX"]) == libos_abi.XC_NR_MAX
     assert h["XC_ARG_INIT"] == libos_abi.XC_ARG_INIT
     assert h["XC_ARG_EXEC"] == libos_abi.XC_ARG_EXEC
+    for name, value in h.items():
+        if name.startswith(("XC_ABOM_", "XC_PROFILE_", "XC_FLAG_", "XC_TRACE_", "XC_STATS_MAGIC")):
+            assert int(value.rstrip("UL"), 0) == getattr(libos_abi, name), name
+    names = {int(h[k]): k[len("XC_ABOM_"):].lower().replace("_", "-") for k in h
+             if k.startswith("XC_ABOM_") and k != "XC_ABOM_VERDICTS"}
+    assert libos_abi.ABOM_VERDICT_NAMES == tuple(names[i] for i in range(len(names)))
 
 
 def test_interface_never_allows_the_dangerous_calls():

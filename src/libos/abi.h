@@ -24,6 +24,35 @@
  * copy the new image closes once the program is loaded. */
 #define XC_ARG_EXEC_FD "--xc-exec-fd"
 
+#define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
+/* ABOM: rewrite system call sites into calls to the LibOS. */
+#define XC_FLAG_ABOM 1
+/* Trace: the LibOS writes a line per system call and per ABOM verdict to XC_TRACE_FD. */
+#define XC_FLAG_TRACE 2
+/* The fd the trace goes to, when XC_FLAG_TRACE is set. */
+#define XC_TRACE_FD 1021
+/* Per-call profile actions (low byte of xc_stats.profile[nr]). */
+#define XC_PROFILE_DEFAULT 0
+#define XC_PROFILE_FORWARD 1
+#define XC_PROFILE_REFUSE 2
+#define XC_PROFILE_TRACE 16
+/* ABOM's verdicts on a site: the first three patch it, the others say why not. */
+#define XC_ABOM_MOV32 0
+#define XC_ABOM_MOV64 1
+#define XC_ABOM_JUMP 2
+#define XC_ABOM_SPECIAL 3
+#define XC_ABOM_NOT_FILE 4
+#define XC_ABOM_NO_FUNCTION 5
+#define XC_ABOM_UNDECODABLE 6
+#define XC_ABOM_NOT_BOUNDARY 7
+#define XC_ABOM_IMM_MISMATCH 8
+#define XC_ABOM_NO_GAP 9
+#define XC_ABOM_CACHE_LINE 10
+#define XC_ABOM_NO_ROOM 11
+#define XC_ABOM_PROTECT 12
+#define XC_ABOM_VERDICTS 16
+
+
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 /* The statistics segment, shared by every process of a container and read
@@ -37,12 +66,16 @@ struct xc_stats {
     uint64_t patched_calls;      /* calls that came through a patched site, without a trap */
     uint64_t sites_patched;      /* sites ABOM rewrote */
     uint64_t sites_refused;      /* sites ABOM looked at and left alone */
+    uint64_t sites_by[XC_ABOM_VERDICTS]; /* sites by ABOM's verdict, XC_ABOM_* */
+    uint64_t uts_generation;     /* bumped by sethostname/setdomainname: uname caches drop */
+    uint64_t reserved[3];
     uint64_t calls[XC_NR_MAX];   /* traps per system call number */
     uint64_t patched[XC_NR_MAX]; /* patched calls per system call number */
+    /* The container's LibOS profile, written by the runtime before start. */
+    uint16_t profile[XC_NR_MAX]; /* per call: XC_PROFILE_* | errno << 8 */
+    char uname_release[65];      /* reported by uname() when not empty */
+    char uname_version[65];
 };
-#define XC_STATS_MAGIC 0x3253544154534358ULL /* "XCSTATS2" */
-/* ABOM: rewrite `mov $nr,%eax; syscall` sites into jumps to the LibOS. */
-#define XC_FLAG_ABOM 1ULL
 #endif
 
 #endif

@@ -1,36 +1,65 @@
 /*
  * ABOM: online binary optimization of system call sites.
  *
- * On the first trap at a site whose bytes are
+ * On the first trap at a site, ABOM finds the function around it (from the
+ * object's .eh_frame, or its .symtab when there is none, as in Go
+ * binaries), decodes that function from its first byte (decode.c), and
+ * rewrites the site in one of three ways, all of which end in a per-site
+ * trampoline near the site that calls xc_abom_entry (gate.S):
  *
- *     b8 NN NN NN NN      mov $nr, %eax        (NN == the trapped number)
- *     0f 05               syscall
+ *   MOV32   b8 NN NN NN NN        mov $nr,%eax    (NN == the trapped number)
+ *           0f 05                 syscall
+ *     the five bytes of the mov become `e9 rel32` (jmp) to a trampoline
+ *     that sets eax itself; the `syscall` stays.
  *
- * the five bytes of the mov become `e9 rel32` (jmp) to a per-site trampoline
- * near the site; the `syscall` stays.  The trampoline:
+ *   MOV64   48 c7 c0 NN NN NN NN  mov $nr,%rax    (Go's runtime)
+ *           0f 05                 syscall
+ *     the same with the first five of the seven bytes; the last two are
+ *     never an instruction start, so they may stay.
+ *
+ *   JUMP    any site, the number already in rax (xor %eax,%eax; mov
+ *     %r8d,%eax; Go's `mov %rbx,%rdi; syscall` in Syscall6 ...)
+ *           0f 05     syscall  ->   eb XX     jmp PAD
+ *     PAD is padding the compiler left that control never reaches: the
+ *     bytes between the function's end and the next function's start, or
+ *     a nop run inside the function right after a ret/jmp/ud2 that no
+ *     direct branch targets (in functions without indirect jumps).  PAD
+ *     gets `e9 rel32` to a trampoline that leaves rax as it is.
+ *
+ * The trampolines (their page is RWX: slots are added while others run):
  *
  *     48 8d 64 24 80            lea -0x80(%rsp),%rsp   skip the red zone (pitfall 1)
- *     b8 NN NN NN NN            mov $nr,%eax           what the site did
+ *     b8 NN NN NN NN            mov $nr,%eax           (MOV32/MOV64 only)
  *     ff 14 25 SS SS SS SS      call *SLOT             SLOT holds xc_abom_entry (below 2 GiB)
  *     48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp
- *     e9 RR RR RR RR            jmp site+7             back after the syscall
+ *     e9 RR RR RR RR            jmp site+2             back after the syscall
  *
- * xc_abom_entry (gate.S) keeps every register but rax, rcx and r11, and the
- * flags; the LibOS is built -mgeneral-regs-only, so vector state is
- * untouched (pitfall 6).  The call is served by the same table as a trap,
- * and forwarded calls leave from the gate: no trap, no signal frame.
+ * xc_abom_entry keeps every register but rax, rcx and r11, and the flags;
+ * the LibOS is built -mgeneral-regs-only, so vector state is untouched
+ * (pitfall 6).  The red zone is never touched, so sites with live red-zone
+ * data are patched safely rather than refused.
  *
- * Why this is safe to do while other threads run (pitfall 3): the 8 bytes
- * from the mov's first byte are replaced by one 8-byte store, which x86 makes
- * atomic when it does not cross a cache line (sites that would are left
- * alone), and both the old and the new bytes are correct code: a thread
- * that already executed the mov resumes at the untouched `syscall` (and
- * traps as before).  The immediate must equal the trapped number, so the
- * bytes are the mov that ran (pitfall 2 would need a b8 inside a longer
- * instruction that also loaded exactly this number).  Calls whose handlers
- * need the trap frame (rt_sigprocmask, pause, sigaltstack, clone,
- * rt_sigreturn) are never patched.  Patching is serialized by a lock, is
- * idempotent (the bytes are checked again under it) and remembers refusals.
+ * What makes each rewrite keep the program's meaning:
+ *  - Instruction boundaries (pitfall 2): the bytes rewritten are, on the
+ *    walk from the function's start, exactly the mov (or the syscall) and
+ *    nothing else; anything the decoder does not know is a refusal.
+ *  - The mov's immediate equals the trapped number: a jump straight to the
+ *    `syscall` with another number in eax still reaches the untouched
+ *    `syscall` and traps as before.
+ *  - Other threads (pitfall 3): one atomic store per site (8 bytes for the
+ *    movs, 2 for JUMP), never across a cache line; old and new bytes are
+ *    both right: a thread that already ran the mov resumes at the intact
+ *    `syscall`, and JUMP replaces one whole instruction by another of the
+ *    same length.  PAD is written before the site and is never executed
+ *    before the site jumps there.
+ *  - Calls whose handlers need the trap frame (rt_sigprocmask, pause,
+ *    sigaltstack, clone, clone3, rt_sigreturn) are never patched; nor is
+ *    anything outside an executable file mapping (vDSO, JIT code, the LibOS).
+ * Patching is serialized by a lock, idempotent (the bytes are looked at again
+ * under it), and a refused site is remembered.  Every verdict is counted in
+ * the statistics (sites_by) and, with tracing on, written as a line:
+ *     abom PATH VADDR nr=N VERDICT
+ * which xcontainers/abom.py's offline scan is tested against.
  */
 #include "xc.h"
 
@@ -40,6 +69,10 @@
 #define TRAMP_SIZE 32
 #define MAX_TRAMP_PAGES 64
 #define REFUSED_SLOTS 1024
+#define MAX_OBJECTS 48
+#define MAX_GAPS 512
+#define MAX_TARGETS 256
+#define MAX_PADS 16
 
 extern void xc_abom_entry(void);
 /* The absolute address the trampolines call through (must be below 2 GiB). */
@@ -50,13 +83,43 @@ struct tramp_page {
     unsigned int used;
 };
 
+/* A line of /proc/self/maps. */
+struct mapping {
+    unsigned long lo, hi, off, ino;
+    int prot;
+    char path[256];
+};
+
+/* An ELF object with code, as far as ABOM needs it. */
+struct object {
+    unsigned long lo, hi;           /* its executable mapping */
+    unsigned long bias;             /* run-time address - ELF address */
+    unsigned long eh, eh_size;      /* .eh_frame, in memory */
+    unsigned long symoff, symsize;  /* .symtab, in the file */
+    int failed;
+    char path[256];
+};
+
+/* Padding ABOM has taken for jumps: [start, end), used up to next. */
+struct gap {
+    unsigned long start, end, next;
+};
+
+struct func {
+    unsigned long start, end, next; /* next: the following function's start, 0 if unknown */
+};
+
 /* Writable bookkeeping: its own mapping, outside the sealed LibOS image. */
 struct abom_state {
     int lock;
-    unsigned int n_pages;
+    unsigned int n_pages, n_objects, n_gaps;
     struct tramp_page pages[MAX_TRAMP_PAGES];
     unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
-    char maps[4096];                      /* /proc/self/maps, read under the lock */
+    struct object objects[MAX_OBJECTS];
+    struct gap gaps[MAX_GAPS];
+    unsigned long targets[MAX_TARGETS];
+    struct mapping map;
+    char buf[8192]; /* /proc/self/maps, section headers, symbols: not the stack */
 };
 
 static struct abom_state *st;
@@ -118,17 +181,539 @@ static int was_refused(unsigned long site)
     return 1; /* full: treat everything as refused */
 }
 
-static void refuse(unsigned long site)
+static const char *const verdict_names[XC_ABOM_VERDICTS] = {
+    [XC_ABOM_MOV32] = "mov32",
+    [XC_ABOM_MOV64] = "mov64",
+    [XC_ABOM_JUMP] = "jump",
+    [XC_ABOM_SPECIAL] = "special",
+    [XC_ABOM_NOT_FILE] = "not-file",
+    [XC_ABOM_NO_FUNCTION] = "no-function",
+    [XC_ABOM_UNDECODABLE] = "undecodable",
+    [XC_ABOM_NOT_BOUNDARY] = "not-boundary",
+    [XC_ABOM_IMM_MISMATCH] = "imm-mismatch",
+    [XC_ABOM_NO_GAP] = "no-gap",
+    [XC_ABOM_CACHE_LINE] = "cache-line",
+    [XC_ABOM_NO_ROOM] = "no-room",
+    [XC_ABOM_PROTECT] = "protect",
+};
+
+/* Count a verdict and trace it: "abom PATH VADDR nr=N VERDICT". */
+static void verdict(unsigned long site, long nr, int v, const struct object *o)
 {
-    for (unsigned int i = hash(site), n = 0; n < REFUSED_SLOTS; i = (i + 1) % REFUSED_SLOTS, n++) {
-        if (st->refused[i] == 0 || st->refused[i] == site) {
-            st->refused[i] = site;
+    if (v >= XC_ABOM_SPECIAL) {
+        for (unsigned int i = hash(site), n = 0; n < REFUSED_SLOTS; i = (i + 1) % REFUSED_SLOTS, n++) {
+            if (st->refused[i] == 0 || st->refused[i] == site) {
+                __atomic_store_n(&st->refused[i], site, __ATOMIC_RELAXED);
+                break;
+            }
+        }
+    }
+    if (!xc_stats)
+        return;
+    __atomic_fetch_add(v >= XC_ABOM_SPECIAL ? &xc_stats->sites_refused : &xc_stats->sites_patched, 1,
+                       __ATOMIC_RELAXED);
+    __atomic_fetch_add(&xc_stats->sites_by[v], 1, __ATOMIC_RELAXED);
+    if (!(xc_stats->flags & XC_FLAG_TRACE))
+        return;
+    struct xc_line l = {0};
+    xc_line_str(&l, "abom ");
+    xc_line_str(&l, o ? o->path : st->map.path[0] ? st->map.path : "-");
+    xc_line_str(&l, " ");
+    xc_line_hex(&l, o ? site - o->bias : site);
+    xc_line_str(&l, " nr=");
+    xc_line_dec(&l, nr);
+    xc_line_str(&l, " ");
+    xc_line_str(&l, verdict_names[v]);
+    xc_line_flush(&l, XC_TRACE_FD);
+}
+
+/* --- where a site is ------------------------------------------------------- */
+
+static unsigned long parse_hex(const char **s)
+{
+    unsigned long v = 0;
+    for (;; (*s)++) {
+        char c = **s;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (unsigned long)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (unsigned long)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/* st->map := the mapping holding *addr*, from /proc/self/maps; 0 if none. */
+static int find_mapping(unsigned long addr)
+{
+    char *buf = st->buf;
+    const long bufsize = sizeof st->buf;
+    st->map.path[0] = 0;
+    long fd = H3(__NR_openat, -100, "/proc/self/maps", 02000000 /* O_CLOEXEC */);
+    if (fd < 0)
+        return 0;
+    long carry = 0;
+    int found = 0;
+    for (;;) {
+        long n = H3(__NR_read, fd, buf + carry, bufsize - 1 - carry);
+        if (n <= 0)
+            break;
+        n += carry;
+        buf[n] = 0;
+        long start = 0;
+        for (long i = 0; i < n && !found; i++) {
+            if (buf[i] != '\n')
+                continue;
+            buf[i] = 0;
+            /* "lo-hi perms off dev inode   path" */
+            const char *s = buf + start;
+            struct mapping *m = &st->map;
+            m->lo = parse_hex(&s);
+            s++;
+            m->hi = parse_hex(&s);
+            if (addr >= m->lo && addr < m->hi && s[0] == ' ') {
+                m->prot = (s[1] == 'r' ? 1 : 0) | (s[2] == 'w' ? 2 : 0) | (s[3] == 'x' ? 4 : 0);
+                s += 6;
+                m->off = parse_hex(&s);
+                while (*s == ' ')
+                    s++;
+                while (*s && *s != ' ')
+                    s++; /* dev */
+                while (*s == ' ')
+                    s++;
+                m->ino = 0;
+                for (; *s >= '0' && *s <= '9'; s++)
+                    m->ino = m->ino * 10 + (unsigned long)(*s - '0');
+                while (*s == ' ')
+                    s++;
+                size_t k = 0;
+                for (; s[k] && k < sizeof m->path - 1; k++)
+                    m->path[k] = s[k];
+                m->path[k] = 0;
+                found = 1;
+            }
+            start = i + 1;
+        }
+        if (found)
+            break;
+        carry = n - start;
+        if (carry >= bufsize - 1)
+            carry = 0;
+        memmove(buf, buf + start, (size_t)carry);
+    }
+    H1(__NR_close, fd);
+    return found;
+}
+
+static long pread_all(long fd, void *buf, unsigned long len, unsigned long off)
+{
+    struct {
+        void *base;
+        unsigned long len;
+    } iov = {buf, len};
+    long n = H5(__NR_preadv2, fd, &iov, 1, off, 0);
+    return n == (long)len ? 0 : -XC_EIO;
+}
+
+static uint64_t get(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Read the object's program and section headers from its file. */
+static int object_load(struct object *o, const struct mapping *m)
+{
+    unsigned char *b = (unsigned char *)st->buf;
+    long fd = H3(__NR_openat, -100, m->path, 02000000 /* O_RDONLY|O_CLOEXEC */);
+    if (fd < 0)
+        return -1;
+    int ok = -1;
+    unsigned char sb[144];
+    unsigned char eh[64];
+    if (H4(__NR_newfstatat, fd, "", sb, 0x1000 /* AT_EMPTY_PATH */) < 0 || get(sb + 8, 8) != m->ino ||
+        pread_all(fd, eh, 64, 0) < 0 || get(eh, 4) != 0x464c457f || eh[4] != 2 /* 64-bit */)
+        goto out;
+    unsigned long phoff = get(eh + 0x20, 8), shoff = get(eh + 0x28, 8);
+    unsigned int phnum = (unsigned int)get(eh + 0x38, 2), shnum = (unsigned int)get(eh + 0x3c, 2);
+    unsigned int shstrndx = (unsigned int)get(eh + 0x3e, 2);
+    if (get(eh + 0x36, 2) != 56 || phnum * 56 > sizeof st->buf || pread_all(fd, b, phnum * 56, phoff) < 0)
+        goto out;
+    int have_bias = 0;
+    for (unsigned int i = 0; i < phnum; i++) {
+        const unsigned char *ph = b + i * 56;
+        unsigned long off = get(ph + 8, 8), vaddr = get(ph + 16, 8), filesz = get(ph + 32, 8);
+        if (get(ph, 4) == 1 /* PT_LOAD */ && (off & ~(PAGE - 1)) <= m->off && m->off < off + filesz) {
+            o->bias = m->lo - (vaddr - off + m->off);
+            have_bias = 1;
             break;
         }
     }
-    if (xc_stats)
-        __atomic_fetch_add(&xc_stats->sites_refused, 1, __ATOMIC_RELAXED);
+    /* Section headers (at most 96) and their names (at most 2 KB). */
+    if (!have_bias || shoff == 0 || shnum > 96 || shstrndx >= shnum || get(eh + 0x3a, 2) != 64 ||
+        pread_all(fd, b, shnum * 64, shoff) < 0)
+        goto out;
+    unsigned long stroff = get(b + shstrndx * 64 + 0x18, 8), strsize = get(b + shstrndx * 64 + 0x20, 8);
+    char *names = st->buf + 6144;
+    if (strsize > 2047 || pread_all(fd, names, strsize, stroff) < 0)
+        goto out;
+    names[strsize] = 0;
+    for (unsigned int i = 0; i < shnum; i++) {
+        const unsigned char *sh = b + i * 64;
+        unsigned long name = get(sh, 4);
+        if (name >= strsize)
+            continue;
+        if (xc_strcmp(names + name, ".eh_frame") == 0 && get(sh + 0x10, 8)) {
+            o->eh = get(sh + 0x10, 8) + o->bias;
+            o->eh_size = get(sh + 0x20, 8);
+        } else if (get(sh + 4, 4) == 2 /* SHT_SYMTAB */) {
+            o->symoff = get(sh + 0x18, 8);
+            o->symsize = get(sh + 0x20, 8);
+        }
+    }
+    ok = o->eh || o->symoff ? 0 : -1;
+out:
+    H1(__NR_close, fd);
+    return ok;
 }
+
+static struct object *object_of(const struct mapping *m)
+{
+    for (unsigned int i = 0; i < st->n_objects; i++) {
+        struct object *o = &st->objects[i];
+        if (o->lo == m->lo && o->hi == m->hi && xc_strcmp(o->path, m->path) == 0)
+            return o->failed ? 0 : o;
+    }
+    if (st->n_objects == MAX_OBJECTS)
+        return 0;
+    struct object *o = &st->objects[st->n_objects++];
+    xc_memset(o, 0, sizeof *o);
+    o->lo = m->lo;
+    o->hi = m->hi;
+    xc_memcpy(o->path, m->path, sizeof o->path);
+    o->failed = object_load(o, m) < 0;
+    return o->failed ? 0 : o;
+}
+
+/* --- the function around a site -------------------------------------------- */
+
+static unsigned long uleb(const unsigned char **p, const unsigned char *end)
+{
+    unsigned long v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char c = *(*p)++;
+        v |= (unsigned long)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            break;
+    }
+    return v;
+}
+
+/* A DW_EH_PE-encoded pointer at *p; 0 (and *p = 0) if the encoding is not one used here. */
+static unsigned long read_enc(int enc, const unsigned char **p, const unsigned char *end)
+{
+    const unsigned char *at = *p;
+    unsigned long v;
+    int n;
+    switch (enc & 0x0f) {
+    case 0x00: case 0x04: case 0x0c: n = 8; break;
+    case 0x02: case 0x0a: n = 2; break;
+    case 0x03: case 0x0b: n = 4; break;
+    default: *p = 0; return 0;
+    }
+    if (at + n > end) {
+        *p = 0;
+        return 0;
+    }
+    v = get(at, n);
+    if ((enc & 0x0f) == 0x0b)
+        v = (unsigned long)(long)(int32_t)v;
+    else if ((enc & 0x0f) == 0x0a)
+        v = (unsigned long)(long)(int16_t)v;
+    *p = at + n;
+    if ((enc & 0x70) == 0x10)
+        v += (unsigned long)at;
+    else if ((enc & 0x70) != 0 || (enc & 0x80))
+        *p = 0;
+    return v;
+}
+
+/* The FDE pointer encoding of the CIE at *cie* (its length field); -1 if unknown. */
+static int cie_encoding(const unsigned char *cie, const unsigned char *end)
+{
+    const unsigned char *p = cie + 8; /* after length and id */
+    if (p >= end)
+        return -1;
+    int version = *p++;
+    const char *aug = (const char *)p;
+    while (p < end && *p)
+        p++;
+    p++;
+    if (aug[0] != 'z')
+        return aug[0] == 0 ? 0 : -1;
+    uleb(&p, end);                              /* code alignment */
+    uleb(&p, end);                              /* data alignment (sleb: only skipped) */
+    if (version == 1)
+        p++;
+    else
+        uleb(&p, end);                          /* return address register */
+    uleb(&p, end);                              /* augmentation data length */
+    for (const char *a = aug + 1; *a && p && p < end; a++) {
+        if (*a == 'R')
+            return *p;
+        if (*a == 'L')
+            p++;
+        else if (*a == 'P') {
+            int penc = *p++;
+            read_enc(penc & 0x0f, &p, end);
+        } else if (*a != 'S' && *a != 'B')
+            return -1;
+    }
+    return p ? 0 : -1;
+}
+
+/* Walk .eh_frame's FDEs: the one holding *site*, then the nearest start after it. */
+static int func_from_eh(const struct object *o, unsigned long site, struct func *f)
+{
+    const unsigned char *p0 = (const unsigned char *)o->eh, *end = p0 + o->eh_size;
+    f->start = f->end = 0;
+    f->next = ~0UL;
+    for (int pass = 0; pass < 2; pass++) {
+        const unsigned char *cie_at = 0;
+        int enc = -1;
+        for (const unsigned char *p = p0; p + 8 <= end;) {
+            unsigned long len = get(p, 4);
+            if (len == 0 || len == 0xffffffffUL)
+                break;
+            const unsigned char *rec = p + 4, *next = rec + len;
+            if (next > end)
+                break;
+            p = next;
+            unsigned long id = get(rec, 4);
+            if (id == 0)
+                continue; /* a CIE */
+            const unsigned char *cie = rec - id;
+            if (cie != cie_at) {
+                cie_at = cie;
+                enc = cie < p0 ? -1 : cie_encoding(cie, end);
+            }
+            if (enc < 0)
+                continue;
+            const unsigned char *q = rec + 4;
+            unsigned long begin = read_enc(enc, &q, next);
+            if (!q)
+                continue;
+            unsigned long range = read_enc(enc & 0x0f, &q, next);
+            if (!q || range == 0)
+                continue;
+            if (pass == 0 && begin <= site && site < begin + range) {
+                f->start = begin;
+                f->end = begin + range;
+            } else if (pass == 1 && begin >= f->end && begin < f->next) {
+                f->next = begin;
+            }
+        }
+        if (!f->start)
+            return -1;
+    }
+    if (f->next == ~0UL)
+        f->next = 0;
+    return 0;
+}
+
+/* The same from the symbol table in the file (STT_FUNC with a size). */
+static int func_from_symtab(const struct object *o, unsigned long site, struct func *f)
+{
+    long fd = H3(__NR_openat, -100, o->path, 02000000);
+    if (fd < 0)
+        return -1;
+    unsigned long v = site - o->bias;
+    f->start = f->end = 0;
+    f->next = ~0UL;
+    for (int pass = 0; pass < 2; pass++) {
+        const unsigned long chunk = (sizeof st->buf / 24) * 24;
+        for (unsigned long off = 0; off < o->symsize; off += chunk) {
+            unsigned long n = o->symsize - off < chunk ? o->symsize - off : chunk;
+            if (pread_all(fd, st->buf, n, o->symoff + off) < 0)
+                break;
+            for (unsigned long i = 0; i + 24 <= n; i += 24) {
+                const unsigned char *s = (const unsigned char *)st->buf + i;
+                unsigned long value = get(s + 8, 8), size = get(s + 16, 8);
+                if ((s[4] & 0xf) != 2 /* STT_FUNC */ || size == 0)
+                    continue;
+                if (pass == 0 && value <= v && v < value + size) {
+                    f->start = value;
+                    f->end = value + size;
+                } else if (pass == 1 && value >= f->end && value < f->next) {
+                    f->next = value;
+                }
+            }
+        }
+        if (!f->start)
+            break;
+    }
+    H1(__NR_close, fd);
+    if (!f->start)
+        return -1;
+    f->start += o->bias;
+    f->end += o->bias;
+    f->next = f->next == ~0UL ? 0 : f->next + o->bias;
+    return 0;
+}
+
+/* --- the walk ------------------------------------------------------------ */
+
+struct pad {
+    unsigned long start, end;
+    int inside; /* within the function (checked against branch targets) */
+};
+
+struct walk {
+    int at_sys, at5, at7; /* instruction starts at site, site-5, site-7 */
+    int indirect;         /* the function has an indirect jmp */
+    int n_targets;        /* -1: too many to keep */
+    int n_pads;
+    struct pad pads[MAX_PADS];
+};
+
+static struct gap *gap_at(unsigned long start)
+{
+    for (unsigned int i = 0; i < st->n_gaps; i++)
+        if (st->gaps[i].start == start)
+            return &st->gaps[i];
+    return 0;
+}
+
+static int in_tramp_page(unsigned long a)
+{
+    for (unsigned int i = 0; i < st->n_pages; i++)
+        if (a >= st->pages[i].base && a < st->pages[i].base + PAGE)
+            return 1;
+    return 0;
+}
+
+/* A jump ABOM wrote: to a trampoline, or to padding it took. */
+static int is_ours(unsigned long target)
+{
+    if (in_tramp_page(target))
+        return 1;
+    for (unsigned int i = 0; i < st->n_gaps; i++)
+        if (target >= st->gaps[i].start && target < st->gaps[i].end)
+            return 1;
+    return 0;
+}
+
+static void add_pad(struct walk *w, unsigned long start, unsigned long end, int inside)
+{
+    if (end - start >= 5 && w->n_pads < MAX_PADS)
+        w->pads[w->n_pads++] = (struct pad){start, end, inside};
+}
+
+/* Decode [f->start, f->end) and the padding up to f->next.  Padding ABOM
+ * took is skipped as the padding it was; sites it rewrote decode as
+ * instructions of the lengths they had. */
+static int walk(const struct func *f, unsigned long site, struct walk *w)
+{
+    xc_memset(w, 0, sizeof *w);
+    unsigned long a = f->start, pad_start = 0;
+    int after_flow_end = 0;
+    while (a < f->end) {
+        struct gap *g = gap_at(a);
+        if (g) {
+            add_pad(w, g->start, g->end, 1);
+            a = g->end;
+            after_flow_end = 1;
+            continue;
+        }
+        const uint8_t *p = (const uint8_t *)a;
+        int len = xc_insn_len(p, (int)(f->end - a < 15 ? f->end - a : 15));
+        if (len <= 0)
+            return -1;
+        if (a == site)
+            w->at_sys = len == 2 && p[0] == 0x0f && p[1] == 0x05;
+        if (a == site - 5)
+            w->at5 = 1;
+        if (a == site - 7)
+            w->at7 = 1;
+        unsigned long t = xc_insn_branch_target(p, len, a);
+        int ours = t && is_ours(t);
+        if (ours && a == site)
+            w->at_sys = len == 2 && p[0] == 0xeb; /* patched already */
+        if (t && !ours) {
+            if (w->n_targets >= 0 && w->n_targets < MAX_TARGETS)
+                st->targets[w->n_targets++] = t;
+            else
+                w->n_targets = -1;
+        }
+        if (xc_insn_is_indirect_jmp(p, len))
+            w->indirect = 1;
+        int padding = xc_insn_is_padding(p, len);
+        if (padding && after_flow_end) {
+            if (!pad_start)
+                pad_start = a;
+        } else {
+            if (pad_start)
+                add_pad(w, pad_start, a, 1);
+            pad_start = 0;
+            after_flow_end = !ours && xc_insn_ends_flow(p, len);
+        }
+        a += (unsigned long)len;
+    }
+    if (a != f->end)
+        return -1;
+    if (pad_start)
+        add_pad(w, pad_start, a, 1);
+    /* Between this function and the next: all padding, or not used. */
+    if (f->next > f->end && f->next - f->end <= 256) {
+        struct gap *g = gap_at(f->end);
+        if (g) {
+            add_pad(w, g->start, g->end, 0);
+        } else {
+            while (a < f->next) {
+                int len = xc_insn_len((const uint8_t *)a, (int)(f->next - a < 15 ? f->next - a : 15));
+                if (len <= 0 || !xc_insn_is_padding((const uint8_t *)a, len))
+                    break;
+                a += (unsigned long)len;
+            }
+            if (a == f->next)
+                add_pad(w, f->end, f->next, 0);
+        }
+    }
+    return 0;
+}
+
+/* Five bytes of padding within a jmp rel8 from site+2, or 0. */
+static unsigned long pad_slot(const struct walk *w, unsigned long site)
+{
+    for (int i = 0; i < w->n_pads; i++) {
+        const struct pad *pd = &w->pads[i];
+        struct gap *g = gap_at(pd->start);
+        if (!g) {
+            if (pd->inside && (w->indirect || w->n_targets < 0))
+                continue;
+            int hit = 0;
+            for (int k = 0; pd->inside && k < w->n_targets && !hit; k++)
+                hit = st->targets[k] >= pd->start && st->targets[k] < pd->end;
+            if (hit || st->n_gaps == MAX_GAPS)
+                continue;
+        }
+        unsigned long slot = g ? g->next : pd->start;
+        long rel = (long)slot - (long)(site + 2);
+        if (slot + 5 > pd->end || rel < -128 || rel > 127)
+            continue;
+        if (!g) {
+            g = &st->gaps[st->n_gaps++];
+            *g = (struct gap){pd->start, pd->end, pd->start};
+        }
+        g->next = slot + 5;
+        return slot;
+    }
+    return 0;
+}
+
+/* --- writing ------------------------------------------------------------- */
 
 static int near(unsigned long a, unsigned long b)
 {
@@ -176,120 +761,160 @@ static void put32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-/* Protection of the mapping holding *addr*, from /proc/self/maps; -1 if
- * unknown.  Called under the lock; the buffer is not on the stack, which may
- * be a posix_spawn child's few KB under a 3.6 KB trap frame. */
-static int prot_of(unsigned long addr)
+/* `e9 rel32`: jmp from *at* to *to*. */
+static void put_jmp(unsigned char *at, unsigned long to)
 {
-    static const char maps[] = "/proc/self/maps";
-    char *buf = st->maps;
-    const unsigned long bufsize = sizeof st->maps;
-    long fd = H3(__NR_openat, -100, maps, 02000000 /* O_CLOEXEC */);
-    if (fd < 0)
-        return -1;
-    int prot = -1;
-    long carry = 0;
-    for (;;) {
-        long n = H3(__NR_read, fd, buf + carry, bufsize - 1 - (unsigned long)carry);
-        if (n <= 0)
-            break;
-        n += carry;
-        buf[n] = 0;
-        long start = 0;
-        for (long i = 0; i < n; i++) {
-            if (buf[i] != '\n')
-                continue;
-            /* "lo-hi perms ..." */
-            unsigned long lo = 0, hi = 0;
-            long j = start;
-            for (; j < i && buf[j] != '-'; j++)
-                lo = lo * 16 + (unsigned long)(buf[j] <= '9' ? buf[j] - '0' : buf[j] - 'a' + 10);
-            for (j++; j < i && buf[j] != ' '; j++)
-                hi = hi * 16 + (unsigned long)(buf[j] <= '9' ? buf[j] - '0' : buf[j] - 'a' + 10);
-            if (addr >= lo && addr < hi && j + 4 < i) {
-                prot = (buf[j + 1] == 'r' ? 1 : 0) | (buf[j + 2] == 'w' ? 2 : 0) | (buf[j + 3] == 'x' ? 4 : 0);
-                H1(__NR_close, fd);
-                return prot;
-            }
-            start = i + 1;
-        }
-        carry = n - start;
-        if (carry >= (long)bufsize - 1)
-            carry = 0;
-        memmove(buf, buf + start, (size_t)carry);
-    }
-    H1(__NR_close, fd);
-    return prot;
+    at[0] = 0xe9;
+    put32(at + 1, (uint32_t)((long)to - (long)(at + 5)));
 }
 
-/* Called from the trap handler for a call at *call_addr* (after its syscall).
- * Two forms of the site are known:
- *   b8 imm32 0f 05            mov $nr,%eax; syscall     (glibc, musl, busybox)
- *   48 c7 c0 imm32 0f 05      mov $nr,%rax; syscall     (Go's runtime)
- * In both, the first five bytes of the mov become the jump; the rest of the
- * mov (two bytes in the second form) is never an instruction start, so it
- * may stay as it is. */
+/* Fill a trampoline; nr < 0: leave rax as the site set it (JUMP). */
+static void tramp_fill(unsigned long tramp, long nr, unsigned long back)
+{
+    unsigned char *t = (unsigned char *)tramp;
+    static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
+    static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
+    xc_memcpy(t, lea_down, 5);
+    t += 5;
+    if (nr >= 0) {
+        t[0] = 0xb8; /* mov $nr,%eax */
+        put32(t + 1, (uint32_t)nr);
+        t += 5;
+    }
+    t[0] = 0xff; /* call *abs32 */
+    t[1] = 0x14;
+    t[2] = 0x25;
+    put32(t + 3, (uint32_t)(unsigned long)&xc_abom_entry_slot);
+    t += 7;
+    xc_memcpy(t, lea_up, 8);
+    t += 8;
+    put_jmp(t, back);
+}
+
+/* Make [a, a+n) writable (keeping it executable), for the caller to write. */
+static int open_text(unsigned long a, unsigned long n, int prot)
+{
+    unsigned long page = a & ~(PAGE - 1), end = (a + n + PAGE - 1) & ~(PAGE - 1);
+    return H3(__NR_mprotect, page, end - page, prot | 2) < 0 ? -1 : 0;
+}
+
+static void close_text(unsigned long a, unsigned long n, int prot)
+{
+    unsigned long page = a & ~(PAGE - 1), end = (a + n + PAGE - 1) & ~(PAGE - 1);
+    H3(__NR_mprotect, page, end - page, prot);
+}
+
+static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
+{
+    unsigned long tramp = tramp_slot(mov);
+    if (!tramp)
+        return XC_ABOM_NO_ROOM;
+    tramp_fill(tramp, nr, sys + 2);
+    if (open_text(mov, 8, prot) < 0)
+        return XC_ABOM_PROTECT;
+    /* One atomic 8-byte store: e9 rel32 + the three bytes that follow. */
+    uint64_t neu = *(volatile uint64_t *)mov;
+    *(unsigned char *)&neu = 0xe9;
+    put32((unsigned char *)&neu + 1, (uint32_t)((long)tramp - (long)(mov + 5)));
+    __atomic_store_n((uint64_t *)mov, neu, __ATOMIC_SEQ_CST);
+    close_text(mov, 8, prot);
+    return sys - mov == 5 ? XC_ABOM_MOV32 : XC_ABOM_MOV64;
+}
+
+static int patch_jump(unsigned long sys, unsigned long slot, int prot)
+{
+    unsigned long tramp = tramp_slot(sys);
+    if (!tramp)
+        return XC_ABOM_NO_ROOM;
+    tramp_fill(tramp, -1, sys + 2);
+    if (open_text(slot, 5, prot) < 0)
+        return XC_ABOM_PROTECT;
+    put_jmp((unsigned char *)slot, tramp); /* padding: nothing runs it yet */
+    close_text(slot, 5, prot);
+    if (open_text(sys, 2, prot) < 0)
+        return XC_ABOM_PROTECT;
+    uint16_t jmp8 = (uint16_t)(0xeb | (uint16_t)(uint8_t)(slot - (sys + 2)) << 8);
+    __atomic_store_n((uint16_t *)sys, jmp8, __ATOMIC_SEQ_CST);
+    close_text(sys, 2, prot);
+    return XC_ABOM_JUMP;
+}
+
+static uint32_t imm32(unsigned long a)
+{
+    const volatile unsigned char *p = (const volatile unsigned char *)a;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Decide for the site whose `syscall` is at *sys* and write the rewrite;
+ * -1 if another thread did meanwhile. */
+static int decide(long nr, unsigned long sys, struct object **op)
+{
+    if (!find_mapping(sys) || !(st->map.prot & 4) || st->map.path[0] != '/' || st->map.ino == 0 ||
+        (sys >= (unsigned long)XC_LIBOS_BASE && sys < (unsigned long)XC_LIBOS_BASE + 0x1000000))
+        return patchable(nr) ? XC_ABOM_NOT_FILE : XC_ABOM_SPECIAL;
+    struct object *o = *op = object_of(&st->map);
+    if (!patchable(nr))
+        return XC_ABOM_SPECIAL;
+    const volatile unsigned char *s = (const volatile unsigned char *)sys;
+    int room = sys - 7 >= st->map.lo;
+    if (s[0] != 0x0f || s[1] != 0x05 || (room && s[-5] == 0xe9 && in_tramp_page(sys + (unsigned long)(long)(int32_t)imm32(sys - 4))) ||
+        (room && s[-7] == 0xe9 && in_tramp_page(sys - 2 + (unsigned long)(long)(int32_t)imm32(sys - 6))))
+        return -1;
+    struct func f;
+    if (!o || (o->eh ? func_from_eh(o, sys, &f) : func_from_symtab(o, sys, &f)) < 0 ||
+        f.start < st->map.lo || f.end > st->map.hi)
+        return XC_ABOM_NO_FUNCTION;
+    if (f.next > st->map.hi)
+        f.next = 0; /* not in this mapping: no padding after the function */
+    struct walk w;
+    if (walk(&f, sys, &w) < 0)
+        return XC_ABOM_UNDECODABLE;
+    if (!w.at_sys)
+        return XC_ABOM_NOT_BOUNDARY;
+    int prot = st->map.prot;
+    /* The two mov forms; a refusal of them is the answer if JUMP fails too. */
+    int why = XC_ABOM_NO_GAP;
+    int mov32 = room && s[-5] == 0xb8, mov64 = room && s[-7] == 0x48 && s[-6] == 0xc7 && s[-5] == 0xc0;
+    if (mov32 || mov64) {
+        unsigned long mov = sys - (mov32 ? 5 : 7);
+        if (!(mov32 ? w.at5 : w.at7))
+            why = XC_ABOM_NOT_BOUNDARY;
+        else if (imm32(sys - 4) != (uint32_t)nr)
+            why = XC_ABOM_IMM_MISMATCH;
+        else if ((mov & 63) > 56)
+            why = XC_ABOM_CACHE_LINE;
+        else
+            return patch_mov(mov, sys, nr, prot);
+    }
+    if ((sys & 63) == 63)
+        return XC_ABOM_CACHE_LINE;
+    unsigned long slot = pad_slot(&w, sys);
+    return slot ? patch_jump(sys, slot, prot) : why;
+}
+
+/* fork: the child gets a copy of this state; it must not be mid-change. */
+void xc_abom_fork_begin(void)
+{
+    if (st)
+        lock();
+}
+
+void xc_abom_fork_end(void)
+{
+    if (st)
+        unlock();
+}
+
+/* Called from the trap handler for a call at *call_addr* (after its syscall). */
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (!patchable(nr) || was_refused(sys))
+    if (was_refused(sys))
         return;
     lock();
-    volatile unsigned char *s5 = (volatile unsigned char *)(sys - 5);
-    volatile unsigned char *s7 = (volatile unsigned char *)(sys - 7);
-    if ((s5[0] == 0xe9 || s7[0] == 0xe9) && s5[5] == 0x0f && s5[6] == 0x05) {
-        /* patched meanwhile by another thread */
-        unlock();
-        return;
-    }
-    unsigned long mov = 0;
-    if (s5[0] == 0xb8 && ((uint32_t)s5[1] | (uint32_t)s5[2] << 8 | (uint32_t)s5[3] << 16 |
-                          (uint32_t)s5[4] << 24) == (uint32_t)nr)
-        mov = sys - 5;
-    else if (s7[0] == 0x48 && s7[1] == 0xc7 && s7[2] == 0xc0 &&
-             ((uint32_t)s7[3] | (uint32_t)s7[4] << 8 | (uint32_t)s7[5] << 16 | (uint32_t)s7[6] << 24) ==
-                 (uint32_t)nr)
-        mov = sys - 7;
-    unsigned long tramp = 0;
-    int prot = -1;
-    if (!mov || s5[5] != 0x0f || s5[6] != 0x05 ||
-        (mov & 63) > 56 /* the 8-byte store would cross a cache line */ ||
-        (sys >= (unsigned long)XC_LIBOS_BASE && sys < (unsigned long)XC_LIBOS_BASE + 0x1000000) ||
-        (prot = prot_of(mov)) < 0 || !(prot & 4) || prot_of(sys + 1) != prot ||
-        !(tramp = tramp_slot(mov))) {
-        refuse(sys);
-        unlock();
-        return;
-    }
-    /* The trampoline (its page is RWX: slots are added while others run). */
-    unsigned char *t = (unsigned char *)tramp;
-    static const unsigned char head[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
-    static const unsigned char tail[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
-    xc_memcpy(t, head, 5);
-    t[5] = 0xb8;
-    put32(t + 6, (uint32_t)nr);
-    t[10] = 0xff;
-    t[11] = 0x14;
-    t[12] = 0x25;
-    put32(t + 13, (uint32_t)(unsigned long)&xc_abom_entry_slot);
-    xc_memcpy(t + 17, tail, 8);
-    t[25] = 0xe9;
-    put32(t + 26, (uint32_t)((long)(sys + 2) - (long)(tramp + 30)));
-    /* The site: one atomic 8-byte store of e9 rel32 + the next three bytes. */
-    unsigned long page = mov & ~(PAGE - 1);
-    unsigned long len = ((mov + 8 + PAGE - 1) & ~(PAGE - 1)) - page;
-    if (H3(__NR_mprotect, page, len, prot | 2) < 0) {
-        refuse(sys);
-        unlock();
-        return;
-    }
-    uint64_t old = *(volatile uint64_t *)mov, neu = old;
-    unsigned char *n8 = (unsigned char *)&neu;
-    n8[0] = 0xe9;
-    put32(n8 + 1, (uint32_t)((long)tramp - (long)(mov + 5)));
-    __atomic_store_n((uint64_t *)mov, neu, __ATOMIC_SEQ_CST);
-    H3(__NR_mprotect, page, len, prot);
-    if (xc_stats)
-        __atomic_fetch_add(&xc_stats->sites_patched, 1, __ATOMIC_RELAXED);
+    struct object *o = 0;
+    int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
+    if (v >= 0)
+        verdict(sys, nr, v, o);
     unlock();
 }

@@ -28,6 +28,11 @@ struct xc_stats *xc_stats;
 struct xc_rw {
     long pid;          /* getpid's answer, 0 until asked */
     int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
+    long ppid;         /* getppid's answer, 0 until asked or after the parent died */
+    int ppid_watched;  /* the host sends SIGSYS when the parent dies (PR_SET_PDEATHSIG) */
+    int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
+    int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
+    unsigned int ids[2][3];
 };
 static struct xc_rw *rw;
 
@@ -49,6 +54,74 @@ static void pid_forget(unsigned long flags)
     if (flags & 0x100 /* CLONE_VM */)
         rw->pid_uncached = 1;
     rw->pid = 0;
+    rw->ppid = 0;
+}
+
+#define PR_SET_PDEATHSIG 1
+#define PR_GET_PDEATHSIG 2
+
+/* getppid is answered from a cache that the parent's death empties: the
+ * host sends SIGSYS then (PR_SET_PDEATHSIG), which xc_sigsys_handler tells
+ * from a trap by its si_code.  A program that asks for its own parent-death
+ * signal gets it from the host, and the cache is off until it asks for 0. */
+void xc_ppid_watch(void)
+{
+    if (!rw)
+        return;
+    rw->ppid = 0;
+    rw->ppid_watched = H2(__NR_prctl, PR_SET_PDEATHSIG, XC_SIGSYS) == 0;
+}
+
+/* At start: the host's parent-death signal is ours (SIGSYS, left by the
+ * image before an execve) or none, or the program's own, kept across execve. */
+void xc_ppid_init(void)
+{
+    int sig = 0;
+    if (H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) == 0 && (sig == 0 || sig == XC_SIGSYS))
+        xc_ppid_watch();
+}
+
+static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    if (!rw || rw->pid_uncached || !rw->ppid_watched)
+        return H0(__NR_getppid);
+    long p = __atomic_load_n(&rw->ppid, __ATOMIC_RELAXED);
+    if (p > 0)
+        return p;
+    p = H0(__NR_getppid);
+    if (p > 0)
+        __atomic_store_n(&rw->ppid, p, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* prctl: the parent-death signal is virtualized (see xc_ppid_watch). */
+static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    int opt = (int)a[0];
+    if (opt == PR_SET_PDEATHSIG && rw) {
+        unsigned long sig = (unsigned long)a[1];
+        if (sig > 64)
+            return -XC_EINVAL;
+        if (sig == 0) {
+            xc_ppid_watch();
+            return 0;
+        }
+        long r = H2(__NR_prctl, PR_SET_PDEATHSIG, sig);
+        if (r == 0) {
+            rw->ppid_watched = 0;
+            rw->ppid = 0;
+        }
+        return r;
+    }
+    if (opt == PR_GET_PDEATHSIG && rw && rw->ppid_watched) {
+        long r = H2(__NR_prctl, PR_GET_PDEATHSIG, a[1]); /* the host checks the pointer */
+        if (r == 0)
+            *(int *)a[1] = 0;
+        return r;
+    }
+    return xc_host_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
@@ -78,7 +151,8 @@ void xc_stats_attach(void)
 static int is_libos_fd(long fd)
 {
     int f = (int)fd;
-    return f == XC_LIBOS_FD || f == XC_STATS_FD;
+    return f == XC_LIBOS_FD || f == XC_STATS_FD ||
+           (f == XC_TRACE_FD && xc_stats && (xc_stats->flags & XC_FLAG_TRACE));
 }
 
 typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
@@ -698,12 +772,42 @@ static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- identity ------------------------------------------------------------- */
 
+/* getuid, geteuid, getgid, getegid: asked of the host once, then answered
+ * in the LibOS until the process changes an id (after that, threads may
+ * differ: Linux keeps credentials per thread, so the cache stays off). */
 static long getres(long nr, int which)
 {
+    int k = nr == __NR_getresgid;
+    if (rw && rw->ids_known[k] && !rw->ids_uncached && !rw->pid_uncached)
+        return rw->ids[k][which];
     unsigned int id[3];
     long r = H3(nr, &id[0], &id[1], &id[2]);
-    return r < 0 ? r : (long)id[which];
+    if (r < 0)
+        return r;
+    if (rw && !rw->ids_uncached) {
+        xc_memcpy(rw->ids[k], id, sizeof id);
+        __atomic_store_n(&rw->ids_known[k], 1, __ATOMIC_RELEASE);
+    }
+    return (long)id[which];
 }
+
+static void ids_changed(void)
+{
+    if (rw)
+        __atomic_store_n(&rw->ids_uncached, 1, __ATOMIC_RELEASE);
+}
+
+/* setreuid, setregid, setresuid, setresgid, setgroups: forwarded; the id cache goes. */
+static long sys_setids(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    ids_changed();
+    return H3(nr, a[0], a[1], a[2]);
+}
+#define sys_setreuid sys_setids
+#define sys_setregid sys_setids
+#define sys_setresuid sys_setids
+#define sys_setresgid sys_setids
 AT2(getuid, getres, __NR_getresuid, 0)
 AT2(geteuid, getres, __NR_getresuid, 1)
 AT2(getgid, getres, __NR_getresgid, 0)
@@ -712,6 +816,7 @@ AT2(getegid, getres, __NR_getresgid, 1)
 static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
+    ids_changed();
     long r = H3(__NR_setresuid, a[0], a[0], a[0]);
     if (r == -XC_EPERM)
         r = H3(__NR_setresuid, -1, a[0], -1);
@@ -721,9 +826,26 @@ static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
+    ids_changed();
     long r = H3(__NR_setresgid, a[0], a[0], a[0]);
     if (r == -XC_EPERM)
         r = H3(__NR_setresgid, -1, a[0], -1);
+    return r;
+}
+
+/* uname: the host's answer, with the kernel identity of the container's
+ * profile (release, version) when it sets one. */
+static long sys_uname(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    long r = H1(nr, a[0]);
+    if (r < 0 || !xc_stats)
+        return r;
+    char *u = (char *)a[0]; /* sysname, nodename, release, version, machine, domainname: 65 bytes each */
+    if (xc_stats->uname_release[0])
+        xc_memcpy(u + 2 * 65, xc_stats->uname_release, 65);
+    if (xc_stats->uname_version[0])
+        xc_memcpy(u + 3 * 65, xc_stats->uname_version, 65);
     return r;
 }
 
@@ -971,7 +1093,12 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
         else if (flags & CLONE_VM)
             return -XC_EINVAL;
         pid_forget(flags);
-        return H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
+        xc_abom_fork_begin();
+        long r = H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
+        xc_abom_fork_end();
+        if (r == 0)
+            xc_ppid_watch();
+        return r;
     }
     pid_forget(flags);
     /* The child starts in xc_clone_thread on the new stack: leave it the
@@ -990,14 +1117,24 @@ static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
     pid_forget(0);
-    return H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
+    xc_abom_fork_begin();
+    long r = H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
+    xc_abom_fork_end();
+    if (r == 0)
+        xc_ppid_watch();
+    return r;
 }
 
 static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
     pid_forget(0);
-    return H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
+    xc_abom_fork_begin();
+    long r = H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
+    xc_abom_fork_end();
+    if (r == 0)
+        xc_ppid_watch();
+    return r;
 }
 
 /* execve: check what the kernel would check first (the old image is gone
@@ -1204,6 +1341,82 @@ static int names_libos_fd(long nr, const long *a)
     return 0;
 }
 
+static long serve(long nr, const long *a, struct xc_ucontext *uc)
+{
+    return names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, uc);
+}
+
+/* --- the container's profile and the trace --------------------------------- */
+
+static const char *const names[NR_MAX] = {
+#define XC_SYSCALL(nr, name, how, note) [nr] = #name,
+#include "syscalls.def"
+#undef XC_SYSCALL
+};
+
+/* Which argument is a path, plus one (0: none), for the trace. */
+static const uint8_t path_arg[NR_MAX] = {
+    [__NR_open] = 1, [__NR_stat] = 1, [__NR_lstat] = 1, [__NR_access] = 1, [__NR_readlink] = 1,
+    [__NR_unlink] = 1, [__NR_mkdir] = 1, [__NR_rmdir] = 1, [__NR_chdir] = 1, [__NR_chmod] = 1,
+    [__NR_truncate] = 1, [__NR_rename] = 1, [__NR_execve] = 1, [__NR_openat] = 2,
+    [__NR_newfstatat] = 2, [__NR_faccessat] = 2, [__NR_faccessat2] = 2, [__NR_readlinkat] = 2,
+    [__NR_unlinkat] = 2, [__NR_mkdirat] = 2, [__NR_statx] = 2, [__NR_execveat] = 2,
+};
+
+/* "[pid] name(a0, a1, a2) = r" (strace's shape) on XC_TRACE_FD; *done*: r is known. */
+static void trace_call(long nr, const long *a, long r, int done, int trapped)
+{
+    struct xc_line l = {0};
+    xc_line_str(&l, "[");
+    xc_line_dec(&l, sys_getpid(0, 0, 0));
+    xc_line_str(&l, "] ");
+    xc_line_str(&l, names[nr]);
+    xc_line_str(&l, "(");
+    for (int i = 0; i < 3; i++) {
+        if (i)
+            xc_line_str(&l, ", ");
+        if (path_arg[nr] == i + 1 && a[i] && (done ? r != -XC_EFAULT : 0)) {
+            char q[2] = {'"', 0};
+            xc_line_str(&l, q);
+            const char *p = (const char *)a[i];
+            for (int k = 0; p[k] && k < 200; k++) {
+                q[0] = p[k];
+                xc_line_str(&l, q);
+            }
+            xc_line_str(&l, "\"");
+        } else {
+            xc_line_hex(&l, (unsigned long)a[i]);
+        }
+    }
+    xc_line_str(&l, ") = ");
+    if (done)
+        xc_line_dec(&l, r);
+    else
+        xc_line_str(&l, "?");
+    xc_line_str(&l, trapped ? " (trap)" : "");
+    xc_line_flush(&l, XC_TRACE_FD);
+}
+
+/* A call under the profile: refused with an errno, forwarded instead of
+ * answered in the LibOS, traced. */
+static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned int pr)
+{
+    int trace = (pr & XC_PROFILE_TRACE) || (xc_stats->flags & XC_FLAG_TRACE);
+    int noreturn = nr == __NR_execve || nr == __NR_execveat || nr == __NR_exit || nr == __NR_exit_group;
+    if (trace && noreturn)
+        trace_call(nr, a, 0, 0, uc != 0);
+    long r;
+    if ((pr & 15) == XC_PROFILE_REFUSE)
+        r = -(long)(pr >> 8);
+    else if ((pr & 15) == XC_PROFILE_FORWARD && how_of[nr] == EMULATE && !names_libos_fd(nr, a))
+        r = xc_host_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    else
+        r = serve(nr, a, uc);
+    if (trace && !noreturn)
+        trace_call(nr, a, r, 1, uc != 0);
+    return r;
+}
+
 /* A call from a site ABOM patched (xc_abom_entry): no trap frame. */
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
@@ -1215,25 +1428,36 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
          * threads counting the same call at the same instant may lose one. */
         xc_stats->patched[nr]++;
         xc_stats->patched_calls++;
+        unsigned int pr = xc_stats->profile[nr];
+        if (pr | (xc_stats->flags & XC_FLAG_TRACE))
+            return profiled(nr, a, 0, pr);
     }
-    return names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, 0);
+    return serve(nr, a, 0);
 }
 
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     (void)sig;
+    if (si->code != 1 /* SYS_SECCOMP */) {
+        /* Not a trap: the parent died (xc_ppid_watch), or someone sent SIGSYS. */
+        if (rw)
+            rw->ppid = 0;
+        return;
+    }
     struct xc_sigcontext *m = &uc->mc;
     long nr = (long)m->rax;
     long a[6] = {(long)m->rdi, (long)m->rsi, (long)m->rdx, (long)m->r10, (long)m->r8, (long)m->r9};
     long r;
     if (nr >= 0 && nr < NR_MAX && table[nr]) {
+        unsigned int pr = 0;
         if (xc_stats) {
             __atomic_fetch_add(&xc_stats->calls[nr], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
+            pr = xc_stats->profile[nr] | (unsigned int)(xc_stats->flags & XC_FLAG_TRACE);
         }
         if (xc_abom_on)
             xc_abom_try(nr, (unsigned long)si->call_addr);
-        r = names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, uc);
+        r = pr ? profiled(nr, a, uc, xc_stats->profile[nr]) : serve(nr, a, uc);
     } else {
         if (xc_stats)
             __atomic_fetch_add(&xc_stats->by_how[REFUSED], 1, __ATOMIC_RELAXED);

@@ -353,6 +353,7 @@ void xc_main(uint64_t *sp)
     xc_proc.libos_fd = XC_LIBOS_FD;
     xc_stats_attach();
     xc_rw_init();
+    xc_ppid_init();
     xc_abom_init();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);

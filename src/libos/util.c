@@ -123,3 +123,48 @@ char *xc_fd_path(char *buf, long fd)
     *p = 0;
     return p;
 }
+
+/* --- lines for the trace ------------------------------------------------ */
+
+void xc_line_str(struct xc_line *l, const char *s)
+{
+    while (*s && l->n < (int)sizeof l->b - 1)
+        l->b[l->n++] = *s++;
+}
+
+void xc_line_dec(struct xc_line *l, long v)
+{
+    char buf[24];
+    int i = sizeof buf;
+    unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
+    buf[--i] = 0;
+    do {
+        buf[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[--i] = '-';
+    xc_line_str(l, buf + i);
+}
+
+void xc_line_hex(struct xc_line *l, unsigned long v)
+{
+    char buf[20];
+    int i = sizeof buf;
+    buf[--i] = 0;
+    do {
+        buf[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    buf[--i] = 'x';
+    buf[--i] = '0';
+    xc_line_str(l, buf + i);
+}
+
+/* Write the line and a newline to *fd* in one write. */
+void xc_line_flush(struct xc_line *l, int fd)
+{
+    l->b[l->n++] = '\n';
+    H3(__NR_write, fd, l->b, l->n);
+    l->n = 0;
+}

@@ -101,6 +101,21 @@ void xc_puts(int fd, const char *s);
 /* "/proc/self/fd/FD" into buf (at least 40 bytes); returns the end (the NUL). */
 char *xc_fd_path(char *buf, long fd);
 XC_NORETURN void xc_die(const char *what, long err);
+struct xc_line {
+    int n;
+    char b[400];
+};
+void xc_line_str(struct xc_line *l, const char *s);
+void xc_line_dec(struct xc_line *l, long v);
+void xc_line_hex(struct xc_line *l, unsigned long v);
+void xc_line_flush(struct xc_line *l, int fd);
+
+/* decode.c */
+int xc_insn_len(const uint8_t *p, int avail);
+int xc_insn_is_padding(const uint8_t *p, int len);
+unsigned long xc_insn_branch_target(const uint8_t *p, int len, unsigned long at);
+int xc_insn_ends_flow(const uint8_t *p, int len);
+int xc_insn_is_indirect_jmp(const uint8_t *p, int len);
 
 /* filter.c */
 long xc_install_filter(void);
@@ -109,6 +124,8 @@ long xc_install_filter(void);
 extern struct xc_stats *xc_stats;
 void xc_stats_attach(void);
 void xc_rw_init(void);
+void xc_ppid_init(void);
+void xc_ppid_watch(void);
 
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
@@ -126,6 +143,8 @@ void xc_unseal(void);
 extern int xc_abom_on;
 void xc_abom_init(void);
 void xc_abom_try(long nr, unsigned long call_addr);
+void xc_abom_fork_begin(void);
+void xc_abom_fork_end(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 /* loader.c */

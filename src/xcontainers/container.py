@@ -166,6 +166,9 @@ class Runtime:
         if spec.process.apparmor_profile:
             raise ConfigError("process.apparmorProfile: AppArmor is not supported on this host")
         bpf, bpf_flags = _seccomp_program(spec.seccomp)
+        from . import libos, profile
+
+        prof = profile.from_annotations(spec.annotations) if libos.enabled(spec.annotations) else None
         # Load what the steps below need before the first cgroup is made:
         # until then this overlaps the kernel's wait (cgroups.prime_moves).
         from . import cgroups
@@ -201,11 +204,11 @@ class Runtime:
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
                 libos_fd=_libos_image_fd(spec.annotations),
             )
-            if ctx.libos_fd >= 0:
-                from . import libos
-
-                ctx.stats_fd = libos.new_stats_fd(abom=libos.abom_enabled(spec.annotations))
+            if ctx.libos_fd >= 0 and prof is not None:
+                ctx.stats_fd = libos.new_stats_fd(prof)
                 self.stats_fd = os.dup(ctx.stats_fd)
+                ctx.trace_fd = profile.open_trace(prof)
+                ctx.trace_stderr = prof.trace == "stderr"
             # The cgroup comes last before the fork: making it may wait for
             # the primer's grace period (cgroups.prime_moves).
             cg.create()
@@ -222,7 +225,7 @@ class Runtime:
                 setup_process_main(ctx)
             child.close()
             os.close(dir_fd)
-            for fd in (ctx.libos_fd, ctx.stats_fd):
+            for fd in (ctx.libos_fd, ctx.stats_fd, ctx.trace_fd):
                 if fd >= 0:
                     os.close(fd)
             if console is not None and console is not _console:
@@ -577,6 +580,7 @@ class Runtime:
             from . import libos
 
             ctx.stats_fd = libos.container_stats_fd(state.pid)
+            ctx.trace_fd = libos.container_trace_fd(state.pid)
         if not opts.detach:
             from . import kernel
 
@@ -588,7 +592,7 @@ class Runtime:
             exec_setup_main(ctx)
         child.close()
         os.close(pidfd)
-        for fd in (ctx.libos_fd, ctx.stats_fd):
+        for fd in (ctx.libos_fd, ctx.stats_fd, ctx.trace_fd):
             if fd >= 0:
                 os.close(fd)
         if console is not None:

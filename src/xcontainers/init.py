@@ -37,7 +37,7 @@ from . import credentials, kernel, rootfs
 from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
-from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD
+from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ class InitContext:
     cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)
     libos_fd: int = -1
     stats_fd: int = -1
+    trace_fd: int = -1          # the LibOS's trace file, or -1
+    trace_stderr: bool = False  # the trace goes to the container's stderr
 
 
 @record
@@ -95,6 +97,7 @@ class ExecContext:
     apparmor: str | None = None
     libos_fd: int = -1
     stats_fd: int = -1
+    trace_fd: int = -1
 
 
 def _exception_only(exc: BaseException) -> str:
@@ -247,7 +250,7 @@ def _mark_fds_cloexec(keep_below: int) -> None:
     except the LibOS image's."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd >= keep_below and fd not in (XC_LIBOS_FD, XC_STATS_FD):
+        if fd >= keep_below and fd not in (XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD):
             try:
                 os.set_inheritable(fd, False)
             except OSError:
@@ -286,10 +289,13 @@ def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int
     return bpf
 
 
-def _keep_libos_fds(image_fd: int, stats_fd: int) -> None:
-    """Put the LibOS image on XC_LIBOS_FD and the statistics segment on
-    XC_STATS_FD, inheritable, before rlimits apply."""
-    for fd, target, what in ((image_fd, XC_LIBOS_FD, "image"), (stats_fd, XC_STATS_FD, "statistics")):
+def _keep_libos_fds(image_fd: int, stats_fd: int, trace_fd: int = -1, trace_stderr: bool = False) -> None:
+    """Put the LibOS image on XC_LIBOS_FD, the statistics segment on
+    XC_STATS_FD and the trace on XC_TRACE_FD, inheritable, before rlimits apply."""
+    if trace_stderr:
+        trace_fd = os.dup(2)
+    for fd, target, what in ((image_fd, XC_LIBOS_FD, "image"), (stats_fd, XC_STATS_FD, "statistics"),
+                             (trace_fd, XC_TRACE_FD, "trace")):
         if fd < 0:
             continue
         try:
@@ -356,7 +362,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd, ctx.trace_stderr)
         credentials.apply_rlimits(proc)
         bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
         _mark_fds_cloexec(3 + ctx.preserve_fds)
@@ -425,7 +431,7 @@ def _exec_main(ctx: ExecContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd)
         credentials.apply_rlimits(proc)
         nnp = ctx.no_new_privs or proc.no_new_privileges
         bpf = _drop_privileges(proc, nnp, ctx.seccomp_bpf, ctx.seccomp_flags)

@@ -52,7 +52,7 @@ def abi() -> dict[str, str]:
         for line in f:
             m = re.match(r"#define (XC_\w+) (.+)$", line.strip())
             if m:
-                out[m.group(1)] = m.group(2).strip('"')
+                out[m.group(1)] = m.group(2).split("/*")[0].strip().strip('"')
     return out
 
 
@@ -115,32 +115,30 @@ def sealed_image_fd() -> int:
 HOW = ("forwarded", "translated", "special", "emulated", "refused")
 
 
-def new_stats_fd(abom: bool = False) -> int:
-    """A fresh statistics segment (struct xc_stats) in a memfd; its flags
-    word carries the container's LibOS profile."""
-    import struct
-
-    from .libos_abi import XC_FLAG_ABOM, XC_STATS_MAGIC, XC_STATS_SIZE
+def new_stats_fd(prof: "Profile | None" = None) -> int:
+    """A fresh statistics segment (struct xc_stats) in a memfd, carrying the
+    container's LibOS profile."""
+    from .libos_abi import XC_STATS_SIZE
+    from .profile import Profile, write
 
     fd = os.memfd_create("xc-stats", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, XC_STATS_SIZE)
-        os.pwrite(fd, struct.pack("<QQ", XC_STATS_MAGIC, XC_FLAG_ABOM if abom else 0), 0)
+        write(prof or Profile(), fd)
     except BaseException:
         os.close(fd)
         raise
     return fd
 
 
-def abom_enabled(annotations: dict[str, str]) -> bool:
-    """ABOM (patching system call sites into calls) is on unless the
-    annotation ``org.xcontainers.libos.abom=off`` turns it off (trap path only)."""
-    v = annotations.get(ANNOTATION + ".abom", "on").lower()
-    if v not in ("on", "off", "true", "false", "1", "0"):
-        from .errors import ConfigError
+def container_trace_fd(init_pid: int) -> int:
+    """The trace of a running container (its init's XC_TRACE_FD), or -1."""
+    from .libos_abi import XC_TRACE_FD
 
-        raise ConfigError(f"annotations.{ANNOTATION}.abom: {v!r} must be on or off")
-    return v in ("on", "true", "1")
+    try:
+        return os.open(f"/proc/{init_pid}/fd/{XC_TRACE_FD}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    except OSError:
+        return -1
 
 
 def container_stats_fd(init_pid: int) -> int:
@@ -154,30 +152,39 @@ def container_stats_fd(init_pid: int) -> int:
 
 
 def read_stats(fd: int) -> dict[str, object]:
-    """Decode a statistics segment: processes, execs, calls by path and by name."""
+    """Decode a statistics segment: processes, execs, calls by path and by
+    name, and ABOM's verdicts on the sites it looked at."""
     import struct
 
-    from .libos_abi import XC_NR_MAX, XC_STATS_MAGIC
+    from . import libos_abi as abi
 
-    head = 12
-    data = os.pread(fd, 8 * (head + 2 * XC_NR_MAX), 0)
-    words = struct.unpack(f"<{head + 2 * XC_NR_MAX}Q", data)
-    if words[0] != XC_STATS_MAGIC:
+    head = abi.STATS_HEAD_WORDS
+    data = os.pread(fd, 8 * (head + 2 * abi.XC_NR_MAX), 0)
+    words = struct.unpack(f"<{head + 2 * abi.XC_NR_MAX}Q", data)
+    if words[0] != abi.XC_STATS_MAGIC:
         raise ValueError("not an X-LibOS statistics segment")
-    names = {nr: name for nr, name, _, _ in table()}
-    traps = words[head:head + XC_NR_MAX]
-    patched = words[head + XC_NR_MAX:head + 2 * XC_NR_MAX]
-    calls = {names.get(nr, f"syscall_{nr}"): t + p for nr, (t, p) in enumerate(zip(traps, patched)) if t + p}
+    rows = {nr: (name, how) for nr, name, how, _ in table()}
+    traps = words[head:head + abi.XC_NR_MAX]
+    patched = words[head + abi.XC_NR_MAX:head + 2 * abi.XC_NR_MAX]
+    calls = {rows.get(nr, (f"syscall_{nr}",))[0]: t + p for nr, (t, p) in enumerate(zip(traps, patched)) if t + p}
     by_path = dict(zip(HOW, words[4:9]))
     by_path["patched"] = words[9]
+    # Patched calls split by whether the LibOS answered them or the host did.
+    served = sum(p for nr, p in enumerate(patched) if p and rows.get(nr, ("", ""))[1] == "EMULATE")
+    sites_by = words[abi.STATS_SITES_BY:abi.STATS_SITES_BY + abi.XC_ABOM_VERDICTS]
     return {
         "processes": words[2],
         "execs": words[3],
         "by_path": by_path,
         "total": sum(words[4:10]),
+        "trapped": sum(words[4:9]),
+        "patched_served": served,
+        "patched_forwarded": words[9] - served,
         "sites_patched": words[10],
         "sites_refused": words[11],
+        "sites_by": {name: n for name, n in zip(abi.ABOM_VERDICT_NAMES, sites_by) if n},
         "calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
+        "traps": {rows.get(nr, (f"syscall_{nr}",))[0]: t for nr, t in enumerate(traps) if t},
     }
 
 
@@ -191,6 +198,7 @@ def format_stats(st: dict[str, object], top: int = 8) -> str:
         f"program start(s) ({st['execs']} via execve)",
         "  by path: " + ", ".join(f"{k} {v}" for k, v in by_path.items())
         + f" (ABOM: {st['sites_patched']} sites patched, {st['sites_refused']} left alone)",
+        "  ABOM sites: " + (", ".join(f"{k} {v}" for k, v in st["sites_by"].items()) or "none"),
         "  most frequent: " + ", ".join(f"{k} {v}" for k, v in list(calls.items())[:top]),
     ]
     return "\n".join(lines)

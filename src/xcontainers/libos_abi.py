@@ -8,6 +8,40 @@ XC_IMAGE_NAME = "xc-libos"
 XC_STATS_FD = 1022
 XC_STATS_SIZE = 16384
 XC_NR_MAX = 512
-XC_STATS_MAGIC = 0x3253544154534358
+XC_STATS_MAGIC = 0x3353544154534358
 XC_FLAG_ABOM = 1
+XC_FLAG_TRACE = 2
+XC_TRACE_FD = 1021
 XC_ARG_EXEC_FD = "--xc-exec-fd"
+
+XC_PROFILE_DEFAULT = 0
+XC_PROFILE_FORWARD = 1
+XC_PROFILE_REFUSE = 2
+XC_PROFILE_TRACE = 16
+
+XC_ABOM_MOV32 = 0
+XC_ABOM_MOV64 = 1
+XC_ABOM_JUMP = 2
+XC_ABOM_SPECIAL = 3
+XC_ABOM_NOT_FILE = 4
+XC_ABOM_NO_FUNCTION = 5
+XC_ABOM_UNDECODABLE = 6
+XC_ABOM_NOT_BOUNDARY = 7
+XC_ABOM_IMM_MISMATCH = 8
+XC_ABOM_NO_GAP = 9
+XC_ABOM_CACHE_LINE = 10
+XC_ABOM_NO_ROOM = 11
+XC_ABOM_PROTECT = 12
+XC_ABOM_VERDICTS = 16
+
+# The names the LibOS's trace prints for the verdicts (abom.c), by value.
+ABOM_VERDICT_NAMES = ("mov32", "mov64", "jump", "special", "not-file", "no-function", "undecodable",
+                      "not-boundary", "imm-mismatch", "no-gap", "cache-line", "no-room", "protect")
+
+# struct xc_stats, as 64-bit words: the head, then calls[] and patched[]; then the profile.
+STATS_HEAD_WORDS = 32
+STATS_SITES_BY = 12          # sites_by[XC_ABOM_VERDICTS]
+STATS_UTS_GENERATION = 28
+STATS_PROFILE_OFFSET = 8 * (STATS_HEAD_WORDS + 2 * XC_NR_MAX)   # uint16_t profile[XC_NR_MAX]
+STATS_UNAME_RELEASE_OFFSET = STATS_PROFILE_OFFSET + 2 * XC_NR_MAX
+STATS_UNAME_VERSION_OFFSET = STATS_UNAME_RELEASE_OFFSET + 65

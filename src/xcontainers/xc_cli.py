@@ -1,7 +1,12 @@
 """`xc`: the friendly command line.
 
-    xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N] [IMAGE] [CMD...]
+    xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N]
+           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE] [IMAGE] [CMD...]
     xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID | xc images
+    xc stats ID [--json]            what the X-LibOS of a running container did so far
+    xc abom scan|patch ...          the offline ABOM analyzer (xc abom -h)
+    xc libos interface|table        the exokernel interface, the system call table
+    xc bench ...                    benchmarks (xc bench -h)
 
 IMAGE is the built-in ``busybox`` (the default, made from Debian's
 busybox-static on first use) or a directory holding a rootfs.  Each
@@ -59,14 +64,33 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             res["pids"] = {"limit": a.pids_limit}
         spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         spec["linux"]["namespaces"].append({"type": "cgroup"})
-        if a.no_libos:
-            spec["annotations"] = {"org.xcontainers.libos": "off"}
+        spec["annotations"] = _libos_annotations(a)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=2)
     except BaseException:
         shutil.rmtree(bundle, ignore_errors=True)
         raise
     return bundle
+
+
+def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
+    """The LibOS profile the flags ask for, as the annotations xc-runtime reads
+    (xcontainers/profile.py documents them)."""
+    from .profile import ANNOTATION
+
+    ann: dict[str, str] = {}
+    if a.no_libos:
+        ann[ANNOTATION] = "off"
+    if a.no_abom:
+        ann[ANNOTATION + ".abom"] = "off"
+    if a.trace:
+        ann[ANNOTATION + ".trace"] = "stderr"
+    for kv in a.libos:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise XcError(f"--libos {kv!r}: expected KEY=VALUE (e.g. syscalls=ptrace=refuse:EPERM)")
+        ann[ANNOTATION + "." + k] = v
+    return ann
 
 
 def _remove_bundle(cid: str) -> None:
@@ -190,6 +214,29 @@ def cmd_libos(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(a: argparse.Namespace) -> int:
+    from . import libos
+    from .container import Runtime
+    from .state import Status
+
+    st = Runtime(STATE_ROOT).store.load(a.id)
+    fd = libos.container_stats_fd(st.pid) if st.live_status() != Status.STOPPED else -1
+    if fd < 0:
+        raise XcError(f"container {a.id!r}: no X-LibOS statistics (not running, or running without the LibOS)")
+    try:
+        data = libos.read_stats(fd)
+    finally:
+        os.close(fd)
+    print(json.dumps(data, indent=2) if a.json else libos.format_stats(data, top=a.top))
+    return 0
+
+
+def cmd_abom(a: argparse.Namespace) -> int:
+    from .abom import cmd_abom as abom
+
+    return abom(a)
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .benchharness import cmd_bench as bench
 
@@ -211,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pids-limit", type=int)
     r.add_argument("--stats", action="store_true", help="print what the X-LibOS did when the container exits")
     r.add_argument("--no-libos", action="store_true", help="a plain container, without the X-LibOS")
+    r.add_argument("--no-abom", action="store_true", help="the X-LibOS without ABOM: every call traps")
+    r.add_argument("--trace", action="store_true",
+                   help="the X-LibOS writes a line per system call and per ABOM verdict to stderr")
+    r.add_argument("--libos", action="append", default=[], metavar="KEY=VALUE",
+                   help="a LibOS profile setting (annotation org.xcontainers.libos.KEY), e.g. "
+                        "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -231,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("id")
     rm.set_defaults(fn=cmd_rm)
     sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    st = sub.add_parser("stats", help="what the X-LibOS of a running container did so far")
+    st.add_argument("id")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--top", type=int, default=8, help="how many of the most frequent calls to name")
+    st.set_defaults(fn=cmd_stats)
+    from .abom import add_arguments as abom_arguments
+    ab = sub.add_parser("abom", help="the offline ABOM analyzer: scan and pre-patch binaries")
+    abom_arguments(ab)
+    ab.set_defaults(fn=cmd_abom)
     lo = sub.add_parser("libos", help="the X-LibOS: its host interface and its system call table")
     lo.add_argument("what", choices=("interface", "table"))
     lo.add_argument("--json", action="store_true")

@@ -248,6 +248,59 @@ static unsigned long site_inside_longer(void)
     return rdx;
 }
 
+/* One function per ABOM verdict, each with its unwind entry (the function
+ * bounds ABOM decodes from) and no padding after it unless the case wants
+ * one; the label NAME_sys is the `syscall`.  Each returns rax. */
+#define CASE(name, body)                                                            \
+    ".p2align 4, 0xf4\n.globl " #name "\n.type " #name ",@function\n" #name ":\n.cfi_startproc\n" body  \
+    "ret\n.cfi_endproc\n.size " #name ", .-" #name "\n"
+__asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
+        /* b8 27 00 00 00 0f 05, but the b8 is the tail of a movabs: not-boundary */
+        CASE(case_not_boundary, "mov $39, %eax\n.byte 0x48, 0xba, 0x11, 0x22, 0x33, 0xb8, 0x27, 0, 0, 0\n"
+                                ".globl case_not_boundary_sys\ncase_not_boundary_sys: syscall\n")
+        /* a real mov $39 that a jump skips: eax is 110 at the trap: imm-mismatch */
+        CASE(case_imm_mismatch, "mov $110, %eax\njmp 1f\nmov $39, %eax\n"
+                                "1:\n.globl case_imm_mismatch_sys\ncase_imm_mismatch_sys: syscall\n")
+        /* the number from a register, no padding to jump through: no-gap */
+        CASE(case_no_gap, "mov $39, %edx\nmov %edx, %eax\n"
+                          ".globl case_no_gap_sys\ncase_no_gap_sys: syscall\n")
+        /* b8 27 00 00 00 0f 05 as it should be: mov32 */
+        CASE(case_mov32, ".byte 0xb8, 0x27, 0, 0, 0\n.globl case_mov32_sys\ncase_mov32_sys: syscall\n")
+        /* the 9-byte form: mov64 */
+        CASE(case_mov64, ".byte 0x48, 0xc7, 0xc0, 0x27, 0, 0, 0\n.globl case_mov64_sys\ncase_mov64_sys: syscall\n")
+        /* code without an unwind entry: no-function */
+        ".globl case_no_function\ncase_no_function:\n.byte 0xb8, 0x27, 0, 0, 0\n"
+        ".globl case_no_function_sys\ncase_no_function_sys: syscall\nret\n"
+        /* the same with five bytes of padding after the function: jump */
+        CASE(case_jump, "mov $39, %edx\nmov %edx, %eax\n.globl case_jump_sys\ncase_jump_sys: syscall\n")
+        ".byte 0x0f, 0x1f, 0x44, 0, 0\n"
+        ".globl case_end\ncase_end:\n.cfi_startproc\nret\n.cfi_endproc\n"
+        ".popsection\n");
+long case_not_boundary(void), case_imm_mismatch(void), case_no_gap(void), case_jump(void);
+long case_mov32(void), case_mov64(void), case_no_function(void);
+
+static int probe_abom_cases(void)
+{
+    static const struct {
+        const char *name;
+        long (*fn)(void);
+        int ppid;
+    } cases[] = {
+        {"not-boundary", case_not_boundary, 0}, {"imm-mismatch", case_imm_mismatch, 1},
+        {"no-gap", case_no_gap, 0}, {"jump", case_jump, 0}, {"mov32", case_mov32, 0},
+        {"mov64", case_mov64, 0}, {"no-function", case_no_function, 0},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int ok = 1;
+        for (int k = 0; k < 5; k++) {
+            long want = cases[i].ppid ? getppid() : getpid();
+            ok &= cases[i].fn() == want;
+        }
+        printf("case %s: %s\n", cases[i].name, ok ? "ok" : "wrong");
+    }
+    return 0;
+}
+
 #include <pthread.h>
 static volatile int g_bad;
 static void *hammer(void *arg)
@@ -317,5 +370,7 @@ int main(int argc, char **argv)
         return probe_abom();
     if (strcmp(argv[1], "abom-threads") == 0)
         return probe_abom_threads();
+    if (strcmp(argv[1], "abom-cases") == 0)
+        return probe_abom_cases();
     return 2;
 }
