@@ -243,59 +243,77 @@ static unsigned long parse_hex(const char **s)
     }
 }
 
-/* st->map := the mapping holding *addr*, from /proc/self/maps; 0 if none. */
+/* One line of /proc/self/maps ("lo-hi perms off dev inode   path") into *m*. */
+static void parse_line(const char *s, struct mapping *m)
+{
+    m->lo = parse_hex(&s);
+    s++;
+    m->hi = parse_hex(&s);
+    m->prot = (s[1] == 'r' ? 1 : 0) | (s[2] == 'w' ? 2 : 0) | (s[3] == 'x' ? 4 : 0);
+    s += 6;
+    m->off = parse_hex(&s);
+    while (*s == ' ')
+        s++;
+    while (*s && *s != ' ')
+        s++; /* dev */
+    while (*s == ' ')
+        s++;
+    m->ino = 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        m->ino = m->ino * 10 + (unsigned long)(*s - '0');
+    while (*s == ' ')
+        s++;
+    size_t k = 0;
+    for (; s[k] && k < sizeof m->path - 1; k++)
+        m->path[k] = s[k];
+    m->path[k] = 0;
+}
+
+/* st->map := the executable mapping holding *addr*, from /proc/self/maps;
+ * 0 if none.  Pages ABOM patched may have split the file's text into
+ * several lines: contiguous executable lines of the same file are one
+ * mapping here (the same object, whichever of its pages a site is on). */
 static int find_mapping(unsigned long addr)
 {
     char *buf = st->buf;
     const long bufsize = sizeof st->buf;
-    st->map.path[0] = 0;
+    struct mapping *run = &st->map, line;
+    int have_run = 0, found = 0, done = 0;
+    run->path[0] = 0;
     long fd = H3(__NR_openat, -100, "/proc/self/maps", 02000000 /* O_CLOEXEC */);
     if (fd < 0)
         return 0;
     long carry = 0;
-    int found = 0;
-    for (;;) {
+    while (!done) {
         long n = H3(__NR_read, fd, buf + carry, bufsize - 1 - carry);
         if (n <= 0)
             break;
         n += carry;
         buf[n] = 0;
         long start = 0;
-        for (long i = 0; i < n && !found; i++) {
+        for (long i = 0; i < n && !done; i++) {
             if (buf[i] != '\n')
                 continue;
             buf[i] = 0;
-            /* "lo-hi perms off dev inode   path" */
-            const char *s = buf + start;
-            struct mapping *m = &st->map;
-            m->lo = parse_hex(&s);
-            s++;
-            m->hi = parse_hex(&s);
-            if (addr >= m->lo && addr < m->hi && s[0] == ' ') {
-                m->prot = (s[1] == 'r' ? 1 : 0) | (s[2] == 'w' ? 2 : 0) | (s[3] == 'x' ? 4 : 0);
-                s += 6;
-                m->off = parse_hex(&s);
-                while (*s == ' ')
-                    s++;
-                while (*s && *s != ' ')
-                    s++; /* dev */
-                while (*s == ' ')
-                    s++;
-                m->ino = 0;
-                for (; *s >= '0' && *s <= '9'; s++)
-                    m->ino = m->ino * 10 + (unsigned long)(*s - '0');
-                while (*s == ' ')
-                    s++;
-                size_t k = 0;
-                for (; s[k] && k < sizeof m->path - 1; k++)
-                    m->path[k] = s[k];
-                m->path[k] = 0;
-                found = 1;
-            }
+            parse_line(buf + start, &line);
             start = i + 1;
+            int joins = have_run && (line.prot & 4) && (run->prot & 4) && line.lo == run->hi &&
+                        line.ino == run->ino && line.ino && xc_strcmp(line.path, run->path) == 0;
+            if (joins) {
+                run->hi = line.hi;
+            } else if (found) {
+                done = 1; /* the run holding addr ended */
+                break;
+            } else {
+                *run = line;
+                have_run = 1;
+            }
+            if (addr >= line.lo && addr < line.hi) {
+                found = 1;
+                if (!(line.prot & 4))
+                    run->prot = line.prot;
+            }
         }
-        if (found)
-            break;
         carry = n - start;
         if (carry >= bufsize - 1)
             carry = 0;

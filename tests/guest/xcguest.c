@@ -1167,6 +1167,86 @@ static int case_uname_ids(void)
     return 0;
 }
 
+/* getppid across the parent's death, and the parent-death signal. */
+static volatile sig_atomic_t g_pdeath;
+static void on_pdeath(int sig)
+{
+    (void)sig;
+    g_pdeath = 1;
+}
+
+/* Wait up to 5 s for getppid() to leave *before*; 0 if it became *want*. */
+static int wait_reparented(pid_t before, pid_t want, int need_signal)
+{
+    for (int i = 0; i < 5000; i++) {
+        pid_t now = getppid();
+        if (now != before && (!need_signal || g_pdeath))
+            return now == want ? 0 : 1;
+        usleep(1000);
+    }
+    return 2;
+}
+
+static int case_parent_death(void)
+{
+    int pd = -1;
+    CHECK(prctl(PR_GET_PDEATHSIG, &pd) == 0);
+    out("pdeathsig at start=%d\n", pd);
+    CHECK(prctl(PR_SET_PDEATHSIG, SIGUSR1) == 0);
+    CHECK(prctl(PR_GET_PDEATHSIG, &pd) == 0);
+    out("after set SIGUSR1=%d\n", pd);
+    errno = 0;
+    int r = prctl(PR_SET_PDEATHSIG, 99);
+    out("set 99=%d %s\n", r, strerror(errno));
+    CHECK(prctl(PR_SET_PDEATHSIG, 0) == 0);
+    CHECK(prctl(PR_GET_PDEATHSIG, &pd) == 0);
+    out("after set 0=%d\n", pd);
+    errno = 0;
+    r = prctl(PR_GET_PDEATHSIG, (int *)8);
+    out("get into a bad pointer=%d %s\n", r, strerror(errno));
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    pid_t me = getpid();
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t c = fork();
+    CHECK(c >= 0);
+    if (c == 0) {
+        /* Two grandchildren: one only watches getppid (answered from the
+         * LibOS's cache), one also asks for SIGUSR2 at its parent's death. */
+        for (int k = 0; k < 2; k++) {
+            pid_t g = fork();
+            if (g == 0) {
+                if (k == 1) {
+                    signal(SIGUSR2, on_pdeath);
+                    prctl(PR_SET_PDEATHSIG, SIGUSR2);
+                }
+                pid_t before = getppid();
+                (void)getppid();
+                if (write(ready[1], "x", 1) != 1)
+                    _exit(3);
+                _exit(wait_reparented(before, me, k == 1));
+            }
+        }
+        char b[2];
+        if (read(ready[0], b, 1) != 1 || read(ready[0], b + 1, 1) != 1)
+            _exit(4);
+        _exit(0);
+    }
+    int st;
+    CHECK(waitpid(c, &st, 0) == c);
+    out("middle process exit=%d\n", WEXITSTATUS(st));
+    int codes[2] = {-1, -1}, n = 0;
+    for (int k = 0; k < 2; k++) {
+        pid_t w = wait(&st);
+        if (w > 0 && WIFEXITED(st))
+            codes[n++] = WEXITSTATUS(st);
+    }
+    out("grandchildren reparented to us: %d %d\n", codes[0] < codes[1] ? codes[0] : codes[1],
+        codes[0] < codes[1] ? codes[1] : codes[0]);
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    return 0;
+}
+
 static int case_clocks(void)
 {
     struct timespec a, b, res;
@@ -4232,6 +4312,7 @@ static const struct tcase CASES[] = {
     {"exit_codes", case_exit_codes},
     {"ids", case_ids},
     {"uname_ids", case_uname_ids},
+    {"parent_death", case_parent_death},
     {"clocks", case_clocks},
     {"sig_info", case_sig_info},
     {"sig_mask", case_sig_mask},
