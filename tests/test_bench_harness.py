@@ -126,6 +126,9 @@ QUICK_METRICS = {
             + [f"redis {op} {k}" for op in ("SET", "GET") for k in ("req/s", "p50", "p99")],
     "memory": ["idle PSS"],
     "scalability": [f"N={n} {label}" for label in ("total req/s", "total PSS", "start time") for n in (1, 10)],
+    "abom": [f"{app}: {what}" for app in ("nginx (wrk)", "redis (redis-benchmark)", "python3 script",
+                                          "busybox sh script", "static Go program")
+             for what in ("patched share", "answered in the LibOS", "sites patched")],
 }
 
 

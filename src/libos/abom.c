@@ -73,6 +73,7 @@
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
 #define MAX_PADS 16
+#define MAX_HELD 64
 
 extern void xc_abom_entry(void);
 /* The absolute address the trampolines call through (must be below 2 GiB). */
@@ -105,6 +106,13 @@ struct gap {
     unsigned long start, end, next;
 };
 
+/* A mov rewritten in three steps (it spans two cache lines): its first two
+ * bytes were `0f 05` meanwhile, which traps; such a trap is the site's call. */
+struct held {
+    unsigned long call_addr, resume; /* the placeholder's end, the site's */
+    long nr;
+};
+
 struct func {
     unsigned long start, end, next; /* next: the following function's start, 0 if unknown */
 };
@@ -112,12 +120,15 @@ struct func {
 /* Writable bookkeeping: its own mapping, outside the sealed LibOS image. */
 struct abom_state {
     int lock;
+    int fork_locked; /* xc_abom_fork_begin took the lock */
     unsigned int n_pages, n_objects, n_gaps;
     struct tramp_page pages[MAX_TRAMP_PAGES];
     unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
     unsigned long targets[MAX_TARGETS];
+    unsigned int n_held;
+    struct held held[MAX_HELD];
     struct mapping map;
     char buf[8192]; /* /proc/self/maps, section headers, symbols: not the stack */
 };
@@ -153,10 +164,11 @@ static int patchable(long nr)
     }
 }
 
-static void lock(void)
+/* Patching never waits for the lock: a signal handler that runs on the
+ * thread holding it may trap again, and patching later is as good. */
+static int try_lock(void)
 {
-    while (__atomic_exchange_n(&st->lock, 1, __ATOMIC_ACQUIRE))
-        H0(__NR_sched_yield);
+    return !__atomic_exchange_n(&st->lock, 1, __ATOMIC_ACQUIRE);
 }
 
 static void unlock(void)
@@ -830,13 +842,43 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
     tramp_fill(tramp, nr, sys + 2);
     if (open_text(mov, 8, prot) < 0)
         return XC_ABOM_PROTECT;
-    /* One atomic 8-byte store: e9 rel32 + the three bytes that follow. */
-    uint64_t neu = *(volatile uint64_t *)mov;
-    *(unsigned char *)&neu = 0xe9;
-    put32((unsigned char *)&neu + 1, (uint32_t)((long)tramp - (long)(mov + 5)));
-    __atomic_store_n((uint64_t *)mov, neu, __ATOMIC_SEQ_CST);
+    unsigned char rel[4];
+    put32(rel, (uint32_t)((long)tramp - (long)(mov + 5)));
+    if ((mov & 63) <= 56) {
+        /* One atomic 8-byte store: e9 rel32 + the three bytes that follow. */
+        uint64_t neu = *(volatile uint64_t *)mov;
+        *(unsigned char *)&neu = 0xe9;
+        xc_memcpy((unsigned char *)&neu + 1, rel, 4);
+        __atomic_store_n((uint64_t *)mov, neu, __ATOMIC_SEQ_CST);
+    } else {
+        /* Across two cache lines: `0f 05` over the first two bytes (a thread
+         * arriving there traps, and xc_abom_held() makes that trap the
+         * site's call), then the last three, then `e9 rel[0]` over the first
+         * two.  No thread ever starts an instruction inside the mov. */
+        st->held[st->n_held++] = (struct held){mov + 2, sys + 2, nr};
+        __atomic_store_n((uint16_t *)mov, (uint16_t)0x050f, __ATOMIC_SEQ_CST);
+        for (int i = 1; i < 4; i++)
+            __atomic_store_n((unsigned char *)mov + 1 + i, rel[i], __ATOMIC_SEQ_CST);
+        __atomic_store_n((uint16_t *)mov, (uint16_t)(0xe9 | rel[0] << 8), __ATOMIC_SEQ_CST);
+    }
     close_text(mov, 8, prot);
     return sys - mov == 5 ? XC_ABOM_MOV32 : XC_ABOM_MOV64;
+}
+
+/* A trap at a placeholder of patch_mov: the site's number and where the
+ * site's syscall ends; 0 if *call_addr* is not one. */
+unsigned long xc_abom_held(unsigned long call_addr, long *nr)
+{
+    if (!st)
+        return 0;
+    unsigned int n = __atomic_load_n(&st->n_held, __ATOMIC_ACQUIRE);
+    for (unsigned int i = 0; i < n; i++) {
+        if (st->held[i].call_addr == call_addr) {
+            *nr = st->held[i].nr;
+            return st->held[i].resume;
+        }
+    }
+    return 0;
 }
 
 static int patch_jump(unsigned long sys, unsigned long slot, int prot)
@@ -899,8 +941,8 @@ static int decide(long nr, unsigned long sys, struct object **op)
             why = XC_ABOM_NOT_BOUNDARY;
         else if (imm32(sys - 4) != (uint32_t)nr)
             why = XC_ABOM_IMM_MISMATCH;
-        else if ((mov & 63) > 56)
-            why = XC_ABOM_CACHE_LINE;
+        else if ((mov & 63) == 63 || (((mov & 63) > 56) && st->n_held == MAX_HELD))
+            why = XC_ABOM_CACHE_LINE; /* not even the first two bytes can be stored at once */
         else
             return patch_mov(mov, sys, nr, prot);
     }
@@ -910,26 +952,34 @@ static int decide(long nr, unsigned long sys, struct object **op)
     return slot ? patch_jump(sys, slot, prot) : why;
 }
 
-/* fork: the child gets a copy of this state; it must not be mid-change. */
+/* fork: the child gets a copy of this state, which should not be
+ * mid-change; if the lock stays taken (by this very thread, interrupted),
+ * the child just never patches. */
 void xc_abom_fork_begin(void)
 {
-    if (st)
-        lock();
+    if (!st)
+        return;
+    int locked = 0;
+    for (int i = 0; i < 1000 && !(locked = try_lock()); i++)
+        H0(__NR_sched_yield);
+    if (locked)
+        st->fork_locked = 1; /* under the lock: ours to set */
 }
 
 void xc_abom_fork_end(void)
 {
-    if (st)
+    if (st && st->fork_locked) {
+        st->fork_locked = 0;
         unlock();
+    }
 }
 
 /* Called from the trap handler for a call at *call_addr* (after its syscall). */
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys))
+    if (was_refused(sys) || !try_lock())
         return;
-    lock();
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
     if (v >= 0)

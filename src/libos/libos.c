@@ -1448,6 +1448,15 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
     long nr = (long)m->rax;
     long a[6] = {(long)m->rdi, (long)m->rsi, (long)m->rdx, (long)m->r10, (long)m->r8, (long)m->r9};
     long r;
+    int patch = xc_abom_on;
+    if (patch) {
+        /* a trap at the placeholder of a mov being rewritten: the site's call */
+        unsigned long resume = xc_abom_held((unsigned long)si->call_addr, &nr);
+        if (resume) {
+            m->rip = resume;
+            patch = 0;
+        }
+    }
     if (nr >= 0 && nr < NR_MAX && table[nr]) {
         unsigned int pr = 0;
         if (xc_stats) {
@@ -1455,7 +1464,7 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
             __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
             pr = xc_stats->profile[nr] | (unsigned int)(xc_stats->flags & XC_FLAG_TRACE);
         }
-        if (xc_abom_on)
+        if (patch)
             xc_abom_try(nr, (unsigned long)si->call_addr);
         r = pr ? profiled(nr, a, uc, xc_stats->profile[nr]) : serve(nr, a, uc);
     } else {

@@ -311,7 +311,7 @@ def _decide(img: _Image, w: _Walk, pads: _Pads, starts: set[int], sys_at: int, f
             return site
         if mov not in starts:
             why = "not-boundary"
-        elif mov & 63 > 56:
+        elif mov & 63 == 63:
             why = "cache-line"
         else:
             site.verdict = "mov32" if mov32 else "mov64"

@@ -366,6 +366,22 @@ class Runtime:
         except ConfigError:
             return {}
 
+    def _stats_summary(self, annotations: dict[str, str]) -> None:
+        """At exit: the LibOS's statistics, as JSON, where the annotation
+        org.xcontainers.libos.stats asks (a host path)."""
+        from . import libos
+
+        path = annotations.get(libos.ANNOTATION + ".stats")
+        if not path or self.stats_fd < 0:
+            return
+        import json
+
+        try:
+            with open(path, "w") as f:
+                json.dump(libos.read_stats(self.stats_fd), f, indent=1)
+        except OSError as e:
+            log.warning(f"annotations.{libos.ANNOTATION}.stats: {path}: {e.strerror}")
+
     def run(self, cid: str, bundle: str, opts: CreateOptions | None = None, detach: bool = False,
             keep: bool = False) -> int:
         """create + start; in the foreground, wait and return the exit code."""
@@ -417,6 +433,7 @@ class Runtime:
                 code = code_box[0] if code_box else _reap(state.pid)
             else:
                 code = _reap(state.pid)
+            self._stats_summary(state.annotations)
             return _exit_code(code)
         finally:
             if master >= 0:

@@ -268,6 +268,12 @@ __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         CASE(case_mov32, ".byte 0xb8, 0x27, 0, 0, 0\n.globl case_mov32_sys\ncase_mov32_sys: syscall\n")
         /* the 9-byte form: mov64 */
         CASE(case_mov64, ".byte 0x48, 0xc7, 0xc0, 0x27, 0, 0, 0\n.globl case_mov64_sys\ncase_mov64_sys: syscall\n")
+        /* a mov across two cache lines: patched in three steps (mov32) */
+        ".p2align 6, 0xf4\n.skip 60, 0xf4\n.globl case_split_mov\ncase_split_mov:\n.cfi_startproc\n"
+        ".byte 0xb8, 0x27, 0, 0, 0\n.globl case_split_mov_sys\ncase_split_mov_sys: syscall\nret\n.cfi_endproc\n"
+        /* a mov whose first two bytes already span two lines: cache-line */
+        ".p2align 6, 0xf4\n.skip 63, 0xf4\n.globl case_cache_line\ncase_cache_line:\n.cfi_startproc\n"
+        ".byte 0xb8, 0x27, 0, 0, 0\n.globl case_cache_line_sys\ncase_cache_line_sys: syscall\nret\n.cfi_endproc\n"
         /* code without an unwind entry: no-function */
         ".globl case_no_function\ncase_no_function:\n.byte 0xb8, 0x27, 0, 0, 0\n"
         ".globl case_no_function_sys\ncase_no_function_sys: syscall\nret\n"
@@ -277,7 +283,7 @@ __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         ".globl case_end\ncase_end:\n.cfi_startproc\nret\n.cfi_endproc\n"
         ".popsection\n");
 long case_not_boundary(void), case_imm_mismatch(void), case_no_gap(void), case_jump(void);
-long case_mov32(void), case_mov64(void), case_no_function(void);
+long case_mov32(void), case_mov64(void), case_no_function(void), case_split_mov(void), case_cache_line(void);
 
 static int probe_abom_cases(void)
 {
@@ -289,6 +295,7 @@ static int probe_abom_cases(void)
         {"not-boundary", case_not_boundary, 0}, {"imm-mismatch", case_imm_mismatch, 1},
         {"no-gap", case_no_gap, 0}, {"jump", case_jump, 0}, {"mov32", case_mov32, 0},
         {"mov64", case_mov64, 0}, {"no-function", case_no_function, 0},
+        {"split-mov", case_split_mov, 0}, {"cache-line", case_cache_line, 0},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int ok = 1;
@@ -310,6 +317,8 @@ static void *hammer(void *arg)
         if (site_getpid() != getpid() || site_getppid() != ppid)
             g_bad = 1;
         if (site_red_zone() != 0x1234567 + 0x7654321)
+            g_bad = 1;
+        if (case_split_mov() != getpid() || case_jump() != getpid() || case_mov64() != getpid())
             g_bad = 1;
     }
     return NULL;
@@ -335,6 +344,36 @@ static int probe_abom(void)
     for (int i = 0; i < 10; i++)
         later = site_inside_longer();
     printf("b8 inside a longer instruction kept: %s\n", later == first ? "yes" : "no");
+    return 0;
+}
+
+/* N fresh processes (each an execve, so every site is unpatched again)
+ * running abom-threads. */
+static int probe_abom_stress(int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        int fd[2];
+        if (pipe(fd) != 0)
+            return 1;
+        pid_t p = fork();
+        if (p == 0) {
+            dup2(fd[1], 1);
+            execl("/proc/self/exe", "probe", "abom-threads", (char *)NULL);
+            _exit(127);
+        }
+        close(fd[1]);
+        char buf[256] = "";
+        ssize_t k = 0, r;
+        while ((r = read(fd[0], buf + k, sizeof buf - 1 - k)) > 0)
+            k += r;
+        close(fd[0]);
+        int st = 0;
+        waitpid(p, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strstr(buf, "sites being patched: ok"))
+            bad++;
+    }
+    printf("%d processes x 32 threads on sites being patched: %d wrong\n", n, bad);
     return 0;
 }
 
@@ -370,6 +409,8 @@ int main(int argc, char **argv)
         return probe_abom();
     if (strcmp(argv[1], "abom-threads") == 0)
         return probe_abom_threads();
+    if (strcmp(argv[1], "abom-stress") == 0 && argc > 2)
+        return probe_abom_stress(atoi(argv[2]));
     if (strcmp(argv[1], "abom-cases") == 0)
         return probe_abom_cases();
     return 2;

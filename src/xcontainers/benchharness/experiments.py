@@ -716,5 +716,13 @@ def scalability(ctx: Ctx, ns: list[int] | None = None, budget_s: float | None = 
             "metrics": _finish(metrics)}
 
 
+def abom(ctx: Ctx) -> dict[str, Any]:
+    """The share of system calls that became function calls (abomcov.py)."""
+    from .abomcov import abom as run
+
+    return run(ctx)
+
+
 EXPERIMENTS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
-    "syscalls": syscalls, "spawn": spawn, "apps": apps, "memory": memory, "scalability": scalability}
+    "syscalls": syscalls, "spawn": spawn, "apps": apps, "memory": memory, "scalability": scalability,
+    "abom": abom}
