@@ -14,6 +14,9 @@
  *
  * Ops:
  *   getppid    getppid()
+ *   trapsite   getppid through a site ABOM cannot rewrite (the number comes from
+ *              a register and no padding is in reach): under the X-LibOS every call
+ *              takes the trap path
  *   getpid     glibc's getpid() (a `mov $39,%eax; syscall` site; glibc caches nothing
  *              since 2.25, so natively every call enters the kernel)
  *   write1     1-byte write to /dev/null
@@ -68,6 +71,19 @@ static void op_getppid(long n)
 {
     for (long i = 0; i < n; i++)
         (void)getppid();
+}
+
+/* `mov %edx,%eax; syscall` with the next function right after it. */
+__asm__(".pushsection .text.trapsite,\"ax\",@progbits\n.p2align 4, 0xf4\n"
+        ".globl trapsite_getppid\n.type trapsite_getppid,@function\ntrapsite_getppid:\n.cfi_startproc\n"
+        "mov $110, %edx\nmov %edx, %eax\nsyscall\nret\n.cfi_endproc\n"
+        ".globl trapsite_end\ntrapsite_end:\n.cfi_startproc\nret\n.cfi_endproc\n.popsection\n");
+long trapsite_getppid(void);
+
+static void op_trapsite(long n)
+{
+    for (long i = 0; i < n; i++)
+        (void)trapsite_getppid();
 }
 
 static void op_getpid(long n)
@@ -229,6 +245,7 @@ struct op {
 static const struct op OPS[] = {
     {"getppid", op_getppid, 1000, NULL, NULL},
     {"getpid", op_getpid, 1000, NULL, NULL},
+    {"trapsite", op_trapsite, 1000, NULL, NULL},
     {"write1", op_write1, 1000, NULL, NULL},
     {"read1", op_read1, 1000, NULL, NULL},
     {"openclose", op_openclose, 500, NULL, NULL},
