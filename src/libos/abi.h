@@ -24,6 +24,10 @@
  * copy the new image closes once the program is loaded. */
 #define XC_ARG_EXEC_FD "--xc-exec-fd"
 
+/* Where the LibOS maps the entry table of binaries `xc abom patch` rewrote:
+ * XC_NR_MAX 8-byte pointers (read-only), then a 16-byte stub per number.
+ * A pre-patched site is `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
+#define XC_ABOM_TABLE 0x100000
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
 /* ABOM: rewrite system call sites into calls to the LibOS. */
 #define XC_FLAG_ABOM 1

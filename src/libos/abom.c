@@ -66,7 +66,7 @@
 #include <asm/unistd.h>
 
 #define PAGE 4096UL
-#define TRAMP_SIZE 32
+#define TRAMP_SIZE 96 /* the JUMP form's 85 bytes, rounded up */
 #define MAX_TRAMP_PAGES 64
 #define REFUSED_SLOTS 1024
 #define MAX_OBJECTS 48
@@ -146,6 +146,53 @@ void xc_abom_init(void)
         return;
     st = (struct abom_state *)p;
     xc_abom_on = 1;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+extern void xc_abom_table_entry(void);
+static int patchable(long nr);
+
+/* The entry table of pre-patched binaries (`xc abom patch`), at the fixed
+ * XC_ABOM_TABLE: a pointer per number to its stub,
+ *     b8 NN NN NN NN   mov $nr,%eax
+ *     b9 EE EE EE EE   mov $xc_abom_table_entry,%ecx
+ *     ff e1            jmp *%rcx
+ * Mapped in every process on the LibOS, whether ABOM patches online or not. */
+void xc_abom_table_init(void)
+{
+    const unsigned long table = XC_ABOM_TABLE, stubs = XC_ABOM_TABLE + 8 * XC_NR_MAX;
+    const unsigned long size = 8 * XC_NR_MAX + 16 * XC_NR_MAX;
+    long p = H6(__NR_mmap, table, size, 3 /* RW */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
+    if (XC_ERR(p) || (unsigned long)p != table) {
+        if (!XC_ERR(p))
+            H2(__NR_munmap, p, size);
+        return; /* taken: pre-patched sites will fault, as they would off the LibOS */
+    }
+    for (long nr = 0; nr < XC_NR_MAX; nr++) {
+        unsigned char *stub = (unsigned char *)(stubs + 16 * (unsigned long)nr);
+        ((uint64_t *)table)[nr] = (uint64_t)(unsigned long)stub;
+        if (!patchable(nr)) { /* `xc abom patch` never points a site here */
+            stub[0] = 0x0f;
+            stub[1] = 0x0b; /* ud2 */
+            continue;
+        }
+        stub[0] = 0xb8;
+        put32(stub + 1, (uint32_t)nr);
+        stub[5] = 0xb9;
+        put32(stub + 6, (uint32_t)(unsigned long)xc_abom_table_entry);
+        stub[10] = 0xff;
+        stub[11] = 0xe1;
+        xc_memset(stub + 12, 0xcc, 4);
+    }
+    H3(__NR_mprotect, table, 8 * XC_NR_MAX, 1 /* R */);
+    H3(__NR_mprotect, stubs, 16 * XC_NR_MAX, 5 /* R|X */);
 }
 
 /* Numbers whose handlers use the trap frame, or that must stay traps. */
@@ -783,14 +830,6 @@ static unsigned long tramp_slot(unsigned long site)
     return 0;
 }
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
 /* `e9 rel32`: jmp from *at* to *to*. */
 static void put_jmp(unsigned char *at, unsigned long to)
 {
@@ -798,10 +837,29 @@ static void put_jmp(unsigned char *at, unsigned long to)
     put32(at + 1, (uint32_t)((long)to - (long)(at + 5)));
 }
 
-/* Fill a trampoline; nr < 0: leave rax as the site set it (JUMP). */
+/* Numbers patchable() keeps on the trap path, which a JUMP trampoline
+ * (whose site may make any call) sends there itself. */
+static const uint32_t trap_only[] = {__NR_rt_sigprocmask, __NR_rt_sigreturn, __NR_pause, __NR_sigaltstack,
+                                     __NR_clone, __NR_clone3};
+
+/* Fill a trampoline; nr < 0: JUMP, the site's number is in rax:
+ *
+ *     48 8d 64 24 80            lea -0x80(%rsp),%rsp
+ *     9c                        pushfq
+ *     3d NN NN NN NN  74 XX     cmp $n,%eax; je slow      (each of trap_only)
+ *     9d                        popfq
+ *     ff 14 25 SS SS SS SS      call *SLOT
+ *     48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp
+ *     e9 RR RR RR RR            jmp site+2
+ * slow:
+ *     9d                        popfq
+ *     48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp
+ *     0f 05                     syscall       traps with the program's registers (clone's
+ *     e9 RR RR RR RR            jmp site+2    child resumes here, on its own stack)
+ */
 static void tramp_fill(unsigned long tramp, long nr, unsigned long back)
 {
-    unsigned char *t = (unsigned char *)tramp;
+    unsigned char *t = (unsigned char *)tramp, *je[6];
     static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
     static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
     xc_memcpy(t, lea_down, 5);
@@ -810,6 +868,16 @@ static void tramp_fill(unsigned long tramp, long nr, unsigned long back)
         t[0] = 0xb8; /* mov $nr,%eax */
         put32(t + 1, (uint32_t)nr);
         t += 5;
+    } else {
+        *t++ = 0x9c;
+        for (int i = 0; i < 6; i++) {
+            t[0] = 0x3d;
+            put32(t + 1, trap_only[i]);
+            t[5] = 0x74;
+            je[i] = t + 6;
+            t += 7;
+        }
+        *t++ = 0x9d;
     }
     t[0] = 0xff; /* call *abs32 */
     t[1] = 0x14;
@@ -819,6 +887,18 @@ static void tramp_fill(unsigned long tramp, long nr, unsigned long back)
     xc_memcpy(t, lea_up, 8);
     t += 8;
     put_jmp(t, back);
+    t += 5;
+    if (nr < 0) {
+        for (int i = 0; i < 6; i++)
+            *je[i] = (unsigned char)(t - (je[i] + 1));
+        *t++ = 0x9d;
+        xc_memcpy(t, lea_up, 8);
+        t += 8;
+        t[0] = 0x0f;
+        t[1] = 0x05;
+        t += 2;
+        put_jmp(t, back);
+    }
 }
 
 /* Make [a, a+n) writable (keeping it executable), for the caller to write. */
@@ -978,7 +1058,7 @@ void xc_abom_fork_end(void)
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || !try_lock())
+    if (was_refused(sys) || in_tramp_page(sys) || !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);

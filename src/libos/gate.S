@@ -84,6 +84,29 @@ xc_abom_entry:
     popfq
     ret
 
+/*
+ * The entry of sites `xc abom patch` rewrote on disk: the site's
+ * `call *XC_ABOM_TABLE+8*nr` came through the number's stub, which did
+ * `mov $nr,%eax` and jumped here.  The call's return address is the only
+ * thing written below the program's stack pointer (the offline analysis
+ * proved nothing lives there); step over the rest of the red zone anyway.
+ * A 9-byte site (mov $nr,%rax) had its syscall turned into `eb f7`: return
+ * after that.
+ */
+    .globl xc_abom_table_entry
+    .type xc_abom_table_entry, @function
+xc_abom_table_entry:
+    pushfq
+    mov 8(%rsp), %rcx
+    cmpw $0xf7eb, (%rcx)
+    jne 1f
+    addq $2, 8(%rsp)
+1:  popfq
+    lea -120(%rsp), %rsp
+    call xc_abom_entry
+    lea 120(%rsp), %rsp
+    ret
+
     .section xc_gate, "ax", @progbits
     .balign 4096
 /* long xc_host_syscall(nr, a1, a2, a3, a4, a5, a6) */

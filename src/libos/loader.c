@@ -355,6 +355,7 @@ void xc_main(uint64_t *sp)
     xc_rw_init();
     xc_ppid_init();
     xc_abom_init();
+    xc_abom_table_init();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
         if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)

@@ -142,6 +142,7 @@ void xc_unseal(void);
 /* abom.c */
 extern int xc_abom_on;
 void xc_abom_init(void);
+void xc_abom_table_init(void);
 void xc_abom_try(long nr, unsigned long call_addr);
 void xc_abom_fork_begin(void);
 unsigned long xc_abom_held(unsigned long call_addr, long *nr);

@@ -1,7 +1,8 @@
 """ABOM offline: every system call site of ELF files, and what online ABOM
-(src/libos/abom.c) would do with it.
+(src/libos/abom.c) would do with it; and pre-patching binaries on disk.
 
     xc abom scan FILE|DIR|IMAGE [--json] [--sites]
+    xc abom patch IN OUT [--sites]
 
 The rules are the LibOS's, applied with an independent decoder (capstone)
 to the file instead of the mapped image: the function around a site comes
@@ -355,15 +356,200 @@ def scan(target: str) -> list[FileReport]:
     return [scan_file(p) for p in _elf_files(target)]
 
 
+# --- pre-patching -------------------------------------------------------------------
+
+@dataclass
+class Patched:
+    path: str
+    out: str
+    sites: list[Site] = field(default_factory=list)          # rewritten on disk
+    refused: list[tuple[Site, str]] = field(default_factory=list)  # and why not
+
+
+def _frame_reason(md, img: _Image, lo: int, hi: int) -> str | None:
+    """Why a call at a site of this function could corrupt live data below
+    the stack pointer (the call pushes its return address there); None if
+    the function never uses memory below its stack pointer."""
+    from capstone import x86
+
+    sub_rsp = neg_rbp = 0
+    for ins in md.disasm(img.read(lo, hi - lo), lo):
+        for op in ins.operands:
+            if op.type == x86.X86_OP_MEM:
+                if op.mem.base in (x86.X86_REG_RSP, x86.X86_REG_ESP) and op.mem.disp < 0:
+                    return "the function uses memory below its stack pointer (the red zone)"
+                if op.mem.base in (x86.X86_REG_RBP, x86.X86_REG_EBP) and op.mem.disp < 0:
+                    neg_rbp = max(neg_rbp, -op.mem.disp)
+        if (ins.mnemonic == "sub" and len(ins.operands) == 2 and ins.operands[0].type == x86.X86_OP_REG
+                and ins.operands[0].reg == x86.X86_REG_RSP and ins.operands[1].type == x86.X86_OP_IMM):
+            sub_rsp = max(sub_rsp, ins.operands[1].imm)
+    if neg_rbp > sub_rsp:
+        return "locals below rbp may lie below the stack pointer (the red zone)"
+    return None
+
+
+def _call_bytes(nr: int) -> bytes:
+    from .libos_abi import XC_ABOM_TABLE
+
+    return b"\xff\x14\x25" + (XC_ABOM_TABLE + 8 * nr).to_bytes(4, "little")  # call *abs32
+
+
+def patch_file(path: str, out: str) -> Patched:
+    """Rewrite what can be proven safe ahead of time, into *out*:
+
+        b8 NN NN NN NN 0f 05         ->  ff 14 25 TT TT TT TT   call *(XC_ABOM_TABLE + 8*nr)
+        48 c7 c0 NN NN NN NN 0f 05   ->  ff 14 25 TT TT TT TT   eb f7 (jmp back to the call)
+
+    The LibOS maps the table in every process, so the file's pages stay as
+    they are on disk and shared between containers.  A pre-patched binary
+    runs only on the X-LibOS.  A site is left alone, with the reason, when
+    online ABOM would not patch it as a mov, when its number is one the
+    LibOS keeps on the trap path, when a jump (or a jump table) may enter
+    it past its start, or when the call's return address could land on live
+    data below the stack pointer."""
+    _need_tools()
+    import capstone
+    from elftools.elf.elffile import ELFFile
+
+    from .libos_abi import XC_NR_MAX
+
+    rep = scan_file(path)
+    if rep.error:
+        raise XcError(f"{path}: {rep.error}")
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    import io
+
+    elf = ELFFile(io.BytesIO(bytes(data)))
+    img = _Image(elf, bytes(data))
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md.detail = True
+    res = Patched(path, out)
+    funcs = dict(_functions(elf)[1])
+    frame_cache: dict[int, str | None] = {}
+    for site in rep.sites:
+        if site.verdict not in ("mov32", "mov64"):
+            res.refused.append((site, f"online ABOM's verdict is {site.verdict}: not a mov site it patches"))
+            continue
+        if site.nr is None or not 0 <= site.nr < XC_NR_MAX or site.nr in SPECIAL:
+            res.refused.append((site, "the LibOS keeps this call on the trap path"))
+            continue
+        n = 5 if site.verdict == "mov32" else 7
+        mov = site.vaddr - n
+        lo, hi = site.function, funcs.get(site.function, 0)
+        w = _walk(img, md, lo, hi, None) if lo is not None else None
+        if w is None:
+            res.refused.append((site, "the function does not decode"))
+            continue
+        if w.indirect:
+            res.refused.append((site, "the function has an indirect jump: a jump table might enter the site"))
+            continue
+        if any(mov < t <= site.vaddr + 1 for t in w.targets):
+            res.refused.append((site, "a jump enters the site past its first byte"))
+            continue
+        if lo not in frame_cache:
+            frame_cache[lo] = _frame_reason(md, img, lo, hi)
+        if frame_cache[lo]:
+            res.refused.append((site, frame_cache[lo]))
+            continue
+        new = _call_bytes(site.nr) + (b"\xeb\xf7" if n == 7 else b"")
+        off = _file_offset(img, mov)
+        data[off:off + len(new)] = new
+        res.sites.append(site)
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+    try:
+        _verify(path, tmp, res)
+    except XcError:
+        os.unlink(tmp)
+        raise
+    os.replace(tmp, out)
+    return res
+
+
+def _file_offset(img: _Image, vaddr: int) -> int:
+    for lo, hi, off in img.segs:
+        if lo <= vaddr < hi:
+            return off + vaddr - lo
+    raise XcError(f"{vaddr:#x} is in no segment of the file")
+
+
+def _verify(path: str, out: str, res: Patched) -> None:
+    """The verification pass: the new file differs from the old exactly at the
+    rewritten sites, each decodes as the call (and jump) intended, and it
+    still scans."""
+    import capstone
+    from elftools.elf.elffile import ELFFile
+
+    from .libos_abi import XC_ABOM_TABLE
+
+    with open(path, "rb") as f:
+        old = f.read()
+    with open(out, "rb") as f:
+        new = f.read()
+    import io
+
+    img = _Image(ELFFile(io.BytesIO(new)), new)
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    allowed: set[int] = set()
+    for s in res.sites:
+        n = 5 if s.verdict == "mov32" else 7
+        mov = s.vaddr - n
+        off = _file_offset(img, mov)
+        allowed.update(range(off, off + n + 2))
+        insns = list(md.disasm(new[off:off + n + 2], mov))
+        want = f"qword ptr [{XC_ABOM_TABLE + 8 * s.nr:#x}]"
+        ok = insns and insns[0].mnemonic == "call" and insns[0].op_str == want and insns[0].size == 7
+        if n == 7:
+            ok = ok and len(insns) == 2 and insns[1].mnemonic == "jmp" and int(insns[1].op_str, 16) == mov
+        if not ok:
+            raise XcError(f"verification: the site at {s.vaddr:#x} does not decode as the call intended")
+    if len(old) != len(new) or any(old[i] != new[i] for i in range(len(old)) if i not in allowed):
+        raise XcError("verification: bytes outside the rewritten sites changed")
+    rep = scan_file(out)
+    if rep.error:
+        raise XcError(f"verification: the result does not scan: {rep.error}")
+    left = {x.vaddr for x in rep.sites}
+    if any(s.vaddr in left for s in res.sites):
+        raise XcError("verification: a rewritten site still holds a syscall")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="abom_cmd", metavar="scan", required=True)
+    sub = p.add_subparsers(dest="abom_cmd", metavar="scan|patch", required=True)
     s = sub.add_parser("scan", help="every syscall site and what online ABOM would do with it")
     s.add_argument("target", help="an ELF file, a directory, or an image name")
     s.add_argument("--json", action="store_true")
     s.add_argument("--sites", action="store_true", help="list every site, not only the summaries")
+    pp = sub.add_parser("patch", help="pre-patch an ELF file's mov sites into calls (runs only on the X-LibOS)")
+    pp.add_argument("input")
+    pp.add_argument("output")
+    pp.add_argument("--sites", action="store_true", help="list every site and why it was or was not patched")
+
+
+def cmd_patch(a: argparse.Namespace) -> int:
+    if os.path.realpath(a.input) == os.path.realpath(a.output):
+        raise XcError("xc abom patch: write to a new file (OUT must differ from IN)")
+    res = patch_file(a.input, a.output)
+    why: dict[str, int] = {}
+    for _, r in res.refused:
+        why[r] = why.get(r, 0) + 1
+    total = len(res.sites) + len(res.refused)
+    print(f"{a.output}: {len(res.sites)} of {total} sites pre-patched (verified); runs only on the X-LibOS")
+    for r, k in sorted(why.items(), key=lambda kv: -kv[1]):
+        print(f"  left {k}: {r}")
+    if a.sites:
+        for s in res.sites:
+            print(f"  {s.vaddr:#x} nr={s.nr} {s.verdict}: pre-patched")
+        for s, r in res.refused:
+            print(f"  {s.vaddr:#x} {s.verdict}: {r}")
+    return 0
 
 
 def cmd_abom(a: argparse.Namespace) -> int:
+    if a.abom_cmd == "patch":
+        return cmd_patch(a)
     reports = scan(a.target)
     if a.json:
         json.dump([{"path": r.path, "error": r.error, "summary": r.summary(),
