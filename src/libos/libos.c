@@ -124,6 +124,15 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
     return xc_host_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
+/* Where getpid's or getppid's cached answer lives (0 until known, and
+ * while it may not be used), for ABOM's trampolines to read directly. */
+const long *xc_cached_answer(long nr)
+{
+    if (!rw)
+        return 0;
+    return nr == __NR_getpid ? &rw->pid : nr == __NR_getppid ? &rw->ppid : 0;
+}
+
 static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
