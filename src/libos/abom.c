@@ -883,9 +883,10 @@ static unsigned char *put_count(unsigned char *t, unsigned long v)
 /* getpid and getppid, once the LibOS knows the answer, straight from the
  * trampoline (no registers saved, no call; the flags untouched):
  *     put_count(patched[nr]); put_count(patched_calls)
- *     48 a1 AA*8      movabs (answer),%rax
+ *     48 a1 AA*8      movabs (answer),%rax   the answer plus one
  *     48 89 c1        mov %rax,%rcx
- *     e3 05           jrcxz full           not known (0): the full path
+ *     e3 09           jrcxz full           not known (0): the full path
+ *     48 8d 41 ff     lea -1(%rcx),%rax
  *     e9 RR*4         jmp site+2
  * full: ...
  * Not with a profile entry for the call or the trace on: those need the LibOS. */
@@ -901,7 +902,7 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     for (int i = 0; i < 8; i++)
         t[2 + i] = (unsigned char)((unsigned long)answer >> (8 * i));
     t += 10;
-    static const unsigned char test[5] = {0x48, 0x89, 0xc1, 0xe3, 0x05};
+    static const unsigned char test[9] = {0x48, 0x89, 0xc1, 0xe3, 0x09, 0x48, 0x8d, 0x41, 0xff};
     xc_memcpy(t, test, sizeof test);
     t += sizeof test;
     put_jmp(t, back);

@@ -26,9 +26,9 @@ struct xc_stats *xc_stats;
 /* State the LibOS changes while the program runs: its own small mapping,
  * since the image's pages are sealed read-only. */
 struct xc_rw {
-    long pid;          /* getpid's answer, 0 until asked */
+    long pid;          /* getpid's answer plus one, 0 until asked */
     int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
-    long ppid;         /* getppid's answer, 0 until asked or after the parent died */
+    long ppid;         /* getppid's answer plus one (it may be 0), 0 until asked or after the parent died */
     int ppid_watched;  /* the host sends SIGSYS when the parent dies (PR_SET_PDEATHSIG) */
     int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
@@ -88,10 +88,10 @@ static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
         return H0(__NR_getppid);
     long p = __atomic_load_n(&rw->ppid, __ATOMIC_RELAXED);
     if (p > 0)
-        return p;
+        return p - 1;
     p = H0(__NR_getppid);
-    if (p > 0)
-        __atomic_store_n(&rw->ppid, p, __ATOMIC_RELAXED);
+    if (p >= 0)
+        __atomic_store_n(&rw->ppid, p + 1, __ATOMIC_RELAXED);
     return p;
 }
 
@@ -124,8 +124,8 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
     return xc_host_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
-/* Where getpid's or getppid's cached answer lives (0 until known, and
- * while it may not be used), for ABOM's trampolines to read directly. */
+/* Where getpid's or getppid's cached answer lives (the answer plus one; 0
+ * until known and while it may not be used), for ABOM's trampolines. */
 const long *xc_cached_answer(long nr)
 {
     if (!rw)
@@ -140,10 +140,10 @@ static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
         return H0(__NR_getpid);
     long p = __atomic_load_n(&rw->pid, __ATOMIC_RELAXED);
     if (p > 0)
-        return p;
+        return p - 1;
     p = H0(__NR_getpid);
     if (p > 0)
-        __atomic_store_n(&rw->pid, p, __ATOMIC_RELAXED);
+        __atomic_store_n(&rw->pid, p + 1, __ATOMIC_RELAXED);
     return p;
 }
 
