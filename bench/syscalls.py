@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "src"))
 from xcontainers.benchharness.experiments import OPS  # noqa: E402
 from xcontainers.benchharness.runtimes import in_private_mount_ns  # noqa: E402
 
-RUNTIMES = ["native", "runc", "crun", "runsc", "xc-off", "xc-nolibos", "xc-trap", "xc"]
+RUNTIMES = ["native", "runc", "runc-seccomp", "crun", "runsc", "xc-off", "xc-nolibos", "xc-trap", "xc"]
 HARNESS_NAME = {"xc-off": "xc-nolibos"}
 
 

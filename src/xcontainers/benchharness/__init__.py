@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["add_arguments", "main", "run"]
 
-DEFAULT_RUNTIMES = ["native", "runc", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
+DEFAULT_RUNTIMES = ["native", "runc", "runc-seccomp", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
 DEFAULT_EXPERIMENTS = ["syscalls", "spawn", "apps", "memory", "scalability", "abom"]
 
 

@@ -31,8 +31,10 @@ from typing import Any
 __all__ = ["ALL", "Runtime", "RunFailed", "discover", "in_private_mount_ns", "busybox_rootfs",
            "host_rootfs", "write_bundle", "pss_kb", "descendants"]
 
-ALL = ["native", "runc", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
-ALIASES = {"xc-off": "xc-nolibos", "xc-abom": "xc"}
+ALL = ["native", "runc", "runc-seccomp", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
+ALIASES = {"xc-off": "xc-nolibos", "xc-abom": "xc", "docker": "runc-seccomp"}
+# What Docker and podman add to runc: their default seccomp profile (Debian's containers-common).
+DOCKER_SECCOMP = "/usr/share/containers/seccomp.json"
 LIBOS = "org.xcontainers.libos"
 HOST_DIRS = ("usr", "lib", "lib64", "bin", "sbin", "etc")
 UML_ARGS = ["mem=128M", "root=/dev/root", "rootfstype=hostfs", "rw", "init=/init.sh", "quiet"]
@@ -62,6 +64,7 @@ class Runtime:
     version: str = ""
     root: str = ""                # --root state directory (oci)
     annotations: dict[str, str] = field(default_factory=dict)
+    seccomp: dict[str, Any] | None = None   # a Docker-format profile to put in every config
     _count: int = 0
 
     @property
@@ -202,6 +205,17 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
                 name, "uml", status="missing", reason="linux.uml not installed (Debian package user-mode-linux)")
             if b:
                 rt.version = _uml_version()
+        elif name == "runc-seccomp":
+            b = shutil.which("runc", path=PATH)
+            if not b or not os.path.exists(DOCKER_SECCOMP):
+                rt = Runtime(name, "oci", status="missing",
+                             reason="not installed: runc, or Docker's default seccomp profile " + DOCKER_SECCOMP
+                                    + " (Debian package golang-github-containers-common)")
+            else:
+                with open(DOCKER_SECCOMP) as f:
+                    prof = json.load(f)
+                rt = Runtime(name, "oci", b, version=_version(b) + " + " + DOCKER_SECCOMP,
+                             root=os.path.join(state_dir, f"state-{name}"), seccomp=prof)
         else:
             b = _xc_runtime() if name.startswith("xc") else shutil.which(name, path=PATH)
             if not b:
@@ -213,6 +227,37 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
                              annotations={"xc-nolibos": {LIBOS: "off"},
                                           "xc-trap": {LIBOS + ".abom": "off"}}.get(name, {}))
         out[name] = rt
+    return out
+
+
+def oci_seccomp(profile: dict[str, Any], caps: list[str]) -> dict[str, Any]:
+    """A Docker-format seccomp profile as OCI's linux.seccomp, resolved as Docker
+    and podman resolve it for an amd64 container with these capabilities."""
+    def applies(rule: dict[str, Any]) -> bool:
+        inc, exc = rule.get("includes") or {}, rule.get("excludes") or {}
+        if inc.get("arches") and "amd64" not in inc["arches"]:
+            return False
+        if exc.get("arches") and "amd64" in exc["arches"]:
+            return False
+        if inc.get("caps") and not set(inc["caps"]) <= set(caps):
+            return False
+        if exc.get("caps") and set(exc["caps"]) & set(caps):
+            return False
+        return True
+
+    out: dict[str, Any] = {"defaultAction": profile["defaultAction"],
+                           "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": []}
+    if "defaultErrnoRet" in profile:
+        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    for rule in profile.get("syscalls", []):
+        if not applies(rule):
+            continue
+        r = {"names": rule["names"], "action": rule["action"]}
+        if rule.get("args"):
+            r["args"] = rule["args"]
+        if "errnoRet" in rule:
+            r["errnoRet"] = rule["errnoRet"]
+        out["syscalls"].append(r)
     return out
 
 
@@ -296,6 +341,8 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
             v.append(c)
     if rt.annotations:
         spec["annotations"] = dict(rt.annotations)
+    if rt.seccomp is not None:
+        spec["linux"]["seccomp"] = oci_seccomp(rt.seccomp, spec["process"]["capabilities"]["bounding"])
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(spec, f)
     return bundle
