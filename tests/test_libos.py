@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,37 @@ def test_abom_patch_refuses_what_it_cannot_use(tmp_path):
     r = subprocess.run([shutil.which("xc", path=str(ROOT / ".venv/bin")), "abom", "patch", "/bin/busybox",
                         "/bin/busybox"], capture_output=True, text=True)
     assert r.returncode == 1 and "OUT must differ from IN" in r.stderr
+
+
+def test_xc_stats_of_a_running_container_and_xc_run_trace(tmp_path):
+    """`xc stats ID` reads a running container's segment; `xc run --trace` prints the LibOS's log."""
+    need_root()
+    env = dict(os.environ, XC_BUNDLES=str(tmp_path / "bundles"), XC_ROOT=str(tmp_path / "state"))
+    xc_cli = shutil.which("xc", path=str(ROOT / ".venv/bin"))
+    name = f"stats-{os.getpid()}"
+    r = subprocess.run([xc_cli, "run", "-d", "--name", name, "busybox", "sh", "-c",
+                        "ls / > /dev/null; echo ready > /tmp/ready; exec sleep 60"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    try:
+        rootfs = tmp_path / "bundles" / name / "rootfs"
+        for _ in range(200):
+            if (rootfs / "tmp/ready").exists():
+                break
+            time.sleep(0.05)
+        r = subprocess.run([xc_cli, "stats", name, "--json"], capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 0, r.stderr
+        st = json.loads(r.stdout)
+        assert st["processes"] >= 2 and st["total"] > 20 and st["calls"].get("newfstatat", 0) > 0, st
+        assert sum(st["sites_by"].values()) == st["sites_patched"] + st["sites_refused"] > 0, st
+        r = subprocess.run([xc_cli, "stats", name], capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith("X-LibOS: ") and "ABOM sites: " in r.stdout, r.stdout
+    finally:
+        subprocess.run([xc_cli, "rm", "-f", name], capture_output=True, env=env, timeout=60)
+    r = subprocess.run([xc_cli, "stats", name], capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1 and name in r.stderr
+    r = subprocess.run([xc_cli, "run", "--rm", "--trace", "busybox", "cat", "/etc/hostname"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r'^\[1\] openat\(0xffffff9c, "/etc/hostname", 0x0\) = 3', r.stderr, re.M), r.stderr
+    assert re.search(r"^abom /bin/busybox 0x[0-9a-f]+ nr=\d+ (mov32|jump)$", r.stderr, re.M), r.stderr

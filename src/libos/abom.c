@@ -53,7 +53,9 @@
  *    same length.  PAD is written before the site and is never executed
  *    before the site jumps there.
  *  - Calls whose handlers need the trap frame (rt_sigprocmask, pause,
- *    sigaltstack, clone, clone3, rt_sigreturn) are never patched; nor is
+ *    sigaltstack, clone, clone3, rt_sigreturn) are never patched, nor the
+ *    calls made once (exit, exit_group, execve, execveat: a short-lived
+ *    child would pay for patching and never gain); nor is
  *    anything outside an executable file mapping (vDSO, JIT code, the LibOS).
  * Patching is serialized by a lock, idempotent (the bytes are looked at again
  * under it), and a refused site is remembered.  Every verdict is counted in
@@ -94,10 +96,13 @@ struct mapping {
 /* An ELF object with code, as far as ABOM needs it. */
 struct object {
     unsigned long lo, hi;           /* its executable mapping */
+    unsigned long ino;
+    int prot;
     unsigned long bias;             /* run-time address - ELF address */
     unsigned long eh, eh_size;      /* .eh_frame, in memory */
     unsigned long symoff, symsize;  /* .symtab, in the file */
     int failed;
+    int gone;                       /* unmapped or mapped over since: look again */
     char path[256];
 };
 
@@ -195,10 +200,16 @@ void xc_abom_table_init(void)
     H3(__NR_mprotect, stubs, 16 * XC_NR_MAX, 5 /* R|X */);
 }
 
-/* Numbers whose handlers use the trap frame, or that must stay traps. */
+/* Numbers whose handlers use the trap frame, or that must stay traps, and
+ * the calls made once per thread or image (the "special" verdict). */
 static int patchable(long nr)
 {
     switch (nr) {
+    case __NR_exit: /* made once per thread or process image: patching costs more than it saves */
+    case __NR_exit_group:
+    case __NR_execve:
+    case __NR_execveat:
+        return 0;
     case __NR_rt_sigprocmask:
     case __NR_rt_sigreturn:
     case __NR_pause:
@@ -460,7 +471,7 @@ static struct object *object_of(const struct mapping *m)
 {
     for (unsigned int i = 0; i < st->n_objects; i++) {
         struct object *o = &st->objects[i];
-        if (o->lo == m->lo && o->hi == m->hi && xc_strcmp(o->path, m->path) == 0)
+        if (!o->gone && o->lo == m->lo && o->hi == m->hi && xc_strcmp(o->path, m->path) == 0)
             return o->failed ? 0 : o;
     }
     if (st->n_objects == MAX_OBJECTS)
@@ -469,6 +480,8 @@ static struct object *object_of(const struct mapping *m)
     xc_memset(o, 0, sizeof *o);
     o->lo = m->lo;
     o->hi = m->hi;
+    o->ino = m->ino;
+    o->prot = m->prot;
     xc_memcpy(o->path, m->path, sizeof o->path);
     o->failed = object_load(o, m) < 0;
     return o->failed ? 0 : o;
@@ -551,51 +564,51 @@ static int cie_encoding(const unsigned char *cie, const unsigned char *end)
     return p ? 0 : -1;
 }
 
-/* Walk .eh_frame's FDEs: the one holding *site*, then the nearest start after it. */
+/* Walk .eh_frame's FDEs once: the one holding *site*, and the nearest
+ * function start after the site (the next function, functions not
+ * overlapping). */
 static int func_from_eh(const struct object *o, unsigned long site, struct func *f)
 {
     const unsigned char *p0 = (const unsigned char *)o->eh, *end = p0 + o->eh_size;
     f->start = f->end = 0;
     f->next = ~0UL;
-    for (int pass = 0; pass < 2; pass++) {
-        const unsigned char *cie_at = 0;
-        int enc = -1;
-        for (const unsigned char *p = p0; p + 8 <= end;) {
-            unsigned long len = get(p, 4);
-            if (len == 0 || len == 0xffffffffUL)
-                break;
-            const unsigned char *rec = p + 4, *next = rec + len;
-            if (next > end)
-                break;
-            p = next;
-            unsigned long id = get(rec, 4);
-            if (id == 0)
-                continue; /* a CIE */
-            const unsigned char *cie = rec - id;
-            if (cie != cie_at) {
-                cie_at = cie;
-                enc = cie < p0 ? -1 : cie_encoding(cie, end);
-            }
-            if (enc < 0)
-                continue;
-            const unsigned char *q = rec + 4;
-            unsigned long begin = read_enc(enc, &q, next);
-            if (!q)
-                continue;
-            unsigned long range = read_enc(enc & 0x0f, &q, next);
-            if (!q || range == 0)
-                continue;
-            if (pass == 0 && begin <= site && site < begin + range) {
-                f->start = begin;
-                f->end = begin + range;
-            } else if (pass == 1 && begin >= f->end && begin < f->next) {
-                f->next = begin;
-            }
+    const unsigned char *cie_at = 0;
+    int enc = -1;
+    for (const unsigned char *p = p0; p + 8 <= end;) {
+        unsigned long len = get(p, 4);
+        if (len == 0 || len == 0xffffffffUL)
+            break;
+        const unsigned char *rec = p + 4, *next = rec + len;
+        if (next > end)
+            break;
+        p = next;
+        unsigned long id = get(rec, 4);
+        if (id == 0)
+            continue; /* a CIE */
+        const unsigned char *cie = rec - id;
+        if (cie != cie_at) {
+            cie_at = cie;
+            enc = cie < p0 ? -1 : cie_encoding(cie, end);
         }
-        if (!f->start)
-            return -1;
+        if (enc < 0)
+            continue;
+        const unsigned char *q = rec + 4;
+        unsigned long begin = read_enc(enc, &q, next);
+        if (!q)
+            continue;
+        unsigned long range = read_enc(enc & 0x0f, &q, next);
+        if (!q || range == 0)
+            continue;
+        if (begin <= site && site < begin + range) {
+            f->start = begin;
+            f->end = begin + range;
+        } else if (begin > site && begin < f->next) {
+            f->next = begin;
+        }
     }
-    if (f->next == ~0UL)
+    if (!f->start)
+        return -1;
+    if (f->next == ~0UL || f->next < f->end)
         f->next = 0;
     return 0;
 }
@@ -1041,9 +1054,41 @@ static uint32_t imm32(unsigned long a)
 
 /* Decide for the site whose `syscall` is at *sys* and write the rewrite;
  * -1 if another thread did meanwhile. */
+/* The object already known to hold *sys*, as st->map, without reading
+ * /proc/self/maps again (the LibOS sees every munmap, mremap and MAP_FIXED
+ * mmap, which mark what they touch as gone: xc_abom_forget). */
+static int known_mapping(unsigned long sys)
+{
+    for (unsigned int i = 0; i < st->n_objects; i++) {
+        const struct object *o = &st->objects[i];
+        if (!o->gone && !o->failed && sys >= o->lo && sys < o->hi) {
+            st->map.lo = o->lo;
+            st->map.hi = o->hi;
+            st->map.ino = o->ino;
+            st->map.prot = o->prot;
+            xc_memcpy(st->map.path, o->path, sizeof st->map.path);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void xc_abom_forget(unsigned long addr, unsigned long len)
+{
+    if (!st)
+        return;
+    for (unsigned int i = 0; i < st->n_objects; i++) {
+        struct object *o = &st->objects[i];
+        if (addr < o->hi && addr + len > o->lo)
+            __atomic_store_n(&o->gone, 1, __ATOMIC_RELEASE);
+    }
+}
+
 static int decide(long nr, unsigned long sys, struct object **op)
 {
-    if (!find_mapping(sys) || !(st->map.prot & 4) || st->map.path[0] != '/' || st->map.ino == 0 ||
+    if (!patchable(nr) && !(xc_stats && (xc_stats->flags & XC_FLAG_TRACE)))
+        return XC_ABOM_SPECIAL; /* (the trace names the site's file: look it up then) */
+    if (!(known_mapping(sys) || find_mapping(sys)) || !(st->map.prot & 4) || st->map.path[0] != '/' || st->map.ino == 0 ||
         (sys >= (unsigned long)XC_LIBOS_BASE && sys < (unsigned long)XC_LIBOS_BASE + 0x1000000))
         return patchable(nr) ? XC_ABOM_NOT_FILE : XC_ABOM_SPECIAL;
     struct object *o = *op = object_of(&st->map);

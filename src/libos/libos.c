@@ -958,7 +958,10 @@ static long sys_mmap(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
-    return H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
+    long r = H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (!XC_ERR(r) && (a[3] & MAP_FIXED))
+        xc_abom_forget((unsigned long)r, (unsigned long)a[1]);
+    return r;
 }
 
 static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
@@ -974,7 +977,10 @@ static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
-    return H2(__NR_munmap, a[0], a[1]);
+    long r = H2(__NR_munmap, a[0], a[1]);
+    if (r == 0)
+        xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
+    return r;
 }
 
 static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
@@ -983,7 +989,12 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]) ||
         ((a[3] & MREMAP_FIXED) && hits_libos((unsigned long)a[4], (unsigned long)a[2])))
         return -XC_EPERM;
-    return H5(__NR_mremap, a[0], a[1], a[2], a[3], a[4]);
+    long r = H5(__NR_mremap, a[0], a[1], a[2], a[3], a[4]);
+    if (!XC_ERR(r)) {
+        xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_abom_forget((unsigned long)r, (unsigned long)a[2]);
+    }
+    return r;
 }
 
 /* --- signals -------------------------------------------------------------- */

@@ -23,8 +23,10 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import XcError
 
-# Calls whose handlers need the trap frame: never patched (abom.c: patchable()).
-SPECIAL = {14: "rt_sigprocmask", 15: "rt_sigreturn", 34: "pause", 131: "sigaltstack", 56: "clone", 435: "clone3"}
+# Calls whose handlers need the trap frame, and calls made once per thread or
+# image: never patched (abom.c: patchable()).
+SPECIAL = {14: "rt_sigprocmask", 15: "rt_sigreturn", 34: "pause", 131: "sigaltstack", 56: "clone", 435: "clone3",
+           60: "exit", 231: "exit_group", 59: "execve", 322: "execveat"}
 PATCHED = ("mov32", "mov64", "jump")
 
 
