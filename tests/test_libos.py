@@ -346,11 +346,13 @@ def test_xc_stats_of_a_running_container_and_xc_run_trace(tmp_path):
     env = dict(os.environ, XC_BUNDLES=str(tmp_path / "bundles"), XC_ROOT=str(tmp_path / "state"))
     xc_cli = shutil.which("xc", path=str(ROOT / ".venv/bin"))
     name = f"stats-{os.getpid()}"
-    r = subprocess.run([xc_cli, "run", "-d", "--name", name, "busybox", "sh", "-c",
-                        "ls / > /dev/null; echo ready > /tmp/ready; exec sleep 60"],
-                       capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 0, r.stderr
+    log = tmp_path / "run.log"
+    with open(log, "w") as f:  # not pipes: the detached container keeps its stdio
+        r = subprocess.run([xc_cli, "run", "-d", "--name", name, "busybox", "sh", "-c",
+                            "ls / > /dev/null; echo ready > /tmp/ready; exec sleep 60"],
+                           stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env, timeout=60)
     try:
+        assert r.returncode == 0, log.read_text()
         rootfs = tmp_path / "bundles" / name / "rootfs"
         for _ in range(200):
             if (rootfs / "tmp/ready").exists():
