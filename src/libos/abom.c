@@ -71,6 +71,7 @@
 #define TRAMP_SIZE 96 /* the JUMP form's 85 bytes, rounded up */
 #define MAX_TRAMP_PAGES 64
 #define REFUSED_SLOTS 1024
+#define SEEN_SLOTS 2048
 #define MAX_OBJECTS 48
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
@@ -129,6 +130,7 @@ struct abom_state {
     unsigned int n_pages, n_objects, n_gaps;
     struct tramp_page pages[MAX_TRAMP_PAGES];
     unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
+    unsigned long seen[SEEN_SLOTS];       /* sites that trapped once (open addressing) */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
     unsigned long targets[MAX_TARGETS];
@@ -1153,11 +1155,32 @@ void xc_abom_fork_end(void)
     }
 }
 
-/* Called from the trap handler for a call at *call_addr* (after its syscall). */
+/* Has the site trapped before?  Records it if not.  (A full table: yes.) */
+static int seen_before(unsigned long site)
+{
+    for (unsigned int i = (unsigned int)((site * 0x9E3779B97F4A7C15UL) >> 53) % SEEN_SLOTS, n = 0; n < SEEN_SLOTS;
+         i = (i + 1) % SEEN_SLOTS, n++) {
+        unsigned long v = __atomic_load_n(&st->seen[i], __ATOMIC_RELAXED);
+        if (v == site)
+            return 1;
+        if (v == 0 && __atomic_compare_exchange_n(&st->seen[i], &v, site, 0, __ATOMIC_RELAXED,
+                                                  __ATOMIC_RELAXED))
+            return 0;
+        if (v == site)
+            return 1;
+    }
+    return 1;
+}
+
+/* Called from the trap handler for a call at *call_addr* (after its syscall).
+ * A site is looked at on its second trap: most of a short-lived process's
+ * sites run once (start-up, a fork child's exit, an exec), and rewriting
+ * one costs tens of microseconds (reading the object, decoding the
+ * function, two mprotects and a page copy) against ~3 us per trap. */
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || in_tramp_page(sys) || !try_lock())
+    if (was_refused(sys) || in_tramp_page(sys) || !seen_before(sys) || !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
