@@ -141,9 +141,11 @@ def test_env_cwd_umask(runc, xc, make_bundle):
 
 
 def test_pids_limit_stops_fork_bomb(runc, xc, make_bundle):
-    # The subshell forks until the limit stops it; the counting and the
-    # clean-up use only shell builtins, since no fork is left to spare.
-    script = ("(for i in $(seq 60); do sleep 5 & done) 2>/dev/null; "
+    # The subshell forks until the limit stops it; the loop, the counting and
+    # the clean-up use only shell builtins, since no fork is left to spare
+    # (and a `$(seq 60)` process, reaped but not yet uncharged from the pids
+    # controller, made the count racy).
+    script = ("(i=0; while [ $i -lt 60 ]; do sleep 5 & i=$((i+1)); done) 2>/dev/null; "
               "set -- /proc/[0-9]*; echo $#; kill -9 -1; wait")
     b = make_bundle(["sh", "-c", script])
     b.linux["resources"]["pids"] = {"limit": 20}

@@ -1,7 +1,7 @@
 /*
  * ABOM: online binary optimization of system call sites.
  *
- * On the first trap at a site, ABOM finds the function around it (from the
+ * On the second trap at a site, ABOM finds the function around it (from the
  * object's .eh_frame, or its .symtab when there is none, as in Go
  * binaries), decodes that function from its first byte (decode.c), and
  * rewrites the site in one of three ways, all of which end in a per-site
