@@ -1214,7 +1214,15 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
         nargv[3 + argc++] = (char *)path;
     nargv[3 + argc] = 0;
     static char *const empty_env[] = {0};
+    /* The parent-death SIGSYS must not arrive while the new image has no
+     * handler yet (it would kill the process): off across the execve; the
+     * new image watches again (xc_ppid_init) and asks for its ppid afresh. */
+    int watched = rw && rw->ppid_watched;
+    if (watched)
+        H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
     r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    if (watched)
+        xc_ppid_watch();
     if (big)
         H2(__NR_munmap, nargv, size);
     return r;
