@@ -79,30 +79,16 @@ void xc_puts(int fd, const char *s)
     H3(__NR_write, fd, s, xc_strlen(s));
 }
 
-static void put_num(long v)
-{
-    char buf[24];
-    int i = sizeof buf;
-    unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
-    buf[--i] = 0;
-    do {
-        buf[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        buf[--i] = '-';
-    xc_puts(2, buf + i);
-}
-
 void xc_die(const char *what, long err)
 {
-    xc_puts(2, "xc-libos: ");
-    xc_puts(2, what);
+    struct xc_line l = {0};
+    xc_line_str(&l, "xc-libos: ");
+    xc_line_str(&l, what);
     if (err) {
-        xc_puts(2, ": error ");
-        put_num(-err);
+        xc_line_str(&l, ": error ");
+        xc_line_dec(&l, -err);
     }
-    xc_puts(2, "\n");
+    xc_line_flush(&l, 2);
     H1(__NR_exit_group, 127);
     __builtin_unreachable();
 }
