@@ -236,21 +236,31 @@ static void unlock(void)
     __atomic_store_n(&st->lock, 0, __ATOMIC_RELEASE);
 }
 
-static unsigned int hash(unsigned long a)
+/* Sets of site addresses (open addressing, 0 = empty, never removed):
+ * whether *site* is in the set of *slots* entries at *tab*, adding it when
+ * *add*.  Lock-free: a full set answers "in it". */
+static int site_set(unsigned long *tab, unsigned int slots, unsigned long site, int add)
 {
-    return (unsigned int)((a * 0x9E3779B97F4A7C15UL) >> 54) % REFUSED_SLOTS;
+    unsigned int i = (unsigned int)((site * 0x9E3779B97F4A7C15UL) >> 40) % slots;
+    for (unsigned int n = 0; n < slots; i = (i + 1) % slots, n++) {
+        unsigned long v = __atomic_load_n(&tab[i], __ATOMIC_RELAXED);
+        if (v == site)
+            return 1;
+        if (v != 0)
+            continue;
+        if (!add)
+            return 0;
+        if (__atomic_compare_exchange_n(&tab[i], &v, site, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return 0;
+        if (v == site)
+            return 1;
+    }
+    return 1;
 }
 
 static int was_refused(unsigned long site)
 {
-    for (unsigned int i = hash(site), n = 0; n < REFUSED_SLOTS; i = (i + 1) % REFUSED_SLOTS, n++) {
-        unsigned long v = __atomic_load_n(&st->refused[i], __ATOMIC_RELAXED);
-        if (v == site)
-            return 1;
-        if (v == 0)
-            return 0;
-    }
-    return 1; /* full: treat everything as refused */
+    return site_set(st->refused, REFUSED_SLOTS, site, 0);
 }
 
 static const char *const verdict_names[XC_ABOM_VERDICTS] = {
@@ -272,14 +282,8 @@ static const char *const verdict_names[XC_ABOM_VERDICTS] = {
 /* Count a verdict and trace it: "abom PATH VADDR nr=N VERDICT". */
 static void verdict(unsigned long site, long nr, int v, const struct object *o)
 {
-    if (v >= XC_ABOM_SPECIAL) {
-        for (unsigned int i = hash(site), n = 0; n < REFUSED_SLOTS; i = (i + 1) % REFUSED_SLOTS, n++) {
-            if (st->refused[i] == 0 || st->refused[i] == site) {
-                __atomic_store_n(&st->refused[i], site, __ATOMIC_RELAXED);
-                break;
-            }
-        }
-    }
+    if (v >= XC_ABOM_SPECIAL)
+        site_set(st->refused, REFUSED_SLOTS, site, 1);
     if (!xc_stats)
         return;
     __atomic_fetch_add(v >= XC_ABOM_SPECIAL ? &xc_stats->sites_refused : &xc_stats->sites_patched, 1,
@@ -1155,23 +1159,6 @@ void xc_abom_fork_end(void)
     }
 }
 
-/* Has the site trapped before?  Records it if not.  (A full table: yes.) */
-static int seen_before(unsigned long site)
-{
-    for (unsigned int i = (unsigned int)((site * 0x9E3779B97F4A7C15UL) >> 53) % SEEN_SLOTS, n = 0; n < SEEN_SLOTS;
-         i = (i + 1) % SEEN_SLOTS, n++) {
-        unsigned long v = __atomic_load_n(&st->seen[i], __ATOMIC_RELAXED);
-        if (v == site)
-            return 1;
-        if (v == 0 && __atomic_compare_exchange_n(&st->seen[i], &v, site, 0, __ATOMIC_RELAXED,
-                                                  __ATOMIC_RELAXED))
-            return 0;
-        if (v == site)
-            return 1;
-    }
-    return 1;
-}
-
 /* Called from the trap handler for a call at *call_addr* (after its syscall).
  * A site is looked at on its second trap: most of a short-lived process's
  * sites run once (start-up, a fork child's exit, an exec), and rewriting
@@ -1180,7 +1167,7 @@ static int seen_before(unsigned long site)
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || in_tramp_page(sys) || !seen_before(sys) || !try_lock())
+    if (was_refused(sys) || in_tramp_page(sys) || !site_set(st->seen, SEEN_SLOTS, sys, 1) || !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
