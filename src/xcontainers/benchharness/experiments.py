@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import stats
 from .runtimes import (RunFailed, Runtime, busybox_rootfs, descendants, host_rootfs, pids_with_exe, pss_kb,
-                       write_bundle, write_init, _kill_group)
+                       write_bundle, write_init, _kill_group, _tail)
 
 __all__ = ["EXPERIMENTS", "Ctx", "OPS", "syscalls", "spawn", "apps", "memory", "scalability"]
 
@@ -352,14 +352,6 @@ class Server:
         if self.cid is not None:
             self.rt.delete(self.cid)
             self.cid = None
-
-
-def _tail(path: str, n: int = 300) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read().strip()[-n:] or "(empty)"
-    except OSError:
-        return "(none)"
 
 
 def _app_dir(ctx: Ctx) -> str:
