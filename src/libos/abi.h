@@ -28,6 +28,10 @@
  * XC_NR_MAX 8-byte pointers (read-only), then a 16-byte stub per number.
  * A pre-patched site is `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
 #define XC_ABOM_TABLE 0x100000
+
+/* How many direct gates (gate.S) ABOM's forwarding trampolines may use in a
+ * process; sites beyond them forward through the LibOS. */
+#define XC_GATE_DIRECT 2048
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
 /* ABOM: rewrite system call sites into calls to the LibOS. */
 #define XC_FLAG_ABOM 1

@@ -34,6 +34,12 @@
  *     48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp
  *     e9 RR RR RR RR            jmp site+2             back after the syscall
  *
+ * A call the LibOS only passes on to the host (read, write, sendfile, ...;
+ * the profile silent on it, the trace off) skips the LibOS: its trampoline
+ * counts it and jumps to a direct gate of the site's own, a `syscall` in the
+ * gate section followed by a jump back (put_direct, gate.S).  A JUMP site
+ * does so for the number it trapped with, and takes the full path for others.
+ *
  * xc_abom_entry keeps every register but rax, rcx and r11, and the flags;
  * the LibOS is built -mgeneral-regs-only, so vector state is untouched
  * (pitfall 6).  The red zone is never touched, so sites with live red-zone
@@ -68,8 +74,8 @@
 #include <asm/unistd.h>
 
 #define PAGE 4096UL
-#define TRAMP_SIZE 96 /* the JUMP form's 85 bytes, rounded up */
-#define MAX_TRAMP_PAGES 64
+#define TRAMP_SIZE 192 /* the JUMP form's 181 bytes with a direct path for two fd arguments */
+#define MAX_TRAMP_PAGES 128
 #define REFUSED_SLOTS 1024
 #define SEEN_SLOTS 2048
 #define MAX_OBJECTS 48
@@ -128,6 +134,7 @@ struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
     unsigned int n_pages, n_objects, n_gaps;
+    unsigned int n_direct; /* direct gates (gate.S) taken */
     struct tramp_page pages[MAX_TRAMP_PAGES];
     unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
     unsigned long seen[SEEN_SLOTS];       /* sites that trapped once (open addressing) */
@@ -928,13 +935,99 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     return t + 5;
 }
 
-static void tramp_fill(unsigned long tramp, long nr, unsigned long back)
+/* The argument registers rdi rsi rdx r10 r8 r9 in `lea disp32(%reg),%ecx`:
+ * the REX prefix (0: none) and the ModRM byte. */
+static const unsigned char arg_rex[6] = {0, 0, 0, 0x41, 0x41, 0x41};
+static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
+
+/* A call the LibOS would pass to the host unchanged (xc_direct_fds) goes
+ * through a direct gate of the site's own (gate.S); no registers saved, no
+ * call, the flags untouched, the stack not used.  A JUMP site, whose number
+ * is only known at run time, first checks it is the one it trapped with:
+ *     8d 88 NN NN NN NN   lea -nr(%rax),%ecx     (JUMP only; the kernel reads eax)
+ *     e3 02               jrcxz direct
+ *     eb XX               jmp full
+ * direct:
+ *     8d 8f 02 fc ff ff   lea -1022(%rdi),%ecx   for each fd argument (here the
+ *     e3 XX               jrcxz full             first): the LibOS's own fds,
+ *     8d 8f 01 fc ff ff   lea -1023(%rdi),%ecx   1022 and 1023, are the LibOS's
+ *     e3 XX               jrcxz full             to answer (EBADF)
+ *     put_count(patched[nr]); put_count(patched_calls)
+ *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)
+ *     ff 25 00 00 00 00   jmp *0(%rip)           to the gate, whose `syscall` the
+ *     GG GG GG GG GG GG GG GG                    filter allows; it jumps back to site+2
+ * full: the full trampoline.  jrcxz reads rcx whole; writing ecx cleared its
+ * upper half, and an fd is an int, so only the low halves are compared. */
+static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned long back)
+{
+    int fds = xc_direct_fds(nr);
+    int n_fds = 0;
+    for (int i = 0; i < 6; i++)
+        n_fds += (fds >> i) & 1;
+    if (fds < 0 || n_fds > 2 || st->n_direct >= XC_GATE_DIRECT)
+        return t; /* (TRAMP_SIZE has room for two fd arguments) */
+    unsigned char *jr[5];
+    int n = 0;
+    if (jump) {
+        t[0] = 0x8d;
+        t[1] = 0x88;
+        put32(t + 2, (uint32_t)-nr);
+        t[6] = 0xe3;
+        t[7] = 0x02;
+        t[8] = 0xeb;
+        jr[n++] = t + 9;
+        t += 10;
+    }
+    for (int i = 0; i < 6; i++) {
+        if (!((fds >> i) & 1))
+            continue;
+        for (int k = 0; k < 2; k++) {
+            if (arg_rex[i])
+                *t++ = arg_rex[i];
+            t[0] = 0x8d;
+            t[1] = arg_modrm[i];
+            put32(t + 2, (uint32_t)-(k ? XC_LIBOS_FD : XC_STATS_FD));
+            t[6] = 0xe3;
+            jr[n++] = t + 7;
+            t += 8;
+        }
+    }
+    if (xc_stats) {
+        t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
+        t = put_count(t, (unsigned long)&xc_stats->patched_calls);
+    }
+    if (!jump) {
+        t[0] = 0xb8;
+        put32(t + 1, (uint32_t)nr);
+        t += 5;
+    }
+    unsigned int g = st->n_direct++;
+    unsigned long gate = (unsigned long)xc_gate_direct + 8UL * g;
+    xc_gate_back[g] = back;
+    t[0] = 0xff;
+    t[1] = 0x25;
+    put32(t + 2, 0);
+    t += 6;
+    for (int i = 0; i < 8; i++)
+        t[i] = (unsigned char)(gate >> (8 * i));
+    t += 8;
+    for (int i = 0; i < n; i++)
+        *jr[i] = (unsigned char)(t - (jr[i] + 1));
+    return t;
+}
+
+/* nr < 0: a JUMP site, which trapped with *seen*. */
+static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
 {
     unsigned char *t = (unsigned char *)tramp, *je[6];
     static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
     static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
-    if (nr >= 0)
+    if (nr >= 0) {
         t = put_fast_answer(t, nr, back);
+        t = put_direct(t, nr, 0, back);
+    } else {
+        t = put_direct(t, seen, 1, back);
+    }
     xc_memcpy(t, lea_down, 5);
     t += 5;
     if (nr >= 0) {
@@ -992,7 +1085,7 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
     unsigned long tramp = tramp_slot(mov);
     if (!tramp)
         return XC_ABOM_NO_ROOM;
-    tramp_fill(tramp, nr, sys + 2);
+    tramp_fill(tramp, nr, nr, sys + 2);
     if (open_text(mov, 8, prot) < 0)
         return XC_ABOM_PROTECT;
     unsigned char rel[4];
@@ -1034,12 +1127,12 @@ unsigned long xc_abom_held(unsigned long call_addr, long *nr)
     return 0;
 }
 
-static int patch_jump(unsigned long sys, unsigned long slot, int prot)
+static int patch_jump(unsigned long sys, unsigned long slot, long nr, int prot)
 {
     unsigned long tramp = tramp_slot(sys);
     if (!tramp)
         return XC_ABOM_NO_ROOM;
-    tramp_fill(tramp, -1, sys + 2);
+    tramp_fill(tramp, -1, nr, sys + 2);
     if (open_text(slot, 5, prot) < 0)
         return XC_ABOM_PROTECT;
     put_jmp((unsigned char *)slot, tramp); /* padding: nothing runs it yet */
@@ -1134,7 +1227,7 @@ static int decide(long nr, unsigned long sys, struct object **op)
     if ((sys & 63) == 63)
         return XC_ABOM_CACHE_LINE;
     unsigned long slot = pad_slot(&w, sys);
-    return slot ? patch_jump(sys, slot, prot) : why;
+    return slot ? patch_jump(sys, slot, nr, prot) : why;
 }
 
 /* fork: the child gets a copy of this state, which should not be

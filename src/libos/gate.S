@@ -140,6 +140,29 @@ xc_syscall2_on_stack:
     pop %rbx
     ret
 
+/*
+ * The direct gates of ABOM's forwarding trampolines (abom.c): a call the
+ * LibOS would only pass on to the host unchanged skips the LibOS.  Its
+ * trampoline counts it, sends a call naming one of the LibOS's own fds to
+ * the LibOS, and otherwise jumps here with the number in eax and the
+ * arguments where the program put them:
+ *     0f 05                syscall            (in the gate: the filter lets it through)
+ *     ff 25 RR RR RR RR    jmp *xc_gate_back+8*i(%rip)    back to the program's site
+ * One per patched site, XC_GATE_DIRECT of them; the return addresses live in
+ * xc_gate_back (libos.c), a page-aligned array the LibOS's seal leaves writable.
+ */
+    .balign 16
+    .globl xc_gate_direct
+    .type xc_gate_direct, @function
+xc_gate_direct:
+    .set xc_gate_i, 0
+    .rept XC_GATE_DIRECT
+    syscall
+    jmp *xc_gate_back + 8 * xc_gate_i(%rip)
+    .set xc_gate_i, xc_gate_i + 1
+    .endr
+    .size xc_gate_direct, . - xc_gate_direct
+
 /* The SA_RESTORER of the LibOS's own SIGSYS handler. */
     .globl xc_restorer
     .type xc_restorer, @function

@@ -269,36 +269,6 @@ static long sys_pipe(long nr, const long *a, struct xc_ucontext *uc)
     return H2(__NR_pipe2, a[0], 0);
 }
 
-static long sys_pread64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct { const void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
-    if (a[3] < 0)
-        return -XC_EINVAL;
-    return H5(__NR_preadv2, a[0], &iov, 1, a[3], 0);
-}
-
-static long sys_pwrite64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct { const void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
-    if (a[3] < 0)
-        return -XC_EINVAL;
-    return H5(__NR_pwritev2, a[0], &iov, 1, a[3], 0);
-}
-
-static long sys_readv(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    return H5(__NR_preadv2, a[0], a[1], a[2], -1, 0);
-}
-
-static long sys_writev(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    return H5(__NR_pwritev2, a[0], a[1], a[2], -1, 0);
-}
-
 static long sys_preadv(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -347,14 +317,6 @@ static long sys_fcntl(long nr, const long *a, struct xc_ucontext *uc)
     if (is_libos_fd(a[0]))
         return -XC_EBADF;
     return H3(__NR_fcntl, a[0], a[1], a[2]);
-}
-
-static long sys_close(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    if (is_libos_fd(a[0]))
-        return -XC_EBADF;
-    return H1(__NR_close, a[0]);
 }
 
 /* close_range around the LibOS's own fds [XC_STATS_FD, XC_LIBOS_FD]. */
@@ -417,7 +379,6 @@ AT2(fchown, H5, __NR_fchownat, a[0], "", a[1], a[2], AT_EMPTY_PATH)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
-AT2(epoll_wait, H6, __NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, 8)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
 AT2(inotify_init, H1, __NR_inotify_init1, 0)
 AT2(getpgrp, H1, __NR_getpgid, 0)
@@ -743,42 +704,6 @@ static long sys_wait4(long nr, const long *a, struct xc_ucontext *uc)
     return si.pid;
 }
 
-/* --- sockets: sendto/recvfrom as sendmsg/recvmsg ----------------------- */
-
-struct msghdr_ {
-    void *name;
-    uint32_t namelen;
-    void *iov;
-    unsigned long iovlen;
-    void *control;
-    unsigned long controllen;
-    int flags;
-};
-
-static long sys_sendto(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct { const void *base; unsigned long len; } iov = {(const void *)a[1], (unsigned long)a[2]};
-    struct msghdr_ m = {(void *)a[4], (uint32_t)a[5], &iov, 1, 0, 0, 0};
-    return H3(__NR_sendmsg, a[0], &m, a[3]);
-}
-
-static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct { void *base; unsigned long len; } iov = {(void *)a[1], (unsigned long)a[2]};
-    uint32_t *alen = (uint32_t *)a[5];
-    struct msghdr_ m = {(void *)a[4], 0, &iov, 1, 0, 0, 0};
-    if (a[4] && alen)
-        m.namelen = *alen;
-    else
-        m.name = 0;
-    long r = H3(__NR_recvmsg, a[0], &m, a[3]);
-    if (r >= 0 && a[4] && alen)
-        *alen = m.namelen;
-    return r;
-}
-
 /* --- identity ------------------------------------------------------------- */
 
 /* getuid, geteuid, getgid, getegid: asked of the host once, then answered
@@ -933,9 +858,16 @@ extern char __executable_start[], _end[], etext[];
 #define SEAL_START (((unsigned long)etext + 4095) & ~4095UL)
 #define SEAL_END (((unsigned long)_end + 4095) & ~4095UL)
 
+/* The direct gates' return addresses (gate.S), which ABOM writes while the
+ * program runs: four whole pages the seal leaves writable. */
+uint64_t xc_gate_back[XC_GATE_DIRECT] __attribute__((aligned(4096), section(".bss.xc_gate_back")));
+_Static_assert(sizeof xc_gate_back % 4096 == 0, "xc_gate_back: whole pages");
+
 void xc_seal(void)
 {
-    H3(__NR_mprotect, SEAL_START, SEAL_END - SEAL_START, 1 /* PROT_READ */);
+    unsigned long back = (unsigned long)xc_gate_back, back_end = back + sizeof xc_gate_back;
+    H3(__NR_mprotect, SEAL_START, back - SEAL_START, 1 /* PROT_READ */);
+    H3(__NR_mprotect, back_end, SEAL_END - back_end, 1 /* PROT_READ */);
 }
 
 void xc_unseal(void)
@@ -1336,7 +1268,7 @@ static const uint8_t how_of[NR_MAX] = {
 #define FD2 4
 #define FD4 16
 static const uint8_t fd_args[NR_MAX] = {
-    [__NR_read] = FD0, [__NR_write] = FD0, [__NR_fstat] = FD0, [__NR_lseek] = FD0,
+    [__NR_read] = FD0, [__NR_write] = FD0, [__NR_close] = FD0, [__NR_fstat] = FD0, [__NR_lseek] = FD0,
     [__NR_mmap] = FD4, [__NR_ioctl] = FD0, [__NR_pread64] = FD0, [__NR_pwrite64] = FD0,
     [__NR_readv] = FD0, [__NR_writev] = FD0, [__NR_dup] = FD0, [__NR_dup2] = FD0,
     [__NR_sendfile] = FD0 | FD1, [__NR_connect] = FD0, [__NR_accept] = FD0, [__NR_sendto] = FD0,
@@ -1443,6 +1375,19 @@ static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned in
     if (trace && !noreturn)
         trace_call(nr, a, r, 1, uc != 0);
     return r;
+}
+
+/* Whether a patched site of *nr* may skip the LibOS (a direct gate, gate.S):
+ * the LibOS would pass it to the host unchanged, the profile says nothing of
+ * it and the trace is off.  Returns which arguments are fds (bit i: argument
+ * i), which the trampoline compares with the LibOS's own; -1: not direct. */
+int xc_direct_fds(long nr)
+{
+    if (nr < 0 || nr >= NR_MAX || how_of[nr] != FORWARD || table[nr] != forward)
+        return -1;
+    if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
+        return -1;
+    return fd_args[nr];
 }
 
 /* A call from a site ABOM patched (xc_abom_entry): no trap frame. */
