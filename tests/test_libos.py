@@ -212,6 +212,26 @@ def test_abom_threads_hammering_sites_being_patched(xc, make_bundle, probe):
     assert "100 processes x 32 threads on sites being patched: 0 wrong" in out, out
 
 
+def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
+    """Sites of calls the LibOS only forwards (write; read and getpid through one
+    JUMP site) go straight to a direct gate: same results as under runc, the
+    registers and flags kept, the LibOS's own fds still EBADF."""
+    lines = {}
+    for name, rt in (("runc", runc), ("xc", xc)):
+        out = _run_probe(rt, make_bundle, probe, "abom-direct")
+        lines[name] = dict(line.split(": ", 1) for line in out.splitlines())
+    forms = {"direct write form", "jump site form"}
+    assert {k: v for k, v in lines["xc"].items() if k not in forms} == \
+        {k: v.replace("(unpatched)", "(8d 8f)") for k, v in lines["runc"].items() if k not in forms}
+    assert lines["runc"]["direct write"] == "ok" and lines["runc"]["jump site other numbers"] == "ok"
+    assert lines["xc"]["direct registers and flags kept"] == "yes (8d 8f)"
+    assert lines["xc"]["direct libos fds"] == "EBADF EBADF"
+    assert lines["xc"]["jump site other numbers"] == "ok"
+    # the trampolines begin with the fd check (mov32 write) and the number check (JUMP)
+    assert lines["xc"]["direct write form"] == "8d 8f"
+    assert lines["xc"]["jump site form"] == "8d 88"
+
+
 def test_abom_leaves_b8_inside_a_longer_instruction(xc, make_bundle, probe):
     """Pitfall 2: the bytes b8 27 00 00 00 before a syscall are the tail of a movabs."""
     out = _run_probe(xc, make_bundle, probe, "abom")

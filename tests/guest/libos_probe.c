@@ -7,12 +7,14 @@
  *   libos_probe sigsys            ... nor take or block the LibOS's SIGSYS
  *   libos_probe region            ... nor remap, unprotect or unmap the LibOS
  *   libos_probe fds               ... nor close or replace the LibOS's fds
+ *   libos_probe abom...           ABOM's rewrites keep the program's meaning
  *
  * Each prints one line per check, "name: result", and exits 0; the test
  * compares the transcript.  Results are errno names, never raw numbers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -308,6 +310,79 @@ static int probe_abom_cases(void)
     return 0;
 }
 
+/* Direct gates: sites of calls the LibOS only forwards (write, read) */
+__asm__(".pushsection .text\n"
+        /* long direct_write(fd, buf, n): mov32 */
+        ".globl direct_write\ndirect_write:\n.cfi_startproc\n"
+        "mov $1, %eax\nsyscall\nret\n.cfi_endproc\n"
+        /* long direct_jump(nr, a0, a1, a2): the number from a register, padding after: jump */
+        ".globl direct_jump\ndirect_jump:\n.cfi_startproc\n"
+        "mov %rdi, %rax\nmov %rsi, %rdi\nmov %rdx, %rsi\nmov %rcx, %rdx\n"
+        ".globl direct_jump_sys\ndirect_jump_sys: syscall\nret\n.cfi_endproc\n"
+        ".byte 0x0f, 0x1f, 0x44, 0, 0\n"
+        /* long direct_regs(fd, buf): 1 if a 1-byte write kept every register
+         * but rax, rcx, r11, and the carry flag */
+        ".globl direct_regs\ndirect_regs:\n.cfi_startproc\n"
+        "push %rbx\npush %rbp\npush %r12\npush %r13\npush %r14\npush %r15\n"
+        "mov $0x1111, %rbx\nmov $0x2222, %rbp\nmov $0x3333, %r8\nmov $0x4444, %r9\n"
+        "mov $0x5555, %r10\nmov $0x6666, %r12\nmov $0x7777, %r13\nmov $0x8888, %r14\n"
+        "mov $0x9999, %r15\nmov %rdi, %r12\nmov %rsi, %r13\nmov $1, %edx\nstc\n"
+        ".globl direct_regs_site\ndirect_regs_site: mov $1, %eax\nsyscall\n"
+        "jnc 1f\ncmp $0x1111, %rbx\njne 1f\ncmp $0x2222, %rbp\njne 1f\ncmp $0x3333, %r8\njne 1f\n"
+        "cmp $0x4444, %r9\njne 1f\ncmp $0x5555, %r10\njne 1f\ncmp %rdi, %r12\njne 1f\n"
+        "cmp %rsi, %r13\njne 1f\ncmp $1, %rdx\njne 1f\ncmp $0x8888, %r14\njne 1f\n"
+        "cmp $0x9999, %r15\njne 1f\nmov $1, %eax\njmp 2f\n1: xor %eax, %eax\n"
+        "2: pop %r15\npop %r14\npop %r13\npop %r12\npop %rbp\npop %rbx\nret\n.cfi_endproc\n"
+        ".popsection\n");
+long direct_write(long fd, const void *buf, long n), direct_jump(long nr, long a0, long a1, long a2);
+long direct_regs(long fd, const void *buf);
+extern unsigned char direct_jump_sys[], direct_regs_site[];
+
+/* The first two bytes of the trampoline a rewritten site leads to, as "xx xx"
+ * ("8d 8f": a direct gate checking the fd in rdi; "8d 88": a JUMP site's
+ * direct gate checking the number), or "unpatched". */
+static const char *tramp_head(const unsigned char *p, char out[8])
+{
+    const unsigned char *t = NULL;
+    if (p[0] == 0xeb && p[2 + (signed char)p[1]] == 0xe9)
+        p += 2 + (signed char)p[1];
+    if (p[0] == 0xe9) {
+        int rel;
+        memcpy(&rel, p + 1, 4);
+        t = p + 5 + rel;
+    }
+    if (!t)
+        return "unpatched";
+    snprintf(out, 8, "%02x %02x", t[0], t[1]);
+    return out;
+}
+
+static int probe_abom_direct(void)
+{
+    char b = 'x', h[8];
+    int null = open("/dev/null", O_WRONLY), zero = open("/dev/zero", O_RDONLY);
+    int ok = 1;
+    for (int i = 0; i < 5; i++)
+        ok &= direct_write(null, &b, 1) == 1;
+    printf("direct write: %s\n", ok ? "ok" : "wrong");
+    printf("direct write form: %s\n", tramp_head((const unsigned char *)direct_write, h));
+    ok = 1;
+    for (int i = 0; i < 5; i++)
+        ok &= direct_regs(null, &b) == 1;
+    printf("direct registers and flags kept: %s (%s)\n", ok ? "yes" : "no", tramp_head(direct_regs_site, h));
+    printf("direct libos fds: %s %s\n", err_name(direct_write(1022, &b, 1)), err_name(direct_write(1023, &b, 1)));
+    ok = 1;
+    for (int i = 0; i < 5; i++)
+        ok &= direct_jump(SYS_write, null, (long)&b, 1) == 1;
+    printf("jump site write: %s\n", ok ? "ok" : "wrong");
+    printf("jump site form: %s\n", tramp_head(direct_jump_sys, h));
+    ok = direct_jump(SYS_getpid, 0, 0, 0) == getpid() && direct_jump(SYS_read, zero, (long)&b, 1) == 1 && b == 0 &&
+         direct_jump(SYS_getppid, 0, 0, 0) == getppid();
+    printf("jump site other numbers: %s\n", ok ? "ok" : "wrong");
+    printf("jump site libos fd: %s\n", err_name(direct_jump(SYS_write, 1023, (long)&b, 1)));
+    return 0;
+}
+
 #include <pthread.h>
 static volatile int g_bad;
 static void *hammer(void *arg)
@@ -413,5 +488,7 @@ int main(int argc, char **argv)
         return probe_abom_stress(atoi(argv[2]));
     if (strcmp(argv[1], "abom-cases") == 0)
         return probe_abom_cases();
+    if (strcmp(argv[1], "abom-direct") == 0)
+        return probe_abom_direct();
     return 2;
 }
