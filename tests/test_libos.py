@@ -232,6 +232,21 @@ def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     assert lines["xc"]["jump site form"] == "8d 88"
 
 
+def test_uname_answer_follows_sethostname(xc, make_bundle, probe):
+    """uname is answered in the LibOS after its first call; a sethostname by any
+    process of the container makes every LibOS ask the host again."""
+    need_root()
+    b = make_bundle(["/probe", "uts"], writable=True)
+    shutil.copy2(probe, b.path / "rootfs/probe")
+    b.config["hostname"] = "xcprobe"
+    for v in b.process["capabilities"].values():
+        v.append("CAP_SYS_ADMIN")
+    b.write()
+    r = xc.run(b)
+    assert r.rc == 0, r.out + r.err
+    assert r.out.splitlines() == ["before: xcprobe", "after: xcprobe-renamed", "other process after: xcprobe-renamed"]
+
+
 def test_abom_leaves_b8_inside_a_longer_instruction(xc, make_bundle, probe):
     """Pitfall 2: the bytes b8 27 00 00 00 before a syscall are the tail of a movabs."""
     out = _run_probe(xc, make_bundle, probe, "abom")

@@ -107,6 +107,44 @@ xc_abom_table_entry:
     lea 120(%rsp), %rsp
     ret
 
+/*
+ * The LibOS's reads and writes of the program's memory (a path, a mask, an
+ * answer), which may fault where Linux would answer EFAULT: a fault with
+ * the instruction pointer in [xc_user_begin, xc_user_end) resumes at
+ * xc_user_fault, which returns -EFAULT to the caller (xc_fault_handler).
+ * Leaf functions: nothing on the stack but the return address.
+ */
+    .globl xc_user_begin, xc_user_end, xc_user_fault
+xc_user_begin:
+/* long xc_user_copy(void *dst, const void *src, unsigned long n): 0 or -EFAULT */
+    .globl xc_user_copy
+    .type xc_user_copy, @function
+xc_user_copy:
+    mov %rdx, %rcx
+    rep movsb
+    xor %eax, %eax
+    ret
+/* long xc_user_strcpy(char *dst, const char *src, unsigned long max): the
+ * string's length if its NUL is within max bytes (copied with it), max if
+ * not (max bytes copied, no NUL), or -EFAULT */
+    .globl xc_user_strcpy
+    .type xc_user_strcpy, @function
+xc_user_strcpy:
+    xor %eax, %eax
+1:  cmp %rdx, %rax
+    jae 2f
+    movzbl (%rsi,%rax), %ecx
+    mov %cl, (%rdi,%rax)
+    test %cl, %cl
+    jz 2f
+    inc %rax
+    jmp 1b
+2:  ret
+xc_user_end:
+xc_user_fault:
+    mov $-14, %rax              /* -EFAULT */
+    ret
+
     .section xc_gate, "ax", @progbits
     .balign 4096
 /* long xc_host_syscall(nr, a1, a2, a3, a4, a5, a6) */

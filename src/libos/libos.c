@@ -33,14 +33,40 @@ struct xc_rw {
     int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
     unsigned int ids[2][3];
+    long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's) */
+    unsigned long uts_seq; /* uname's answer: odd while being written */
+    uint64_t uts_gen;      /* ... for this xc_stats->uts_generation, plus one (0: none) */
+    char uts[6 * 65];
+    int rng_lock, rng_seeded; /* getrandom's generator (rng_fill) */
+    uint32_t rng_key[8];
+    uint64_t rng_counter, rng_left; /* blocks made, blocks left before a reseed */
 };
+_Static_assert(sizeof(struct xc_rw) <= 4096, "struct xc_rw: one page");
 static struct xc_rw *rw;
 
 void xc_rw_init(void)
 {
     long p = H6(__NR_mmap, 0, 4096, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
-    if (!XC_ERR(p))
+    if (!XC_ERR(p)) {
         rw = (struct xc_rw *)p;
+        rw->owner = H0(__NR_getpid);
+    }
+}
+
+/* In a new process (fork, vfork, clone without CLONE_VM): its state is its
+ * own, and its random numbers must not be its parent's. */
+static void child_owns_state(void)
+{
+    if (rw) {
+        rw->owner = H0(__NR_getpid);
+        rw->rng_seeded = 0;
+    }
+}
+
+/* Not a child sharing the parent's memory until it execs (posix_spawn)? */
+static int owns_state(void)
+{
+    return rw && rw->owner == H0(__NR_getpid);
 }
 
 #define CLONE_THREAD 0x10000
@@ -199,23 +225,46 @@ static long forward(long nr, const long *a, struct xc_ucontext *uc)
 
 /* "/proc/self/exe" (also /proc/thread-self/exe and /proc/<own pid>/exe) names
  * the LibOS image to the kernel; the program expects its own file. */
-static const char *exe_path(const char *p);
+static const char *exe_path(const char *head, const char *p);
 static int is_libos_fd_path(const char *p);
+
+/* The start of a path the program passed, copied for the LibOS's checks
+ * (is_proc_self_exe, is_libos_fd_path): 0, or -EFAULT where Linux would
+ * answer it.  A path too long to be one of those names gives "". */
+#define PATH_HEAD 48
+static long path_head(char head[PATH_HEAD], const char *p)
+{
+    head[0] = 0;
+    if (!p)
+        return 0; /* the host answers */
+    long n = xc_user_strcpy(head, p, PATH_HEAD - 1);
+    if (n < 0)
+        return n;
+    if (n == PATH_HEAD - 1)
+        head[0] = 0;
+    return 0;
+}
 
 static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (is_libos_fd_path((const char *)a[0]))
+    char h[PATH_HEAD];
+    if (path_head(h, (const char *)a[0]) < 0)
+        return -XC_EFAULT;
+    if (is_libos_fd_path(h))
         return -XC_ENOENT;
-    return H4(__NR_openat, AT_FDCWD, exe_path((const char *)a[0]), a[1], a[2]);
+    return H4(__NR_openat, AT_FDCWD, exe_path(h, (const char *)a[0]), a[1], a[2]);
 }
 
 static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (is_libos_fd_path((const char *)a[1]))
+    char h[PATH_HEAD];
+    if (path_head(h, (const char *)a[1]) < 0)
+        return -XC_EFAULT;
+    if (is_libos_fd_path(h))
         return -XC_ENOENT;
-    return H4(__NR_openat, a[0], exe_path((const char *)a[1]), a[2], a[3]);
+    return H4(__NR_openat, a[0], exe_path(h, (const char *)a[1]), a[2], a[3]);
 }
 
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
@@ -224,7 +273,10 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
     const char *p = (const char *)a[1];
     if ((int)a[3] & AT_SYMLINK_NOFOLLOW)
         return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
-    return H4(__NR_newfstatat, a[0], exe_path(p), a[2], a[3]);
+    char h[PATH_HEAD];
+    if (path_head(h, p) < 0)
+        return -XC_EFAULT;
+    return H4(__NR_newfstatat, a[0], exe_path(h, p), a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -236,7 +288,10 @@ static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, AT_FDCWD, exe_path((const char *)a[0]), a[1], 0);
+    char h[PATH_HEAD];
+    if (path_head(h, (const char *)a[0]) < 0)
+        return -XC_EFAULT;
+    return H4(__NR_newfstatat, AT_FDCWD, exe_path(h, (const char *)a[0]), a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
@@ -408,9 +463,9 @@ static int is_proc_self_exe(const char *p)
     return xc_strcmp(p, "exe") == 0;
 }
 
-static const char *exe_path(const char *p)
+static const char *exe_path(const char *head, const char *p)
 {
-    return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
+    return is_proc_self_exe(head) && xc_proc.exe[0] ? xc_proc.exe : p;
 }
 
 /* /proc/self/fd/1022 and /proc/self/fd/1023 (and /dev/fd/...) do not exist for the program. */
@@ -434,14 +489,16 @@ static long readlink_exe(char *buf, long size)
         return -XC_EINVAL;
     if (n > size)
         n = size;
-    xc_memcpy(buf, xc_proc.exe, (size_t)n);
-    return n;
+    return xc_user_copy(buf, xc_proc.exe, (unsigned long)n) < 0 ? -XC_EFAULT : n;
 }
 
 static long sys_readlink(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (is_proc_self_exe((const char *)a[0]) && xc_proc.exe[0])
+    char h[PATH_HEAD];
+    if (path_head(h, (const char *)a[0]) < 0)
+        return -XC_EFAULT;
+    if (is_proc_self_exe(h) && xc_proc.exe[0])
         return readlink_exe((char *)a[1], a[2]);
     return H4(__NR_readlinkat, AT_FDCWD, a[0], a[1], a[2]);
 }
@@ -449,7 +506,10 @@ static long sys_readlink(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_readlinkat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (is_proc_self_exe((const char *)a[1]) && xc_proc.exe[0])
+    char h[PATH_HEAD];
+    if (path_head(h, (const char *)a[1]) < 0)
+        return -XC_EFAULT;
+    if (is_proc_self_exe(h) && xc_proc.exe[0])
         return readlink_exe((char *)a[2], a[3]);
     return H4(__NR_readlinkat, a[0], a[1], a[2], a[3]);
 }
@@ -622,13 +682,26 @@ static long sys_select(long nr, const long *a, struct xc_ucontext *uc)
     return r;
 }
 
+/* A signal mask the program passed, without SIGSYS (the LibOS's): 0 or -EFAULT. */
+static long user_mask(uint64_t *m, const void *p)
+{
+    if (xc_user_copy(m, p, sizeof *m) < 0)
+        return -XC_EFAULT;
+    *m &= ~SIGSYS_BIT;
+    return 0;
+}
+
 /* The sigset argument of pselect6 is {const sigset_t *ss; size_t len}. */
 static long sys_pselect6(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    const long *arg = (const long *)a[5];
-    if (arg && arg[0]) {
-        uint64_t m = *(const uint64_t *)arg[0] & ~SIGSYS_BIT;
+    long arg[2];
+    if (a[5] && xc_user_copy(arg, (const void *)a[5], sizeof arg) < 0)
+        return -XC_EFAULT;
+    if (a[5] && arg[0]) {
+        uint64_t m;
+        if (user_mask(&m, (const void *)arg[0]) < 0)
+            return -XC_EFAULT;
         long narg[2] = {(long)&m, arg[1]};
         return H6(__NR_pselect6, a[0], a[1], a[2], a[3], a[4], narg);
     }
@@ -639,7 +712,9 @@ static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     if (a[3]) {
-        uint64_t m = *(const uint64_t *)a[3] & ~SIGSYS_BIT;
+        uint64_t m;
+        if (user_mask(&m, (const void *)a[3]) < 0)
+            return -XC_EFAULT;
         return H5(__NR_ppoll, a[0], a[1], a[2], &m, a[4]);
     }
     return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
@@ -649,7 +724,9 @@ static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     if (a[4]) {
-        uint64_t m = *(const uint64_t *)a[4] & ~SIGSYS_BIT;
+        uint64_t m;
+        if (user_mask(&m, (const void *)a[4]) < 0)
+            return -XC_EFAULT;
         return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], &m, a[5]);
     }
     return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, a[5]);
@@ -742,6 +819,26 @@ static long sys_setids(long nr, const long *a, struct xc_ucontext *uc)
 #define sys_setregid sys_setids
 #define sys_setresuid sys_setids
 #define sys_setresgid sys_setids
+/* getresuid, getresgid: from the same answers, written one by one as Linux
+ * writes them (a fault on the second leaves the first written). */
+static long sys_getresids(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    int k = nr == __NR_getresgid;
+    long r = getres(nr, 0);
+    if (r < 0)
+        return r;
+    if (!rw || !rw->ids_known[k] || rw->ids_uncached || rw->pid_uncached)
+        return H3(nr, a[0], a[1], a[2]);
+    unsigned int ids[3];
+    xc_memcpy(ids, rw->ids[k], sizeof ids);
+    for (int i = 0; i < 3; i++)
+        if (xc_user_copy((void *)a[i], &ids[i], sizeof ids[i]) < 0)
+            return -XC_EFAULT;
+    return 0;
+}
+#define sys_getresuid sys_getresids
+#define sys_getresgid sys_getresids
 AT2(getuid, getres, __NR_getresuid, 0)
 AT2(geteuid, getres, __NR_getresuid, 1)
 AT2(getgid, getres, __NR_getresgid, 0)
@@ -768,19 +865,147 @@ static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
 }
 
 /* uname: the host's answer, with the kernel identity of the container's
- * profile (release, version) when it sets one. */
+ * profile (release, version) when it sets one; asked once, then answered in
+ * the LibOS until a process of the container changes the host or domain name
+ * (sethostname, setdomainname: xc_stats->uts_generation).  Threads read the
+ * kept answer under a sequence count and ask the host when it moves. */
 static long sys_uname(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)uc;
-    long r = H1(nr, a[0]);
-    if (r < 0 || !xc_stats)
+    (void)nr, (void)uc;
+    char u[6 * 65]; /* sysname, nodename, release, version, machine, domainname */
+    uint64_t gen = xc_stats ? __atomic_load_n(&xc_stats->uts_generation, __ATOMIC_ACQUIRE) + 1 : 0;
+    unsigned long seq = rw ? __atomic_load_n(&rw->uts_seq, __ATOMIC_ACQUIRE) : 1;
+    if (gen && !(seq & 1) && rw->uts_gen == gen) {
+        xc_memcpy(u, rw->uts, sizeof u);
+        if (__atomic_load_n(&rw->uts_seq, __ATOMIC_ACQUIRE) == seq)
+            return xc_user_copy((void *)a[0], u, sizeof u) < 0 ? -XC_EFAULT : 0;
+    }
+    long r = H1(__NR_uname, u);
+    if (r < 0)
         return r;
-    char *u = (char *)a[0]; /* sysname, nodename, release, version, machine, domainname: 65 bytes each */
-    if (xc_stats->uname_release[0])
+    if (xc_stats && xc_stats->uname_release[0])
         xc_memcpy(u + 2 * 65, xc_stats->uname_release, 65);
-    if (xc_stats->uname_version[0])
+    if (xc_stats && xc_stats->uname_version[0])
         xc_memcpy(u + 3 * 65, xc_stats->uname_version, 65);
+    if (gen && !(seq & 1) &&
+        __atomic_compare_exchange_n(&rw->uts_seq, &seq, seq + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        xc_memcpy(rw->uts, u, sizeof u);
+        rw->uts_gen = gen;
+        __atomic_store_n(&rw->uts_seq, seq + 2, __ATOMIC_RELEASE);
+    }
+    return xc_user_copy((void *)a[0], u, sizeof u) < 0 ? -XC_EFAULT : 0;
+}
+
+/* sethostname, setdomainname: every LibOS of the container forgets uname's answer. */
+static long sys_setuts(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    long r = H2(nr, a[0], a[1]);
+    if (r == 0 && xc_stats)
+        __atomic_fetch_add(&xc_stats->uts_generation, 1, __ATOMIC_ACQ_REL);
     return r;
+}
+#define sys_sethostname sys_setuts
+#define sys_setdomainname sys_setuts
+
+/* --- getrandom: a generator per process ------------------------------------
+ * ChaCha20 keyed from the host's getrandom, rekeyed after every answer (fast
+ * key erasure: what was given out cannot be recomputed from the state left),
+ * reseeded from the host every 16 MiB and in every new process. */
+#define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
+#define QR(a, b, c, d)                                                      \
+    (a += b, d ^= a, d = ROTL32(d, 16), c += d, b ^= c, b = ROTL32(b, 12), \
+     a += b, d ^= a, d = ROTL32(d, 8), c += d, b ^= c, b = ROTL32(b, 7))
+
+static void chacha20_block(uint32_t out[16], const uint32_t key[8], uint64_t counter)
+{
+    uint32_t in[16] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574, key[0], key[1], key[2], key[3],
+                       key[4], key[5], key[6], key[7], (uint32_t)counter, (uint32_t)(counter >> 32), 0, 0};
+    uint32_t x[16];
+    xc_memcpy(x, in, sizeof x);
+    for (int i = 0; i < 10; i++) {
+        QR(x[0], x[4], x[8], x[12]);
+        QR(x[1], x[5], x[9], x[13]);
+        QR(x[2], x[6], x[10], x[14]);
+        QR(x[3], x[7], x[11], x[15]);
+        QR(x[0], x[5], x[10], x[15]);
+        QR(x[1], x[6], x[11], x[12]);
+        QR(x[2], x[7], x[8], x[13]);
+        QR(x[3], x[4], x[9], x[14]);
+    }
+    for (int i = 0; i < 16; i++)
+        out[i] = x[i] + in[i];
+}
+
+#define GRND_NONBLOCK 1
+#define GRND_RANDOM 2
+#define GRND_INSECURE 4
+#define RNG_RESEED_BLOCKS ((16UL << 20) / 64)
+#define USER_END 0x7ffffffff000UL /* TASK_SIZE on x86-64 with 4-level paging */
+#define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
+
+/* Fill the program's buf[0, len) as Linux would; *done: the bytes written,
+ * or -EFAULT if none could be.  Returns 1 (nothing done) when another thread
+ * holds the generator or the host could not seed it: the caller forwards. */
+static int rng_fill(unsigned long buf, unsigned long len, long *done)
+{
+    if (!rw || __atomic_exchange_n(&rw->rng_lock, 1, __ATOMIC_ACQUIRE))
+        return 1;
+    if (!rw->rng_seeded || rw->rng_left < len / 64 + 2) {
+        if (H3(__NR_getrandom, rw->rng_key, sizeof rw->rng_key, 0) != (long)sizeof rw->rng_key) {
+            __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
+            return 1;
+        }
+        rw->rng_counter = 0;
+        rw->rng_left = RNG_RESEED_BLOCKS;
+        rw->rng_seeded = 1;
+    }
+    uint32_t block[16];
+    unsigned long n = 0;
+    long r = 0;
+    while (n < len) {
+        chacha20_block(block, rw->rng_key, rw->rng_counter++);
+        rw->rng_left--;
+        /* never across a page: a fault then means none of the piece was written */
+        unsigned long piece = len - n, page_left = 4096 - ((buf + n) & 4095);
+        if (piece > sizeof block)
+            piece = sizeof block;
+        if (piece > page_left)
+            piece = page_left;
+        if (xc_user_copy((void *)(buf + n), block, piece) < 0) {
+            r = -XC_EFAULT;
+            break;
+        }
+        n += piece;
+    }
+    chacha20_block(block, rw->rng_key, rw->rng_counter++); /* the next key */
+    rw->rng_left--;
+    xc_memcpy(rw->rng_key, block, sizeof rw->rng_key);
+    xc_memset(block, 0, sizeof block);
+    __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
+    *done = n ? (long)n : r;
+    return 0;
+}
+
+static long sys_getrandom(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    unsigned long buf = (unsigned long)a[0], len = (unsigned long)a[1];
+    unsigned int flags = (unsigned int)a[2];
+    if (flags & ~(unsigned int)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE))
+        return -XC_EINVAL;
+    if ((flags & (GRND_INSECURE | GRND_RANDOM)) == (GRND_INSECURE | GRND_RANDOM))
+        return -XC_EINVAL;
+    if (len > MAX_RW_COUNT)
+        len = MAX_RW_COUNT;
+    if (len == 0)
+        return 0;
+    if (buf + len < buf || buf + len > USER_END)
+        return -XC_EFAULT;
+    long done;
+    if (rng_fill(buf, len, &done) == 0)
+        return done;
+    return H3(nr, a[0], a[1], a[2]);
 }
 
 static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
@@ -931,6 +1156,133 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- signals -------------------------------------------------------------- */
 
+/* SIGSEGV and SIGBUS are the LibOS's as well: a fault in its own reads and
+ * writes of the program's memory (xc_user_copy, xc_user_strcpy) becomes
+ * EFAULT, as in Linux; any other is the program's, delivered as the kernel
+ * would by the action it asked for (xc_proc.app_fault, which rt_sigaction
+ * sets and reports). */
+extern char xc_user_begin[], xc_user_end[], xc_user_fault[];
+#define SIG_DFL_ ((void *)0)
+#define SIG_IGN_ ((void *)1)
+
+static struct xc_sigaction *app_fault(long sig)
+{
+    return &xc_proc.app_fault[sig == XC_SIGSEGV];
+}
+
+/* The host's action: the LibOS's handler, with the mask, SA_NODEFER and
+ * SA_ONSTACK of the program's handler, so that the kernel blocks what it
+ * would block for that handler; with none, SA_NODEFER and SA_ONSTACK. */
+static long install_fault(long sig, const struct xc_sigaction *app)
+{
+    int own = app->handler != SIG_DFL_ && app->handler != SIG_IGN_;
+    struct xc_sigaction sa = {
+        .handler = (void *)xc_fault_handler,
+        .flags = XC_SA_SIGINFO | XC_SA_RESTORER |
+                 (own ? app->flags & (XC_SA_NODEFER | XC_SA_ONSTACK) : XC_SA_NODEFER | XC_SA_ONSTACK),
+        .restorer = (void *)xc_restorer,
+        .mask = own ? app->mask & ~SIGSYS_BIT : 0,
+    };
+    return H4(__NR_rt_sigaction, sig, &sa, 0, 8);
+}
+
+/* At start: the actions are the defaults, or SIG_IGN kept across execve. */
+long xc_install_fault_handlers(void)
+{
+    static const int sigs[2] = {XC_SIGBUS, XC_SIGSEGV};
+    for (int i = 0; i < 2; i++) {
+        struct xc_sigaction now;
+        long r = H4(__NR_rt_sigaction, sigs[i], 0, &now, 8);
+        if (r < 0)
+            return r;
+        if (now.handler != SIG_IGN_)
+            now = (struct xc_sigaction){0};
+        *app_fault(sigs[i]) = now;
+        r = install_fault(sigs[i], &now);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Across execve: an ignored SIGSEGV/SIGBUS stays ignored (before, on); a
+ * failed execve gives them back to the LibOS (on = 0). */
+static void faults_across_exec(int on)
+{
+    static const int sigs[2] = {XC_SIGBUS, XC_SIGSEGV};
+    for (int i = 0; i < 2; i++) {
+        struct xc_sigaction *a = app_fault(sigs[i]);
+        if (a->handler != SIG_IGN_)
+            continue;
+        if (on)
+            H4(__NR_rt_sigaction, sigs[i], a, 0, 8);
+        else
+            install_fault(sigs[i], a);
+    }
+}
+
+void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
+{
+    unsigned long ip = uc->mc.rip;
+    if (si->code > 0 && ip >= (unsigned long)xc_user_begin && ip < (unsigned long)xc_user_end) {
+        uc->mc.rip = (unsigned long)xc_user_fault;
+        return;
+    }
+    struct xc_sigaction act = *app_fault(sig);
+    if (act.handler == SIG_IGN_ && si->code <= 0)
+        return; /* sent (kill, tgkill), and ignored */
+    if (act.handler == SIG_DFL_ || act.handler == SIG_IGN_) {
+        /* The default action, by the host: a fault strikes again when its
+         * instruction runs again; a sent signal is sent again.  (An ignored
+         * fault kills, as in Linux.) */
+        struct xc_sigaction dfl = {0};
+        H4(__NR_rt_sigaction, sig, &dfl, 0, 8);
+        if (si->code <= 0)
+            H3(__NR_tgkill, H0(__NR_getpid), H0(__NR_gettid), sig);
+        return;
+    }
+    /* The program's handler; the kernel blocked what it would for it (install_fault). */
+    if (act.flags & XC_SA_RESETHAND) {
+        struct xc_sigaction dfl = {0};
+        xc_unseal();
+        *app_fault(sig) = dfl;
+        xc_seal();
+        install_fault(sig, &dfl);
+    }
+    if (act.flags & XC_SA_SIGINFO)
+        ((void (*)(int, void *, void *))act.handler)(sig, si, uc);
+    else
+        ((void (*)(int))act.handler)(sig);
+}
+
+static long fault_action(long sig, const struct xc_sigaction *act, struct xc_sigaction *old)
+{
+    struct xc_sigaction prev = *app_fault(sig), next;
+    if (act) {
+        if (xc_user_copy(&next, act, sizeof next) < 0)
+            return -XC_EFAULT;
+        next.mask &= ~SIGSYS_BIT;
+    }
+    if (!owns_state()) {
+        /* A child sharing our memory until it execs: its action is its own,
+         * set on the host; ours, where the host still has the LibOS's. */
+        struct xc_sigaction real;
+        long r = H4(__NR_rt_sigaction, sig, act ? &next : 0, &real, 8);
+        if (r < 0)
+            return r;
+        if (real.handler == (void *)xc_fault_handler)
+            real = prev;
+        return old && xc_user_copy(old, &real, sizeof real) < 0 ? -XC_EFAULT : 0;
+    }
+    if (act) {
+        xc_unseal();
+        *app_fault(sig) = next;
+        xc_seal();
+        install_fault(sig, &next);
+    }
+    return old && xc_user_copy(old, &prev, sizeof prev) < 0 ? -XC_EFAULT : 0;
+}
+
 static long sys_rt_sigaction(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -940,23 +1292,26 @@ static long sys_rt_sigaction(long nr, const long *a, struct xc_ucontext *uc)
     if (a[3] != 8)
         return -XC_EINVAL;
     if (sig == XC_SIGSYS) {
-        struct xc_sigaction prev = xc_proc.app_sigsys;
+        struct xc_sigaction prev = xc_proc.app_sigsys, next;
         if (act) {
-            struct xc_sigaction next = *act;
+            if (xc_user_copy(&next, act, sizeof next) < 0)
+                return -XC_EFAULT;
             xc_unseal();
             xc_proc.app_sigsys = next;
             xc_seal();
         }
-        if (old)
-            *old = prev;
-        return 0;
+        return old && xc_user_copy(old, &prev, sizeof prev) < 0 ? -XC_EFAULT : 0;
     }
-    if (act && (act->mask & SIGSYS_BIT)) {
-        struct xc_sigaction copy = *act;
+    if (sig == XC_SIGSEGV || sig == XC_SIGBUS)
+        return fault_action(sig, act, old);
+    if (act) {
+        struct xc_sigaction copy;
+        if (xc_user_copy(&copy, act, sizeof copy) < 0)
+            return -XC_EFAULT;
         copy.mask &= ~SIGSYS_BIT;
         return H4(__NR_rt_sigaction, sig, &copy, old, 8);
     }
-    return H4(__NR_rt_sigaction, sig, act, old, 8);
+    return H4(__NR_rt_sigaction, sig, 0, old, 8);
 }
 
 /* The program's mask lives in the trap frame: rt_sigreturn installs it. */
@@ -969,7 +1324,9 @@ static long sys_rt_sigprocmask(long nr, const long *a, struct xc_ucontext *uc)
     if (a[3] != 8)
         return -XC_EINVAL;
     if (set) {
-        uint64_t s = *set;
+        uint64_t s;
+        if (xc_user_copy(&s, set, sizeof s) < 0)
+            return -XC_EFAULT;
         switch (a[0]) {
         case SIG_BLOCK: cur |= s; break;
         case SIG_UNBLOCK: cur &= ~s; break;
@@ -979,10 +1336,9 @@ static long sys_rt_sigprocmask(long nr, const long *a, struct xc_ucontext *uc)
         /* SIGKILL and SIGSTOP cannot be blocked; SIGSYS is the LibOS's. */
         cur &= ~(XC_SIGBIT(9) | XC_SIGBIT(19) | SIGSYS_BIT);
     }
-    if (oldset)
-        *oldset = uc->sigmask;
-    uc->sigmask = cur;
-    return 0;
+    uint64_t was = uc->sigmask;
+    uc->sigmask = cur; /* as in Linux: changed even when oldset then faults */
+    return oldset && xc_user_copy(oldset, &was, sizeof was) < 0 ? -XC_EFAULT : 0;
 }
 
 /* sigaltstack: made on the program's stack (below its red zone), so the
@@ -1010,7 +1366,9 @@ static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (a[1] != 8)
         return -XC_EINVAL;
-    uint64_t m = *(const uint64_t *)a[0] & ~SIGSYS_BIT;
+    uint64_t m;
+    if (user_mask(&m, (const void *)a[0]) < 0)
+        return -XC_EFAULT;
     return H2(__NR_rt_sigsuspend, &m, 8);
 }
 
@@ -1026,7 +1384,9 @@ static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (a[3] != 8)
         return -XC_EINVAL;
-    uint64_t m = *(const uint64_t *)a[0] & ~SIGSYS_BIT;
+    uint64_t m;
+    if (user_mask(&m, (const void *)a[0]) < 0)
+        return -XC_EFAULT;
     return H4(__NR_rt_sigtimedwait, &m, a[1], a[2], 8);
 }
 
@@ -1048,8 +1408,10 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
         xc_abom_fork_begin();
         long r = H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
         xc_abom_fork_end();
-        if (r == 0)
+        if (r == 0) {
+            child_owns_state();
             xc_ppid_watch();
+        }
         return r;
     }
     pid_forget(flags);
@@ -1072,8 +1434,10 @@ static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
     xc_abom_fork_begin();
     long r = H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
     xc_abom_fork_end();
-    if (r == 0)
+    if (r == 0) {
+        child_owns_state();
         xc_ppid_watch();
+    }
     return r;
 }
 
@@ -1084,8 +1448,10 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
     xc_abom_fork_begin();
     long r = H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
     xc_abom_fork_end();
-    if (r == 0)
+    if (r == 0) {
+        child_owns_state();
         xc_ppid_watch();
+    }
     return r;
 }
 
@@ -1094,10 +1460,10 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * program's path and arguments. */
 static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
 {
-    char buf[4];
-    if (!path)
+    char buf[4], h[PATH_HEAD];
+    if (!path || path_head(h, path) < 0)
         return -XC_EFAULT;
-    if (is_proc_self_exe(path) && xc_proc.exe[0])
+    if (is_proc_self_exe(h) && xc_proc.exe[0])
         path = xc_proc.exe;
     /* The kernel's order: search and exec permission, a regular file, a
      * mount that allows exec, then a format it knows. */
@@ -1152,7 +1518,9 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     int watched = rw && rw->ppid_watched;
     if (watched)
         H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
+    faults_across_exec(1);
     r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    faults_across_exec(0);
     if (watched)
         xc_ppid_watch();
     if (big)

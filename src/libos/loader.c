@@ -342,6 +342,9 @@ void xc_main(uint64_t *sp)
     long r = xc_install_handler(0);
     if (r < 0)
         xc_die("installing the SIGSYS handler", r);
+    r = xc_install_fault_handlers();
+    if (r < 0)
+        xc_die("installing the SIGSEGV and SIGBUS handlers", r);
     if (xc_strcmp(argv[1], XC_ARG_INIT) == 0) {
         r = H5(__NR_prctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
         if (r < 0)

@@ -30,6 +30,9 @@ enum {
 
 /* signals and sigaction */
 #define XC_SIGSYS 31
+#define XC_SIGBUS 7
+#define XC_SIGSEGV 11
+#define XC_SA_RESETHAND 0x80000000UL
 #define XC_SIGCHLD 17
 #define XC_SA_SIGINFO 0x00000004UL
 #define XC_SA_ONSTACK 0x08000000UL
@@ -131,12 +134,19 @@ const long *xc_cached_answer(long nr);
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */
+    struct xc_sigaction app_fault[2]; /* ... for SIGBUS and SIGSEGV (xc_fault_handler) */
     int libos_fd;          /* fd of the LibOS image, kept for execve */
     int close_after_load;  /* fexecve's copy of a close-on-exec fd, or -1 */
 };
 extern struct xc_process xc_proc;
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);
 long xc_install_handler(int on_stack);
+long xc_install_fault_handlers(void);
+void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);
+/* gate.S: the program's memory, read or written by the LibOS; -XC_EFAULT where
+ * Linux would answer EFAULT (xc_fault_handler resumes them) */
+long xc_user_copy(void *dst, const void *src, unsigned long n);
+long xc_user_strcpy(char *dst, const char *src, unsigned long max);
 void xc_seal(void);
 void xc_unseal(void);
 

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/seccomp.h>
@@ -383,6 +384,40 @@ static int probe_abom_direct(void)
     return 0;
 }
 
+/* uname's kept answer follows sethostname, in this process and in another
+ * of the container that kept it before. */
+static int probe_uts(void)
+{
+    struct utsname u;
+    int up[2], down[2];
+    char c;
+    uname(&u);
+    uname(&u);
+    printf("before: %s\n", u.nodename);
+    if (pipe(up) || pipe(down))
+        return 1;
+    pid_t child = fork();
+    if (child == 0) {
+        uname(&u);
+        uname(&u);
+        if (write(up[1], "x", 1) != 1 || read(down[0], &c, 1) != 1)
+            _exit(1);
+        uname(&u);
+        printf("other process after: %s\n", u.nodename);
+        _exit(0);
+    }
+    if (read(up[0], &c, 1) != 1)
+        return 1;
+    if (sethostname("xcprobe-renamed", 15) != 0)
+        printf("sethostname: %s\n", strerror(errno));
+    uname(&u);
+    printf("after: %s\n", u.nodename);
+    if (write(down[1], "x", 1) != 1)
+        return 1;
+    waitpid(child, NULL, 0);
+    return 0;
+}
+
 #include <pthread.h>
 static volatile int g_bad;
 static void *hammer(void *arg)
@@ -490,5 +525,7 @@ int main(int argc, char **argv)
         return probe_abom_cases();
     if (strcmp(argv[1], "abom-direct") == 0)
         return probe_abom_direct();
+    if (strcmp(argv[1], "uts") == 0)
+        return probe_uts();
     return 2;
 }

@@ -51,6 +51,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
@@ -3767,6 +3768,141 @@ static int case_futex(void)
 
 /* ================================================================ errnos */
 
+/* Bad (non-NULL) pointers handed to calls whose arguments the X-LibOS reads
+ * or writes itself: Linux answers EFAULT, and so must the LibOS; plus the
+ * answers it now gives without the host (uname, getrandom, getresuid). */
+static volatile int g_chain_sig, g_chain_code, g_chain_blocked;
+static void h_chain(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    g_chain_sig = sig;
+    g_chain_code = si->si_code;
+    g_chain_blocked = is_blocked(SIGSEGV) + 2 * is_blocked(SIGUSR2);
+}
+
+static int case_efault(void)
+{
+    char *pg = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pg != MAP_FAILED);
+    CHECK(munmap(pg + PG, PG) == 0);
+    void *volatile bad = pg + PG; /* unmapped */
+    char buf[400];
+    struct stat st;
+    sigset_t set;
+
+    EXPECT_ERR(open(bad, O_RDONLY), EFAULT);
+    EXPECT_ERR(openat(AT_FDCWD, bad, O_RDONLY), EFAULT);
+    EXPECT_ERR(stat(bad, &st), EFAULT);
+    EXPECT_ERR(fstatat(AT_FDCWD, bad, &st, 0), EFAULT);
+    EXPECT_ERR(readlink(bad, buf, sizeof buf), EFAULT);
+    EXPECT_ERR(readlink("/proc/self/exe", bad, 10), EFAULT);
+    char *av[] = {"x", NULL};
+    EXPECT_ERR(execve(bad, av, environ), EFAULT);
+    EXPECT_ERR(syscall(SYS_rt_sigaction, SIGUSR1, bad, NULL, 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_rt_sigaction, SIGSEGV, bad, NULL, 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_rt_sigaction, SIGSEGV, NULL, bad, 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_rt_sigprocmask, SIG_BLOCK, bad, NULL, 8), EFAULT);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    EXPECT_ERR(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, bad, 8), EFAULT);
+    out("  the mask changed all the same: SIGUSR2 blocked=%s\n", yesno(is_blocked(SIGUSR2)));
+    block(SIGUSR2, SIG_UNBLOCK);
+    EXPECT_ERR(syscall(SYS_rt_sigsuspend, bad, 8), EFAULT);
+    struct timespec ts = {0, 0};
+    EXPECT_ERR(syscall(SYS_ppoll, NULL, 0, &ts, bad, 8), EFAULT);
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    EXPECT_ERR(syscall(SYS_epoll_pwait, ep, &ev, 1, 0, bad, 8), EFAULT);
+    close(ep);
+    EXPECT_ERR(syscall(SYS_uname, bad), EFAULT);
+    EXPECT_ERR(syscall(SYS_getrandom, bad, 16, 0), EFAULT);
+    EXPECT_ERR(syscall(SYS_getrandom, buf, 16, 0x10), EINVAL);
+    EXPECT_ERR(syscall(SYS_getrandom, buf, 16, GRND_RANDOM | GRND_INSECURE), EINVAL);
+    uid_t r, e, s;
+    EXPECT_ERR(syscall(SYS_getresuid, bad, &e, &s), EFAULT);
+    r = 12345;
+    EXPECT_ERR(syscall(SYS_getresuid, &r, bad, &s), EFAULT);
+    out("  the real uid was written first: %s\n", yesno(r == getuid()));
+
+    /* answers: the same twice (kept) and the same as the host's */
+    struct utsname u1, u2;
+    for (int i = 0; i < 3; i++)
+        CHECK(uname(&u1) == 0 && uname(&u2) == 0 && memcmp(&u1, &u2, sizeof u1) == 0);
+    out("uname twice: same\n");
+    for (int i = 0; i < 3; i++)
+        CHECK(getresuid(&r, &e, &s) == 0 && r == getuid() && e == geteuid());
+    out("getresuid agrees with getuid/geteuid: yes\n");
+    out("getrandom(buf, 0, 0) = %ld\n", (long)syscall(SYS_getrandom, buf, 0, 0));
+    /* 8 bytes before the unmapped page: Linux writes them and says 8 */
+    out("getrandom across into an unmapped page = %ld\n", (long)syscall(SYS_getrandom, pg + PG - 8, 16, 0));
+    unsigned char a[64], b[64];
+    CHECK(getrandom(a, sizeof a, 0) == sizeof a && getrandom(b, sizeof b, GRND_NONBLOCK) == sizeof b);
+    int same = memcmp(a, b, sizeof a) == 0, ones = 0;
+    for (int i = 0; i < 64; i++)
+        ones += __builtin_popcount(a[i]) + __builtin_popcount(b[i]);
+    out("getrandom: two answers differ=%s, bits set in 1024 between 400 and 624=%s\n", yesno(!same),
+        yesno(ones > 400 && ones < 624));
+    int pp[2];
+    xpipe(pp);
+    pid_t p = xfork();
+    if (p == 0) {
+        CHECK(getrandom(a, sizeof a, 0) == sizeof a);
+        CHECK(write(pp[1], a, sizeof a) == sizeof a);
+        _exit(0);
+    }
+    CHECK(getrandom(b, sizeof b, 0) == sizeof b);
+    CHECK(read(pp[0], a, sizeof a) == sizeof a);
+    out("getrandom after fork: child and parent differ=%s; child %s\n", yesno(memcmp(a, b, sizeof a) != 0),
+        status_str(xwait(p)));
+
+    /* the program's SIGSEGV handler, for a sent SIGSEGV too, with its mask; queried back */
+    struct sigaction sa = {.sa_sigaction = h_chain, .sa_flags = SA_SIGINFO | SA_RESETHAND}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+    CHECK(sigaction(SIGSEGV, NULL, &old) == 0);
+    out("SIGSEGV action reads back: handler=%s flags=%s\n", yesno(old.sa_sigaction == h_chain),
+        yesno((old.sa_flags & (SA_SIGINFO | SA_RESETHAND)) == (SA_SIGINFO | SA_RESETHAND)));
+    kill(getpid(), SIGSEGV);
+    out("sent SIGSEGV: handler ran=%s code=%s SIGSEGV blocked in it=%s sa_mask blocked=%s\n",
+        yesno(g_chain_sig == SIGSEGV), g_chain_code == SI_USER ? "SI_USER" : "other",
+        yesno(g_chain_blocked & 1), yesno(g_chain_blocked & 2));
+    CHECK(sigaction(SIGSEGV, NULL, &old) == 0);
+    out("after SA_RESETHAND: default=%s\n", yesno(old.sa_handler == SIG_DFL));
+    p = xfork();
+    if (p == 0) {
+        set_disposition(SIGSEGV, SIG_IGN);
+        kill(getpid(), SIGSEGV);
+        _exit(7);
+    }
+    out("sent SIGSEGV, ignored: %s\n", status_str(xwait(p)));
+    p = xfork();
+    if (p == 0) {
+        kill(getpid(), SIGSEGV);
+        _exit(7);
+    }
+    out("sent SIGSEGV, default: %s\n", status_str(xwait(p)));
+    p = xfork();
+    if (p == 0) {
+        set_disposition(SIGSEGV, SIG_IGN);
+        execve("/proc/self/exe", (char *[]){"xcguest", "__segv_ignored", NULL}, environ);
+        _exit(98);
+    }
+    out("SIGSEGV ignored across execve: %s\n", status_str(xwait(p)));
+    return 0;
+}
+
+/* Run by case_efault after an execve with SIGSEGV ignored. */
+static int helper_segv_ignored(void)
+{
+    struct sigaction old;
+    CHECK(sigaction(SIGSEGV, NULL, &old) == 0);
+    if (old.sa_handler != SIG_IGN)
+        return 3;
+    kill(getpid(), SIGSEGV);
+    return 5;
+}
+
 static int case_errnos(void)
 {
     scratch();
@@ -4337,6 +4473,7 @@ static const struct tcase CASES[] = {
     {"mmap_fork", case_mmap_fork},
     {"futex", case_futex},
     {"errnos", case_errnos},
+    {"efault", case_efault},
     {"proc_self", case_proc_self_noargs},
     {"raw_sites", case_raw_sites},
     {"vfork_shared_memory", case_vfork_shared_memory},
@@ -4395,6 +4532,8 @@ int main(int argc, char **argv)
             return helper_fdcheck();
         if (strcmp(name, "__filtered") == 0)
             return helper_filtered();
+        if (strcmp(name, "__segv_ignored") == 0)
+            return helper_segv_ignored();
         diag("unknown helper %s\n", name);
         return 2;
     }
