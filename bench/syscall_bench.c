@@ -19,6 +19,9 @@
  *              takes the trap path
  *   getpid     glibc's getpid() (a `mov $39,%eax; syscall` site; glibc caches nothing
  *              since 2.25, so natively every call enters the kernel)
+ *   gettid     glibc's gettid() (a `mov $186,%eax; syscall` site)
+ *   getrandom  16 bytes from getrandom(2)
+ *   uname      uname(2)
  *   write1     1-byte write to /dev/null
  *   read1      1-byte read from /dev/zero
  *   openclose  open + close of /dev/null
@@ -41,9 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +95,28 @@ static void op_getpid(long n)
 {
     for (long i = 0; i < n; i++)
         (void)getpid();
+}
+
+static void op_gettid(long n)
+{
+    for (long i = 0; i < n; i++)
+        (void)gettid();
+}
+
+static void op_getrandom(long n)
+{
+    char buf[16];
+    for (long i = 0; i < n; i++)
+        if (getrandom(buf, sizeof buf, 0) != (ssize_t)sizeof buf)
+            die("getrandom", "getrandom");
+}
+
+static void op_uname(long n)
+{
+    struct utsname u;
+    for (long i = 0; i < n; i++)
+        if (uname(&u) != 0)
+            die("uname", "uname");
 }
 
 static int fd_null = -1, fd_zero = -1;
@@ -246,6 +273,9 @@ static const struct op OPS[] = {
     {"getppid", op_getppid, 1000, NULL, NULL},
     {"getpid", op_getpid, 1000, NULL, NULL},
     {"trapsite", op_trapsite, 1000, NULL, NULL},
+    {"gettid", op_gettid, 1000, NULL, NULL},
+    {"getrandom", op_getrandom, 1000, NULL, NULL},
+    {"uname", op_uname, 1000, NULL, NULL},
     {"write1", op_write1, 1000, NULL, NULL},
     {"read1", op_read1, 1000, NULL, NULL},
     {"openclose", op_openclose, 500, NULL, NULL},

@@ -935,6 +935,45 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     return t + 5;
 }
 
+/* gettid from the thread's gs base (libos.c, sys_gettid), unless the
+ * program set a gs base of its own:
+ *     48 a1 AA*8        movabs (tid_off),%rax
+ *     48 89 c1          mov %rax,%rcx
+ *     e3 02             jrcxz +2
+ *     eb XX             jmp full
+ *     f3 48 0f ae c8    rdgsbase %rax
+ *     48 89 c1          mov %rax,%rcx
+ *     e3 XX             jrcxz full            0: the thread has not asked yet
+ *     put_count(patched[nr]); put_count(patched_calls)
+ *     e9 RR*4           jmp site+2
+ * full: ... */
+static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back)
+{
+    const long *off = xc_tid_off();
+    if (nr != __NR_gettid || !off || !xc_stats || xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE))
+        return t;
+    t[0] = 0x48;
+    t[1] = 0xa1;
+    for (int i = 0; i < 8; i++)
+        t[2 + i] = (unsigned char)((unsigned long)off >> (8 * i));
+    t += 10;
+    static const unsigned char head[7] = {0x48, 0x89, 0xc1, 0xe3, 0x02, 0xeb, 0x00};
+    xc_memcpy(t, head, sizeof head);
+    unsigned char *to_full1 = t + 6;
+    t += sizeof head;
+    static const unsigned char rd[10] = {0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x48, 0x89, 0xc1, 0xe3, 0x00};
+    xc_memcpy(t, rd, sizeof rd);
+    unsigned char *to_full2 = t + 9;
+    t += sizeof rd;
+    t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
+    t = put_count(t, (unsigned long)&xc_stats->patched_calls);
+    put_jmp(t, back);
+    t += 5;
+    *to_full1 = (unsigned char)(t - (to_full1 + 1));
+    *to_full2 = (unsigned char)(t - (to_full2 + 1));
+    return t;
+}
+
 /* The argument registers rdi rsi rdx r10 r8 r9 in `lea disp32(%reg),%ecx`:
  * the REX prefix (0: none) and the ModRM byte. */
 static const unsigned char arg_rex[6] = {0, 0, 0, 0x41, 0x41, 0x41};
@@ -1024,6 +1063,7 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
     static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
     if (nr >= 0) {
         t = put_fast_answer(t, nr, back);
+        t = put_fast_tid(t, nr, back);
         t = put_direct(t, nr, 0, back);
     } else {
         t = put_direct(t, seen, 1, back);

@@ -224,7 +224,10 @@ xc_clone_thread:
     syscall
     test %rax, %rax
     jnz 1f
-    test $0x4000, %edi          /* a CLONE_VFORK child (posix_spawn) drops the parent's */
+    cmpl $0, xc_fsgsbase(%rip)  /* a new thread or process: gettid's answer is not the */
+    je 3f                       /* parent's (libos.c, sys_gettid) */
+    wrgsbase %rax
+3:  test $0x4000, %edi          /* a CLONE_VFORK child (posix_spawn) drops the parent's */
     jz 2f                       /* sigaltstack: its traps would land on the parent's frame */
     sub $32, %rsp
     movq $0, (%rsp)             /* ss_sp */

@@ -34,12 +34,15 @@ struct xc_rw {
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
     unsigned int ids[2][3];
     long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's) */
+    long tid_off;      /* the program set its own gs base: gettid is the host's (xc_tid_*) */
     unsigned long uts_seq; /* uname's answer: odd while being written */
     uint64_t uts_gen;      /* ... for this xc_stats->uts_generation, plus one (0: none) */
     char uts[6 * 65];
     int rng_lock, rng_seeded; /* getrandom's generator (rng_fill) */
     uint32_t rng_key[8];
     uint64_t rng_counter, rng_left; /* blocks made, blocks left before a reseed */
+    uint32_t rng_buf[128];    /* 8 blocks: the next key, then output not yet given */
+    unsigned int rng_avail;   /* bytes of output left at the end of rng_buf */
 };
 _Static_assert(sizeof(struct xc_rw) <= 4096, "struct xc_rw: one page");
 static struct xc_rw *rw;
@@ -61,6 +64,8 @@ static void child_owns_state(void)
         rw->owner = H0(__NR_getpid);
         rw->rng_seeded = 0;
     }
+    if (!rw || !rw->tid_off)
+        xc_tid_forget();
 }
 
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
@@ -157,6 +162,61 @@ const long *xc_cached_answer(long nr)
     if (!rw)
         return 0;
     return nr == __NR_getpid ? &rw->pid : nr == __NR_getppid ? &rw->ppid : 0;
+}
+
+/* gettid: each thread keeps its answer in its gs base, which x86-64 Linux
+ * programs leave alone (their TLS is fs); 0 until the thread asks.  Needs
+ * the FSGSBASE instructions (AT_HWCAP2), set by the loader in xc_fsgsbase.
+ * The base is cleared in every new thread and process (xc_clone_thread,
+ * child_owns_state) and at start; a program that sets its own gs base
+ * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process. */
+int xc_fsgsbase;
+
+const long *xc_tid_off(void)
+{
+    return xc_fsgsbase && rw ? &rw->tid_off : 0;
+}
+
+void xc_tid_forget(void)
+{
+    if (xc_fsgsbase)
+        __asm__ volatile("wrgsbase %0" : : "r"(0UL));
+}
+
+static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)a, (void)uc;
+    if (!xc_fsgsbase || !rw || __atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED))
+        return H0(__NR_gettid);
+    unsigned long t;
+    __asm__ volatile("rdgsbase %0" : "=r"(t));
+    if (t)
+        return (long)t;
+    long r = H0(__NR_gettid);
+    if (r > 0)
+        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)r));
+    return r;
+}
+
+/* arch_prctl: the program's own gs base turns gettid's answer off; until
+ * then, ARCH_GET_GS reads the 0 the program would see. */
+#define ARCH_SET_GS 0x1001
+#define ARCH_GET_GS 0x1004
+static long sys_arch_prctl(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    if (xc_fsgsbase && rw && (int)a[0] == ARCH_SET_GS) {
+        __atomic_store_n(&rw->tid_off, 1, __ATOMIC_RELAXED); /* patched sites read this */
+        xc_unseal();
+        xc_fsgsbase = 0; /* new threads keep the gs base they inherit (xc_clone_thread) */
+        xc_seal();
+        return H2(nr, a[0], a[1]);
+    }
+    if (xc_fsgsbase && rw && (int)a[0] == ARCH_GET_GS && !__atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED)) {
+        unsigned long zero = 0;
+        return xc_user_copy((void *)a[1], &zero, sizeof zero) < 0 ? -XC_EFAULT : 0;
+    }
+    return H2(nr, a[0], a[1]);
 }
 
 static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
@@ -876,9 +936,11 @@ static long sys_uname(long nr, const long *a, struct xc_ucontext *uc)
     uint64_t gen = xc_stats ? __atomic_load_n(&xc_stats->uts_generation, __ATOMIC_ACQUIRE) + 1 : 0;
     unsigned long seq = rw ? __atomic_load_n(&rw->uts_seq, __ATOMIC_ACQUIRE) : 1;
     if (gen && !(seq & 1) && rw->uts_gen == gen) {
-        xc_memcpy(u, rw->uts, sizeof u);
+        /* straight to the program; torn by a writer meanwhile: written again below */
+        if (xc_user_copy((void *)a[0], rw->uts, sizeof u) < 0)
+            return -XC_EFAULT;
         if (__atomic_load_n(&rw->uts_seq, __ATOMIC_ACQUIRE) == seq)
-            return xc_user_copy((void *)a[0], u, sizeof u) < 0 ? -XC_EFAULT : 0;
+            return 0;
     }
     long r = H1(__NR_uname, u);
     if (r < 0)
@@ -909,9 +971,11 @@ static long sys_setuts(long nr, const long *a, struct xc_ucontext *uc)
 #define sys_setdomainname sys_setuts
 
 /* --- getrandom: a generator per process ------------------------------------
- * ChaCha20 keyed from the host's getrandom, rekeyed after every answer (fast
- * key erasure: what was given out cannot be recomputed from the state left),
- * reseeded from the host every 16 MiB and in every new process. */
+ * ChaCha20 keyed from the host's getrandom, with fast key erasure: each
+ * refill makes eight blocks, whose first 32 bytes are the next key and the
+ * rest output; output is wiped as it is given out, so what was handed out
+ * cannot be recomputed from the state left.  Reseeded from the host every
+ * 16 MiB and in every new process. */
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 #define QR(a, b, c, d)                                                      \
     (a += b, d ^= a, d = ROTL32(d, 16), c += d, b ^= c, b = ROTL32(b, 12), \
@@ -944,6 +1008,16 @@ static void chacha20_block(uint32_t out[16], const uint32_t key[8], uint64_t cou
 #define USER_END 0x7ffffffff000UL /* TASK_SIZE on x86-64 with 4-level paging */
 #define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
 
+static void rng_refill(void)
+{
+    for (int i = 0; i < 8; i++)
+        chacha20_block(rw->rng_buf + 16 * i, rw->rng_key, rw->rng_counter++);
+    rw->rng_left -= 8;
+    xc_memcpy(rw->rng_key, rw->rng_buf, sizeof rw->rng_key);
+    xc_memset(rw->rng_buf, 0, sizeof rw->rng_key);
+    rw->rng_avail = sizeof rw->rng_buf - sizeof rw->rng_key;
+}
+
 /* Fill the program's buf[0, len) as Linux would; *done: the bytes written,
  * or -EFAULT if none could be.  Returns 1 (nothing done) when another thread
  * holds the generator or the host could not seed it: the caller forwards. */
@@ -951,37 +1025,38 @@ static int rng_fill(unsigned long buf, unsigned long len, long *done)
 {
     if (!rw || __atomic_exchange_n(&rw->rng_lock, 1, __ATOMIC_ACQUIRE))
         return 1;
-    if (!rw->rng_seeded || rw->rng_left < len / 64 + 2) {
+    if (!rw->rng_seeded || rw->rng_left < len / 32 + 16) {
         if (H3(__NR_getrandom, rw->rng_key, sizeof rw->rng_key, 0) != (long)sizeof rw->rng_key) {
             __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
             return 1;
         }
         rw->rng_counter = 0;
         rw->rng_left = RNG_RESEED_BLOCKS;
+        rw->rng_avail = 0;
+        xc_memset(rw->rng_buf, 0, sizeof rw->rng_buf);
         rw->rng_seeded = 1;
     }
-    uint32_t block[16];
+    unsigned char *out = (unsigned char *)rw->rng_buf;
     unsigned long n = 0;
     long r = 0;
     while (n < len) {
-        chacha20_block(block, rw->rng_key, rw->rng_counter++);
-        rw->rng_left--;
+        if (!rw->rng_avail)
+            rng_refill();
         /* never across a page: a fault then means none of the piece was written */
         unsigned long piece = len - n, page_left = 4096 - ((buf + n) & 4095);
-        if (piece > sizeof block)
-            piece = sizeof block;
+        if (piece > rw->rng_avail)
+            piece = rw->rng_avail;
         if (piece > page_left)
             piece = page_left;
-        if (xc_user_copy((void *)(buf + n), block, piece) < 0) {
+        unsigned char *from = out + sizeof rw->rng_buf - rw->rng_avail;
+        if (xc_user_copy((void *)(buf + n), from, piece) < 0) {
             r = -XC_EFAULT;
             break;
         }
+        xc_memset(from, 0, piece);
+        rw->rng_avail -= (unsigned int)piece;
         n += piece;
     }
-    chacha20_block(block, rw->rng_key, rw->rng_counter++); /* the next key */
-    rw->rng_left--;
-    xc_memcpy(rw->rng_key, block, sizeof rw->rng_key);
-    xc_memset(block, 0, sizeof block);
     __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
     *done = n ? (long)n : r;
     return 0;

@@ -353,6 +353,10 @@ void xc_main(uint64_t *sp)
         if (r < 0)
             xc_die("installing the seccomp filter", r);
     }
+    for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
+        if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
+            xc_fsgsbase = 1;
+    xc_tid_forget();
     xc_proc.libos_fd = XC_LIBOS_FD;
     xc_stats_attach();
     xc_rw_init();

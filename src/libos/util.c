@@ -3,21 +3,21 @@
 
 #include <asm/unistd.h>
 
+/* rep movsb/stosb: fast on every x86-64 of the last decade (ERMS); the
+ * direction flag is clear wherever the LibOS runs (the kernel clears it for
+ * a signal handler, xc_abom_entry does `cld`). */
 void *xc_memcpy(void *d, const void *s, size_t n)
 {
-    unsigned char *dp = d;
-    const unsigned char *sp = s;
-    while (n--)
-        *dp++ = *sp++;
-    return d;
+    void *r = d;
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return r;
 }
 
 void *xc_memset(void *d, int c, size_t n)
 {
-    unsigned char *dp = d;
-    while (n--)
-        *dp++ = (unsigned char)c;
-    return d;
+    void *r = d;
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return r;
 }
 
 void *memcpy(void *d, const void *s, size_t n) __attribute__((alias("xc_memcpy")));

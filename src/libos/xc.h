@@ -161,6 +161,9 @@ unsigned long xc_abom_held(unsigned long call_addr, long *nr);
 void xc_abom_fork_end(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 int xc_direct_fds(long nr);
+extern int xc_fsgsbase;
+const long *xc_tid_off(void);
+void xc_tid_forget(void);
 extern uint64_t xc_gate_back[XC_GATE_DIRECT];
 extern char xc_gate_direct[];
 

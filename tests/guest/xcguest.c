@@ -3903,6 +3903,71 @@ static int helper_segv_ignored(void)
     return 5;
 }
 
+/* gettid against the host's own record (/proc/thread-self), in threads, a
+ * fork child, after execve, and once the program sets its own gs base. */
+static int tid_from_proc(void)
+{
+    char link[64];
+    ssize_t n = readlink("/proc/thread-self", link, sizeof link - 1);
+    if (n <= 0)
+        return -1;
+    link[n] = 0;
+    char *t = strrchr(link, '/');
+    return t ? atoi(t + 1) : -1;
+}
+
+static int tid_ok(void)
+{
+    int ok = 1;
+    for (int i = 0; i < 3; i++)
+        ok &= gettid() == tid_from_proc() && syscall(SYS_gettid) == gettid();
+    return ok;
+}
+
+static void *tid_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(long)tid_ok();
+}
+
+static int case_tid(void)
+{
+    out("main thread: %s\n", yesno(tid_ok()));
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, tid_thread, NULL) == 0);
+    int ok = 1;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        CHECK(pthread_join(t[i], &r) == 0);
+        ok &= r == (void *)1L;
+    }
+    out("4 threads: %s\n", yesno(ok));
+    pid_t p = xfork();
+    if (p == 0)
+        _exit(tid_ok() ? 0 : 1);
+    out("fork child: %s\n", status_str(xwait(p)));
+    p = vfork();
+    if (p == 0)
+        _exit(gettid() == getpid() ? 0 : 1);
+    out("vfork child: %s\n", status_str(xwait(p)));
+    unsigned long gs = 1;
+    CHECK(syscall(SYS_arch_prctl, 0x1004 /* ARCH_GET_GS */, &gs) == 0);
+    out("gs base as the program sees it: %lu\n", gs);
+    p = xfork();
+    if (p == 0) {
+        CHECK(syscall(SYS_arch_prctl, 0x1001 /* ARCH_SET_GS */, 0x12345UL) == 0);
+        CHECK(syscall(SYS_arch_prctl, 0x1004, &gs) == 0);
+        pthread_t th;
+        void *r;
+        CHECK(pthread_create(&th, NULL, tid_thread, NULL) == 0);
+        CHECK(pthread_join(th, &r) == 0);
+        _exit(gs == 0x12345 && tid_ok() && r == (void *)1L ? 0 : 1);
+    }
+    out("after the program sets its own gs base: %s\n", status_str(xwait(p)));
+    return 0;
+}
+
 static int case_errnos(void)
 {
     scratch();
@@ -4474,6 +4539,7 @@ static const struct tcase CASES[] = {
     {"futex", case_futex},
     {"errnos", case_errnos},
     {"efault", case_efault},
+    {"tid", case_tid},
     {"proc_self", case_proc_self_noargs},
     {"raw_sites", case_raw_sites},
     {"vfork_shared_memory", case_vfork_shared_memory},

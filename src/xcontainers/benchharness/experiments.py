@@ -34,9 +34,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 SYSCALL_SOURCE = os.path.join(REPO, "bench", "syscall_bench.c")
 GUEST_BIN = "/bin/syscall_bench"
-OPS = ["getppid", "getpid", "trapsite", "write1", "read1", "openclose", "stat", "pipe", "fork", "forkexec"]
+OPS = ["getppid", "getpid", "trapsite", "gettid", "getrandom", "uname", "write1", "read1", "openclose", "stat", "pipe", "fork", "forkexec"]
 # Rough ns per op in a plain container, only to size the calibration round.
-EST_NS = {"getppid": 1000, "getpid": 1000, "trapsite": 1000, "write1": 1000, "read1": 1000, "openclose": 3000,
+EST_NS = {"getppid": 1000, "getpid": 1000, "trapsite": 1000, "gettid": 1000, "getrandom": 1000, "uname": 1500,
+          "write1": 1000, "read1": 1000, "openclose": 3000,
           "stat": 2000, "pipe": 10000, "fork": 150_000, "forkexec": 600_000}
 EST_FACTOR = {"native": 1, "runc": 1, "runc-seccomp": 1, "crun": 1, "xc-nolibos": 1, "xc": 6, "runsc": 40, "uml": 40}
 N_MIN, N_MAX = 5, 5_000_000
