@@ -57,7 +57,11 @@
  *    both right: a thread that already ran the mov resumes at the intact
  *    `syscall`, and JUMP replaces one whole instruction by another of the
  *    same length.  PAD is written before the site and is never executed
- *    before the site jumps there.
+ *    before the site jumps there.  A site whose bytes span two cache lines
+ *    is rewritten in three steps behind a placeholder that stops any thread
+ *    arriving meanwhile: `0f 05` (a trap the LibOS serves as the site's
+ *    call), or `f4` (hlt, a fault the LibOS sends on to the trampoline) when
+ *    only one byte lies in the first line (struct held).
  *  - Calls whose handlers need the trap frame (rt_sigprocmask, pause,
  *    sigaltstack, clone, clone3, rt_sigreturn) are never patched, nor the
  *    calls made once (exit, exit_group, execve, execveat: a short-lived
@@ -82,7 +86,7 @@
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
 #define MAX_PADS 16
-#define MAX_HELD 64
+#define MAX_HELD 256
 
 extern void xc_abom_entry(void);
 /* The absolute address the trampolines call through (must be below 2 GiB). */
@@ -118,11 +122,16 @@ struct gap {
     unsigned long start, end, next;
 };
 
-/* A mov rewritten in three steps (it spans two cache lines): its first two
- * bytes were `0f 05` meanwhile, which traps; such a trap is the site's call. */
+/* A site rewritten in three steps (its bytes span two cache lines), behind
+ * a placeholder over its first bytes meanwhile: `0f 05`, which traps (such a
+ * trap is the site's call: xc_abom_held), or, when not even two bytes can be
+ * stored at once, `f4` (hlt), which faults (the faulting thread goes on at
+ * the site's trampoline: xc_abom_held_fault). */
 struct held {
-    unsigned long call_addr, resume; /* the placeholder's end, the site's */
+    unsigned long call_addr, resume; /* 0f 05: the placeholder's end, the site's;
+                                        f4: the site, its trampoline */
     long nr;
+    int hlt;
 };
 
 struct func {
@@ -1120,6 +1129,15 @@ static void close_text(unsigned long a, unsigned long n, int prot)
     H3(__NR_mprotect, page, end - page, prot);
 }
 
+/* Record a site about to be rewritten behind a placeholder (under the lock;
+ * readers in signal handlers see the entry before the count). */
+static void hold(struct held h)
+{
+    unsigned int n = st->n_held;
+    st->held[n] = h;
+    __atomic_store_n(&st->n_held, n + 1, __ATOMIC_RELEASE);
+}
+
 static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
 {
     unsigned long tramp = tramp_slot(mov);
@@ -1130,7 +1148,16 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
         return XC_ABOM_PROTECT;
     unsigned char rel[4];
     put32(rel, (uint32_t)((long)tramp - (long)(mov + 5)));
-    if ((mov & 63) <= 56) {
+    if ((mov & 63) == 63) {
+        /* Only the first byte in this line: `f4` there, then rel32 (the next
+         * line's first four bytes, one aligned store), then `e9`. */
+        hold((struct held){mov, tramp, nr, 1});
+        __atomic_store_n((unsigned char *)mov, (unsigned char)0xf4, __ATOMIC_SEQ_CST);
+        uint32_t r32;
+        xc_memcpy(&r32, rel, 4);
+        __atomic_store_n((uint32_t *)(mov + 1), r32, __ATOMIC_SEQ_CST);
+        __atomic_store_n((unsigned char *)mov, (unsigned char)0xe9, __ATOMIC_SEQ_CST);
+    } else if ((mov & 63) <= 56) {
         /* One atomic 8-byte store: e9 rel32 + the three bytes that follow. */
         uint64_t neu = *(volatile uint64_t *)mov;
         *(unsigned char *)&neu = 0xe9;
@@ -1141,7 +1168,7 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
          * arriving there traps, and xc_abom_held() makes that trap the
          * site's call), then the last three, then `e9 rel[0]` over the first
          * two.  No thread ever starts an instruction inside the mov. */
-        st->held[st->n_held++] = (struct held){mov + 2, sys + 2, nr};
+        hold((struct held){mov + 2, sys + 2, nr, 0});
         __atomic_store_n((uint16_t *)mov, (uint16_t)0x050f, __ATOMIC_SEQ_CST);
         for (int i = 1; i < 4; i++)
             __atomic_store_n((unsigned char *)mov + 1 + i, rel[i], __ATOMIC_SEQ_CST);
@@ -1151,19 +1178,33 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
     return sys - mov == 5 ? XC_ABOM_MOV32 : XC_ABOM_MOV64;
 }
 
-/* A trap at a placeholder of patch_mov: the site's number and where the
- * site's syscall ends; 0 if *call_addr* is not one. */
+/* A trap at a `0f 05` placeholder of patch_mov: the site's number and where
+ * the site's syscall ends; 0 if *call_addr* is not one. */
 unsigned long xc_abom_held(unsigned long call_addr, long *nr)
 {
     if (!st)
         return 0;
     unsigned int n = __atomic_load_n(&st->n_held, __ATOMIC_ACQUIRE);
     for (unsigned int i = 0; i < n; i++) {
-        if (st->held[i].call_addr == call_addr) {
+        if (!st->held[i].hlt && st->held[i].call_addr == call_addr) {
             *nr = st->held[i].nr;
             return st->held[i].resume;
         }
     }
+    return 0;
+}
+
+/* A fault at an `f4` placeholder (xc_fault_handler): the site's trampoline,
+ * where the thread goes on as if the jump were already written; 0 if *ip* is
+ * not one. */
+unsigned long xc_abom_held_fault(unsigned long ip)
+{
+    if (!st)
+        return 0;
+    unsigned int n = __atomic_load_n(&st->n_held, __ATOMIC_ACQUIRE);
+    for (unsigned int i = 0; i < n; i++)
+        if (st->held[i].hlt && st->held[i].call_addr == ip)
+            return st->held[i].resume;
     return 0;
 }
 
@@ -1179,8 +1220,16 @@ static int patch_jump(unsigned long sys, unsigned long slot, long nr, int prot)
     close_text(slot, 5, prot);
     if (open_text(sys, 2, prot) < 0)
         return XC_ABOM_PROTECT;
-    uint16_t jmp8 = (uint16_t)(0xeb | (uint16_t)(uint8_t)(slot - (sys + 2)) << 8);
-    __atomic_store_n((uint16_t *)sys, jmp8, __ATOMIC_SEQ_CST);
+    unsigned char rel8 = (unsigned char)(slot - (sys + 2));
+    if ((sys & 63) == 63) {
+        /* across two cache lines: `f4`, then rel8 (the next line's first byte), then `eb` */
+        hold((struct held){sys, tramp, nr, 1});
+        __atomic_store_n((unsigned char *)sys, (unsigned char)0xf4, __ATOMIC_SEQ_CST);
+        __atomic_store_n((unsigned char *)sys + 1, rel8, __ATOMIC_SEQ_CST);
+        __atomic_store_n((unsigned char *)sys, (unsigned char)0xeb, __ATOMIC_SEQ_CST);
+    } else {
+        __atomic_store_n((uint16_t *)sys, (uint16_t)(0xeb | rel8 << 8), __ATOMIC_SEQ_CST);
+    }
     close_text(sys, 2, prot);
     return XC_ABOM_JUMP;
 }
@@ -1259,12 +1308,12 @@ static int decide(long nr, unsigned long sys, struct object **op)
             why = XC_ABOM_NOT_BOUNDARY;
         else if (imm32(sys - 4) != (uint32_t)nr)
             why = XC_ABOM_IMM_MISMATCH;
-        else if ((mov & 63) == 63 || (((mov & 63) > 56) && st->n_held == MAX_HELD))
-            why = XC_ABOM_CACHE_LINE; /* not even the first two bytes can be stored at once */
+        else if ((mov & 63) > 56 && st->n_held == MAX_HELD)
+            why = XC_ABOM_CACHE_LINE; /* across two lines, and no room to hold one more site */
         else
             return patch_mov(mov, sys, nr, prot);
     }
-    if ((sys & 63) == 63)
+    if ((sys & 63) == 63 && st->n_held == MAX_HELD)
         return XC_ABOM_CACHE_LINE;
     unsigned long slot = pad_slot(&w, sys);
     return slot ? patch_jump(sys, slot, nr, prot) : why;

@@ -1299,6 +1299,13 @@ static void faults_across_exec(int on)
 void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     unsigned long ip = uc->mc.rip;
+    if (sig == XC_SIGSEGV && si->code == 0x80 /* SI_KERNEL: hlt */ && xc_abom_on) {
+        unsigned long to = xc_abom_held_fault(ip); /* a site ABOM is rewriting */
+        if (to) {
+            uc->mc.rip = to;
+            return;
+        }
+    }
     if (si->code > 0 && ip >= (unsigned long)xc_user_begin && ip < (unsigned long)xc_user_end) {
         uc->mc.rip = (unsigned long)xc_user_fault;
         return;

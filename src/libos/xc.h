@@ -158,6 +158,7 @@ void xc_abom_try(long nr, unsigned long call_addr);
 void xc_abom_fork_begin(void);
 void xc_abom_forget(unsigned long addr, unsigned long len);
 unsigned long xc_abom_held(unsigned long call_addr, long *nr);
+unsigned long xc_abom_held_fault(unsigned long ip);
 void xc_abom_fork_end(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 int xc_direct_fds(long nr);

@@ -314,14 +314,11 @@ def _decide(img: _Image, w: _Walk, pads: _Pads, starts: set[int], sys_at: int, f
             return site
         if mov not in starts:
             why = "not-boundary"
-        elif mov & 63 == 63:
-            why = "cache-line"
         else:
+            # (across two cache lines the LibOS rewrites it behind a placeholder)
             site.verdict = "mov32" if mov32 else "mov64"
             return site
-    if sys_at & 63 == 63:
-        site.verdict = "cache-line"
-    elif pads.take(w, sys_at):
+    if pads.take(w, sys_at):
         site.verdict = "jump"
     else:
         site.verdict = why

@@ -281,12 +281,17 @@ __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         ".globl case_no_function\ncase_no_function:\n.byte 0xb8, 0x27, 0, 0, 0\n"
         ".globl case_no_function_sys\ncase_no_function_sys: syscall\nret\n"
         /* the same with five bytes of padding after the function: jump */
+        /* a jump site whose syscall's two bytes span two lines: jump, behind an f4 */
+        ".p2align 6, 0xf4\n.skip 56, 0xf4\n.globl case_jump_split\ncase_jump_split:\n.cfi_startproc\n"
+        "mov $39, %edx\nmov %edx, %eax\n.globl case_jump_split_sys\ncase_jump_split_sys: syscall\nret\n"
+        ".cfi_endproc\n.p2align 4, 0x90\n"
         CASE(case_jump, "mov $39, %edx\nmov %edx, %eax\n.globl case_jump_sys\ncase_jump_sys: syscall\n")
         ".byte 0x0f, 0x1f, 0x44, 0, 0\n"
         ".globl case_end\ncase_end:\n.cfi_startproc\nret\n.cfi_endproc\n"
         ".popsection\n");
 long case_not_boundary(void), case_imm_mismatch(void), case_no_gap(void), case_jump(void);
 long case_mov32(void), case_mov64(void), case_no_function(void), case_split_mov(void), case_cache_line(void);
+long case_jump_split(void);
 
 static int probe_abom_cases(void)
 {
@@ -299,6 +304,7 @@ static int probe_abom_cases(void)
         {"no-gap", case_no_gap, 0}, {"jump", case_jump, 0}, {"mov32", case_mov32, 0},
         {"mov64", case_mov64, 0}, {"no-function", case_no_function, 0},
         {"split-mov", case_split_mov, 0}, {"cache-line", case_cache_line, 0},
+        {"jump-split", case_jump_split, 0},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int ok = 1;
@@ -428,7 +434,8 @@ static void *hammer(void *arg)
             g_bad = 1;
         if (site_red_zone() != 0x1234567 + 0x7654321)
             g_bad = 1;
-        if (case_split_mov() != getpid() || case_jump() != getpid() || case_mov64() != getpid())
+        if (case_split_mov() != getpid() || case_jump() != getpid() || case_mov64() != getpid() ||
+            case_cache_line() != getpid() || case_jump_split() != getpid())
             g_bad = 1;
     }
     return NULL;
