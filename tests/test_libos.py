@@ -214,13 +214,15 @@ def test_abom_threads_hammering_sites_being_patched(xc, make_bundle, probe):
 
 def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     """Sites of calls the LibOS only forwards (write; read and getpid through one
-    JUMP site) go straight to a direct gate: same results as under runc, the
-    registers and flags kept, the LibOS's own fds still EBADF."""
+    JUMP site; openat unless its path starts "/pro" or "/dev") go straight to a
+    direct gate: same results as under runc, the registers and flags kept, the
+    LibOS's own fds still EBADF, /proc/self/exe still the program, and a path
+    whose first four bytes cannot be read still answered as Linux does."""
     lines = {}
     for name, rt in (("runc", runc), ("xc", xc)):
         out = _run_probe(rt, make_bundle, probe, "abom-direct")
         lines[name] = dict(line.split(": ", 1) for line in out.splitlines())
-    forms = {"direct write form", "jump site form"}
+    forms = {"direct write form", "jump site form", "openat form"}
     assert {k: v for k, v in lines["xc"].items() if k not in forms} == \
         {k: v.replace("(unpatched)", "(8d 8f)") for k, v in lines["runc"].items() if k not in forms}
     assert lines["runc"]["direct write"] == "ok" and lines["runc"]["jump site other numbers"] == "ok"
@@ -230,6 +232,10 @@ def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     # the trampolines begin with the fd check (mov32 write) and the number check (JUMP)
     assert lines["xc"]["direct write form"] == "8d 8f"
     assert lines["xc"]["jump site form"] == "8d 88"
+    assert lines["xc"]["openat form"] == "8d 8f"
+    assert lines["xc"]["openat /proc/self/exe is the program"] == "yes"
+    assert lines["xc"]["openat of a short path at a page's end"] == "ENOENT"
+    assert lines["xc"]["openat of an unmapped path"] == "EFAULT"
 
 
 def test_uname_answer_follows_sethostname(xc, make_bundle, probe):

@@ -87,6 +87,7 @@
 #define MAX_TARGETS 256
 #define MAX_PADS 16
 #define MAX_HELD 256
+#define MAX_GUARDS 256
 
 extern void xc_abom_entry(void);
 /* The absolute address the trampolines call through (must be below 2 GiB). */
@@ -134,6 +135,12 @@ struct held {
     int hlt;
 };
 
+/* A load of the program's memory in a trampoline (a path's first bytes):
+ * a fault there goes on at the trampoline's full path (xc_abom_guard). */
+struct guard {
+    unsigned long at, full;
+};
+
 struct func {
     unsigned long start, end, next; /* next: the following function's start, 0 if unknown */
 };
@@ -152,6 +159,8 @@ struct abom_state {
     unsigned long targets[MAX_TARGETS];
     unsigned int n_held;
     struct held held[MAX_HELD];
+    unsigned int n_guards;
+    struct guard guards[MAX_GUARDS];
     struct mapping map;
     char buf[8192]; /* /proc/self/maps, section headers, symbols: not the stack */
 };
@@ -1004,6 +1013,11 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)
  *     ff 25 00 00 00 00   jmp *0(%rip)           to the gate, whose `syscall` the
  *     GG GG GG GG GG GG GG GG                    filter allows; it jumps back to site+2
+ *     8b 0e               mov (%rsi),%ecx        openat, newfstatat: a path that
+ *     8d 89 d1 8f 90 90   lea -"/pro"(%rcx),%ecx starts "/pro" or "/dev" is the
+ *     e3 XX               jrcxz full             LibOS's to look at (its own fds,
+ *     8b 0e ... 8d 89 -"/dev" ... e3 XX          /proc/self/exe); a fault on the
+ *                                                load goes on at full (guards)
  * full: the full trampoline.  jrcxz reads rcx whole; writing ecx cleared its
  * upper half, and an fd is an int, so only the low halves are compared. */
 static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned long back)
@@ -1012,9 +1026,11 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     int n_fds = 0;
     for (int i = 0; i < 6; i++)
         n_fds += (fds >> i) & 1;
-    if (fds < 0 || n_fds > 2 || st->n_direct >= XC_GATE_DIRECT)
-        return t; /* (TRAMP_SIZE has room for two fd arguments) */
-    unsigned char *jr[5];
+    int path = fds >= 0 && (fds & XC_DIRECT_PATH1);
+    if (fds < 0 || n_fds > (path ? 1 : 2) || st->n_direct >= XC_GATE_DIRECT ||
+        (path && st->n_guards + 2 > MAX_GUARDS))
+        return t; /* (TRAMP_SIZE has room for two fd arguments, or one and a path) */
+    unsigned char *jr[7], *guard[2];
     int n = 0;
     if (jump) {
         t[0] = 0x8d;
@@ -1040,6 +1056,18 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
             t += 8;
         }
     }
+    for (int k = 0; path && k < 2; k++) {
+        /* 8b 0e: mov (%rsi),%ecx (a fault: the full path); 8d 89: lea -"/pro" or -"/dev"(%rcx),%ecx */
+        guard[k] = t;
+        t[0] = 0x8b;
+        t[1] = 0x0e;
+        t[2] = 0x8d;
+        t[3] = 0x89;
+        put32(t + 4, (uint32_t) - (k ? 0x7665642fU : 0x6f72702fU));
+        t[8] = 0xe3;
+        jr[n++] = t + 9;
+        t += 10;
+    }
     if (xc_stats) {
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
         t = put_count(t, (unsigned long)&xc_stats->patched_calls);
@@ -1061,7 +1089,24 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     t += 8;
     for (int i = 0; i < n; i++)
         *jr[i] = (unsigned char)(t - (jr[i] + 1));
+    for (int k = 0; path && k < 2; k++) {
+        unsigned int g = st->n_guards;
+        st->guards[g] = (struct guard){(unsigned long)guard[k], (unsigned long)t};
+        __atomic_store_n(&st->n_guards, g + 1, __ATOMIC_RELEASE);
+    }
     return t;
+}
+
+/* A fault at a trampoline's load of a path (put_direct): its full path, or 0. */
+unsigned long xc_abom_guard(unsigned long ip)
+{
+    if (!st)
+        return 0;
+    unsigned int n = __atomic_load_n(&st->n_guards, __ATOMIC_ACQUIRE);
+    for (unsigned int i = 0; i < n; i++)
+        if (st->guards[i].at == ip)
+            return st->guards[i].full;
+    return 0;
 }
 
 /* nr < 0: a JUMP site, which trapped with *seen*. */

@@ -1306,6 +1306,13 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
             return;
         }
     }
+    if (si->code > 0 && xc_abom_on) {
+        unsigned long to = xc_abom_guard(ip); /* a trampoline's look at a path */
+        if (to) {
+            uc->mc.rip = to;
+            return;
+        }
+    }
     if (si->code > 0 && ip >= (unsigned long)xc_user_begin && ip < (unsigned long)xc_user_end) {
         uc->mc.rip = (unsigned long)xc_user_fault;
         return;
@@ -1830,12 +1837,20 @@ static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned in
 /* Whether a patched site of *nr* may skip the LibOS (a direct gate, gate.S):
  * the LibOS would pass it to the host unchanged, the profile says nothing of
  * it and the trace is off.  Returns which arguments are fds (bit i: argument
- * i), which the trampoline compares with the LibOS's own; -1: not direct. */
+ * i), which the trampoline compares with the LibOS's own, and
+ * XC_DIRECT_PATH1 if the second argument is a path the trampoline must look
+ * at first; -1: not direct. */
 int xc_direct_fds(long nr)
 {
-    if (nr < 0 || nr >= NR_MAX || how_of[nr] != FORWARD || table[nr] != forward)
+    if (nr < 0 || nr >= NR_MAX)
         return -1;
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
+        return -1;
+    /* openat and newfstatat look only at paths that start "/proc" or "/dev"
+     * (is_proc_self_exe, is_libos_fd_path): others may go direct */
+    if (nr == __NR_openat || nr == __NR_newfstatat)
+        return fd_args[nr] | XC_DIRECT_PATH1;
+    if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;
     return fd_args[nr];
 }

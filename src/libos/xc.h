@@ -161,7 +161,9 @@ unsigned long xc_abom_held(unsigned long call_addr, long *nr);
 unsigned long xc_abom_held_fault(unsigned long ip);
 void xc_abom_fork_end(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+#define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
 int xc_direct_fds(long nr);
+unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
 const long *xc_tid_off(void);
 void xc_tid_forget(void);

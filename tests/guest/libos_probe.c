@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -322,6 +323,9 @@ __asm__(".pushsection .text\n"
         /* long direct_write(fd, buf, n): mov32 */
         ".globl direct_write\ndirect_write:\n.cfi_startproc\n"
         "mov $1, %eax\nsyscall\nret\n.cfi_endproc\n"
+        /* long direct_openat(dirfd, path, flags): mov32, a direct gate that looks at the path */
+        ".globl direct_openat\ndirect_openat:\n.cfi_startproc\n"
+        ".globl direct_openat_site\ndirect_openat_site: mov $257, %eax\nsyscall\nret\n.cfi_endproc\n"
         /* long direct_jump(nr, a0, a1, a2): the number from a register, padding after: jump */
         ".globl direct_jump\ndirect_jump:\n.cfi_startproc\n"
         "mov %rdi, %rax\nmov %rsi, %rdi\nmov %rdx, %rsi\nmov %rcx, %rdx\n"
@@ -343,7 +347,8 @@ __asm__(".pushsection .text\n"
         ".popsection\n");
 long direct_write(long fd, const void *buf, long n), direct_jump(long nr, long a0, long a1, long a2);
 long direct_regs(long fd, const void *buf);
-extern unsigned char direct_jump_sys[], direct_regs_site[];
+extern unsigned char direct_jump_sys[], direct_regs_site[], direct_openat_site[];
+long direct_openat(long dirfd, const char *path, long flags);
 
 /* The first two bytes of the trampoline a rewritten site leads to, as "xx xx"
  * ("8d 8f": a direct gate checking the fd in rdi; "8d 88": a JUMP site's
@@ -387,6 +392,26 @@ static int probe_abom_direct(void)
          direct_jump(SYS_getppid, 0, 0, 0) == getppid();
     printf("jump site other numbers: %s\n", ok ? "ok" : "wrong");
     printf("jump site libos fd: %s\n", err_name(direct_jump(SYS_write, 1023, (long)&b, 1)));
+
+    /* openat: direct unless the path starts "/pro" or "/dev"; a fault on the look goes the full way */
+    for (int i = 0; i < 3; i++)
+        close((int)direct_openat(AT_FDCWD, "/dev/null", O_RDONLY));
+    printf("openat form: %s\n", tramp_head(direct_openat_site, h));
+    long fd = direct_openat(AT_FDCWD, "/probe", O_RDONLY), self = direct_openat(AT_FDCWD, "/proc/self/exe", O_RDONLY);
+    struct stat s1, s2;
+    printf("openat /proc/self/exe is the program: %s\n",
+           fd >= 0 && self >= 0 && fstat((int)fd, &s1) == 0 && fstat((int)self, &s2) == 0 && s1.st_ino == s2.st_ino
+               ? "yes" : "no");
+    close((int)fd);
+    close((int)self);
+    printf("openat /dev/fd/1023: %s\n", err_name(direct_openat(AT_FDCWD, "/dev/fd/1023", O_RDONLY)));
+    printf("openat in the LibOS's dirfd: %s\n", err_name(direct_openat(1022, "x", O_RDONLY)));
+    char *pg = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(pg + 4096, 4096);
+    memcpy(pg + 4094, "a", 2); /* a short path at the end of the page: the 4-byte look faults */
+    printf("openat of a short path at a page's end: %s\n", err_name(direct_openat(AT_FDCWD, pg + 4094, O_RDONLY)));
+    printf("openat of an unmapped path: %s\n", err_name(direct_openat(AT_FDCWD, pg + 4096, O_RDONLY)));
+    printf("openat of a real file after the faults: %s\n", direct_openat(AT_FDCWD, "/probe", O_RDONLY) >= 0 ? "ok" : "wrong");
     return 0;
 }
 
