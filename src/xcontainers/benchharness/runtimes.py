@@ -324,6 +324,12 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
     os.makedirs(bundle, exist_ok=True)
     spec = default_spec(args, terminal=False, hostname="bench")
     spec["root"]["path"] = rootfs
+    # The same kind of cgroup for every runtime: one of its own below the root.
+    # Left out, each runtime picks its own default (runc: the container's id
+    # below runc's own cgroup; xc-runtime: /xc-runtime/<id>), and containers
+    # nested under one parent share that parent's CPU weight against the
+    # clients, which skews every experiment with more than one container.
+    spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
     if hostnet:
         spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
     if host_dirs:
