@@ -71,7 +71,7 @@ struct xc_stats {
     uint64_t processes;          /* loader starts: the first process and each execve */
     uint64_t execs;              /* execve served */
     uint64_t by_how[5];          /* traps served: FORWARD, TRANSLATE, SPECIAL, EMULATE, refused */
-    uint64_t patched_calls;      /* calls that came through a patched site, without a trap */
+    uint64_t patched_calls;      /* unused (0): the calls through patched sites are the sum of patched[] */
     uint64_t sites_patched;      /* sites ABOM rewrote */
     uint64_t sites_refused;      /* sites ABOM looked at and left alone */
     uint64_t sites_by[XC_ABOM_VERDICTS]; /* sites by ABOM's verdict, XC_ABOM_* */

@@ -926,7 +926,7 @@ static unsigned char *put_count(unsigned char *t, unsigned long v)
 
 /* getpid and getppid, once the LibOS knows the answer, straight from the
  * trampoline (no registers saved, no call; the flags untouched):
- *     put_count(patched[nr]); put_count(patched_calls)
+ *     put_count(patched[nr])
  *     48 a1 AA*8      movabs (answer),%rax   the answer plus one
  *     48 89 c1        mov %rax,%rcx
  *     e3 09           jrcxz full           not known (0): the full path
@@ -940,7 +940,6 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     if (!answer || !xc_stats || xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE))
         return t;
     t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
-    t = put_count(t, (unsigned long)&xc_stats->patched_calls);
     t[0] = 0x48;
     t[1] = 0xa1;
     for (int i = 0; i < 8; i++)
@@ -962,7 +961,7 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
  *     f3 48 0f ae c8    rdgsbase %rax
  *     48 89 c1          mov %rax,%rcx
  *     e3 XX             jrcxz full            0: the thread has not asked yet
- *     put_count(patched[nr]); put_count(patched_calls)
+ *     put_count(patched[nr])
  *     e9 RR*4           jmp site+2
  * full: ... */
 static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back)
@@ -984,7 +983,6 @@ static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back
     unsigned char *to_full2 = t + 9;
     t += sizeof rd;
     t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
-    t = put_count(t, (unsigned long)&xc_stats->patched_calls);
     put_jmp(t, back);
     t += 5;
     *to_full1 = (unsigned char)(t - (to_full1 + 1));
@@ -1009,7 +1007,7 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     e3 XX               jrcxz full             first): the LibOS's own fds,
  *     8d 8f 01 fc ff ff   lea -1023(%rdi),%ecx   1022 and 1023, are the LibOS's
  *     e3 XX               jrcxz full             to answer (EBADF)
- *     put_count(patched[nr]); put_count(patched_calls)
+ *     put_count(patched[nr])
  *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)
  *     ff 25 00 00 00 00   jmp *0(%rip)           to the gate, whose `syscall` the
  *     GG GG GG GG GG GG GG GG                    filter allows; it jumps back to site+2
@@ -1070,8 +1068,7 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     }
     if (xc_stats) {
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
-        t = put_count(t, (unsigned long)&xc_stats->patched_calls);
-    }
+        }
     if (!jump) {
         t[0] = 0xb8;
         put32(t + 1, (uint32_t)nr);

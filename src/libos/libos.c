@@ -1865,7 +1865,6 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
         /* Plain increments, not locked ones: about 40 ns less per call; two
          * threads counting the same call at the same instant may lose one. */
         xc_stats->patched[nr]++;
-        xc_stats->patched_calls++;
         unsigned int pr = xc_stats->profile[nr];
         if (pr | (xc_stats->flags & XC_FLAG_TRACE))
             return profiled(nr, a, 0, pr);

@@ -168,7 +168,7 @@ def read_stats(fd: int) -> dict[str, object]:
     patched = words[head + abi.XC_NR_MAX:head + 2 * abi.XC_NR_MAX]
     calls = {rows.get(nr, (f"syscall_{nr}",))[0]: t + p for nr, (t, p) in enumerate(zip(traps, patched)) if t + p}
     by_path = dict(zip(HOW, words[4:9]))
-    by_path["patched"] = words[9]
+    by_path["patched"] = sum(patched)  # (the trampolines count per number only: one store less)
     # Patched calls split by whether the LibOS answered them or the host did.
     served = sum(p for nr, p in enumerate(patched) if p and rows.get(nr, ("", ""))[1] == "EMULATE")
     sites_by = words[abi.STATS_SITES_BY:abi.STATS_SITES_BY + abi.XC_ABOM_VERDICTS]
@@ -176,10 +176,10 @@ def read_stats(fd: int) -> dict[str, object]:
         "processes": words[2],
         "execs": words[3],
         "by_path": by_path,
-        "total": sum(words[4:10]),
+        "total": sum(words[4:9]) + by_path["patched"],
         "trapped": sum(words[4:9]),
         "patched_served": served,
-        "patched_forwarded": words[9] - served,
+        "patched_forwarded": by_path["patched"] - served,
         "sites_patched": words[10],
         "sites_refused": words[11],
         "sites_by": {name: n for name, n in zip(abi.ABOM_VERDICT_NAMES, sites_by) if n},
