@@ -266,9 +266,11 @@ SPLIT = {"split-mov": "mov32", "cache-line": "mov32", "jump-split": "jump"}
 
 
 def test_abom_verdict_for_each_case(xc, make_bundle, probe, tmp_path):
-    """One hand-made site per verdict (tests/guest/libos_probe.c, probe_abom_cases): the LibOS's
-    trace gives each the verdict it was made for, the results stay right, and the offline
-    scan agrees (but for imm-mismatch, which only the trapped number shows)."""
+    """One hand-made site per verdict (tests/guest/libos_probe.c, probe_abom_cases), and one per
+    placeholder kind for sites across two cache lines (SPLIT: `0f 05` for a mov, `f4` for a mov
+    and for a jump site, each given its rewrite's verdict): the LibOS's trace gives each the
+    verdict expected, the results stay right, and the offline scan agrees (but for
+    imm-mismatch, which only the trapped number shows)."""
     from xcontainers.abom import scan_file
 
     need_root()

@@ -78,7 +78,7 @@
 #include <asm/unistd.h>
 
 #define PAGE 4096UL
-#define TRAMP_SIZE 192 /* the JUMP form's 181 bytes with a direct path for two fd arguments */
+#define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 80): put_direct */
 #define MAX_TRAMP_PAGES 128
 #define REFUSED_SLOTS 1024
 #define SEEN_SLOTS 2048
@@ -1066,9 +1066,8 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
         jr[n++] = t + 9;
         t += 10;
     }
-    if (xc_stats) {
+    if (xc_stats)
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
-        }
     if (!jump) {
         t[0] = 0xb8;
         put32(t + 1, (uint32_t)nr);

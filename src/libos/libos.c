@@ -1239,6 +1239,7 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
 extern char xc_user_begin[], xc_user_end[], xc_user_fault[];
 #define SIG_DFL_ ((void *)0)
 #define SIG_IGN_ ((void *)1)
+static const int fault_sigs[2] = {XC_SIGBUS, XC_SIGSEGV};
 
 static struct xc_sigaction *app_fault(long sig)
 {
@@ -1264,16 +1265,15 @@ static long install_fault(long sig, const struct xc_sigaction *app)
 /* At start: the actions are the defaults, or SIG_IGN kept across execve. */
 long xc_install_fault_handlers(void)
 {
-    static const int sigs[2] = {XC_SIGBUS, XC_SIGSEGV};
     for (int i = 0; i < 2; i++) {
         struct xc_sigaction now;
-        long r = H4(__NR_rt_sigaction, sigs[i], 0, &now, 8);
+        long r = H4(__NR_rt_sigaction, fault_sigs[i], 0, &now, 8);
         if (r < 0)
             return r;
         if (now.handler != SIG_IGN_)
             now = (struct xc_sigaction){0};
-        *app_fault(sigs[i]) = now;
-        r = install_fault(sigs[i], &now);
+        *app_fault(fault_sigs[i]) = now;
+        r = install_fault(fault_sigs[i], &now);
         if (r < 0)
             return r;
     }
@@ -1284,15 +1284,14 @@ long xc_install_fault_handlers(void)
  * failed execve gives them back to the LibOS (on = 0). */
 static void faults_across_exec(int on)
 {
-    static const int sigs[2] = {XC_SIGBUS, XC_SIGSEGV};
     for (int i = 0; i < 2; i++) {
-        struct xc_sigaction *a = app_fault(sigs[i]);
+        struct xc_sigaction *a = app_fault(fault_sigs[i]);
         if (a->handler != SIG_IGN_)
             continue;
         if (on)
-            H4(__NR_rt_sigaction, sigs[i], a, 0, 8);
+            H4(__NR_rt_sigaction, fault_sigs[i], a, 0, 8);
         else
-            install_fault(sigs[i], a);
+            install_fault(fault_sigs[i], a);
     }
 }
 

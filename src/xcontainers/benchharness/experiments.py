@@ -309,8 +309,9 @@ def _alive(pid: int) -> bool:
 class Server:
     """One server process tree on 127.0.0.1:port, natively or in a container."""
 
-    def __init__(self, ctx: Ctx, rt: Runtime, app: str, argv_of: Callable[[str, int], list[str]], tag: str):
-        self.ctx, self.rt, self.app, self.tag = ctx, rt, app, tag
+    def __init__(self, ctx: Ctx, rt: Runtime, app: str, argv_of: Callable[[str, int], list[str]], tag: str,
+                 own_cgroup: bool = True):
+        self.ctx, self.rt, self.app, self.tag, self.own_cgroup = ctx, rt, app, tag, own_cgroup
         self.port = free_port()
         self.cid: str | None = None
         self.proc: subprocess.Popen | None = None
@@ -335,7 +336,7 @@ class Server:
             self.ctx.__dict__["_host_rootfs"] = rootfs
             bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.name}-{self.port}"), rootfs,
                                   self.argv, self.rt, hostnet=True, host_dirs=True, binds=[self.app],
-                                  caps=SERVER_CAPS)
+                                  caps=SERVER_CAPS, own_cgroup=self.own_cgroup)
             self.cid = self.rt.new_id(self.tag)
             self.pid = self.rt.start(bundle, self.cid, self.log, net="host")
             alive = lambda: _alive(self.pid)  # noqa: E731

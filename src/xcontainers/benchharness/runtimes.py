@@ -318,7 +318,8 @@ def host_rootfs(path: str) -> str:
 
 
 def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, hostnet: bool = False,
-                 host_dirs: bool = False, binds: list[str] = (), caps: list[str] = ()) -> str:
+                 host_dirs: bool = False, binds: list[str] = (), caps: list[str] = (),
+                 own_cgroup: bool = True) -> str:
     from ..defaults import default_spec
 
     os.makedirs(bundle, exist_ok=True)
@@ -329,7 +330,9 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
     # below runc's own cgroup; xc-runtime: /xc-runtime/<id>), and containers
     # nested under one parent share that parent's CPU weight against the
     # clients, which skews every experiment with more than one container.
-    spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
+    # (own_cgroup=False keeps each runtime's default, for bench/ab.py --runtime-cgroups.)
+    if own_cgroup:
+        spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
     if hostnet:
         spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
     if host_dirs:
