@@ -91,7 +91,10 @@ def main() -> None:
     servers: dict[str, list[Server]] = {}
     runs: dict[str, list[dict[str, dict[str, float]]]] = {n: [] for n in names}
     try:
-        rts = discover(names, top)
+        try:
+            rts = discover(names, top)
+        except ValueError as e:
+            raise SystemExit(f"ab: {e}") from None
         missing = [n for n in names if not rts[n].available]
         if missing:
             raise SystemExit(f"ab: not available: {', '.join(f'{n} ({rts[n].reason})' for n in missing)}")
