@@ -327,9 +327,9 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
     spec["root"]["path"] = rootfs
     # The same kind of cgroup for every runtime: one of its own below the root.
     # Left out, each runtime picks its own default (runc: the container's id
-    # below runc's own cgroup; xc-runtime: /xc-runtime/<id>), and containers
-    # nested under one parent share that parent's CPU weight against the
-    # clients, which skews every experiment with more than one container.
+    # below runc's own cgroup; xc-runtime: /<id>; before 2026-12,
+    # /xc-runtime/<id>, where containers nested under one parent shared that
+    # parent's CPU weight against the clients).
     # (own_cgroup=False keeps each runtime's default, for bench/ab.py --runtime-cgroups.)
     if own_cgroup:
         spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
