@@ -52,6 +52,7 @@ class Completed:
     out: str
     err: str
     seconds: float
+    t0: float = 0.0
 
 
 @dataclass
@@ -87,17 +88,19 @@ class Runtime:
             g.append(f"--network={net}")
         return g + list(args)
 
-    def run(self, bundle: str, cid: str, timeout: float = 180, net: str = "none") -> Completed:
-        """`run` in the foreground; stdout is a pipe (runsc writes oddly to a regular file)."""
+    def run(self, bundle: str, cid: str, timeout: float = 180, net: str = "none",
+            env: dict[str, str] | None = None) -> Completed:
+        """`run` in the foreground; stdout is a pipe (runsc writes oddly to a regular file).
+        ``seconds`` counts from just before the runtime is started (``t0``, perf_counter)."""
         t0 = time.perf_counter()
         try:
             r = subprocess.run(self.oci("run", "--bundle", bundle, cid, net=net), stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=timeout)
+                               capture_output=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             self.delete(cid)
             raise RunFailed(f"timed out after {timeout:.0f} s") from None
         dt = time.perf_counter() - t0
-        c = Completed(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"), dt)
+        c = Completed(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"), dt, t0)
         if r.returncode != 0:
             self.delete(cid)
             raise RunFailed(f"exit status {r.returncode}: {(c.err.strip() or c.out.strip() or '(no output)')[-400:]}")
