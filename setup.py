@@ -25,7 +25,8 @@ LIBOS_CFLAGS = [
     "-fno-asynchronous-unwind-tables", "-fno-builtin",
     "-Wl,-Ttext-segment=0x10000000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
 ]
-RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c", "lifecycle.c", "stubs.c"]
+RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c",
+                   "lifecycle.c", "rootfs.c", "init.c", "libos.c", "create.c"]
 RUNTIME_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 

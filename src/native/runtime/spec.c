@@ -199,7 +199,7 @@ static int parse_process(struct jval *p, struct spec *sp)
     if (!falsy(env) && str_list(env, "process.env", (const char ***)&sp->env, &sp->nenv) < 0)
         return -1;
     for (int i = 0; i < sp->nenv; i++)
-        if (strchr(sp->env[i], '=') == NULL)
+        if (strchr(sp->env[i], '=') == NULL || sp->env[i][0] == '=')
             REFUSE("process.env[%d]", i);
     if (opt_str(p, "cwd", &sp->cwd) < 0)
         return -1;

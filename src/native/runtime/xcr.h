@@ -100,6 +100,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* --- handing over to the Python runtime (fallback.c) --------------------- */
 /* exec the Python runtime with the original argv; never returns. */
 _Noreturn void fallback(const char *why, ...) __attribute__((format(printf, 1, 2)));
+/* Run the Python runtime with these arguments (NULL-terminated) in a child;
+ * its wait status. */
+int run_python(char *const args[]);
 /* Where the package (runtime_cli.py, xc-libos) lives: the directory of
  * this executable. */
 const char *package_dir(void);
