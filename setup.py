@@ -58,8 +58,12 @@ class BuildWithLibOS(build_ext):
         out = os.path.join(out_dir, "xc-runtime")
         cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
                *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES]]
-        print(" ".join(cmd))
-        subprocess.run(cmd, check=True)
+        # Linked statically where libc.a is there: no dynamic loader to run
+        # at every container operation (~0.2 ms here).
+        print(" ".join(cmd + ["-static"]))
+        if subprocess.run(cmd + ["-static"]).returncode != 0:
+            print(" ".join(cmd))
+            subprocess.run(cmd, check=True)
         os.replace(out + ".tmp", out)
 
 

@@ -272,11 +272,15 @@ static int do_create(struct creation *c, bool foreground)
     }
     if (sp->libos && ((c->libos_fd = libos_image_fd()) < 0 || (c->stats_fd = libos_stats_fd(sp->abom)) < 0))
         goto fail;
+    /* The state saved above already names the cgroup directories about
+     * to be made (Cgroup.to_state before create()), so that a delete after
+     * a crash from here on removes them: the Python runtime saves again
+     * once they are made, and once more with the init's pid, which the
+     * native path leaves to the one save at "created" (an init whose
+     * runtime is gone exits by itself, see init.c, and the cgroup holds it
+     * meanwhile).  Each save costs here (a file replaced on ext4). */
     c->cgroup_made = true; /* (from here on, undo removes what create() made) */
-    if (cgroup_create(&c->cg) < 0)
-        goto fail;
-    state_set_cgroup(&c->st, cgroup_to_state(&c->cg));
-    if (state_save(o->root, &c->st) < 0 || cgroup_apply(&c->cg, &sp->res) < 0)
+    if (cgroup_create(&c->cg) < 0 || cgroup_apply(&c->cg, &sp->res) < 0)
         goto fail;
     mark("cgroup");
     if (foreground)
@@ -297,6 +301,7 @@ static int do_create(struct creation *c, bool foreground)
         }
     if (cgroup_add(&c->cg, c->init_pid) < 0)
         goto fail;
+    mark("T-cgadd");
     if (sp->has_oom) {
         char path[64], val[16];
         snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)c->init_pid);
@@ -308,8 +313,6 @@ static int do_create(struct creation *c, bool foreground)
     }
     long long start = process_start_time(c->init_pid);
     state_set_pid(&c->st, c->init_pid, start < 0 ? 0 : start);
-    if (state_save(o->root, &c->st) < 0)
-        goto fail;
     if (send(c->sync[0], "G", 1, MSG_NOSIGNAL) != 1) {
         xcr_fail_errno("the init");
         goto fail;
@@ -331,6 +334,7 @@ static int do_create(struct creation *c, bool foreground)
     }
     close(c->sync[0]);
     c->sync[0] = -1;
+    state_set_cgroup(&c->st, cgroup_to_state(&c->cg));
     state_set(&c->st, ST_CREATED);
     if (state_save(o->root, &c->st) < 0)
         goto fail;
@@ -370,7 +374,9 @@ static void forward(int sig)
 /* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
 static void delete_after(const struct opts *o)
 {
-    if (delete_force(o->root, o->id) != 1)
+    int rc = delete_force(o->root, o->id);
+    mark("T-delete-force");
+    if (rc != 1)
         return;
     log_debug("python path: delete after run: %s", xcr_error);
     char *args[] = {"--root", (char *)o->root, "delete", "--force", (char *)o->id, NULL};
