@@ -301,7 +301,6 @@ static int do_create(struct creation *c, bool foreground)
         }
     if (cgroup_add(&c->cg, c->init_pid) < 0)
         goto fail;
-    mark("T-cgadd");
     if (sp->has_oom) {
         char path[64], val[16];
         snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)c->init_pid);
@@ -374,9 +373,7 @@ static void forward(int sig)
 /* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
 static void delete_after(const struct opts *o)
 {
-    int rc = delete_force(o->root, o->id);
-    mark("T-delete-force");
-    if (rc != 1)
+    if (delete_force(o->root, o->id) != 1)
         return;
     log_debug("python path: delete after run: %s", xcr_error);
     char *args[] = {"--root", (char *)o->root, "delete", "--force", (char *)o->id, NULL};

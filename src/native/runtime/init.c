@@ -269,7 +269,6 @@ _Noreturn void init_main(struct init_ctx *c)
         ;
     if (n != 1 || msg != 'G')
         _exit(1); /* the runtime gave up */
-    mark("T-init-go");
     if (setsid() < 0) {
         xcr_fail_errno("setsid");
         die(c);
@@ -283,12 +282,8 @@ _Noreturn void init_main(struct init_ctx *c)
     if (rootfs_prepare(sp, c->cg) < 0)
         die(c);
     mark("mounts");
-    if (rootfs_pivot(sp, c->no_pivot) < 0)
+    if (rootfs_pivot(sp, c->no_pivot) < 0 || rootfs_finish(sp) < 0)
         die(c);
-    mark("T-pivot");
-    if (rootfs_finish(sp) < 0)
-        die(c);
-    mark("T-finish");
     if (sp->hostname && *sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) {
         xcr_fail_errno("sethostname");
         die(c);

@@ -196,20 +196,15 @@ static int do_delete(const char *root, const char *id, struct delete_plan *p)
     if (strcmp(p->live, ST_STOPPED) != 0)
         kill(st->pid, SIGKILL);
     /* failures are ignored, as Python's */
-    mark("T-del-load");
     if (cgroup_kill_all(&p->cg, SIGKILL) == 0 && strcmp(p->live, ST_PAUSED) == 0)
         cgroup_thaw(&p->cg);
-    mark("T-del-killall");
     if (st->pid) {
         wait_pidfd(st->pid, st->pid_start, 10.0);
         waitpid(st->pid, NULL, WNOHANG);
     }
-    mark("T-del-wait");
     if (cgroup_destroy(&p->cg, 5.0) < 0)
         return -1;
-    mark("T-del-destroy");
     store_remove(root, id);
-    mark("T-del-store");
     return 0;
 }
 

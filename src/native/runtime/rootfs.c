@@ -6,7 +6,6 @@
 #include "rootfs.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,12 +340,9 @@ int rootfs_prepare(const struct spec *sp, const struct cgroup *cg)
                                      XMS_SLAVE | XMS_REC);
     if (xmount(NULL, "/", NULL, prop, NULL) < 0 || xmount(sp->root_path, sp->root_path, NULL, XMS_BIND | XMS_REC, NULL) < 0)
         return xcr_fail_errno("rootfs %s", sp->root_path);
-    mark("T-rootbind");
-    for (int i = 0; i < sp->nmounts; i++) {
+    for (int i = 0; i < sp->nmounts; i++)
         if (mount_one(sp, &sp->mounts[i], cg) < 0)
             return -1;
-        char nm[64]; snprintf(nm, sizeof nm, "T-m-%s", sp->mounts[i].dest); mark(nm);
-    }
     if (!sp->dev_is_bind && create_devices(sp) < 0)
         return -1;
     return 0;
