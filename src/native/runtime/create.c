@@ -349,15 +349,56 @@ fail:;
     return -1;
 }
 
+/* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
+static void delete_after(const struct opts *o)
+{
+    if (delete_force(o->root, o->id) != 1)
+        return;
+    log_debug("python path: delete after run: %s", xcr_error);
+    char *args[] = {"--root", (char *)o->root, "delete", "--force", (char *)o->id, NULL};
+    run_python(args);
+}
+
+/* Ctrl-C during create: the Python runtime gets KeyboardInterrupt wherever
+ * it is, undoes what it made and exits 130.  Here SIGINT waits (blocked)
+ * until create is done or undone; then the container is deleted and the
+ * runtime exits 130.  (fallback() unblocks it first.) */
+static void hold_sigint(bool hold)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
+static bool interrupted(void)
+{
+    sigset_t s;
+    sigpending(&s);
+    return sigismember(&s, SIGINT);
+}
+
+static int create_or_fall_back(struct creation *c, bool foreground)
+{
+    hold_sigint(true);
+    if (do_create(c, foreground) < 0)
+        fallback("create failed natively, undone: %s", xcr_error);
+    if (interrupted()) {
+        delete_after(c->o);
+        return 130;
+    }
+    return 0; /* SIGINT still held: the caller lets it go */
+}
+
 int cmd_create(const struct opts *o)
 {
     struct creation c;
     if (plan_create(o, &c) < 0)
         fallback("create: %s", xcr_error);
     log_debug("native path: create %s", o->id);
-    if (do_create(&c, false) < 0)
-        fallback("create failed natively, undone: %s", xcr_error);
-    return 0;
+    int rc = create_or_fall_back(&c, false);
+    hold_sigint(false);
+    return rc;
 }
 
 /* --- run ------------------------------------------------------------------------------------------ */
@@ -370,25 +411,18 @@ static void forward(int sig)
         kill(forward_to, sig);
 }
 
-/* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
-static void delete_after(const struct opts *o)
-{
-    if (delete_force(o->root, o->id) != 1)
-        return;
-    log_debug("python path: delete after run: %s", xcr_error);
-    char *args[] = {"--root", (char *)o->root, "delete", "--force", (char *)o->id, NULL};
-    run_python(args);
-}
-
 int cmd_run(const struct opts *o)
 {
     struct creation c;
     if (plan_create(o, &c) < 0)
         fallback("run: %s", xcr_error);
     log_debug("native path: run %s", o->id);
+    int rc;
     if (o->detach) {
-        if (do_create(&c, false) < 0)
-            fallback("create failed natively, undone: %s", xcr_error);
+        rc = create_or_fall_back(&c, false);
+        hold_sigint(false);
+        if (rc != 0)
+            return rc;
         if (start_container(o->root, o->id, false) < 0) {
             char why[sizeof xcr_error];
             memcpy(why, xcr_error, sizeof why);
@@ -398,8 +432,8 @@ int cmd_run(const struct opts *o)
         }
         return 0;
     }
-    if (do_create(&c, true) < 0)
-        fallback("create failed natively, undone: %s", xcr_error);
+    if ((rc = create_or_fall_back(&c, true)) != 0)
+        return rc;
     forward_to = c.init_pid;
     struct sigaction sa = {0};
     sa.sa_handler = forward;
@@ -407,6 +441,7 @@ int cmd_run(const struct opts *o)
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
         sigaction(sigs[i], &sa, NULL);
+    hold_sigint(false);
     if (start_container(o->root, o->id, false) < 0) {
         char why[sizeof xcr_error];
         memcpy(why, xcr_error, sizeof why);

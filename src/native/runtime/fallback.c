@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,10 @@ _Noreturn void fallback(const char *why, ...)
     vsnprintf(reason, sizeof reason, why, ap);
     va_end(ap);
     log_debug("python path: %s", reason);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &s, NULL); /* (held during a native create) */
     fflush(stdout);
     fflush(stderr);
     execv(XC_PYTHON, python_argv(xcr_argv + 1, xcr_argc - 1));
