@@ -22,7 +22,7 @@ from .errors import ConfigError, ContainerError, InvalidState, SetupError, XcErr
 from .kernel import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, PR
 from .spec import load_bundle
 from .state import State, Status, Store, process_start_time
-from .timing import mark
+from .points import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -189,6 +189,7 @@ class Runtime:
             config=spec.raw,
         )
         self.store.reserve(state)
+        mark("reserved")
         init_pid = 0
         setup_pid = 0
         try:
@@ -249,6 +250,7 @@ class Runtime:
                     state.pid = init_pid
                     state.pid_start = process_start_time(init_pid) or 0
                     self.store.save(state)
+                    mark("joined")
                     send(parent, ok=True)
                 elif "hooks" in msg:
                     if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
@@ -352,6 +354,7 @@ class Runtime:
                 os.unlink(fifo)
             except FileNotFoundError:
                 pass
+        mark("released")
         self.store.transition(state, Status.RUNNING)
         mark("started")
         spec_hooks = self._hooks(state)
@@ -450,7 +453,6 @@ class Runtime:
                     self.delete(cid, force=True)
                 except XcError as e:
                     log.warning(str(e))
-                mark("deleted")
 
     # -- inspection ----------------------------------------------------------
 
@@ -545,10 +547,13 @@ class Runtime:
                 os.waitpid(state.pid, os.WNOHANG)
             except ChildProcessError:
                 pass
+        mark("killed")
         if cg is not None:
             cg.destroy()
+        mark("cgroup-removed")
         was_created = state.status != Status.CREATING
         self.store.remove(cid)
+        mark("deleted")
         if was_created:
             hooks = self._hooks(state)
             if hooks.get("poststop"):
@@ -615,6 +620,7 @@ class Runtime:
         if setup_pid == 0:
             parent.close()
             exec_setup_main(ctx)
+        mark("exec-forked")
         child.close()
         os.close(pidfd)
         for fd in (ctx.libos_fd, ctx.stats_fd, ctx.trace_fd):
@@ -633,6 +639,7 @@ class Runtime:
                     cg.add(pid)
                     send(parent, ok=True)
                 elif "ready" in msg:
+                    mark("exec-ready")
                     break
         except BaseException as e:
             for p in (setup_pid, pid):

@@ -38,7 +38,7 @@ from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
 from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
-from .timing import mark
+from .points import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -414,6 +414,7 @@ def exec_setup_main(ctx: ExecContext) -> NoReturn:
             kernel.setns(ctx.pidfd, ctx.ns_flags)
         except OSError as e:
             raise SetupError(f"joining the container's namespaces: {e.strerror}") from None
+        mark("exec-joined")
         pid = os.fork()
         if pid == 0:
             _exec_main(ctx)

@@ -519,7 +519,7 @@ def dispatch(a: Args) -> int:
 
 def _dispatch(a: Args) -> int:
     from .container import CreateOptions, ExecOptions, Runtime
-    from .timing import mark
+    from .points import mark
 
     mark("imports")
     rt = Runtime(a.root)
@@ -601,7 +601,7 @@ def _error(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run xc-runtime with *argv* (default sys.argv[1:]) and exit."""
-    from .timing import mark
+    from .points import mark
 
     mark("interpreter")
     parser = build_parser()

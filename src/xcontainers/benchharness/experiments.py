@@ -256,21 +256,25 @@ def spawn(ctx: Ctx) -> dict[str, Any]:
                                 *breakdown])}
 
 
-# xc-runtime's phase marks (xcontainers.timing) in the order a `run` passes
-# them; each phase is the time from the previous mark (the first from the
-# moment the runtime was started) to its own.
+# xc-runtime's marks (xcontainers.points) in the order a `run` passes them;
+# each phase is the time from the previous mark (the first: from the moment
+# the runtime was started) to its own.
 SPAWN_PHASES = [
     ("interpreter", "interpreter", "Python's start-up until the runtime's main()"),
     ("imports", "imports", "arguments and the runtime's modules"),
     ("config", "config", "config.json read and checked"),
-    ("cgroup", "state+cgroup", "state directory, LibOS image and statistics fds, cgroup made and limits set"),
+    ("reserved", "state", "the state directory and its first state.json"),
+    ("cgroup", "cgroup", "LibOS image and statistics fds, the cgroup made and its limits set"),
     ("namespaces", "namespaces", "the setup process forked, namespaces made"),
-    ("mounts", "mounts", "the init forked and moved into the cgroup, the rootfs's mounts"),
+    ("joined", "cgroup move", "the init forked and moved into the cgroup, state saved"),
+    ("mounts", "mounts", "the rootfs's mounts"),
     ("init", "init", "pivot_root, hostname, credentials, rlimits, no_new_privs"),
     ("created", "created", "the runtime's side of create: hooks, state saved"),
     ("exec", "start", "start: the init released through exec.fifo, up to its execve"),
     ("exited", "program", "the LibOS loaded, the program run and reaped"),
-    ("deleted", "delete", "cgroup and state removed"),
+    ("killed", "delete: kill", "delete: the container's processes killed and waited for"),
+    ("cgroup-removed", "delete: cgroup", "delete: the cgroup removed"),
+    ("deleted", "delete: state", "delete: the state removed"),
     ("end", "end", "the runtime's last step"),
     ("", "exit", "from the last mark until the runtime's exit is seen"),
 ]
