@@ -386,3 +386,115 @@ def test_snapshot_helper_sees_everything(xcli, images):
     before = snapshot(xcli.store, xcli.bundles)
     xcli("image", "import", str(images["oci"]), "--name", "again:1")
     assert snapshot(xcli.store, xcli.bundles) != before
+
+
+# -- bad input: one-line errors, nothing left behind -----------------------------
+
+
+def _bad_layout(tmp: Path, case: str, outside: Path) -> Path:
+    """An OCI archive that is wrong in the way *case* names."""
+    ok = LayerBuilder().dir("etc").file("etc/hello", b"hi\n").bytes()
+    layout = tmp / "layout"
+    kw: dict[str, Any] = {}
+    layers = [ok]
+    if case == "blob-digest":
+        def flip(kind: str, data: bytes) -> bytes:
+            if kind == "layer":
+                i = data.index(b"hi\n")
+                return data[:i] + b"HI\n" + data[i + 3:]
+            return data
+        kw = {"compress": "", "blob_hook": flip}
+    elif case == "diff-id":
+        layers = [ok, LayerBuilder().file("second", b"2\n").bytes()]
+        kw = {"config": image_config([sha(ok), "sha256:" + "ab" * 32])}
+    elif case == "media-type":
+        kw = {"layer_media_type": "application/vnd.example.layer.v1.tar+lz4"}
+    elif case == "no-amd64":
+        kw = {"index_platforms": [("linux", "arm64"), ("windows", "amd64")]}
+    elif case == "arch":
+        kw = {"config": image_config([sha(ok)], platform=("linux", "arm64"))}
+    elif case == "dotdot":
+        layers = [ok, LayerBuilder().file("../../escaped", b"x").bytes()]
+    elif case == "absolute":
+        layers = [ok, LayerBuilder().file(str(outside / "abs"), b"x").bytes()]
+    elif case == "symlink":
+        layers = [ok, LayerBuilder().symlink("lnk", str(outside)).file("lnk/through", b"x").bytes()]
+    elif case == "symlink-relative":
+        layers = [ok, LayerBuilder().dir("d").symlink("d/up", "../../../../../../../../..")
+                  .file("d/up/tmp/through", b"x").bytes()]
+    elif case == "hardlink-out":
+        layers = [ok, LayerBuilder().hardlink("passwd", "../../../../etc/passwd").bytes()]
+    elif case == "hardlink-abs":
+        layers = [ok, LayerBuilder().hardlink("passwd", "/etc/passwd").bytes()]
+    elif case == "hardlink-symlink":
+        layers = [ok, LayerBuilder().symlink("s", str(outside)).hardlink("h", "s/target").bytes()]
+    elif case == "overlay-xattr":
+        layers = [ok, LayerBuilder().file("f", b"x", xattrs={"trusted.overlay.redirect": b"/etc"}).bytes()]
+    write_oci_layout(layout, layers, **kw)
+    return tar_dir(layout, tmp / "bad.tar")
+
+
+BAD_LAYOUTS = {
+    "blob-digest": "blob digest mismatch",
+    "diff-id": "does not match the config's rootfs.diff_ids entry sha256:abab",
+    "media-type": "unsupported layer media type 'application/vnd.example.layer.v1.tar+lz4'",
+    "no-amd64": "no linux/amd64 image in the index (it has: linux/arm64, windows/amd64)",
+    "arch": "the image is for linux/arm64",
+    "dotdot": "'..' would leave the layer",
+    "absolute": "absolute path",
+    "symlink": "'lnk' is a symlink or not a directory; refusing to write through it",
+    "symlink-relative": "'d/up' is a symlink or not a directory",
+    "hardlink-out": "'..' would leave the layer",
+    "hardlink-abs": "absolute path",
+    "hardlink-symlink": "'s' is a symlink or not a directory",
+    "overlay-xattr": "xattr 'trusted.overlay.redirect' is overlayfs metadata",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LAYOUTS))
+def test_bad_archive_is_refused_and_leaves_nothing(xcli, images, tmp_path, case):
+    xcli("image", "import", str(images["docker"]))  # a store that exists
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "target").write_text("keep\n")
+    bad = _bad_layout(tmp_path / "bad", case, outside)
+    before = snapshot(xcli.store, xcli.bundles, [outside])
+    passwd = Path("/etc/passwd").stat()
+    err = xcli.fails("image", "import", str(bad), "--name", "bad:1", want=BAD_LAYOUTS[case])
+    assert str(bad) in err or "entry" in err or "layer" in err
+    assert snapshot(xcli.store, xcli.bundles, [outside]) == before
+    assert Path("/etc/passwd").stat().st_nlink == passwd.st_nlink
+    assert not (tmp_path / "escaped").exists() and not Path("/tmp/through").exists()
+    xcli.fails("run", "--rm", "bad:1", want="image 'bad:1' not found")
+
+
+def test_corrupt_and_truncated_archives(xcli, images, tmp_path):
+    xcli("image", "import", str(images["oci"]))
+    before = snapshot(xcli.store, xcli.bundles)
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(os.urandom(100_000))
+    xcli.fails("image", "import", str(junk), want="not a readable tar archive")
+    xcli.fails("image", "import", str(tmp_path / "missing.tar"), want="no such file")
+    empty = tmp_path / "empty.tar"
+    with tarfile.open(empty, "w") as tf:
+        tf.addfile(tarfile.TarInfo("README"))
+    xcli.fails("image", "import", str(empty), want="neither an OCI image layout")
+    data = images["docker"].read_bytes()
+    for cut in (len(data) // 2, len(data) - 3000, 700):
+        t = tmp_path / f"cut{cut}.tar"
+        t.write_bytes(data[:cut])
+        err = xcli.fails("image", "import", str(t), want=str(t))
+        assert "truncated" in err or "corrupt" in err or "not a readable tar" in err, err
+    # A gzip layer cut short inside an otherwise whole layout.
+    layout = tmp_path / "gz"
+    write_oci_layout(layout, [LayerBuilder().file("f", os.urandom(50_000)).bytes()],
+                     blob_hook=lambda kind, d: d[: len(d) // 2] + bytes(len(d) - len(d) // 2) if kind == "layer" else d)
+    xcli.fails("image", "import", str(tar_dir(layout, tmp_path / "gz.tar")), want="corrupt gzip data")
+    assert snapshot(xcli.store, xcli.bundles) == before
+
+
+def test_missing_images(xcli):
+    xcli.fails("run", "--rm", "localhost/nothing:1", want="image 'localhost/nothing:1' not found")
+    xcli.fails("image", "rm", "nothing:1", want="image 'nothing:1' not found")
+    xcli.fails("image", "inspect", "nothing:1", want="image 'nothing:1' not found")
+    xcli.fails("image", "import", "/nonexistent.tar", want="/nonexistent.tar: no such file")

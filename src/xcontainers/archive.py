@@ -61,13 +61,16 @@ class _Source:
         if os.path.isdir(path):
             return
         try:
-            self.tar = tarfile.open(path, "r:*")
+            with open(path, "rb") as f:
+                head = f.read(6)
+            mode = {b"\x1f\x8b": "r:gz", b"BZ": "r:bz2", b"\xfd7": "r:xz"}.get(head[:2], "r:")
+            self.tar = tarfile.open(path, mode)
             for m in self.tar.getmembers():
                 self.members[posixpath.normpath(m.name.lstrip("/"))] = m
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
             if isinstance(e, FileNotFoundError):
                 raise ImageError(f"{path}: no such file") from None
-            raise ImageError(f"{path}: not a readable tar archive ({e})") from None
+            raise ImageError(f"{path}: not a readable tar archive ({_first_line(e)})") from None
 
     def close(self) -> None:
         if self.tar is not None:
@@ -127,6 +130,10 @@ class _Source:
         if len(data) != size:
             raise ImageError(f"{self.path}: {what} {name}: truncated ({len(data)} of {size} bytes)")
         return data
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def _loads(data: bytes, what: str) -> Any:
@@ -335,6 +342,6 @@ def import_archive(store: ImageStore, path: str, name: str | None = None) -> lis
     except XcError:
         raise
     except (tarfile.TarError, EOFError) as e:
-        raise ImageError(f"{path}: truncated or corrupt archive ({e})") from None
+        raise ImageError(f"{path}: truncated or corrupt archive ({_first_line(e)})") from None
     finally:
         src.close()

@@ -338,7 +338,7 @@ class Transaction:
                      blob_digest: str | None = None, what: str = "layer") -> int:
         """Unpack the layer *blob* (a reader) here, checking its blob digest
         (when known) and its diff-id; return the bytes of file data."""
-        from .layer import HashingReader, apply_layer, decompressed, sniff_compression
+        from .layer import HashingReader, LayerError, apply_layer, decompressed, sniff_compression
 
         hex_of(diff_id, f"{what}: diff-id")
         layer = self.new_dir("layer")
@@ -349,10 +349,13 @@ class Transaction:
         if compression is None:
             src = _Peek(raw, 4)
             compression = sniff_compression(src.head)
-        plain = HashingReader(decompressed(src, compression))
-        stats = apply_layer(plain, diff)  # type: ignore[arg-type]
-        plain.drain()
-        raw.drain()
+        try:
+            plain = HashingReader(decompressed(src, compression))
+            stats = apply_layer(plain, diff)  # type: ignore[arg-type]
+            plain.drain()
+            raw.drain()
+        except LayerError as e:
+            raise LayerError(f"{what}: {e}") from None
         if blob_digest is not None and raw.digest() != blob_digest:
             raise ImageError(f"{what}: blob digest mismatch: expected {blob_digest}, got {raw.digest()}")
         if plain.digest() != diff_id:

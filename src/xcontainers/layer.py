@@ -232,13 +232,13 @@ class _Tree:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
             if not create:
-                raise LayerError(f"entry {entry!r}: {'/'.join(parts)} does not exist in this layer") from None
+                raise LayerError(f"entry {entry!r}: {'/'.join(parts)!r} does not exist in this layer") from None
             os.mkdir(name, 0o755, dir_fd=parent)
             os.chmod(name, 0o755, dir_fd=parent)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise LayerError(f"entry {entry!r}: {'/'.join(parts)} is a symlink or not a directory; "
+                raise LayerError(f"entry {entry!r}: {'/'.join(parts)!r} is a symlink or not a directory; "
                                  "refusing to write through it") from None
             raise
         self._fds[key] = fd
