@@ -209,9 +209,17 @@ def tree(root: Path, *, mtimes: bool = True) -> dict[str, tuple[Any, ...]]:
     return out
 
 
-def mounts() -> list[str]:
+def mounts(*under: Path) -> list[str]:
+    """Mount points (with their options) that lie under, or name, one of
+    *under* (all mounts without it).  Other people's containers come and go
+    on this machine: a snapshot looks at ours only."""
+    out = []
     with open("/proc/self/mountinfo") as f:
-        return sorted(line.split()[4] for line in f)
+        for line in f:
+            if not under or any(str(u) in line for u in under):
+                fields = line.split()
+                out.append(f"{fields[4]} {fields[-1]}")
+    return sorted(out)
 
 
 def files(root: Path) -> list[str]:
@@ -228,7 +236,7 @@ def files(root: Path) -> list[str]:
 
 
 def snapshot(store: Path, bundles: Path, extra: list[Path] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-    return {"store": files(store), "bundles": files(bundles), "mounts": mounts(),
+    return {"store": files(store), "bundles": files(bundles), "mounts": mounts(store, bundles, *extra),
             **{str(p): files(p) for p in extra}}
 
 

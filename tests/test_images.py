@@ -82,9 +82,8 @@ def xcli(tmp_path: Path) -> Any:
     # Whatever a test left: containers, then mounts.
     for cid in os.listdir(x.root) if x.root.exists() else []:
         x("rm", "-f", cid, check=False)
-    for m in mounts():
-        if m.startswith(str(x.bundles)):
-            subprocess.run(["umount", "-l", m])
+    for m in mounts(x.bundles):
+        subprocess.run(["umount", "-l", m.split()[0]])
 
 
 @pytest.fixture(scope="session")
@@ -174,7 +173,7 @@ def test_import_both_formats_run_and_list(xcli, images):
     r = xcli("run", "--rm", "-e", "GREETING=bye", "bb-oci:2", "sh", "-c", "echo $GREETING; pwd; echo $PATH")
     assert r.stdout.splitlines() == ["bye", "/work", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     # --rm took the container's mount and bundle away.
-    assert not [m for m in mounts() if m.startswith(str(xcli.bundles))]
+    assert not mounts(xcli.bundles)
     assert os.listdir(xcli.bundles) == []
 
 
@@ -265,7 +264,7 @@ def test_two_containers_share_the_layers(xcli, images):
     xcli.fails("image", "rm", "xctest/bb:1", want="is used by container(s) share-a, share-b")
     for c in (a, b):
         xcli("rm", "-f", c)
-    assert not [m for m in mounts() if m.startswith(str(xcli.bundles))]
+    assert not mounts(xcli.bundles)
     assert os.listdir(xcli.bundles) == []
     out = xcli("image", "rm", "xctest/bb:1").stdout
     assert "deleted" in out
@@ -346,7 +345,7 @@ def test_kill9_of_xc_leaves_nothing_after_rm_or_gc(xcli, images):
     assert os.path.ismount(xcli.bundles / "k9/rootfs")
     xcli("rm", "-f", "k9")
     assert not (xcli.bundles / "k9").exists()
-    assert not [m for m in mounts() if m.startswith(str(xcli.bundles))]
+    assert not mounts(xcli.bundles)
     # 2. xc killed after mounting, before the container existed: the next
     #    xc command (here `xc ps`) removes the stale mount and bundle.
     code = ("import os, signal\n"
@@ -360,13 +359,13 @@ def test_kill9_of_xc_leaves_nothing_after_rm_or_gc(xcli, images):
     assert os.path.ismount(xcli.bundles / "k9b/rootfs")
     xcli("ps")
     assert not (xcli.bundles / "k9b").exists()
-    assert not [m for m in mounts() if m.startswith(str(xcli.bundles))]
+    assert not mounts(xcli.bundles)
     # 3. the same, cleaned by `xc rm ID` of the container that never was.
     r = xcli.python(code.replace("k9b", "k9c"))
     assert r.returncode == -9
     xcli("rm", "k9c")
     assert not (xcli.bundles / "k9c").exists()
-    assert not [m for m in mounts() if m.startswith(str(xcli.bundles))]
+    assert not mounts(xcli.bundles)
 
 
 def test_system_prune(xcli, images):
