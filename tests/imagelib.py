@@ -24,10 +24,63 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from conftest import ROOT
+
 DIFF_TIME = 1_600_000_000
+
+
+XC = str(ROOT / ".venv/bin/xc")
+
+
+class Xc:
+    """The `xc` command line with its own store, bundles and state root."""
+
+    def __init__(self, base: Path) -> None:
+        self.store = base / "storage"
+        self.bundles = base / "bundles"
+        self.root = base / "state"
+        self.env = {**os.environ, "XC_STORAGE": str(self.store), "XC_BUNDLES": str(self.bundles),
+                    "XC_ROOT": str(self.root), "PYTHONPATH": str(ROOT / "src")}
+
+    def __call__(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        # Files, not pipes: a detached container keeps its stdio open.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            rc = subprocess.run([XC, *args], stdout=out, stderr=err, timeout=timeout, env=self.env,
+                                stdin=subprocess.DEVNULL).returncode
+            out.seek(0)
+            err.seek(0)
+            p = subprocess.CompletedProcess([XC, *args], rc, out.read(), err.read())
+        if check:
+            assert p.returncode == 0, f"xc {' '.join(args)} failed ({p.returncode}): {p.stderr}"
+        return p
+
+    def fails(self, *args: str, want: str) -> str:
+        p = self(*args, check=False)
+        assert p.returncode != 0, f"xc {' '.join(args)} should have failed: {p.stdout}"
+        err = p.stderr.strip()
+        assert len(err.splitlines()) == 1, f"not a one-line error: {err!r}"
+        assert want in err, f"{want!r} not in {err!r}"
+        assert "Traceback" not in p.stderr
+        return err
+
+    def python(self, code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / ".venv/bin/python"), "-c", code], capture_output=True, text=True,
+                              timeout=60, env=self.env)
+
+    def layer_dirs(self) -> list[str]:
+        d = self.store / "layers"
+        return sorted(os.listdir(d)) if d.exists() else []
+
+    def cleanup(self) -> None:
+        """Whatever a test left: containers, then mounts."""
+        for cid in os.listdir(self.root) if self.root.exists() else []:
+            self("rm", "-f", cid, check=False)
+        for m in mounts(self.bundles):
+            subprocess.run(["umount", "-l", m.split()[0]])
 
 
 def sha(data: bytes) -> str:
@@ -185,6 +238,21 @@ class Podman:
         r = subprocess.run([*self.args, *args], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"podman {' '.join(args)}: {r.stderr}"
         return r.stdout
+
+
+def podman_images(base: Path) -> dict[str, Path]:
+    """The busybox rootfs, imported by podman with an Env, a WorkingDir and
+    a Cmd, saved as docker-archive and as oci-archive."""
+    from conftest import build_busybox_rootfs
+
+    rootfs = build_busybox_rootfs(base / "rootfs")
+    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(base / "rootfs.tar"), "."], check=True)
+    pm = Podman(base)
+    pm("import", "--change", "ENV GREETING=hello", "--change", "WORKDIR /work",
+       "--change", 'CMD ["sh", "-c", "echo $GREETING from $(pwd)"]', str(base / "rootfs.tar"), "xctest/bb:1")
+    pm("save", "--format", "docker-archive", "-o", str(base / "bb-docker.tar"), "xctest/bb:1")
+    pm("save", "--format", "oci-archive", "-o", str(base / "bb-oci.tar"), "xctest/bb:1")
+    return {"rootfs": rootfs, "docker": base / "bb-docker.tar", "oci": base / "bb-oci.tar"}
 
 
 def tree(root: Path, *, mtimes: bool = True) -> dict[str, tuple[Any, ...]]:

@@ -198,7 +198,7 @@ def record(config_digest: str, manifest_digest: str | None, diff_ids: list[str],
             "layers": diff_ids, "created": cfg.get("created", ""), "size": size, "source": source}
 
 
-def _layer_sizes(store: ImageStore, tx: Transaction, diff_ids: list[str]) -> int:
+def layer_sizes(store: ImageStore, tx: Transaction, diff_ids: list[str]) -> int:
     total = 0
     for d in diff_ids:
         p = tx.layers.get(d) or store.layer_dir(d)
@@ -336,7 +336,7 @@ def import_archive(store: ImageStore, path: str, name: str | None = None) -> lis
                 raise ImageError(f"{path}: neither an OCI image layout (oci-layout, index.json) "
                                  "nor a docker archive (manifest.json)")
             for rec in records:
-                rec["size"] = _layer_sizes(store, tx, rec["layers"])
+                rec["size"] = layer_sizes(store, tx, rec["layers"])
             tx.commit(records)
             return records
     except XcError:
