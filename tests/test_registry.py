@@ -398,3 +398,80 @@ def test_token_auth(xcli, images, tmp_path):
     finally:
         reg.stop()
         tokens.stop()
+
+
+class CuttingProxy:
+    """A TCP proxy to the registry that breaks the connection after
+    *limit* bytes of one answer (the first one larger than that)."""
+
+    def __init__(self, upstream: int, limit: int) -> None:
+        self.upstream, self.limit, self.cuts = upstream, limit, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pump, args=(c,), daemon=True).start()
+
+    def _pump(self, c: socket.socket) -> None:
+        u = socket.create_connection(("127.0.0.1", self.upstream))
+        threading.Thread(target=self._copy, args=(c, u, None), daemon=True).start()
+        self._copy(u, c, self.limit if self.cuts == 0 else None)
+
+    def _copy(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit:
+                    dst.sendall(data[: limit - sent])
+                    self.cuts += 1
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.sock.close()
+
+
+def test_a_download_that_breaks_off_is_resumed(xcli, images, tmp_path):
+    reg = Registry(tmp_path / "reg")
+    proxy = CuttingProxy(reg.port, 400_000)
+    try:
+        reg.push(f"docker-archive:{images['docker']}", "test/cut:1", "--format", "oci")
+        layer = reg.manifest("test/cut", "1")["layers"][0]
+        ref = f"127.0.0.1:{proxy.port}/test/cut:1"
+        err = xcli.fails("pull", ref, want="download broke off after")
+        assert "xc pull again resumes it" in err and proxy.cuts == 1
+        parts = os.listdir(xcli.store / "tmp/partial")
+        assert parts == [f"{layer['digest'][7:]}.part"]
+        have = (xcli.store / "tmp/partial" / parts[0]).stat().st_size
+        assert 0 < have < layer["size"]
+        assert xcli("image", "ls", "--json").stdout.strip() == "[]"
+        r = xcli("pull", ref)
+        assert f"(resumed at {have})" in r.stderr
+        assert _written(reg.log, layer["digest"])[-1] == layer["size"] - have
+        assert not (xcli.store / "tmp/partial").exists()
+        assert xcli("run", "--rm", ref, "echo", "whole").stdout == "whole\n"
+    finally:
+        proxy.stop()
+        reg.stop()

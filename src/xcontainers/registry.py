@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import http.client
 import os
 import ssl
 import sys
@@ -334,11 +335,14 @@ class Client:
                                 while view:
                                     view = view[os.write(fd, view):]
                                 have += len(chunk)
-                        except (OSError, urllib.error.URLError) as e:
+                        except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
                             if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
                                 raise
                             raise RegistryError(f"{what}: download broke off after {have} bytes "
                                                 f"({getattr(e, 'reason', e)}); xc pull again resumes it") from None
+                        if size is not None and have < size:
+                            raise RegistryError(f"{what}: download broke off after {have} of {size} bytes; "
+                                                "xc pull again resumes it")
             finally:
                 os.close(fd)
             got = "sha256:" + h.hexdigest()
