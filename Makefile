@@ -4,6 +4,7 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps \
+            umoci docker-registry apache2-utils openssl zstd \
             iproute2 python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
             libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux
@@ -21,7 +22,7 @@ STAMP   := $(VENV)/.setup-done
 $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
 	./scripts/setup-host $(APT_PKGS)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
 	printf '#!%s -IS\nimport sys; sys.path.insert(0, "%s")\nfrom xcontainers.runtime_cli import main; main()\n' \
 		'$(abspath $(PY))' '$(abspath src)' \
 		> /usr/local/bin/.xc-runtime.tmp

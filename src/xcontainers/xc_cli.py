@@ -2,17 +2,21 @@
 
     xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N]
            [--stats] [--trace] [--no-abom] [--libos KEY=VALUE] [IMAGE] [CMD...]
-    xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID | xc images
+    xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID
+    xc image import FILE [--name REF] | xc image ls | xc image rm REF | xc images
+    xc pull [--insecure] [--creds U:P] REF   pull an image from a registry (v2 API)
+    xc system prune                 stale container mounts, unused layers, partial downloads
     xc stats ID [--json]            what the X-LibOS of a running container did so far
     xc abom scan|patch ...          the offline ABOM analyzer (xc abom -h)
     xc libos interface|table        the exokernel interface, the system call table
     xc bench ...                    benchmarks (xc bench -h)
 
-IMAGE is the built-in ``busybox`` (the default, made from Debian's
-busybox-static on first use) or a directory holding a rootfs.  Each
-container gets a bundle under /var/lib/xcontainers/containers/ID (its config
-and a private copy of the rootfs) and is run by the same runtime as
-``xc-runtime``, with its state under /run/xc.
+IMAGE is an image of the store (``xc image import``, ``xc pull``: the
+container's root is an overlay of the image's layers, docs/images.md), the
+built-in ``busybox`` (the default, made from Debian's busybox-static on
+first use) or a directory holding a rootfs (both copied into the bundle).
+Each container gets a bundle under /var/lib/xcontainers/containers/ID and
+is run by the same runtime as ``xc-runtime``, with its state under /run/xc.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import uuid
 from typing import Any
@@ -45,18 +48,23 @@ def _parse_size(text: str) -> int:
 
 
 def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
+    from . import imagerun
     from .defaults import default_spec
-    from .image import copy_rootfs, image_rootfs
 
-    src = image_rootfs(a.image)
+    rec = imagerun.find(a.image)
     bundle = os.path.join(BUNDLES, cid)
     os.makedirs(BUNDLES, exist_ok=True)
     os.mkdir(bundle)
     try:
-        copy_rootfs(src, os.path.join(bundle, "rootfs"))
+        if rec is None:
+            from .image import copy_rootfs, image_rootfs
+
+            imagerun.write_marker(bundle, STATE_ROOT, None)
+            copy_rootfs(image_rootfs(a.image), os.path.join(bundle, "rootfs"))
+        else:
+            rootfs = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
         spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=a.tty, hostname=a.hostname or cid[:12])
         spec["root"]["readonly"] = False
-        spec["process"]["env"] += a.env
         res = spec["linux"]["resources"]
         if a.memory:
             res["memory"] = {"limit": _parse_size(a.memory)}
@@ -65,10 +73,20 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
         spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         spec["linux"]["namespaces"].append({"type": "cgroup"})
         spec["annotations"] = _libos_annotations(a)
+        if rec is None:
+            spec["process"]["env"] += a.env
+            if a.entrypoint is not None:
+                spec["process"]["args"] = ([a.entrypoint] if a.entrypoint else []) + cmd
+        else:
+            from .imagestore import ImageStore
+
+            for w in imagerun.apply_config(spec, ImageStore().config(rec), rootfs, cmd=cmd, env=a.env,
+                                           entrypoint=a.entrypoint, image=a.image):
+                sys.stderr.write(f"xc: {w}\n")
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=2)
     except BaseException:
-        shutil.rmtree(bundle, ignore_errors=True)
+        imagerun.remove_bundle(bundle)
         raise
     return bundle
 
@@ -94,18 +112,35 @@ def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
 
 
 def _remove_bundle(cid: str) -> None:
-    shutil.rmtree(os.path.join(BUNDLES, cid), ignore_errors=True)
+    from .imagerun import remove_bundle
+
+    remove_bundle(os.path.join(BUNDLES, cid))
+
+
+def _gc() -> None:
+    """Remove stale bundles (their `xc` was killed): xcontainers/imagerun.py."""
+    from .imagerun import gc
+
+    gc(BUNDLES)
 
 
 def _is_image(name: str) -> bool:
     from .image import BUILTIN, IMAGES_DIR
+    from .imagerun import find
 
-    return name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name))
+    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
+        return True
+    if find(name) is not None:
+        return True
+    if ("/" in name or ":" in name) and not name.startswith(("/", ".")):
+        raise XcError(f"image {name!r} not found (xc image ls; xc image import FILE; xc pull {name})")
+    return False
 
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .container import Runtime
 
+    _gc()
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
@@ -136,6 +171,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_ps(a: argparse.Namespace) -> int:
     from .container import Runtime
 
+    _gc()
     items = Runtime(STATE_ROOT).list()
     print(f"{'ID':<14}{'PID':<8}{'STATUS':<10}{'CREATED'}")
     for s in items:
@@ -171,20 +207,19 @@ def cmd_stop(a: argparse.Namespace) -> int:
 
 def cmd_rm(a: argparse.Namespace) -> int:
     from .container import Runtime
+    from .errors import NotFound
+    from .imagerun import remove_stale
 
-    Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    try:
+        Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    except NotFound:
+        # Its `xc` may have died before the container was made: the bundle
+        # (and its overlay mount) are all that is left.
+        if remove_stale(BUNDLES, a.id):
+            return 0
+        raise
     _remove_bundle(a.id)
-    return 0
-
-
-def cmd_images(a: argparse.Namespace) -> int:
-    from .image import BUILTIN, IMAGES_DIR
-
-    names = sorted(os.listdir(IMAGES_DIR)) if os.path.isdir(IMAGES_DIR) else []
-    if BUILTIN not in names:
-        names.append(BUILTIN + " (built on first use)")
-    for n in names:
-        print(n)
+    _gc()
     return 0
 
 
@@ -264,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--libos", action="append", default=[], metavar="KEY=VALUE",
                    help="a LibOS profile setting (annotation org.xcontainers.libos.KEY), e.g. "
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
+    r.add_argument("--entrypoint", help="the program to run instead of the image's Entrypoint "
+                   "(\"\" for none); the image's Cmd is then dropped")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -283,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("-f", "--force", action="store_true")
     rm.add_argument("id")
     rm.set_defaults(fn=cmd_rm)
-    sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    from .image_cli import add_commands as image_commands
+    image_commands(sub)
     st = sub.add_parser("stats", help="what the X-LibOS of a running container did so far")
     st.add_argument("id")
     st.add_argument("--json", action="store_true")
