@@ -1,8 +1,10 @@
 """`xc`: the friendly command line.
 
     xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N]
-           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE] [IMAGE] [CMD...]
+           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE]
+           [--network bridge|none|host] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]] [IMAGE] [CMD...]
     xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID | xc images
+    xc network ls|prune             containers' networks (docs/network.md)
     xc stats ID [--json]            what the X-LibOS of a running container did so far
     xc abom scan|patch ...          the offline ABOM analyzer (xc abom -h)
     xc libos interface|table        the exokernel interface, the system call table
@@ -103,12 +105,25 @@ def _is_image(name: str) -> bool:
     return name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name))
 
 
+def _release_network(cid: str) -> None:
+    """Remove the container's network (a warning, not an error, if that fails)."""
+    from . import network
+
+    try:
+        network.detach(cid, STATE_ROOT)
+    except XcError as e:
+        sys.stderr.write(f"xc: warning: {e}\n")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
+    from . import network
     from .container import Runtime
 
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
+    net = network.request(a.network, a.publish)  # bad input fails before anything is made
+    network.collect_garbage()
     if os.path.exists(os.path.join(BUNDLES, cid)):
         raise XcError(f"container {cid!r} already exists (xc rm {cid})")
     cmd = list(a.command)
@@ -118,8 +133,15 @@ def cmd_run(a: argparse.Namespace) -> int:
         a.image = "busybox"
     bundle = _bundle(cid, a, cmd)
     try:
+        network.attach(cid, STATE_ROOT, net, bundle, a.hostname or cid[:12])
+    except BaseException:
+        _remove_bundle(cid)
+        raise
+    detached = False
+    try:
         if a.detach:
             rt.run(cid, bundle, detach=True)
+            detached = True
             print(cid)
             return 0
         code = rt.run(cid, bundle, keep=not a.rm)
@@ -129,12 +151,17 @@ def cmd_run(a: argparse.Namespace) -> int:
             sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
         return code
     finally:
-        if a.rm and not a.detach:
-            _remove_bundle(cid)
+        if not detached:  # the container has stopped (or never started): its network goes
+            _release_network(cid)
+            if a.rm or a.detach:
+                _remove_bundle(cid)
 
 
 def cmd_ps(a: argparse.Namespace) -> int:
     from .container import Runtime
+    from .network import collect_garbage
+
+    collect_garbage()
 
     items = Runtime(STATE_ROOT).list()
     print(f"{'ID':<14}{'PID':<8}{'STATUS':<10}{'CREATED'}")
@@ -171,9 +198,33 @@ def cmd_stop(a: argparse.Namespace) -> int:
 
 def cmd_rm(a: argparse.Namespace) -> int:
     from .container import Runtime
+    from .network import collect_garbage
 
+    collect_garbage()
     Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    _release_network(a.id)
     _remove_bundle(a.id)
+    return 0
+
+
+def cmd_network(a: argparse.Namespace) -> int:
+    from . import network
+
+    if a.what == "prune":
+        out = network.prune()
+        for what, names in out.items():
+            for n in names:
+                print(f"removed {what[:-1] if what != 'netns' else what}: {n}")
+        return 0
+    atts = network.attachments()
+    if a.json:
+        print(json.dumps(atts, indent=2))
+        return 0
+    print(f"{'CONTAINER':<16}{'MODE':<8}{'BRIDGE':<8}{'ADDRESS':<16}{'PORTS'}")
+    for att in atts.values():
+        ports = ", ".join(f"{p['host_ip'] + ':' if p['host_ip'] else ''}{p['host_port']}->"
+                          f"{p['container_port']}/{p['proto']}" for p in att.get("ports") or [])
+        print(f"{att['id']:<16}{att['mode']:<8}{att.get('bridge', '-'):<8}{att.get('address', '-'):<16}{ports}")
     return 0
 
 
@@ -264,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--libos", action="append", default=[], metavar="KEY=VALUE",
                    help="a LibOS profile setting (annotation org.xcontainers.libos.KEY), e.g. "
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
+    r.add_argument("--network", default="bridge", metavar="MODE",
+                   help="bridge (the default: an address on the xc0 bridge, NAT out), none (only lo) "
+                        "or host (the host's network)")
+    r.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host (bridge network; repeatable)")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -284,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("id")
     rm.set_defaults(fn=cmd_rm)
     sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    nw = sub.add_parser("network", help="containers' networks: list them, or prune what no container uses")
+    nw.add_argument("what", choices=("ls", "prune"))
+    nw.add_argument("--json", action="store_true")
+    nw.set_defaults(fn=cmd_network)
     st = sub.add_parser("stats", help="what the X-LibOS of a running container did so far")
     st.add_argument("id")
     st.add_argument("--json", action="store_true")
