@@ -101,6 +101,9 @@ def request(mode: str, ports: list[str]) -> NetworkRequest:
     """Check what `xc run --network MODE -p ...` asks, before anything is made."""
     if mode not in MODES:
         raise NetworkError(f"--network {mode!r}: unknown mode (use bridge, none or host)")
+    if mode != "host" and os.geteuid() != 0:
+        raise NetworkError(f"--network {mode} needs root (xc makes the namespace, links and rules): "
+                           "use --network host")
     maps = [parse_port(p) for p in ports]
     if maps and mode != "bridge":
         raise NetworkError(f"-p {maps[0]}: published ports need --network bridge (not {mode})")
@@ -438,14 +441,15 @@ def prune() -> dict[str, list[str]]:
         used_veth = {a.get("veth") for a in atts}
         used_tags = {a.get("tag") for a in atts}
         used_bridges = {a.get("bridge") for a in atts if a.get("bridge")}
+        # Links before namespaces: a namespace going takes its veth ends with it.
+        for name in links.link_names("xcv"):
+            if len(name) == 11 and name not in used_veth and links.delete_link(name):
+                out["links"].append(name)
         if os.path.isdir(NETNS_DIR):
             for name in os.listdir(NETNS_DIR):
                 p = os.path.join(NETNS_DIR, name)
                 if p not in used_ns and links.remove_netns(p):
                     out["netns"].append(p)
-        for name in links.link_names("xcv"):
-            if len(name) == 11 and name not in used_veth and links.delete_link(name):
-                out["links"].append(name)
         tags = nft.tagged_rules()
         stale = [t for t in tags if t.startswith("xc:") and t not in used_tags]
         bridges = [t[len("xc-bridge:"):] for t in tags if t.startswith("xc-bridge:")]
