@@ -361,11 +361,11 @@ def test_parallel_runs_get_distinct_addresses(clean):
     names = [f"par{i}-{uuid.uuid4().hex[:6]}" for i in range(4)]
     logs = [Path(net.root).parent / f"{n}.log" for n in names]
     procs = []
-    for n, log in zip(names, logs):
+    for n, log in zip(names, logs, strict=True):
         with open(log, "w") as f:  # not a pipe: the detached container keeps its stderr
             procs.append(subprocess.Popen([XC, "run", "-d", "--name", n, "busybox", "sleep", "1000"],
                                           env=net.env, stdin=subprocess.DEVNULL, stdout=f, stderr=f))
-    for p, log in zip(procs, logs):
+    for p, log in zip(procs, logs, strict=True):
         assert p.wait(timeout=120) == 0, log.read_text()
     addrs = [net.attachment(n)["address"] for n in names]
     assert len(set(addrs)) == 4, addrs
