@@ -1,11 +1,13 @@
 """`xc`: the friendly command line.
 
     xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N]
-           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE] [IMAGE] [CMD...]
+           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE]
+           [--network bridge|none|host] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]] [IMAGE] [CMD...]
     xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID
     xc image import FILE [--name REF] | xc image ls | xc image rm REF | xc images
     xc pull [--insecure] [--creds U:P] REF   pull an image from a registry (v2 API)
     xc system prune                 stale container mounts, unused layers, partial downloads
+    xc network ls|prune             containers' networks (docs/network.md)
     xc stats ID [--json]            what the X-LibOS of a running container did so far
     xc abom scan|patch ...          the offline ABOM analyzer (xc abom -h)
     xc libos interface|table        the exokernel interface, the system call table
@@ -118,10 +120,14 @@ def _remove_bundle(cid: str) -> None:
 
 
 def _gc() -> None:
-    """Remove stale bundles (their `xc` was killed): xcontainers/imagerun.py."""
+    """Remove what containers whose `xc` was killed left: stale bundles and
+    their overlay mounts (xcontainers/imagerun.py), networks of containers
+    that no longer exist (xcontainers/network.py)."""
     from .imagerun import gc
+    from .network import collect_garbage
 
     gc(BUNDLES)
+    collect_garbage()
 
 
 def _is_image(name: str) -> bool:
@@ -137,13 +143,25 @@ def _is_image(name: str) -> bool:
     return False
 
 
+def _release_network(cid: str) -> None:
+    """Remove the container's network (a warning, not an error, if that fails)."""
+    from . import network
+
+    try:
+        network.detach(cid, STATE_ROOT)
+    except XcError as e:
+        sys.stderr.write(f"xc: warning: {e}\n")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
+    from . import network
     from .container import Runtime
 
     _gc()
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
+    net = network.request(a.network, a.publish)  # bad input fails before anything is made
     if os.path.exists(os.path.join(BUNDLES, cid)):
         raise XcError(f"container {cid!r} already exists (xc rm {cid})")
     cmd = list(a.command)
@@ -153,8 +171,15 @@ def cmd_run(a: argparse.Namespace) -> int:
         a.image = "busybox"
     bundle = _bundle(cid, a, cmd)
     try:
+        network.attach(cid, STATE_ROOT, net, bundle, a.hostname or cid[:12])
+    except BaseException:
+        _remove_bundle(cid)
+        raise
+    detached = False
+    try:
         if a.detach:
             rt.run(cid, bundle, detach=True)
+            detached = True
             print(cid)
             return 0
         code = rt.run(cid, bundle, keep=not a.rm)
@@ -164,8 +189,10 @@ def cmd_run(a: argparse.Namespace) -> int:
             sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
         return code
     finally:
-        if a.rm and not a.detach:
-            _remove_bundle(cid)
+        if not detached:  # the container has stopped (or never started): its network goes
+            _release_network(cid)
+            if a.rm or a.detach:
+                _remove_bundle(cid)
 
 
 def cmd_ps(a: argparse.Namespace) -> int:
@@ -210,16 +237,40 @@ def cmd_rm(a: argparse.Namespace) -> int:
     from .errors import NotFound
     from .imagerun import remove_stale
 
+    _gc()
     try:
         Runtime(STATE_ROOT).delete(a.id, force=a.force)
     except NotFound:
         # Its `xc` may have died before the container was made: the bundle
-        # (and its overlay mount) are all that is left.
+        # (and its overlay mount, its network) are all that is left.
+        _release_network(a.id)
         if remove_stale(BUNDLES, a.id):
             return 0
         raise
+    _release_network(a.id)
     _remove_bundle(a.id)
     _gc()
+    return 0
+
+
+def cmd_network(a: argparse.Namespace) -> int:
+    from . import network
+
+    if a.what == "prune":
+        out = network.prune()
+        for what, names in out.items():
+            for n in names:
+                print(f"removed {what[:-1] if what != 'netns' else what}: {n}")
+        return 0
+    atts = network.attachments()
+    if a.json:
+        print(json.dumps(atts, indent=2))
+        return 0
+    print(f"{'CONTAINER':<16}{'MODE':<8}{'BRIDGE':<8}{'ADDRESS':<16}{'PORTS'}")
+    for att in atts.values():
+        ports = ", ".join(f"{p['host_ip'] + ':' if p['host_ip'] else ''}{p['host_port']}->"
+                          f"{p['container_port']}/{p['proto']}" for p in att.get("ports") or [])
+        print(f"{att['id']:<16}{att['mode']:<8}{att.get('bridge', '-'):<8}{att.get('address', '-'):<16}{ports}")
     return 0
 
 
@@ -301,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
     r.add_argument("--entrypoint", help="the program to run instead of the image's Entrypoint "
                    "(\"\" for none); the image's Cmd is then dropped")
+    r.add_argument("--network", default="bridge", metavar="MODE",
+                   help="bridge (the default: an address on the xc0 bridge, NAT out), none (only lo) "
+                        "or host (the host's network)")
+    r.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host (bridge network; repeatable)")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -322,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     rm.set_defaults(fn=cmd_rm)
     from .image_cli import add_commands as image_commands
     image_commands(sub)
+    nw = sub.add_parser("network", help="containers' networks: list them, or prune what no container uses")
+    nw.add_argument("what", choices=("ls", "prune"))
+    nw.add_argument("--json", action="store_true")
+    nw.set_defaults(fn=cmd_network)
     st = sub.add_parser("stats", help="what the X-LibOS of a running container did so far")
     st.add_argument("id")
     st.add_argument("--json", action="store_true")
