@@ -237,7 +237,6 @@ def cmd_rm(a: argparse.Namespace) -> int:
     from .errors import NotFound
     from .imagerun import remove_stale
 
-    _gc()
     try:
         Runtime(STATE_ROOT).delete(a.id, force=a.force)
     except NotFound:
