@@ -25,7 +25,7 @@ from .state import State, Status, Store, process_start_time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
     from .spec import Process, Spec
 
@@ -217,7 +217,7 @@ class Runtime:
                 console_sock=console, no_pivot=opts.no_pivot,
                 no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
-                libos_fd=_libos_image_fd(spec.annotations),
+                libos_fd=_libos_image_fd(spec.annotations), loopback_up=self.rootless,
             )
             if ctx.libos_fd >= 0 and prof is not None:
                 ctx.stats_fd = libos.new_stats_fd(prof)
@@ -407,12 +407,16 @@ class Runtime:
             log.warning(f"annotations.{libos.ANNOTATION}.stats: {path}: {e.strerror}")
 
     def run(self, cid: str, bundle: str, opts: CreateOptions | None = None, detach: bool = False,
-            keep: bool = False) -> int:
-        """create + start; in the foreground, wait and return the exit code."""
+            keep: bool = False, on_created: Callable[[State], None] | None = None) -> int:
+        """create + start; in the foreground, wait and return the exit code.
+        *on_created* runs between the two (e.g. to give the container a
+        network in its namespace); if it fails, the container is deleted."""
         opts = opts or CreateOptions()
         if detach:
-            self.create(cid, bundle, opts)
+            state = self.create(cid, bundle, opts)
             try:
+                if on_created is not None:
+                    on_created(state)
                 self.start(cid)
             except BaseException:
                 self.delete(cid, force=True)
@@ -437,6 +441,13 @@ class Runtime:
 
                 master = recv_fd(master_sock)
                 master_sock.close()
+            if on_created is not None:
+                try:
+                    on_created(state)
+                except BaseException:
+                    if keep:  # (otherwise the finally below deletes it)
+                        self.delete(cid, force=True)
+                    raise
             for sig in _FORWARDED:
                 _signal.signal(sig, lambda s, _f, pid=state.pid: _forward(pid, s))
             self.start(cid)

@@ -81,6 +81,7 @@ class InitContext:
     stats_fd: int = -1
     trace_fd: int = -1          # the LibOS's trace file, or -1
     trace_stderr: bool = False  # the trace goes to the container's stderr
+    loopback_up: bool = False   # set lo up in a new network namespace (rootless)
 
 
 @record
@@ -201,6 +202,8 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
+            if rest & CLONE.NEWNET and ctx.loopback_up:
+                kernel.loopback_up()
         pid = os.fork()
         if pid == 0:
             _init_main(ctx)

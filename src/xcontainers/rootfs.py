@@ -173,11 +173,25 @@ def _mount_one(spec: Spec, m: Mount, rootfs: str, cgroup_mounts: list[tuple[str,
             if copyup and typ == "tmpfs":
                 _tmpfs_copyup(m, dest, flags, ",".join(data))
             else:
-                kernel.mount(m.source or typ, dest, typ, flags, ",".join(data) or None)
+                try:
+                    kernel.mount(m.source or typ, dest, typ, flags, ",".join(data) or None)
+                except PermissionError:
+                    if not (typ == "sysfs" and flags & MS.RDONLY and spec.has_namespace("user")):
+                        raise
+                    _bind_host_sys(dest, flags)
         if prop:
             kernel.mount(None, dest, None, prop, None)
     except OSError as e:
         raise _fail(where, e) from None
+
+
+def _bind_host_sys(dest: str, flags: int) -> None:
+    """A read-only sysfs a user namespace may not mount (it needs a network
+    namespace of its own): bind the host's /sys read-only instead, as crun
+    and later runc do.  (Debian's runc 1.1 refuses such a config.)"""
+    kernel.mount("/sys", dest, None, MS.BIND | MS.REC, None)
+    keep = _statvfs_flags(dest)
+    kernel.mount(None, dest, None, MS.BIND | MS.REMOUNT | MS.RDONLY | keep | (flags & ~MS.RDONLY), None)
 
 
 def _tmpfs_copyup(m: Mount, dest: str, flags: int, data: str) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "runtime_dir",
     "data_dir",
     "check_spec",
+    "helper_exists",
     "write_id_maps",
     "subid_ranges",
     "SUBUID",
@@ -175,6 +176,11 @@ def _which(name: str) -> str | None:
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return p
     return None
+
+
+def helper_exists(field: str) -> bool:
+    """Whether newuidmap (for "uidMappings") or newgidmap is installed."""
+    return _which("newuidmap" if field.startswith("uid") else "newgidmap") is not None
 
 
 def _mapped(value: int, maps: list[IdMapping]) -> bool:

@@ -13,6 +13,11 @@ busybox-static on first use) or a directory holding a rootfs.  Each
 container gets a bundle under /var/lib/xcontainers/containers/ID (its config
 and a private copy of the rootfs) and is run by the same runtime as
 ``xc-runtime``, with its state under /run/xc.
+
+Run by an unprivileged user, ``xc`` is rootless (docs/rootless.md): state
+under $XDG_RUNTIME_DIR/xc, bundles and images under
+~/.local/share/xcontainers, the container in a user namespace, and
+``--network slirp4netns`` (the default), ``pasta``, ``none`` or ``host``.
 """
 
 from __future__ import annotations
@@ -62,8 +67,11 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             res["memory"] = {"limit": _parse_size(a.memory)}
         if a.pids_limit:
             res["pids"] = {"limit": a.pids_limit}
-        spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
-        spec["linux"]["namespaces"].append({"type": "cgroup"})
+        if os.geteuid() == 0:
+            spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
+            spec["linux"]["namespaces"].append({"type": "cgroup"})
+        else:
+            _rootless_bundle(spec, bundle, a)
         spec["annotations"] = _libos_annotations(a)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=2)
@@ -71,6 +79,40 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
         shutil.rmtree(bundle, ignore_errors=True)
         raise
     return bundle
+
+
+def _rootless_defaults() -> None:
+    """Not root: state under $XDG_RUNTIME_DIR/xc, bundles and images under
+    ~/.local/share/xcontainers (each unless its variable names another)."""
+    global STATE_ROOT, BUNDLES
+    from . import rootless
+
+    if "XC_ROOT" not in os.environ:
+        STATE_ROOT = rootless.runtime_dir("xc")
+    if "XC_BUNDLES" not in os.environ:
+        BUNDLES = rootless.data_dir("containers")
+    os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
+
+
+def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -> None:
+    """The config of a rootless container (see rootless.py): container root
+    is the user; with a range in /etc/subuid and /etc/subgid, the ids from 1
+    up map onto it (as podman does); its network as --network asks."""
+    from . import rootless, rootless_net
+    from .defaults import rootless_spec
+
+    rootless_spec(spec)
+    lx = spec["linux"]
+    for key, path, own in (("uidMappings", rootless.SUBUID, os.geteuid()),
+                           ("gidMappings", rootless.SUBGID, os.getegid())):
+        ranges = rootless.subid_ranges(path, os.geteuid())
+        if ranges and rootless.helper_exists(key):
+            start, count = max(ranges, key=lambda r: r[1])
+            lx[key] = [{"containerID": 0, "hostID": own, "size": 1},
+                       {"containerID": 1, "hostID": start, "size": min(count, 65536)}]
+    if len({len(lx["uidMappings"]), len(lx["gidMappings"])}) != 1:  # one without a range: own ids only
+        lx["uidMappings"], lx["gidMappings"] = lx["uidMappings"][:1], lx["gidMappings"][:1]
+    rootless_net.configure_bundle(spec, bundle, a.net)
 
 
 def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
@@ -109,6 +151,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
+    on_created = _network_request(a)
     if os.path.exists(os.path.join(BUNDLES, cid)):
         raise XcError(f"container {cid!r} already exists (xc rm {cid})")
     cmd = list(a.command)
@@ -119,10 +162,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     bundle = _bundle(cid, a, cmd)
     try:
         if a.detach:
-            rt.run(cid, bundle, detach=True)
+            rt.run(cid, bundle, detach=True, on_created=on_created)
             print(cid)
             return 0
-        code = rt.run(cid, bundle, keep=not a.rm)
+        code = rt.run(cid, bundle, keep=not a.rm, on_created=on_created)
         if a.stats and rt.stats_fd >= 0:
             from .libos import format_stats, read_stats
 
@@ -131,6 +174,44 @@ def cmd_run(a: argparse.Namespace) -> int:
     finally:
         if a.rm and not a.detach:
             _remove_bundle(cid)
+
+
+def _network_request(a: argparse.Namespace) -> Any:
+    """Check --network/-p before anything is made; rootless, the function
+    that gives the created container its network (rootless_net.py)."""
+    a.net = None
+    if os.geteuid() == 0:
+        if a.network not in (None, "none") or a.publish:
+            raise XcError("--network/-p: as root, containers get a network namespace with lo only "
+                          "(--network none); the other modes are rootless ones here")
+        return None
+    from . import rootless_net
+
+    ports = [_parse_port(p) for p in a.publish]
+    a.net = rootless_net.request(a.network or "slirp4netns", ports)
+
+    def attach(state: Any) -> None:
+        rootless_net.attach(a.net, state.pid, state.bundle)
+
+    return attach
+
+
+def _parse_port(text: str) -> Any:
+    """``[HOSTIP:]HOSTPORT:PORT[/tcp|udp]``."""
+    from .rootless_net import Port
+
+    body, _, proto = text.partition("/")
+    parts = body.split(":")
+    try:
+        if len(parts) not in (2, 3) or (proto or "tcp") not in ("tcp", "udp"):
+            raise ValueError
+        host_ip = parts[0] if len(parts) == 3 else ""
+        hp, cp = int(parts[-2]), int(parts[-1])
+        if not (0 < hp < 65536 and 0 < cp < 65536):
+            raise ValueError
+    except ValueError:
+        raise XcError(f"-p {text}: expected [HOSTIP:]HOSTPORT:PORT[/tcp|udp], e.g. 8080:80") from None
+    return Port(hp, cp, proto or "tcp", "" if host_ip == "0.0.0.0" else host_ip)
 
 
 def cmd_ps(a: argparse.Namespace) -> int:
@@ -264,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--libos", action="append", default=[], metavar="KEY=VALUE",
                    help="a LibOS profile setting (annotation org.xcontainers.libos.KEY), e.g. "
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
+    r.add_argument("--network", metavar="MODE",
+                   help="rootless: slirp4netns (the default), pasta, none (only lo) or host; "
+                        "as root: none (the container's own namespace with lo)")
+    r.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
+                   help="rootless: publish a container port on the host (slirp4netns or pasta)")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -312,6 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         p.print_help()
         sys.exit(0)
     try:
+        if os.geteuid() != 0:
+            _rootless_defaults()
         code = a.fn(a)
     except XcError as e:
         sys.stderr.write(f"xc: {e}\n")
