@@ -3,7 +3,7 @@
 
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
-APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps uidmap slirp4netns passt \
+APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps uidmap slirp4netns passt fuse-overlayfs \
             iproute2 python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
             libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux

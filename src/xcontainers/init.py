@@ -181,6 +181,8 @@ def _preload(spec: Spec | None, terminal: bool) -> None:
         import subprocess  # noqa: F401 - run by run_hooks
 
         from . import hooks  # noqa: F401
+    if rootfs.OVERLAY in spec.annotations and spec.annotations.get(rootfs.OVERLAY + ".driver") != "kernel":
+        import subprocess  # noqa: F401,F811 - rootfs._fuse_overlay
     if any("tmpcopyup" in m.options for m in spec.mounts):
         import shutil  # noqa: F401 - rootfs._tmpcopyup
         import tempfile  # noqa: F401
