@@ -16,8 +16,9 @@ STAMP   := $(VENV)/.setup-done
 
 .PHONY: setup demo test bench clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
+	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
 	printf '#!%s -I\nfrom xcontainers.runtime_cli import main; main()\n' '$(abspath $(PY))' \

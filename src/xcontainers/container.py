@@ -190,7 +190,10 @@ class Runtime:
             from .defaults import DEFAULT_DEVICE_RULES
 
             resources["devices"] = list(resources["devices"]) + DEFAULT_DEVICE_RULES
-        cg = cgroups.Cgroup.open(cgroups.resolve_path(spec.cgroups_path, cid))
+        cg_path = None
+        if self.rootless and not spec.cgroups_path:
+            cg_path = cgroups.rootless_default_path(cid)  # below the caller's own, if delegated (v2)
+        cg = cgroups.Cgroup.open(cg_path or cgroups.resolve_path(spec.cgroups_path, cid))
         state = State(
             id=cid, bundle=spec.bundle, status=Status.CREATING, created=_now_rfc3339(),
             rootfs=spec.root_path, annotations=spec.annotations, cgroup=cg.to_state(),

@@ -205,14 +205,14 @@ def check_spec(spec: Spec) -> None:
     if proc is not None:
         if not _mapped(proc.uid, spec.uid_mappings):
             raise ConfigError(f"process.user.uid: {proc.uid} is not mapped by linux.uidMappings")
-        for what, gid in [("gid", proc.gid), *(("additionalGids", g) for g in proc.additional_gids)]:
-            if not _mapped(gid, spec.gid_mappings):
-                raise ConfigError(f"process.user.{what}: {gid} is not mapped by linux.gidMappings")
         if proc.additional_gids and _own_only(spec.gid_mappings, os.getegid()):
             raise ConfigError(
                 "process.user.additionalGids: a rootless container with only your own gid mapped "
                 "cannot set supplementary groups (setgroups is denied); map a range from /etc/subgid"
             )
+        for what, gid in [("gid", proc.gid), *(("additionalGids", g) for g in proc.additional_gids)]:
+            if not _mapped(gid, spec.gid_mappings):
+                raise ConfigError(f"process.user.{what}: {gid} is not mapped by linux.gidMappings")
     for i, m in enumerate(spec.mounts):
         for o in m.options:
             key, eq, value = o.partition("=")
