@@ -67,9 +67,9 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             res["memory"] = {"limit": _parse_size(a.memory)}
         if a.pids_limit:
             res["pids"] = {"limit": a.pids_limit}
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
         if os.geteuid() == 0:
             spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
-            spec["linux"]["namespaces"].append({"type": "cgroup"})
         else:
             _rootless_bundle(spec, bundle, a)
         spec["annotations"] = _libos_annotations(a)
