@@ -76,7 +76,7 @@ def is_rootless(flag: str | None = "auto") -> bool:
     return os.geteuid() != 0
 
 
-def runtime_dir(name: str) -> str:
+def runtime_dir(name: str, other: str = "give the state directory with --root") -> str:
     """``$XDG_RUNTIME_DIR/<name>`` (a per-user tmpfs the login manager
     makes, as runc uses), or ``/run/user/<uid>/<name>`` when the variable is
     unset but that directory is the user's."""
@@ -90,8 +90,7 @@ def runtime_dir(name: str) -> str:
             pass
     if not base:
         raise ConfigError(
-            "XDG_RUNTIME_DIR is not set: a rootless runtime keeps its state there "
-            "(set it, or give the state directory with --root)"
+            f"XDG_RUNTIME_DIR is not set: a rootless runtime keeps its state there (set it, or {other})"
         )
     return os.path.join(base, name)
 

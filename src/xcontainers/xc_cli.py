@@ -81,14 +81,14 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
     return bundle
 
 
-def _rootless_defaults() -> None:
+def _rootless_defaults(cmd: str) -> None:
     """Not root: state under $XDG_RUNTIME_DIR/xc, bundles and images under
     ~/.local/share/xcontainers (each unless its variable names another)."""
     global STATE_ROOT, BUNDLES
     from . import rootless
 
-    if "XC_ROOT" not in os.environ:
-        STATE_ROOT = rootless.runtime_dir("xc")
+    if "XC_ROOT" not in os.environ and cmd in ("run", "ps", "exec", "stop", "rm", "stats"):
+        STATE_ROOT = rootless.runtime_dir("xc", "name a state directory in XC_ROOT")
     if "XC_BUNDLES" not in os.environ:
         BUNDLES = rootless.data_dir("containers")
     os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     try:
         if os.geteuid() != 0:
-            _rootless_defaults()
+            _rootless_defaults(a.cmd)
         code = a.fn(a)
     except XcError as e:
         sys.stderr.write(f"xc: {e}\n")
