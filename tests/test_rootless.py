@@ -533,14 +533,18 @@ _DELEGATED = r'''
 import json, os, subprocess, sys
 top, cg, uid, gid, runtime, bundle, run, data = sys.argv[1:]
 uid, gid = int(uid), int(gid)
+env = {"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": run, "XDG_DATA_HOME": data, "HOME": "/"}
+out = {}
+# Not delegated: the user's session is in a cgroup of root's.
+p = subprocess.run([runtime, "run", "--bundle", bundle, "deleg-none"], user=uid, group=gid, extra_groups=[],
+                   env=env, capture_output=True, text=True, timeout=60)
+out["deleg-none"] = [p.returncode, p.stdout, p.stderr]
 os.mkdir(cg)
 for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
     os.chown(os.path.join(cg, f), uid, gid)
 # The user's session lives in the delegated cgroup, as under systemd.
 with open(os.path.join(cg, "cgroup.procs"), "w") as f:
     f.write(str(os.getpid()))
-env = {"PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": run, "XDG_DATA_HOME": data, "HOME": "/"}
-out = {}
 for cid in ("deleg-a", "deleg-b"):
     p = subprocess.run([runtime, "run", "--bundle", bundle + ("-limit" if cid == "deleg-b" else ""), cid],
                        user=uid, group=gid, extra_groups=[], env=env, capture_output=True,
@@ -553,9 +557,10 @@ print(json.dumps(out))
 
 def test_delegated_cgroup_v2(env, user):
     """On a cgroup v2 host (the hybrid host's cgroup2 tree bound over
-    /sys/fs/cgroup, in a private mount namespace), a user whose session
-    lives in a cgroup delegated to it: the container gets a cgroup of its
-    own below it, removed at delete."""
+    /sys/fs/cgroup, in a private mount namespace): without delegation the
+    container runs in the caller's cgroup; for a user whose session lives in
+    a cgroup delegated to it, the container gets a cgroup of its own below
+    it, removed at delete."""
     if not os.path.ismount("/sys/fs/cgroup/unified"):
         pytest.skip("no cgroup2 mount at /sys/fs/cgroup/unified on this host")
     bundle, cfg = env.bundle(user, ["cat", "/proc/self/cgroup"], writable=False)
@@ -576,6 +581,8 @@ def test_delegated_cgroup_v2(env, user):
             capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         out = json.loads(p.stdout)
+        rc, text, err = out["deleg-none"]
+        assert rc == 0 and "0::/" in text.splitlines(), err  # no cgroup of its own, no error
         rc, text, err = out["deleg-a"]
         assert rc == 0, err
         assert f"0::/{name}/xc-runtime-deleg-a" in text.splitlines(), text
