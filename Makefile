@@ -5,6 +5,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps \
             umoci docker-registry apache2-utils openssl zstd \
+            uidmap slirp4netns passt fuse-overlayfs \
             iproute2 nftables python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
             libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux
@@ -19,8 +20,9 @@ STAMP   := $(VENV)/.setup-done
 
 .PHONY: setup demo test bench clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
+	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
 	printf '#!%s -IS\nimport sys; sys.path.insert(0, "%s")\nfrom xcontainers.runtime_cli import main; main()\n' \

@@ -82,6 +82,7 @@ class InitContext:
     stats_fd: int = -1
     trace_fd: int = -1          # the LibOS's trace file, or -1
     trace_stderr: bool = False  # the trace goes to the container's stderr
+    loopback_up: bool = False   # set lo up in a new network namespace (rootless)
 
 
 @record
@@ -181,6 +182,8 @@ def _preload(spec: Spec | None, terminal: bool) -> None:
         import subprocess  # noqa: F401 - run by run_hooks
 
         from . import hooks  # noqa: F401
+    if rootfs.OVERLAY in spec.annotations and spec.annotations.get(rootfs.OVERLAY + ".driver") != "kernel":
+        import subprocess  # noqa: F401,F811 - rootfs._fuse_overlay
     if any("tmpcopyup" in m.options for m in spec.mounts):
         import shutil  # noqa: F401 - rootfs._tmpcopyup
         import tempfile  # noqa: F401
@@ -202,6 +205,8 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
+            if rest & CLONE.NEWNET and ctx.loopback_up:
+                kernel.loopback_up()
         mark("namespaces")
         pid = os.fork()
         if pid == 0:

@@ -19,6 +19,11 @@ built-in ``busybox`` (the default, made from Debian's busybox-static on
 first use) or a directory holding a rootfs (both copied into the bundle).
 Each container gets a bundle under /var/lib/xcontainers/containers/ID and
 is run by the same runtime as ``xc-runtime``, with its state under /run/xc.
+
+Run by an unprivileged user, ``xc`` is rootless (docs/rootless.md): state
+under $XDG_RUNTIME_DIR/xc, bundles and images under
+~/.local/share/xcontainers, the container in a user namespace, and
+``--network slirp4netns`` (the default), ``pasta``, ``none`` or ``host``.
 """
 
 from __future__ import annotations
@@ -72,8 +77,11 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             res["memory"] = {"limit": _parse_size(a.memory)}
         if a.pids_limit:
             res["pids"] = {"limit": a.pids_limit}
-        spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         spec["linux"]["namespaces"].append({"type": "cgroup"})
+        if os.geteuid() == 0:
+            spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
+        else:
+            _rootless_bundle(spec, bundle, a)
         spec["annotations"] = _libos_annotations(a)
         if rec is None:
             spec["process"]["env"] += a.env
@@ -91,6 +99,40 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
         imagerun.remove_bundle(bundle)
         raise
     return bundle
+
+
+def _rootless_defaults(cmd: str) -> None:
+    """Not root: state under $XDG_RUNTIME_DIR/xc, bundles and images under
+    ~/.local/share/xcontainers (each unless its variable names another)."""
+    global STATE_ROOT, BUNDLES
+    from . import rootless
+
+    if "XC_ROOT" not in os.environ and cmd in ("run", "ps", "exec", "stop", "rm", "stats"):
+        STATE_ROOT = rootless.runtime_dir("xc", "name a state directory in XC_ROOT")
+    if "XC_BUNDLES" not in os.environ:
+        BUNDLES = rootless.data_dir("containers")
+    os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
+
+
+def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -> None:
+    """The config of a rootless container (see rootless.py): container root
+    is the user; with a range in /etc/subuid and /etc/subgid, the ids from 1
+    up map onto it (as podman does); its network as --network asks."""
+    from . import rootless, rootless_net
+    from .defaults import rootless_spec
+
+    rootless_spec(spec)
+    lx = spec["linux"]
+    for key, path, own in (("uidMappings", rootless.SUBUID, os.geteuid()),
+                           ("gidMappings", rootless.SUBGID, os.getegid())):
+        ranges = rootless.subid_ranges(path, os.geteuid())
+        if ranges and rootless.helper_exists(key):
+            start, count = max(ranges, key=lambda r: r[1])
+            lx[key] = [{"containerID": 0, "hostID": own, "size": 1},
+                       {"containerID": 1, "hostID": start, "size": min(count, 65536)}]
+    if len({len(lx["uidMappings"]), len(lx["gidMappings"])}) != 1:  # one without a range: own ids only
+        lx["uidMappings"], lx["gidMappings"] = lx["uidMappings"][:1], lx["gidMappings"][:1]
+    rootless_net.configure_bundle(spec, bundle, a.net)
 
 
 def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
@@ -127,7 +169,8 @@ def _gc() -> None:
     from .network import collect_garbage
 
     gc(BUNDLES)
-    collect_garbage()
+    if os.geteuid() == 0:  # rootless networks end with their container (rootless_net.py)
+        collect_garbage()
 
 
 def _is_image(name: str) -> bool:
@@ -144,8 +187,12 @@ def _is_image(name: str) -> bool:
 
 
 def _release_network(cid: str) -> None:
-    """Remove the container's network (a warning, not an error, if that fails)."""
+    """Remove the container's network (a warning, not an error, if that fails).
+    Rootless containers' networks end with them (rootless_net.py)."""
     from . import network
+
+    if os.geteuid() != 0:
+        return
 
     try:
         network.detach(cid, STATE_ROOT)
@@ -161,7 +208,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
-    net = network.request(a.network, a.publish)  # bad input fails before anything is made
+    net, on_created = _network_request(a)  # bad input fails before anything is made
     if os.path.exists(os.path.join(BUNDLES, cid)):
         raise XcError(f"container {cid!r} already exists (xc rm {cid})")
     cmd = list(a.command)
@@ -170,19 +217,20 @@ def cmd_run(a: argparse.Namespace) -> int:
         cmd = [a.image] + cmd
         a.image = "busybox"
     bundle = _bundle(cid, a, cmd)
-    try:
-        network.attach(cid, STATE_ROOT, net, bundle, a.hostname or cid[:12])
-    except BaseException:
-        _remove_bundle(cid)
-        raise
+    if net is not None:
+        try:
+            network.attach(cid, STATE_ROOT, net, bundle, a.hostname or cid[:12])
+        except BaseException:
+            _remove_bundle(cid)
+            raise
     detached = False
     try:
         if a.detach:
-            rt.run(cid, bundle, detach=True)
+            rt.run(cid, bundle, detach=True, on_created=on_created)
             detached = True
             print(cid)
             return 0
-        code = rt.run(cid, bundle, keep=not a.rm)
+        code = rt.run(cid, bundle, keep=not a.rm, on_created=on_created)
         if a.stats and rt.stats_fd >= 0:
             from .libos import format_stats, read_stats
 
@@ -190,9 +238,29 @@ def cmd_run(a: argparse.Namespace) -> int:
         return code
     finally:
         if not detached:  # the container has stopped (or never started): its network goes
-            _release_network(cid)
+            if net is not None:
+                _release_network(cid)
             if a.rm or a.detach:
                 _remove_bundle(cid)
+
+
+def _network_request(a: argparse.Namespace) -> tuple[Any, Any]:
+    """Check --network/-p before anything is made.  As root: the request
+    for network.attach() (bridge, none, host); rootless: None and the
+    function that gives the created container its network (rootless_net.py)."""
+    from . import network
+
+    a.net = None
+    if os.geteuid() == 0:
+        return network.request(a.network or "bridge", a.publish), None
+    from . import rootless_net
+
+    a.net = rootless_net.request(a.network or "slirp4netns", [network.parse_port(p) for p in a.publish])
+
+    def attach(state: Any) -> None:
+        rootless_net.attach(a.net, state.pid, state.bundle)
+
+    return None, attach
 
 
 def cmd_ps(a: argparse.Namespace) -> int:
@@ -351,11 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
     r.add_argument("--entrypoint", help="the program to run instead of the image's Entrypoint "
                    "(\"\" for none); the image's Cmd is then dropped")
-    r.add_argument("--network", default="bridge", metavar="MODE",
-                   help="bridge (the default: an address on the xc0 bridge, NAT out), none (only lo) "
-                        "or host (the host's network)")
+    r.add_argument("--network", metavar="MODE",
+                   help="as root: bridge (the default: an address on the xc0 bridge, NAT out), none "
+                        "(only lo) or host (the host's network); rootless: slirp4netns (the default), "
+                        "pasta, none or host")
     r.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
-                   help="publish a container port on the host (bridge network; repeatable)")
+                   help="publish a container port on the host (bridge, slirp4netns or pasta; repeatable)")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -409,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
         p.print_help()
         sys.exit(0)
     try:
+        if os.geteuid() != 0:
+            _rootless_defaults(a.cmd)
         code = a.fn(a)
     except XcError as e:
         sys.stderr.write(f"xc: {e}\n")
