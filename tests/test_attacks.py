@@ -705,3 +705,224 @@ def test_runc_records(runc_run: Outcome, interface):
     for attack in ("proc-exe", "leaks", "libos-fds"):
         runc_record(runc_run, attack, interface)
     assert runc_run.results["leaks"]["start-cwd"] == "/ (inside)"
+
+
+# --- the runtime's side: what the host does for a container ----------------------------------
+
+
+class Detached:
+    """A container started with `run --detach`, its output in a log file."""
+
+    def __init__(self, rt: RuntimeUnderTest, bundle: Bundle) -> None:
+        self.rt, self.bundle = rt, bundle
+        self.cid = f"attacks-{uuid.uuid4().hex[:10]}"
+        self.log = bundle.path / "container.log"
+
+    def __enter__(self) -> "Detached":
+        with open(self.log, "w") as f:
+            p = subprocess.run([self.rt.binary, "--root", self.rt.root, "run", "--detach", "--bundle",
+                                str(self.bundle.path), self.cid], stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                               timeout=60)
+        assert p.returncode == 0, self.log.read_text()
+        return self
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text():
+            assert time.monotonic() < deadline, f"{self.rt.name}: no {text!r} in {self.log.read_text()!r}"
+            time.sleep(0.05)
+        return self.log.read_text()
+
+    def exec(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([self.rt.binary, "--root", self.rt.root, "exec", self.cid, *args],
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def __exit__(self, *exc: object) -> None:
+        self.rt.cmd("delete", "--force", self.cid)
+
+
+@pytest.fixture
+def special(state_roots, rootfs, guest, libos_image, tmp_path):
+    """make(runtime, args, **files) -> a bundle for one of the attacks below."""
+    def make(runtime: str, args: list[str], files: dict[str, bytes | Path] | None = None) -> Bundle:
+        if runtime not in state_roots:
+            pytest.skip(f"{runtime} is not installed")
+        extra = dict(files or {})
+        if runtime == "xc":
+            extra["attack-syms"] = libos_image.syms_file().encode()
+        return make_bundle(tmp_path, rootfs, args, guest, extra)
+    return make
+
+
+CVE_2024_21626 = ("finding: process.cwd /proc/self/fd/3 is the runtime's state directory fd (O_PATH, host) "
+                  "still open in the init when it changes into process.cwd: the program starts in a host "
+                  "directory and walks up to the host's root (CVE-2024-21626 in runc); fix in init.py: no "
+                  "host fd open at the chdir (close the state dir fd first), and check the cwd is below the "
+                  "root after it")
+
+
+@pytest.mark.parametrize("runtime", ["runc", pytest.param("xc", marks=pytest.mark.xfail(
+    strict=True, reason=CVE_2024_21626))])
+def test_process_cwd_cannot_be_a_host_directory(runtime, special, state_roots):
+    """CVE-2024-21626: process.cwd "/proc/self/fd/N" names whatever the runtime holds on fd N
+    when it changes directory.  Each N from 3 to 9 is refused or lands inside the container."""
+    rt = state_roots[runtime]
+    escapes = []
+    for n in range(3, 10):
+        b = special(runtime, ["/attacks", "cwd"])
+        b.process["cwd"] = f"/proc/self/fd/{n}"
+        b.write()
+        r = rt.run(b, cid=f"attacks-{uuid.uuid4().hex[:10]}")
+        if r.rc == 0 and ("OUTSIDE" in r.out or "getcwd" in r.out):
+            escapes.append(f"fd {n}: " + " | ".join(line for line in r.out.splitlines() if "cwd" in line))
+        elif r.rc != 0:
+            assert "Traceback" not in r.err and r.err.strip(), (n, r.err)
+    assert not escapes, "\n".join(escapes)
+
+
+def test_exec_cwd_cannot_be_a_host_directory(special, state_roots):
+    """The same for `exec --cwd /proc/self/fd/N` (CVE-2024-21626's exec variant)."""
+    b = special("xc", ["sleep", "60"])
+    with Detached(state_roots["xc"], b) as c:
+        for n in range(3, 15):
+            r = subprocess.run([c.rt.binary, "--root", c.rt.root, "exec", "--cwd", f"/proc/self/fd/{n}", c.cid,
+                                "/attacks", "cwd"], capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            assert not (r.returncode == 0 and ("OUTSIDE" in r.stdout or "getcwd" in r.stdout)), (n, r.stdout)
+            assert "Traceback" not in r.stderr
+
+
+CVE_2019_5736 = ("finding: `exec` runs the runtime's Python in the container's pid namespace, dumpable and "
+                 "with the container's own credentials, between dropping capabilities and executing the "
+                 "LibOS: a container process can open /proc/PID/exe (the host's Python interpreter) and hold "
+                 "it; only ETXTBSY, while some Python runs it, stands between it and overwriting the host's "
+                 "interpreter (CVE-2019-5736 in runc); fix in init.py: PR_SET_DUMPABLE 0 in the exec (and "
+                 "init) process until it executes the LibOS image")
+
+
+@pytest.mark.parametrize("runtime", ["runc", pytest.param("xc", marks=pytest.mark.xfail(
+    strict=True, reason=CVE_2019_5736))])
+def test_exec_exposes_no_host_file_to_the_container(runtime, special, state_roots):
+    """While the host runs `exec` eight times, a process in the container looks at every other
+    process's /proc/PID/{exe,cwd,root}: none may lead outside the container."""
+    b = special(runtime, ["/attacks", "watch", "5"])
+    with Detached(state_roots[runtime], b) as c:
+        c.wait_for("watch: ready")
+        for _ in range(8):
+            r = c.exec("/bin/true")
+            assert r.returncode == 0, r.stderr
+        log = c.wait_for("watch/summary", timeout=30)
+    summary = re.search(r"^watch/summary: (.*)$", log, re.M).group(1)
+    REPORT.setdefault("exec-window", {})[runtime] = summary
+    foreign = sorted(set(re.findall(r"^watch/foreign: pid \d+ (.*)$", log, re.M)))
+    assert summary.endswith(" 0 outside the container"), "\n".join(foreign)
+
+
+PLANTED_FD = ("finding: `exec` reopens /proc/INIT/fd/1021 and /proc/INIT/fd/1022 of the container's init "
+              "as host root, outside the container's cgroup, and hands the result to the exec'd process: "
+              "the container chooses what those fds are (1021 freely while the trace is off, 1022 through "
+              "the gate), so an O_PATH fd of a device node becomes an open device its device cgroup denies, "
+              "and a FIFO hangs `exec`; fix in container.py/libos.py: pidfd_getfd (the same open file, not "
+              "a reopen), checked to be the LibOS's memfd, and the trace fd only when the trace is on")
+
+
+@pytest.fixture
+def planted(special, tmp_path):
+    """A bundle whose rootfs has a device node the container's cgroup denies (/dev/kmsg's 1:11) and a FIFO."""
+    def make(fd: int, path: str) -> Bundle:
+        b = special("xc", ["/attacks", "plant-fd", str(fd), path, "60"])
+        os.mknod(b.path / "rootfs/tmp/kmsg", 0o600 | 0o020000, os.makedev(1, 11))
+        os.mkfifo(b.path / "rootfs/tmp/fifo")
+        return b
+    return make
+
+
+@pytest.mark.xfail(strict=True, reason=PLANTED_FD)
+@pytest.mark.parametrize("fd", [1021, 1022])
+def test_exec_does_not_open_devices_the_container_chose(fd, planted, state_roots):
+    with Detached(state_roots["xc"], planted(fd, "/tmp/kmsg")) as c:
+        out = c.wait_for("plant: ready")
+        assert f"-> {fd}: OK" in out, out
+        r = c.exec("/attacks", "open", "/tmp/kmsg")
+        assert r.stdout.strip() == "open//tmp/kmsg: EPERM", r.stdout + r.stderr   # the device cgroup
+        r = c.exec("/attacks", "show-fd", str(fd))
+        REPORT.setdefault("exec-planted-fd", {})[f"xc fd {fd}"] = r.stdout.strip()
+        assert "char device 1:11" not in r.stdout, r.stdout
+
+
+@pytest.mark.xfail(strict=True, reason=PLANTED_FD)
+def test_exec_does_not_hang_on_a_fifo_the_container_chose(planted, state_roots):
+    with Detached(state_roots["xc"], planted(1021, "/tmp/fifo")) as c:
+        c.wait_for("plant: ready")
+        try:
+            r = c.exec("/bin/true", timeout=8)
+        except subprocess.TimeoutExpired:
+            REPORT.setdefault("exec-planted-fd", {})["xc fifo"] = "exec hung (killed after 8 s)"
+            raise AssertionError("xc-runtime exec hung opening the FIFO the container put on fd 1021") from None
+        assert r.returncode == 0, r.stderr
+
+
+FORGED_STATS = ("finding: the statistics segment is the container's to write (it is mapped into every "
+                "process), and libos.read_stats raises ValueError on a bad magic, which neither "
+                "Runtime._stats_summary nor `xc stats` catches: a traceback, and `run` exits 1 instead of "
+                "the container's status; fix in libos.py: raise XcError, and catch it")
+
+
+@pytest.mark.xfail(strict=True, reason=FORGED_STATS)
+def test_forged_statistics_do_not_break_run(special, state_roots, tmp_path):
+    b = special("xc", ["/attacks", "forge-stats", "0"])
+    b.config["annotations"] = {"org.xcontainers.libos.stats": str(tmp_path / "stats.json")}
+    b.write()
+    r = state_roots["xc"].run(b, cid=f"attacks-{uuid.uuid4().hex[:10]}")
+    assert "forge-stats/segment:" in r.out
+    assert "Traceback" not in r.err and r.rc == 0, r.err[-1500:]
+
+
+@pytest.mark.xfail(strict=True, reason=FORGED_STATS)
+def test_forged_statistics_do_not_break_xc_stats(special, state_roots):
+    xc = state_roots["xc"]
+    b = special("xc", ["/attacks", "forge-stats", "30"])
+    with Detached(xc, b) as c:
+        c.wait_for("forge-stats: ready")
+        xc_cli = shutil.which("xc", path=str(ROOT / ".venv/bin")) or "xc"
+        r = subprocess.run([xc_cli, "stats", c.cid], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, XC_ROOT=xc.root))
+    assert "Traceback" not in r.stderr, r.stderr[-1500:]
+
+
+@pytest.mark.parametrize("runtime", ["runc", "xc"])
+def test_no_input_injected_into_the_callers_terminal(runtime, special, state_roots):
+    """A container whose stdin is the caller's terminal (process.terminal false) cannot push
+    input into it: TIOCSTI needs the tty to be the caller's controlling terminal, which the
+    runtime's setsid took away, and TIOCSCTTY cannot steal it from the caller's session."""
+    rt = state_roots[runtime]
+    master, slave = os.openpty()
+    holder = os.fork()
+    if holder == 0:  # the caller's session, whose controlling terminal the pty is
+        os.setsid()
+        os.open(os.ttyname(slave), os.O_RDWR)
+        time.sleep(60)
+        os._exit(0)
+    try:
+        time.sleep(0.2)
+        b = special(runtime, ["/attacks", "tiocsti"])
+        cid = f"attacks-{uuid.uuid4().hex[:10]}"
+        try:
+            p = subprocess.run([rt.binary, "--root", rt.root, "run", "--bundle", str(b.path), cid], stdin=slave,
+                               capture_output=True, text=True, timeout=60)
+        finally:
+            rt.cmd("delete", "--force", cid)
+        REPORT.setdefault("tty-inject", {})[runtime] = " ".join(p.stdout.split("\n")).strip()
+        assert p.returncode == 0, p.stderr
+        assert "tiocsti/stdin: OK" not in p.stdout
+        os.set_blocking(master, False)
+        try:
+            echoed = os.read(master, 100)
+        except BlockingIOError:
+            echoed = b""
+        assert b"xc-injected" not in echoed
+    finally:
+        os.kill(holder, 9)
+        os.waitpid(holder, 0)
+        os.close(master)
+        os.close(slave)

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1250,8 +1251,14 @@ static int watch(int seconds)
                 if (fd < 0)
                     continue;
                 opened++;
-                ssize_t k = readlink(p, link, sizeof link - 1);
-                link[k > 0 ? k : 0] = 0;
+                char self[64];
+                snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+                ssize_t k = readlink(self, link, sizeof link - 1); /* what we hold, not what p is now */
+                if (k <= 0) {
+                    close(fd);
+                    continue;
+                }
+                link[k] = 0;
                 struct stat a, b;
                 int foreign = fstat(fd, &a) == 0 && !(strncmp(link, "/memfd:", 7) == 0 && a.st_nlink == 0) &&
                               (stat(link, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino);
@@ -1390,6 +1397,17 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "open") == 0 && argc > 2) {
         attack = "open";
         res(argv[2], "%s", en(raw(SYS_openat, AT_FDCWD, S(argv[2]), O_WRONLY, 0, 0, 0)));
+        return 0;
+    }
+    if (strcmp(cmd, "tiocsti") == 0) {
+        /* push characters into the input of the terminal on stdin, as if typed there */
+        attack = "tiocsti";
+        const char *text = argc > 2 ? argv[2] : "echo xc-injected\n";
+        res("steal-controlling-tty", "%s", en(raw(SYS_ioctl, 0, TIOCSCTTY, 1, 0, 0, 0)));
+        long r = 0;
+        for (const char *c = text; *c && r >= 0; c++)
+            r = raw(SYS_ioctl, 0, TIOCSTI, S(c), 0, 0, 0);
+        res("stdin", "%s", en(r));
         return 0;
     }
     if (strcmp(cmd, "forge-stats") == 0 && argc > 2)
