@@ -11,8 +11,10 @@ STAMP   := $(VENV)/.setup-done
 
 # /usr/local/bin/xc-runtime runs once per container operation, so it is a
 # two-line launcher rather than pip's console script (which imports re):
-# `python -I` (no user site, PYTHON* variables ignored) and main().  The
-# console scripts in $(VENV)/bin stay as pip made them.
+# `python -IS` (no user site, PYTHON* variables ignored, no site module:
+# the package's directory is put on the path by the launcher itself, as the
+# editable install's .pth would) and main().  The console scripts in
+# $(VENV)/bin stay as pip made them.
 
 .PHONY: setup demo test bench clean
 
@@ -20,7 +22,8 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
 	./scripts/setup-host $(APT_PKGS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
-	printf '#!%s -I\nfrom xcontainers.runtime_cli import main; main()\n' '$(abspath $(PY))' \
+	printf '#!%s -IS\nimport sys; sys.path.insert(0, "%s")\nfrom xcontainers.runtime_cli import main; main()\n' \
+		'$(abspath $(PY))' '$(abspath src)' \
 		> /usr/local/bin/.xc-runtime.tmp
 	chmod 755 /usr/local/bin/.xc-runtime.tmp
 	mv -f /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from xcontainers.benchharness import report, stats
-from xcontainers.benchharness.experiments import OPS, Ctx, parse_redis_csv, parse_wrk, spawn
+from xcontainers.benchharness.experiments import OPS, SPAWN_PHASES, Ctx, parse_redis_csv, parse_wrk, spawn
 from xcontainers.benchharness.runtimes import Runtime, discover
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,7 +121,7 @@ def test_failing_and_missing_runtimes_in_an_experiment(tmp_path):
 # The metric names each quick experiment must report (the full run adds memcached and larger N).
 QUICK_METRICS = {
     "syscalls": OPS,
-    "spawn": ["/bin/true"],
+    "spawn": ["/bin/true"] + [f"phase: {label}" for _, label, _ in SPAWN_PHASES],
     "apps": ["nginx req/s", "nginx p50", "nginx p99"]
             + [f"redis {op} {k}" for op in ("SET", "GET") for k in ("req/s", "p50", "p99")],
     "memory": ["idle PSS"],

@@ -66,7 +66,11 @@ __all__ = [
 ]
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
-DEFAULT_PARENT = "/xc-runtime"
+# Without linux.cgroupsPath a container gets a cgroup of its own directly
+# below the root of every hierarchy ("/<id>"), as runc gives it one below
+# the cgroup it was started from: containers never share a parent's CPU
+# weight unless their client asks for one.
+DEFAULT_PARENT = ""
 # What create() switches on along the path of a v2 cgroup, where available.
 V2_CONTROLLERS = ("memory", "pids", "cpu", "cpuset", "io")
 
@@ -222,7 +226,7 @@ def _systemd_path(value: str) -> str:
 def resolve_path(cgroups_path: str | None, container_id: str) -> str:
     """The container's cgroup as an absolute path within every hierarchy.
 
-    ``None`` gives "/xc-runtime/<id>"; an absolute path is used as given; a
+    ``None`` gives "/<id>"; an absolute path is used as given; a
     relative one is taken from the hierarchy root; the systemd driver's
     "slice:prefix:name" becomes "/<slice>/<prefix>-<name>.scope".
     """

@@ -22,6 +22,7 @@ from .errors import ConfigError, ContainerError, InvalidState, SetupError, XcErr
 from .kernel import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, PR
 from .spec import load_bundle
 from .state import State, Status, Store, process_start_time
+from .timing import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -168,6 +169,8 @@ class Runtime:
         bpf, bpf_flags = _seccomp_program(spec.seccomp)
         from . import libos, profile
 
+        mark("config")
+
         prof = profile.from_annotations(spec.annotations) if libos.enabled(spec.annotations) else None
         # Load what the steps below need before the first cgroup is made:
         # until then this overlaps the kernel's wait (cgroups.prime_moves).
@@ -215,6 +218,7 @@ class Runtime:
             state.cgroup = cg.to_state()
             self.store.save(state)
             cg.apply(resources)
+            mark("cgroup")
             if _foreground:
                 from . import kernel
 
@@ -263,6 +267,7 @@ class Runtime:
             self.store.transition(state, Status.CREATED)
             if opts.pid_file:
                 _write_pid_file(opts.pid_file, init_pid)
+            mark("created")
             return state
         except BaseException as e:
             self._undo_create(state, cg, init_pid, setup_pid)
@@ -348,6 +353,7 @@ class Runtime:
             except FileNotFoundError:
                 pass
         self.store.transition(state, Status.RUNNING)
+        mark("started")
         spec_hooks = self._hooks(state)
         if spec_hooks.get("poststart"):
             from .hooks import run_hooks
@@ -433,6 +439,7 @@ class Runtime:
                 code = code_box[0] if code_box else _reap(state.pid)
             else:
                 code = _reap(state.pid)
+            mark("exited")
             self._stats_summary(state.annotations)
             return _exit_code(code)
         finally:
@@ -443,6 +450,7 @@ class Runtime:
                     self.delete(cid, force=True)
                 except XcError as e:
                     log.warning(str(e))
+                mark("deleted")
 
     # -- inspection ----------------------------------------------------------
 

@@ -38,6 +38,7 @@ from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
 from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
+from .timing import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
+        mark("namespaces")
         pid = os.fork()
         if pid == 0:
             _init_main(ctx)
@@ -315,6 +317,7 @@ def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_fla
         except OSError as e:
             sys.stderr.write(f"xc-runtime: loading seccomp filter: {e.strerror}\n")
             os._exit(127)
+    mark("exec")
     try:
         if libos:
             # The program starts on the X-LibOS: execute its image, which loads the program.
@@ -342,6 +345,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
             except OSError:
                 pass  # keyrings may be disabled; runc ignores ENOSYS too
         rootfs.prepare(spec, ctx.cgroup_mounts)
+        mark("mounts")
         send(ctx.sync, hooks="createRuntime")
         recv(ctx.sync)
         if spec.hooks.get("createContainer"):
@@ -366,6 +370,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
         credentials.apply_rlimits(proc)
         bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
         _mark_fds_cloexec(3 + ctx.preserve_fds)
+        mark("init")
         send(ctx.sync, ready=True)
         ctx.sync.close()
     except BaseException as e:  # noqa: BLE001

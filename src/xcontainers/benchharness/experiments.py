@@ -245,11 +245,74 @@ def spawn(ctx: Ctx) -> dict[str, Any]:
     cells = ctx.missing_cells()
     for rt in avail:
         cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(samples[rt.name])
+    breakdown = _spawn_breakdown(ctx, bundles, max(3, reps // 2))
     return {"title": "Spawn time: /bin/true start to exit (ms)", "unit": "ms", "higher_is_better": False,
             "reps": reps, "notes": [f"{warm} warm-up round(s) discarded; uml (a full boot and power-off of the "
                                     f"guest, init running /bin/true) {uml_reps} repetitions.",
-                                    "native: fork+exec of busybox true from Python."],
-            "metrics": _finish([{"name": "/bin/true", "unit": "ms", "higher_is_better": False, "cells": cells}])}
+                                    "native: fork+exec of busybox true from Python.",
+                                    "The phase rows (xc-runtime only, from its XC_TIMING marks, separate runs "
+                                    "after the timed ones): " + "; ".join(f"{n}: {d}" for n, _, d in SPAWN_PHASES)],
+            "metrics": _finish([{"name": "/bin/true", "unit": "ms", "higher_is_better": False, "cells": cells},
+                                *breakdown])}
+
+
+# xc-runtime's phase marks (xcontainers.timing) in the order a `run` passes
+# them; each phase is the time from the previous mark (the first from the
+# moment the runtime was started) to its own.
+SPAWN_PHASES = [
+    ("interpreter", "interpreter", "Python's start-up until the runtime's main()"),
+    ("imports", "imports", "arguments and the runtime's modules"),
+    ("config", "config", "config.json read and checked"),
+    ("cgroup", "state+cgroup", "state directory, LibOS image and statistics fds, cgroup made and limits set"),
+    ("namespaces", "namespaces", "the setup process forked, namespaces made"),
+    ("mounts", "mounts", "the init forked and moved into the cgroup, the rootfs's mounts"),
+    ("init", "init", "pivot_root, hostname, credentials, rlimits, no_new_privs"),
+    ("created", "created", "the runtime's side of create: hooks, state saved"),
+    ("exec", "start", "start: the init released through exec.fifo, up to its execve"),
+    ("exited", "program", "the LibOS loaded, the program run and reaped"),
+    ("deleted", "delete", "cgroup and state removed"),
+    ("end", "end", "the runtime's last step"),
+    ("", "exit", "from the last mark until the runtime's exit is seen"),
+]
+
+
+def _spawn_breakdown(ctx: Ctx, bundles: dict[str, str], reps: int) -> list[dict[str, Any]]:
+    """Per-phase medians of `xc-runtime run` from its XC_TIMING marks."""
+    xcs = [rt for rt in ctx.avail if rt.kind == "oci" and rt.name.startswith("xc")]
+    per: dict[str, dict[str, list[float]]] = {rt.name: {label: [] for _, label, _ in SPAWN_PHASES} for rt in xcs}
+    failed: dict[str, str] = {}
+    marks_file = os.path.join(ctx.top, "spawn-marks")
+    for _ in range(reps):
+        for rt in xcs:
+            if rt.name in failed:
+                continue
+            try:
+                os.unlink(marks_file)
+            except FileNotFoundError:
+                pass
+            try:
+                c = rt.run(bundles[rt.name], rt.new_id("phases"), timeout=120,
+                           env={**os.environ, "XC_TIMING": marks_file})
+                with open(marks_file) as f:
+                    marks = {name: int(t) / 1e9 for name, t in (line.split() for line in f)}
+            except (RunFailed, OSError, ValueError) as e:
+                failed[rt.name] = f"phase marks: {e}"
+                continue
+            prev = c.t0
+            for name, label, _ in SPAWN_PHASES:
+                t = marks.get(name, c.t0 + c.seconds) if name else c.t0 + c.seconds
+                if name and name not in marks:
+                    failed[rt.name] = f"no {name!r} mark"
+                    break
+                per[rt.name][label].append((t - prev) * 1000)
+                prev = t
+    metrics = []
+    for _, label, _ in SPAWN_PHASES:
+        cells = {name: stats.missing("no phase marks (only xc-runtime writes them)") for name in ctx.rts}
+        for rt in xcs:
+            cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(per[rt.name][label])
+        metrics.append({"name": f"phase: {label}", "unit": "ms", "higher_is_better": False, "cells": cells})
+    return metrics
 
 
 # --- servers ------------------------------------------------------------------------------------
