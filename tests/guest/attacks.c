@@ -12,6 +12,8 @@
  *   attacks show-fd FD          what this process got on FD
  *   attacks forge-stats         scribble over the shared statistics segment
  *   attacks cwd                 where this process starts (and after an exec)
+ *   attacks exec-each DIR S     execute every file in DIR, S seconds each (the ELF fuzzer)
+ *   attacks tiocsti             push input into the terminal on stdin
  *
  * The LibOS's addresses come from /attack-syms (written by the test from the
  * image's symbols): "name 0xADDR" lines, and "site 0xADDR KIND" for every
@@ -1343,6 +1345,47 @@ static int forge_stats(int seconds)
     return 0;
 }
 
+/* Execute every file in DIR (the ELF loader fuzzer's inputs), each in a child with a time
+ * limit: "elf/NAME: exit N", "killed SIGx", or "execve EXXX" when the exec itself failed. */
+static int exec_each(const char *dir, int seconds)
+{
+    attack = "elf";
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
+        res("dir", "%s", en(-errno));
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        shared[0] = 0;
+        fflush(stdout);
+        fflush(stderr);
+        pid_t p = fork();
+        if (p == 0) {
+            alarm((unsigned)seconds);
+            int null = open("/dev/null", O_WRONLY); /* a mutated program writes what it likes */
+            dup2(null, 1);
+            char *argv[] = {(char *)name, NULL};
+            execv(path, argv);
+            put("execve %s", en(-errno));
+            _exit(100);
+        }
+        int st = 0;
+        waitpid(p, &st, 0);
+        if (shared[0])
+            res(name, "%s", shared);
+        else
+            res(name, "%s", status_name(st));
+    }
+    printf("exec-each: done\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1386,6 +1429,8 @@ int main(int argc, char **argv)
         return watch(atoi(argv[2]));
     if (strcmp(cmd, "plant-fd") == 0 && argc > 4)
         return plant_fd(atoi(argv[2]), argv[3], atoi(argv[4]));
+    if (strcmp(cmd, "exec-each") == 0 && argc > 3)
+        return exec_each(argv[2], atoi(argv[3]));
     if (strcmp(cmd, "show-fd") == 0 && argc > 2)
         return show_fd(atoi(argv[2]));
     if (strcmp(cmd, "write-fd") == 0 && argc > 3) {
