@@ -8,7 +8,7 @@ APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skop
             uidmap slirp4netns passt fuse-overlayfs \
             iproute2 nftables python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
-            libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux
+            libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux trinity
 STAMP   := $(VENV)/.setup-done
 
 # /usr/local/bin/xc-runtime runs once per container operation, so it is a
@@ -18,7 +18,7 @@ STAMP   := $(VENV)/.setup-done
 # editable install's .pth would) and main().  The console scripts in
 # $(VENV)/bin stay as pip made them.
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench fuzz trinity clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
@@ -43,6 +43,16 @@ test: setup
 
 bench: setup
 	$(PY) bench/spawn.py
+
+# The long runs of the fuzzers (tests/fuzz.py) and of trinity in a container
+# (bench/trinity.py); CI runs bounded versions (tests/test_fuzz.py, test_trinity.py).
+MINUTES ?= 30
+fuzz: setup
+	$(PY) -m tests.fuzz --minutes $(MINUTES)
+
+SECONDS_TRINITY ?= 60
+trinity: setup
+	$(PY) bench/trinity.py --seconds $(SECONDS_TRINITY)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so
