@@ -189,8 +189,10 @@ def _version(binary: str, args: tuple[str, ...] = ("--version",)) -> str:
 
 
 def _xc_runtime() -> str | None:
+    """The tree's own xc-runtime (its venv) first, as the tests pick it: a
+    bench run measures the code it sits in, not whatever PATH installs."""
     venv = os.path.join(_REPO, ".venv", "bin", "xc-runtime")
-    return shutil.which("xc-runtime", path=PATH) or (venv if os.path.exists(venv) else None)
+    return venv if os.path.exists(venv) else shutil.which("xc-runtime", path=PATH)
 
 
 def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
