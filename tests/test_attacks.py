@@ -543,15 +543,9 @@ def special(state_roots, rootfs, guest, libos_image, tmp_path):
     return make
 
 
-CVE_2024_21626 = ("finding: process.cwd /proc/self/fd/3 is the runtime's state directory fd (O_PATH, host) "
-                  "still open in the init when it changes into process.cwd: the program starts in a host "
-                  "directory and walks up to the host's root (CVE-2024-21626 in runc); fix in init.py: no "
-                  "host fd open at the chdir (close the state dir fd first), and check the cwd is below the "
-                  "root after it")
 
 
-@pytest.mark.parametrize("runtime", ["runc", pytest.param("xc", marks=pytest.mark.xfail(
-    strict=True, reason=CVE_2024_21626))])
+@pytest.mark.parametrize("runtime", ["runc", "xc"])
 def test_process_cwd_cannot_be_a_host_directory(runtime, special, state_roots):
     """CVE-2024-21626: process.cwd "/proc/self/fd/N" names whatever the runtime holds on fd N
     when it changes directory.  Each N from 3 to 9 is refused or lands inside the container."""
@@ -581,16 +575,9 @@ def test_exec_cwd_cannot_be_a_host_directory(special, state_roots):
             assert "Traceback" not in r.stderr
 
 
-CVE_2019_5736 = ("finding: `exec` runs the runtime's Python in the container's pid namespace, dumpable and "
-                 "with the container's own credentials, between dropping capabilities and executing the "
-                 "LibOS: a container process can open /proc/PID/exe (the host's Python interpreter) and hold "
-                 "it; only ETXTBSY, while some Python runs it, stands between it and overwriting the host's "
-                 "interpreter (CVE-2019-5736 in runc); fix in init.py: PR_SET_DUMPABLE 0 in the exec (and "
-                 "init) process until it executes the LibOS image")
 
 
-@pytest.mark.parametrize("runtime", ["runc", pytest.param("xc", marks=pytest.mark.xfail(
-    strict=True, reason=CVE_2019_5736))])
+@pytest.mark.parametrize("runtime", ["runc", "xc"])
 def test_exec_exposes_no_host_file_to_the_container(runtime, special, state_roots):
     """While the host runs `exec` eight times, a process in the container looks at every other
     process's /proc/PID/{exe,cwd,root}: none may lead outside the container."""
@@ -607,12 +594,6 @@ def test_exec_exposes_no_host_file_to_the_container(runtime, special, state_root
     assert summary.endswith(" 0 outside the container"), "\n".join(foreign)
 
 
-PLANTED_FD = ("finding: `exec` reopens /proc/INIT/fd/1021 and /proc/INIT/fd/1022 of the container's init "
-              "as host root, outside the container's cgroup, and hands the result to the exec'd process: "
-              "the container chooses what those fds are (1021 freely while the trace is off, 1022 through "
-              "the gate), so an O_PATH fd of a device node becomes an open device its device cgroup denies, "
-              "and a FIFO hangs `exec`; fix in container.py/libos.py: pidfd_getfd (the same open file, not "
-              "a reopen), checked to be the LibOS's memfd, and the trace fd only when the trace is on")
 
 
 @pytest.fixture
@@ -626,7 +607,6 @@ def planted(special, tmp_path):
     return make
 
 
-@pytest.mark.xfail(strict=True, reason=PLANTED_FD)
 @pytest.mark.parametrize("fd", [1021, 1022])
 def test_exec_does_not_open_devices_the_container_chose(fd, planted, state_roots):
     with Detached(state_roots["xc"], planted(fd, "/tmp/kmsg")) as c:
@@ -639,7 +619,6 @@ def test_exec_does_not_open_devices_the_container_chose(fd, planted, state_roots
         assert "char device 1:11" not in r.stdout, r.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=PLANTED_FD)
 def test_exec_does_not_hang_on_a_fifo_the_container_chose(planted, state_roots):
     with Detached(state_roots["xc"], planted(1021, "/tmp/fifo")) as c:
         c.wait_for("plant: ready")
@@ -651,13 +630,8 @@ def test_exec_does_not_hang_on_a_fifo_the_container_chose(planted, state_roots):
         assert r.returncode == 0, r.stderr
 
 
-FORGED_STATS = ("finding: the statistics segment is the container's to write (it is mapped into every "
-                "process), and libos.read_stats raises ValueError on a bad magic, which neither "
-                "Runtime._stats_summary nor `xc stats` catches: a traceback, and `run` exits 1 instead of "
-                "the container's status; fix in libos.py: raise XcError, and catch it")
 
 
-@pytest.mark.xfail(strict=True, reason=FORGED_STATS)
 def test_forged_statistics_do_not_break_run(special, state_roots, tmp_path):
     b = special("xc", ["/attacks", "forge-stats", "0"])
     b.config["annotations"] = {"org.xcontainers.libos.stats": str(tmp_path / "stats.json")}
@@ -667,7 +641,6 @@ def test_forged_statistics_do_not_break_run(special, state_roots, tmp_path):
     assert "Traceback" not in r.err and r.rc == 0, r.err[-1500:]
 
 
-@pytest.mark.xfail(strict=True, reason=FORGED_STATS)
 def test_forged_statistics_do_not_break_xc_stats(special, state_roots):
     xc = state_roots["xc"]
     b = special("xc", ["/attacks", "forge-stats", "30"])

@@ -96,6 +96,20 @@ static PyObject *sys_setns(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* pidfd_getfd(pidfd, targetfd) -> fd: a duplicate (close-on-exec) of the
+ * target process's open file, the same open file description, not a reopen */
+static PyObject *sys_pidfd_getfd(PyObject *self, PyObject *args)
+{
+    int pidfd, target;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "ii", &pidfd, &target))
+        return NULL;
+    long fd = syscall(SYS_pidfd_getfd, pidfd, target, 0);
+    if (fd < 0)
+        return raise_errno(NULL);
+    return PyLong_FromLong(fd);
+}
+
 /* sethostname(name), setdomainname(name) */
 static PyObject *sys_sethostname(PyObject *self, PyObject *args)
 {
@@ -244,6 +258,7 @@ static PyMethodDef methods[] = {
     {"pivot_root", sys_pivot_root, METH_VARARGS, "pivot_root(new_root, put_old)"},
     {"unshare", sys_unshare, METH_VARARGS, "unshare(flags)"},
     {"setns", sys_setns, METH_VARARGS, "setns(fd, nstype)"},
+    {"pidfd_getfd", sys_pidfd_getfd, METH_VARARGS, "pidfd_getfd(pidfd, targetfd) -> fd"},
     {"sethostname", sys_sethostname, METH_VARARGS, "sethostname(name)"},
     {"setdomainname", sys_setdomainname, METH_VARARGS, "setdomainname(name)"},
     {"prctl", sys_prctl, METH_VARARGS, "prctl(option, a2=0, a3=0, a4=0, a5=0) -> int"},

@@ -413,8 +413,11 @@ class Runtime:
         import json
 
         try:
+            data = libos.read_stats(self.stats_fd)
             with open(path, "w") as f:
-                json.dump(libos.read_stats(self.stats_fd), f, indent=1)
+                json.dump(data, f, indent=1)
+        except XcError as e:
+            log.warning(f"annotations.{libos.ANNOTATION}.stats: {e}")
         except OSError as e:
             log.warning(f"annotations.{libos.ANNOTATION}.stats: {path}: {e.strerror}")
 
@@ -661,8 +664,13 @@ class Runtime:
         if ctx.libos_fd >= 0:
             from . import libos
 
+            from . import profile
+
             ctx.stats_fd = libos.container_stats_fd(state.pid)
-            ctx.trace_fd = libos.container_trace_fd(state.pid)
+            # The trace fd only where the container's profile has a trace:
+            # otherwise XC_TRACE_FD is the container's own to use.
+            if profile.from_annotations(state.annotations).trace:
+                ctx.trace_fd = libos.container_trace_fd(state.pid)
         if not opts.detach:
             from . import kernel
 

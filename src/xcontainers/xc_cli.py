@@ -234,7 +234,10 @@ def cmd_run(a: argparse.Namespace) -> int:
         if a.stats and rt.stats_fd >= 0:
             from .libos import format_stats, read_stats
 
-            sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
+            try:
+                sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
+            except XcError as e:
+                sys.stderr.write(f"xc: warning: {e}\n")
         return code
     finally:
         if not detached:  # the container has stopped (or never started): its network goes
