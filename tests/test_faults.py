@@ -122,14 +122,16 @@ def fault_bundle(make_bundle):
 def test_run_killed_at_each_point_leaves_nothing(xc, fault_bundle, point):
     b, rootfs = fault_bundle(["true"])
     cid = f"fault-run-{point}-{uuid.uuid4().hex[:6]}"
-    r = _cmd(xc, "run", "--bundle", str(b.path), cid, fault=point)
-    if RUN_POINTS[point] == "P":
-        assert r.returncode == -9, f"the runtime was to die at {point}: rc {r.returncode}, {r.stderr}"
-    else:
-        # A container-side process died: the runtime reports it and cleans up
-        # (before start), or returns the init's death by SIGKILL (at exec).
-        assert r.returncode == (137 if point == "exec" else 1), (r.returncode, r.stderr)
-    _force_delete(xc, cid)
+    try:
+        r = _cmd(xc, "run", "--bundle", str(b.path), cid, fault=point)
+        if RUN_POINTS[point] == "P":
+            assert r.returncode == -9, f"the runtime was to die at {point}: rc {r.returncode}, {r.stderr}"
+        else:
+            # A container-side process died: the runtime reports it and cleans up
+            # (before start), or returns the init's death by SIGKILL (at exec).
+            assert r.returncode == (137 if point == "exec" else 1), (r.returncode, r.stderr)
+    finally:
+        _force_delete(xc, cid)
     _assert_nothing_left(xc, cid, rootfs)
 
 
@@ -137,10 +139,12 @@ def test_run_killed_at_each_point_leaves_nothing(xc, fault_bundle, point):
 def test_start_killed_leaves_a_deletable_container(xc, fault_bundle, point):
     b, rootfs = fault_bundle(["sleep", "30"])
     cid = f"fault-start-{point}-{uuid.uuid4().hex[:6]}"
-    assert _cmd(xc, "create", "--bundle", str(b.path), cid).returncode == 0
-    r = _cmd(xc, "start", cid, fault=point)
-    assert r.returncode == -9, r.stderr
-    _force_delete(xc, cid)
+    try:
+        assert _cmd(xc, "create", "--bundle", str(b.path), cid).returncode == 0
+        r = _cmd(xc, "start", cid, fault=point)
+        assert r.returncode == -9, r.stderr
+    finally:
+        _force_delete(xc, cid)
     _assert_nothing_left(xc, cid, rootfs)
 
 
@@ -167,10 +171,12 @@ def test_exec_killed_at_each_point_leaves_nothing(xc, fault_bundle, point):
 def test_delete_killed_then_deleted_again(xc, fault_bundle, point):
     b, rootfs = fault_bundle(["sleep", "30"])
     cid = f"fault-delete-{point}-{uuid.uuid4().hex[:6]}"
-    assert _cmd(xc, "run", "--detach", "--bundle", str(b.path), cid).returncode == 0
-    r = _cmd(xc, "delete", "--force", cid, fault=point)
-    assert r.returncode == -9, r.stderr
-    _force_delete(xc, cid)
+    try:
+        assert _cmd(xc, "run", "--detach", "--bundle", str(b.path), cid).returncode == 0
+        r = _cmd(xc, "delete", "--force", cid, fault=point)
+        assert r.returncode == -9, r.stderr
+    finally:
+        _force_delete(xc, cid)
     _assert_nothing_left(xc, cid, rootfs)
 
 
@@ -184,11 +190,13 @@ def test_create_start_delete_cycles_leave_nothing(xc, fault_bundle):
     prefix = f"cyc{uuid.uuid4().hex[:4]}"
     for i in range(CYCLES):
         cid = f"{prefix}-{i}"
-        r = _cmd(xc, "create", "--bundle", str(b.path), cid)
-        assert r.returncode == 0, f"cycle {i}: create: {r.stderr}"
-        r = _cmd(xc, "start", cid)
-        assert r.returncode == 0, f"cycle {i}: start: {r.stderr}"
-        r = _cmd(xc, "delete", "--force", cid)
+        try:
+            r = _cmd(xc, "create", "--bundle", str(b.path), cid)
+            assert r.returncode == 0, f"cycle {i}: create: {r.stderr}"
+            r = _cmd(xc, "start", cid)
+            assert r.returncode == 0, f"cycle {i}: start: {r.stderr}"
+        finally:
+            r = _cmd(xc, "delete", "--force", cid)
         assert r.returncode == 0, f"cycle {i}: delete: {r.stderr}"
     assert [n for n in os.listdir(xc.root) if n.startswith(prefix)] == []
     assert _cgroup_dirs(prefix, prefix=True) == []
