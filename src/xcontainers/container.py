@@ -224,7 +224,7 @@ class Runtime:
                 console_sock=console, no_pivot=opts.no_pivot,
                 no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
-                libos_fd=_libos_image_fd(spec.annotations), loopback_up=self.rootless,
+                libos_fd=_libos_image_fd(spec.annotations),
             )
             if ctx.libos_fd >= 0 and prof is not None:
                 ctx.stats_fd = libos.new_stats_fd(prof)

@@ -82,7 +82,6 @@ class InitContext:
     stats_fd: int = -1
     trace_fd: int = -1          # the LibOS's trace file, or -1
     trace_stderr: bool = False  # the trace goes to the container's stderr
-    loopback_up: bool = False   # set lo up in a new network namespace (rootless)
 
 
 @record
@@ -219,8 +218,8 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
-            if rest & CLONE.NEWNET and ctx.loopback_up:
-                kernel.loopback_up()
+            if rest & CLONE.NEWNET:
+                kernel.loopback_up()  # as runc does: a new network namespace has lo up
         mark("namespaces")
         pid = os.fork()
         if pid == 0:
