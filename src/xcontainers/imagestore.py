@@ -32,7 +32,6 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from . import _json as json
@@ -307,16 +306,16 @@ def _rmtree_layer(path: str) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-@dataclass
 class Transaction:
     """One import's work area: layers are unpacked and verified here, then
     committed to the store together with the image's blobs and names."""
 
-    store: ImageStore
-    path: str
-    layers: dict[str, str] = field(default_factory=dict)  # diff-id -> unpacked dir here
-    blobs: dict[str, bytes] = field(default_factory=dict)
-    _n: int = 0
+    def __init__(self, store: ImageStore, path: str) -> None:
+        self.store = store
+        self.path = path
+        self.layers: dict[str, str] = {}  # diff-id -> its unpacked directory here
+        self.blobs: dict[str, bytes] = {}
+        self._n = 0
 
     def new_dir(self, what: str) -> str:
         self._n += 1
