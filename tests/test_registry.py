@@ -31,8 +31,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import need_root
-from imagelib import (LayerBuilder, Xc, image_config, podman_images, sha, skopeo, snapshot, tar_dir,
-                      write_oci_layout)
+from imagelib import LayerBuilder, Xc, image_config, podman_images, sha, skopeo, snapshot, write_oci_layout
 
 pytestmark = pytest.mark.root
 
@@ -475,3 +474,26 @@ def test_a_download_that_breaks_off_is_resumed(xcli, images, tmp_path):
     finally:
         proxy.stop()
         reg.stop()
+
+
+# -- pure logic -------------------------------------------------------------------------
+
+
+def test_references_and_challenges():
+    from xcontainers.reference import parse
+    from xcontainers.registry import parse_challenge
+
+    r = parse("localhost:5000/test/busybox:latest", remote=True)
+    assert (r.registry, r.repository, r.tag, r.digest) == ("localhost:5000", "test/busybox", "latest", "")
+    r = parse("busybox", remote=True)
+    assert (r.registry, r.repository, r.tag) == ("docker.io", "library/busybox", "latest")
+    r = parse("example.com/a/b@sha256:" + "0" * 64)
+    assert (r.registry, r.repository, r.tag, r.reference) == ("example.com", "a/b", "", "sha256:" + "0" * 64)
+    assert str(parse("x/y")) == "x/y:latest"
+    for bad in ("UPPER/case", "a//b", "a:", "-a", "a@sha256:12", "a/b:t@md5:00", ""):
+        with pytest.raises(Exception, match="image reference|digest"):
+            parse(bad)
+    header = 'Bearer realm="https://auth.example/token",service="reg, 1",scope="repository:a/b:pull,push"'
+    assert parse_challenge(header) == ("bearer", {"realm": "https://auth.example/token", "service": "reg, 1",
+                                                  "scope": "repository:a/b:pull,push"})
+    assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
