@@ -190,14 +190,24 @@ def _two_platform_layout(tmp: Path, platforms: list[tuple[str, str]]) -> Path:
     return layout
 
 
-def test_pull_image_index_picks_linux_amd64(xcli, registry, tmp_path):
+@pytest.mark.parametrize("fmt", ["oci", "v2s2"])
+def test_pull_image_index_picks_linux_amd64(xcli, registry, tmp_path, fmt):
+    """An OCI image index, and (skopeo --format v2s2) a Docker manifest list."""
     layout = _two_platform_layout(tmp_path, [("linux", "arm64"), ("linux", "amd64"), ("linux", "s390x")])
-    ref = registry.push(f"oci:{layout}:latest", "test/multi:latest", "--all")
+    ref = registry.push(f"oci:{layout}:latest", f"test/multi-{fmt}:latest", "--all", "--format", fmt)
+    list_type = {"oci": "application/vnd.oci.image.index.v1+json",
+                 "v2s2": "application/vnd.docker.distribution.manifest.list.v2+json"}[fmt]
+    req = urllib.request.Request(f"http://{registry.host}/v2/test/multi-{fmt}/manifests/latest",
+                                 headers={"Accept": list_type}, method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["Content-Type"] == list_type
     xcli("pull", ref)
     rec = json.loads(xcli("image", "inspect", ref).stdout)
     assert rec["image_config"]["architecture"] == "amd64"
     layer = xcli.store / "layers" / rec["layers"][0][7:] / "diff/which"
     assert layer.read_text() == "amd64\n"
+    if fmt == "v2s2":
+        return
     # An index without linux/amd64 is refused, and nothing is left.
     layout2 = _two_platform_layout(tmp_path / "2", [("linux", "arm64"), ("windows", "amd64")])
     ref2 = registry.push(f"oci:{layout2}:latest", "test/noamd64:latest", "--all")
