@@ -125,12 +125,13 @@ def _gc() -> None:
 
 
 def _is_image(name: str) -> bool:
-    from .image import BUILTIN, IMAGES_DIR
     from .imagerun import find
 
-    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
-        return True
     if find(name) is not None:
+        return True
+    from .image import BUILTIN, IMAGES_DIR
+
+    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
         return True
     if ("/" in name or ":" in name) and not name.startswith(("/", ".")):
         raise XcError(f"image {name!r} not found (xc image ls; xc image import FILE; xc pull {name})")
