@@ -507,3 +507,15 @@ def test_references_and_challenges():
     assert parse_challenge(header) == ("bearer", {"realm": "https://auth.example/token", "service": "reg, 1",
                                                   "scope": "repository:a/b:pull,push"})
     assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
+
+
+def test_concurrent_pulls_of_one_image(xcli, registry):
+    ref = f"{registry.host}/test/busybox:oci"
+    procs = [subprocess.Popen([str(Path(__file__).resolve().parent.parent / ".venv/bin/xc"), "pull", "-q", ref],
+                              env=xcli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), results
+    assert len({out for out, _, _ in results}) == 1
+    assert len(xcli.layer_dirs()) == 1 and os.listdir(xcli.store / "tmp") == []
+    assert xcli("run", "--rm", ref, "echo", "one").stdout == "one\n"
