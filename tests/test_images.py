@@ -452,3 +452,16 @@ def test_layout_directory_and_gzipped_archive(xcli, images, multilayer, tmp_path
     subprocess.run(f"gzip -c {images['docker']} > {gz}", shell=True, check=True)
     assert "localhost/xctest/bb:1" in xcli("image", "import", str(gz)).stdout
     assert xcli("run", "--rm", "from-dir:1", "cat", "/data/y").stdout == "y\n"
+
+
+def test_concurrent_imports_and_runs(xcli, images):
+    procs = [subprocess.Popen([XC, "image", "import", str(images["docker" if i % 2 else "oci"])], env=xcli.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), results
+    assert len(xcli.layer_dirs()) == 1 and os.listdir(xcli.store / "tmp") == []
+    procs = [subprocess.Popen([XC, "run", "--rm", "xctest/bb:1", "echo", str(i)], env=xcli.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    outs = sorted(p.communicate(timeout=120)[0] for p in procs)
+    assert outs == ["0\n", "1\n", "2\n", "3\n"]
+    assert os.listdir(xcli.bundles) == [] and not mounts(xcli.bundles)
