@@ -12,7 +12,7 @@ ratios to the first runtime's.  With --containers N (nginx), N servers per
 runtime and min(N, 8) clients at once, one per server spread over them: the
 total req/s, the clients' median p50 and p99.  Every container gets a cgroup
 of its own below the root, as in `xc bench`; --runtime-cgroups leaves each
-runtime's default instead (xc-runtime: /xc-runtime/<id>, one parent for all).  A measurement, not a test; the `xc bench`
+runtime's default instead (xc-runtime: /<id>, as runc's below its own cgroup).  A measurement, not a test; the `xc bench`
 apps experiment is the full version (every runtime, memcached, a report).
 Run as root from the repository root (.venv/bin/python bench/ab.py ...).
 """

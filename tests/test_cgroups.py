@@ -154,8 +154,8 @@ def test_open_names_every_hierarchy(cg: Env) -> None:
 @pytest.mark.parametrize(
     "given, expected",
     [
-        (None, "/xc-runtime/abc"),
-        ("", "/xc-runtime/abc"),
+        (None, "/abc"),
+        ("", "/abc"),
         ("/a/b", "/a/b"),
         ("/a//b/./c/", "/a/b/c"),
         ("a/b", "/a/b"),

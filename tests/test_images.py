@@ -147,6 +147,11 @@ def test_multilayer_matches_umoci_and_layers_are_in_overlay_form(xcli, multilaye
     merged = xcli.bundles / cid / "rootfs"
     assert os.path.ismount(merged)
     got, want = tree(merged), tree(multilayer["reference"])
+    # The mount points of the DNS files every container gets (docs/network.md)
+    # are made in its own upper layer, as Docker's init layer holds them.
+    for name in ("etc/hostname", "etc/hosts", "etc/resolv.conf"):
+        if name not in want:
+            got.pop(name, None)
     assert got == want, _diff(got, want)
     assert os.stat(merged / "hl/new").st_ino == os.stat(merged / "hl/link").st_ino
     assert os.getxattr(merged / "x/attr", "user.xc.test") == b"hello"

@@ -27,9 +27,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from dataclasses import dataclass, field
-
 from . import libos_abi as abi
+from ._record import field, record
 from .errors import ConfigError
 
 ANNOTATION = "org.xcontainers.libos"
@@ -37,7 +36,7 @@ _NEVER_REFUSED = {"rt_sigreturn", "exit", "exit_group"}
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
-@dataclass
+@record
 class Profile:
     abom: bool = True
     trace: str | None = None

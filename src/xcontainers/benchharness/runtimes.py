@@ -52,6 +52,7 @@ class Completed:
     out: str
     err: str
     seconds: float
+    t0: float = 0.0
 
 
 @dataclass
@@ -87,17 +88,19 @@ class Runtime:
             g.append(f"--network={net}")
         return g + list(args)
 
-    def run(self, bundle: str, cid: str, timeout: float = 180, net: str = "none") -> Completed:
-        """`run` in the foreground; stdout is a pipe (runsc writes oddly to a regular file)."""
+    def run(self, bundle: str, cid: str, timeout: float = 180, net: str = "none",
+            env: dict[str, str] | None = None) -> Completed:
+        """`run` in the foreground; stdout is a pipe (runsc writes oddly to a regular file).
+        ``seconds`` counts from just before the runtime is started (``t0``, perf_counter)."""
         t0 = time.perf_counter()
         try:
             r = subprocess.run(self.oci("run", "--bundle", bundle, cid, net=net), stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=timeout)
+                               capture_output=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             self.delete(cid)
             raise RunFailed(f"timed out after {timeout:.0f} s") from None
         dt = time.perf_counter() - t0
-        c = Completed(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"), dt)
+        c = Completed(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"), dt, t0)
         if r.returncode != 0:
             self.delete(cid)
             raise RunFailed(f"exit status {r.returncode}: {(c.err.strip() or c.out.strip() or '(no output)')[-400:]}")
@@ -186,8 +189,14 @@ def _version(binary: str, args: tuple[str, ...] = ("--version",)) -> str:
 
 
 def _xc_runtime() -> str | None:
+    """The tree's own xc-runtime, as the tests pick it (a bench run measures
+    the code it sits in, not whatever PATH installs): the package's native
+    entry point beside it, else the tree's venv's console script, else PATH."""
+    own = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xc-runtime")
+    if os.access(own, os.X_OK):
+        return own
     venv = os.path.join(_REPO, ".venv", "bin", "xc-runtime")
-    return shutil.which("xc-runtime", path=PATH) or (venv if os.path.exists(venv) else None)
+    return venv if os.path.exists(venv) else shutil.which("xc-runtime", path=PATH)
 
 
 def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
@@ -327,9 +336,9 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
     spec["root"]["path"] = rootfs
     # The same kind of cgroup for every runtime: one of its own below the root.
     # Left out, each runtime picks its own default (runc: the container's id
-    # below runc's own cgroup; xc-runtime: /xc-runtime/<id>), and containers
-    # nested under one parent share that parent's CPU weight against the
-    # clients, which skews every experiment with more than one container.
+    # below runc's own cgroup; xc-runtime: /<id>; before 2026-12,
+    # /xc-runtime/<id>, where containers nested under one parent shared that
+    # parent's CPU weight against the clients).
     # (own_cgroup=False keeps each runtime's default, for bench/ab.py --runtime-cgroups.)
     if own_cgroup:
         spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
