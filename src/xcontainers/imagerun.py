@@ -94,8 +94,9 @@ def _read_marker(bundle: str) -> dict[str, Any] | None:
 def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
     """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs."""
     from . import kernel
-    from .imagestore import ImageError, hex_of
+    from .imagestore import ImageError, _need_root, hex_of
 
+    _need_root("running a container of a stored image")
     st = _store()
     rootfs = os.path.join(bundle, "rootfs")
     upper = os.path.join(bundle, OVERLAY_DIR, "upper")

@@ -73,6 +73,12 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     os.rename(tmp, path)
 
 
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise ImageError(f"{what} needs root for now: layers keep their owners, devices and overlayfs "
+                         "whiteouts (rootless containers run rootfs directories and the built-in busybox)")
+
+
 def _process_alive(pid: int, start: int) -> bool:
     from .state import process_start_time
 
@@ -197,6 +203,7 @@ class ImageStore:
     @contextmanager
     def transaction(self, kind: str) -> Iterator["Transaction"]:
         """A work area for one import; removed whatever happens."""
+        _need_root("importing or pulling images")
         self.ensure()
         self.gc_tmp()
         path = os.path.join(self.tmp, f"{kind}-{_self_tag()}-{os.urandom(4).hex()}")

@@ -112,6 +112,7 @@ def _rootless_defaults(cmd: str) -> None:
     if "XC_BUNDLES" not in os.environ:
         BUNDLES = rootless.data_dir("containers")
     os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
+    os.environ.setdefault("XC_STORAGE", rootless.data_dir("storage"))  # read by .imagestore
 
 
 def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -> None:
