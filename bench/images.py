@@ -89,23 +89,33 @@ def bench_run(top: str, reps: int) -> dict[str, object]:
     env = {**os.environ, "XC_STORAGE": f"{top}/storage", "XC_BUNDLES": f"{top}/bundles", "XC_ROOT": f"{top}/state"}
     subprocess.run([XC, "image", "import", f"{top}/bb.tar"], env=env, check=True, capture_output=True)
     # The prepared bundle: the config `xc run` writes for the image, a plain copy of the rootfs.
-    subprocess.run([XC, "run", "--name", "cfg", "bench/bb:1", "/bin/true"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run([XC, "run", "--network", "host", "--name", "cfg", "bench/bb:1", "/bin/true"], env=env,
+                   check=True, capture_output=True)
     with open(f"{top}/bundles/cfg/config.json") as f:
         cfg = json.load(f)
-    subprocess.run([XC, "rm", "cfg"], env=env, check=True)
     bundle = os.path.join(top, "bundle")
     os.makedirs(bundle)
+    cfg_bundle = f"{top}/bundles/cfg"
+    for n in os.listdir(cfg_bundle):  # the files it bind-mounts (/etc/resolv.conf, hosts, hostname)
+        if os.path.isfile(os.path.join(cfg_bundle, n)) and n not in ("config.json", "xc-bundle.json"):
+            shutil.copy2(os.path.join(cfg_bundle, n), bundle)
+    for m in cfg.get("mounts", []):
+        if m.get("source", "").startswith(cfg_bundle + "/"):
+            m["source"] = bundle + m["source"][len(cfg_bundle):]
+    subprocess.run([XC, "rm", "cfg"], env=env, check=True)
     shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
     cfg["root"]["path"] = "rootfs"
+    for ns in cfg["linux"]["namespaces"]:  # (none has a path with --network host; kept for safety)
+        ns.pop("path", None)
+    cfg.get("hooks", {}).clear()
     cfg["linux"]["cgroupsPath"] = "/xc/bench-images"
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f)
     times: dict[str, list[float]] = {"bundle": [], "image": [], "rootfs": []}
     cmds = {
         "bundle": [XC_RUNTIME, "--root", f"{top}/state", "run", "--bundle", bundle, "bench-images"],
-        "image": [XC, "run", "--rm", "bench/bb:1", "/bin/true"],
-        "rootfs": [XC, "run", "--rm", rootfs, "/bin/true"],
+        "image": [XC, "run", "--rm", "--network", "host", "bench/bb:1", "/bin/true"],
+        "rootfs": [XC, "run", "--rm", "--network", "host", rootfs, "/bin/true"],
     }
     for _ in range(2):  # warm up
         for c in cmds.values():
@@ -252,6 +262,7 @@ def main() -> None:
     ap.add_argument("--pull-reps", type=int, default=5, help="repetitions of (b)")
     ap.add_argument("--mb", type=int, default=100, help="the size of (b)'s image, in MB of files")
     ap.add_argument("--only", choices=("run", "pull"), help="run one part only")
+    # (a) runs with --network host: a network namespace is another experiment's cost (docs/network.md).
     ap.add_argument("--json", help="write the results here as JSON")
     a = ap.parse_args()
     if os.geteuid() != 0:
