@@ -299,7 +299,8 @@ def files(root: Path) -> list[str]:
         for n in dirnames + filenames:
             p = os.path.join(dirpath, n)
             st = os.lstat(p)
-            out.append(f"{os.path.relpath(p, root)} {stat.S_IFMT(st.st_mode):o} {st.st_size if not stat.S_ISDIR(st.st_mode) else ''}")
+            size = "" if stat.S_ISDIR(st.st_mode) else st.st_size
+            out.append(f"{os.path.relpath(p, root)} {stat.S_IFMT(st.st_mode):o} {size}")
     return sorted(out)
 
 

@@ -16,7 +16,6 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -25,8 +24,8 @@ from typing import Any
 import pytest
 
 from conftest import need_root
-from imagelib import (XC, LayerBuilder, Xc, image_config, mounts, podman_images, sha, skopeo, snapshot, tar_dir, tree,
-                      write_oci_layout)
+from imagelib import (XC, LayerBuilder, Xc, image_config, mounts, podman_images, sha, skopeo, snapshot,
+                      tar_dir, tree, write_oci_layout)
 
 pytestmark = pytest.mark.root
 
@@ -447,3 +446,27 @@ def test_missing_images(xcli):
     xcli.fails("image", "rm", "nothing:1", want="image 'nothing:1' not found")
     xcli.fails("image", "inspect", "nothing:1", want="image 'nothing:1' not found")
     xcli.fails("image", "import", "/nonexistent.tar", want="/nonexistent.tar: no such file")
+
+
+def test_layout_directory_and_gzipped_archive(xcli, images, multilayer, tmp_path):
+    # An OCI layout directory (skopeo's oci:DIR) imports as it is.
+    out = xcli("image", "import", str(multilayer["layout"]), "--name", "from-dir:1").stdout
+    assert "from-dir:1" in out and "(3 layers)" in out
+    # `docker save | gzip`.
+    gz = tmp_path / "bb.tar.gz"
+    subprocess.run(f"gzip -c {images['docker']} > {gz}", shell=True, check=True)
+    assert "localhost/xctest/bb:1" in xcli("image", "import", str(gz)).stdout
+    assert xcli("run", "--rm", "from-dir:1", "cat", "/data/y").stdout == "y\n"
+
+
+def test_concurrent_imports_and_runs(xcli, images):
+    procs = [subprocess.Popen([XC, "image", "import", str(images["docker" if i % 2 else "oci"])], env=xcli.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), results
+    assert len(xcli.layer_dirs()) == 1 and os.listdir(xcli.store / "tmp") == []
+    procs = [subprocess.Popen([XC, "run", "--rm", "xctest/bb:1", "echo", str(i)], env=xcli.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    outs = sorted(p.communicate(timeout=120)[0] for p in procs)
+    assert outs == ["0\n", "1\n", "2\n", "3\n"]
+    assert os.listdir(xcli.bundles) == [] and not mounts(xcli.bundles)

@@ -31,8 +31,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import need_root
-from imagelib import (LayerBuilder, Xc, image_config, podman_images, sha, skopeo, snapshot, tar_dir,
-                      write_oci_layout)
+from imagelib import LayerBuilder, Xc, image_config, podman_images, sha, skopeo, snapshot, write_oci_layout
 
 pytestmark = pytest.mark.root
 
@@ -191,14 +190,24 @@ def _two_platform_layout(tmp: Path, platforms: list[tuple[str, str]]) -> Path:
     return layout
 
 
-def test_pull_image_index_picks_linux_amd64(xcli, registry, tmp_path):
+@pytest.mark.parametrize("fmt", ["oci", "v2s2"])
+def test_pull_image_index_picks_linux_amd64(xcli, registry, tmp_path, fmt):
+    """An OCI image index, and (skopeo --format v2s2) a Docker manifest list."""
     layout = _two_platform_layout(tmp_path, [("linux", "arm64"), ("linux", "amd64"), ("linux", "s390x")])
-    ref = registry.push(f"oci:{layout}:latest", "test/multi:latest", "--all")
+    ref = registry.push(f"oci:{layout}:latest", f"test/multi-{fmt}:latest", "--all", "--format", fmt)
+    list_type = {"oci": "application/vnd.oci.image.index.v1+json",
+                 "v2s2": "application/vnd.docker.distribution.manifest.list.v2+json"}[fmt]
+    req = urllib.request.Request(f"http://{registry.host}/v2/test/multi-{fmt}/manifests/latest",
+                                 headers={"Accept": list_type}, method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["Content-Type"] == list_type
     xcli("pull", ref)
     rec = json.loads(xcli("image", "inspect", ref).stdout)
     assert rec["image_config"]["architecture"] == "amd64"
     layer = xcli.store / "layers" / rec["layers"][0][7:] / "diff/which"
     assert layer.read_text() == "amd64\n"
+    if fmt == "v2s2":
+        return
     # An index without linux/amd64 is refused, and nothing is left.
     layout2 = _two_platform_layout(tmp_path / "2", [("linux", "arm64"), ("windows", "amd64")])
     ref2 = registry.push(f"oci:{layout2}:latest", "test/noamd64:latest", "--all")
@@ -475,3 +484,38 @@ def test_a_download_that_breaks_off_is_resumed(xcli, images, tmp_path):
     finally:
         proxy.stop()
         reg.stop()
+
+
+# -- pure logic -------------------------------------------------------------------------
+
+
+def test_references_and_challenges():
+    from xcontainers.reference import parse
+    from xcontainers.registry import parse_challenge
+
+    r = parse("localhost:5000/test/busybox:latest", remote=True)
+    assert (r.registry, r.repository, r.tag, r.digest) == ("localhost:5000", "test/busybox", "latest", "")
+    r = parse("busybox", remote=True)
+    assert (r.registry, r.repository, r.tag) == ("docker.io", "library/busybox", "latest")
+    r = parse("example.com/a/b@sha256:" + "0" * 64)
+    assert (r.registry, r.repository, r.tag, r.reference) == ("example.com", "a/b", "", "sha256:" + "0" * 64)
+    assert str(parse("x/y")) == "x/y:latest"
+    for bad in ("UPPER/case", "a//b", "a:", "-a", "a@sha256:12", "a/b:t@md5:00", ""):
+        with pytest.raises(Exception, match="image reference|digest"):
+            parse(bad)
+    header = 'Bearer realm="https://auth.example/token",service="reg, 1",scope="repository:a/b:pull,push"'
+    assert parse_challenge(header) == ("bearer", {"realm": "https://auth.example/token", "service": "reg, 1",
+                                                  "scope": "repository:a/b:pull,push"})
+    assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
+
+
+def test_concurrent_pulls_of_one_image(xcli, registry):
+    ref = f"{registry.host}/test/busybox:oci"
+    procs = [subprocess.Popen([str(Path(__file__).resolve().parent.parent / ".venv/bin/xc"), "pull", "-q", ref],
+                              env=xcli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), results
+    assert len({out for out, _, _ in results}) == 1
+    assert len(xcli.layer_dirs()) == 1 and os.listdir(xcli.store / "tmp") == []
+    assert xcli("run", "--rm", ref, "echo", "one").stdout == "one\n"

@@ -235,7 +235,8 @@ def _import_oci(src: _Source, tx: Transaction, names_override: list[str] | None)
         desc = top
         mt = desc.get("mediaType")
         if mt in INDEX_TYPES:
-            desc = pick_platform(_loads(blob(desc, "image index", keep=False), "image index"), f"{src.path}: image index")
+            index_doc = _loads(blob(desc, "image index", keep=False), "image index")
+            desc = pick_platform(index_doc, f"{src.path}: image index")
             mt = desc.get("mediaType")
         if mt in SCHEMA1:
             raise ImageError(f"{src.path}: Docker schema 1 manifests are not supported")

@@ -62,12 +62,15 @@ def _store() -> Any:
     return ImageStore()
 
 
+_found: dict[str, dict[str, Any] | None] = {}
+
+
 def find(ref: str) -> dict[str, Any] | None:
-    """The stored image *ref* names, or None."""
-    st = _store()
-    if not os.path.exists(st.index_path):
-        return None
-    return st.resolve(ref)  # type: ignore[no-any-return]
+    """The stored image *ref* names, or None (looked up once per process)."""
+    if ref not in _found:
+        st = _store()
+        _found[ref] = st.resolve(ref) if os.path.exists(st.index_path) else None
+    return _found[ref]
 
 
 def write_marker(bundle: str, state_root: str, image: str | None) -> None:
@@ -91,8 +94,9 @@ def _read_marker(bundle: str) -> dict[str, Any] | None:
 def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
     """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs."""
     from . import kernel
-    from .imagestore import ImageError, hex_of
+    from .imagestore import ImageError, _need_root, hex_of
 
+    _need_root("running a container of a stored image")
     st = _store()
     rootfs = os.path.join(bundle, "rootfs")
     upper = os.path.join(bundle, OVERLAY_DIR, "upper")

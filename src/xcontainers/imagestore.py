@@ -32,7 +32,6 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from . import _json as json
@@ -72,6 +71,12 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise ImageError(f"{what} needs root for now: layers keep their owners, devices and overlayfs "
+                         "whiteouts (rootless containers run rootfs directories and the built-in busybox)")
 
 
 def _process_alive(pid: int, start: int) -> bool:
@@ -198,6 +203,7 @@ class ImageStore:
     @contextmanager
     def transaction(self, kind: str) -> Iterator["Transaction"]:
         """A work area for one import; removed whatever happens."""
+        _need_root("importing or pulling images")
         self.ensure()
         self.gc_tmp()
         path = os.path.join(self.tmp, f"{kind}-{_self_tag()}-{os.urandom(4).hex()}")
@@ -307,16 +313,16 @@ def _rmtree_layer(path: str) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-@dataclass
 class Transaction:
     """One import's work area: layers are unpacked and verified here, then
     committed to the store together with the image's blobs and names."""
 
-    store: ImageStore
-    path: str
-    layers: dict[str, str] = field(default_factory=dict)  # diff-id -> unpacked dir here
-    blobs: dict[str, bytes] = field(default_factory=dict)
-    _n: int = 0
+    def __init__(self, store: ImageStore, path: str) -> None:
+        self.store = store
+        self.path = path
+        self.layers: dict[str, str] = {}  # diff-id -> its unpacked directory here
+        self.blobs: dict[str, bytes] = {}
+        self._n = 0
 
     def new_dir(self, what: str) -> str:
         self._n += 1

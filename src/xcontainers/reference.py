@@ -13,8 +13,6 @@ them, with ``:latest`` added when they carry no tag (``localhost/x`` stays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import XcError
 
 __all__ = ["Reference", "parse", "local_name", "ReferenceError_"]
@@ -31,12 +29,24 @@ class ReferenceError_(XcError):
     """A malformed image reference."""
 
 
-@dataclass(frozen=True)
 class Reference:
-    registry: str  # host[:port]; "" for a local name without a registry
-    repository: str  # path, e.g. "test/busybox"
-    tag: str  # "" when only a digest is given
-    digest: str  # "sha256:<hex>" or ""
+    """A parsed reference: ``registry`` (host[:port], "" for a local name
+    without one), ``repository`` (e.g. "test/busybox"), ``tag`` ("" when
+    only a digest is given), ``digest`` ("sha256:<hex>" or "")."""
+
+    __slots__ = ("registry", "repository", "tag", "digest")
+
+    def __init__(self, registry: str, repository: str, tag: str, digest: str) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
     @property
     def name(self) -> str:

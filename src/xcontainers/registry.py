@@ -293,16 +293,18 @@ class Client:
             raise RegistryError(f"{what}: blob digest mismatch: expected {desc['digest']}, got {sha256_bytes(data)}")
         return data  # type: ignore[no-any-return]
 
-    def blob_to_file(self, desc: dict[str, Any], path: str, what: str, progress: IO[str] | None) -> None:
+    def blob_to_file(self, desc: dict[str, Any], path: str, what: str, progress: IO[str] | None) -> int:
         """Download the blob *desc* into *path* (continuing what is there),
-        checking its digest; a mismatch removes the file."""
+        checking its digest; return a descriptor of the whole blob at offset
+        0, holding the file's lock (another pull of the same blob waits).
+        A blob that does not match its digest is removed."""
         import hashlib
 
         digest = desc["digest"]
+        size = desc.get("size")
         for attempt in (0, 1):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = _open_locked(path)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
                 h = hashlib.sha256()
                 have = 0
                 while True:
@@ -311,7 +313,6 @@ class Client:
                         break
                     h.update(chunk)
                     have += len(chunk)
-                size = desc.get("size")
                 resumed = have
                 if size is not None and have > size:
                     os.ftruncate(fd, 0)
@@ -343,18 +344,42 @@ class Client:
                         if size is not None and have < size:
                             raise RegistryError(f"{what}: download broke off after {have} of {size} bytes; "
                                                 "xc pull again resumes it")
+                got = "sha256:" + h.hexdigest()
+                if got == digest and (size is None or have == size):
+                    if progress is not None:
+                        progress.write(f"{what}: {have} bytes" + (f" (resumed at {resumed})" if resumed else "")
+                                       + "\n")
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    fd, ret = -1, fd
+                    return ret
+                os.unlink(path)
             finally:
-                os.close(fd)
-            got = "sha256:" + h.hexdigest()
-            if got == digest and (size is None or have == size):
-                if progress is not None:
-                    progress.write(f"{what}: {have} bytes" + (f" (resumed at {resumed})" if resumed else "") + "\n")
-                return
-            os.unlink(path)
+                if fd >= 0:
+                    os.close(fd)
             if resumed and attempt == 0:
                 continue  # the part we had was bad: once more from the start
             raise RegistryError(f"{what}: blob digest mismatch: expected {digest}, got {got}"
                                 + (f" ({have} bytes, expected {size})" if size is not None and have != size else ""))
+        raise AssertionError("unreachable")
+
+
+def _open_locked(path: str) -> int:
+    """*path* opened (made if missing) and flock'ed, making sure the file
+    locked is still the one at *path* (another pull may have finished with
+    it and removed it while we waited)."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:  # a pull that finished removed the empty directory
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def pull(store: ImageStore, text: str, *, insecure: bool = False, creds: str | None = None,
@@ -398,7 +423,6 @@ def _pull_into(store: ImageStore, client: Client, ref: Reference, name: str, bod
         if len(diff_ids) != len(ldescs):
             raise RegistryError(f"{ref}: the manifest has {len(ldescs)} layers, the config {len(diff_ids)} diff-ids")
         os.makedirs(partial, 0o700, exist_ok=True)
-        size = 0
         for i, (ld, diff_id) in enumerate(zip(ldescs, diff_ids)):
             what = f"layer {i + 1}/{len(ldescs)} {ld['digest'][:19]}"
             compression = compression_of(ld["mediaType"])
@@ -407,16 +431,14 @@ def _pull_into(store: ImageStore, client: Client, ref: Reference, name: str, bod
                     progress.write(f"{what}: already in the store\n")
                 continue
             path = os.path.join(partial, hex_of(ld["digest"]) + ".part")
-            client.blob_to_file(ld, path, what, progress)
+            fd = client.blob_to_file(ld, path, what, progress)
             try:
-                with open(path, "rb") as f:
-                    size += tx.unpack_layer(f, compression=compression, diff_id=diff_id,
-                                            blob_digest=ld["digest"], what=f"{ref}: {what}")
+                with os.fdopen(fd, "rb", closefd=False) as f:
+                    tx.unpack_layer(f, compression=compression, diff_id=diff_id, blob_digest=ld["digest"],
+                                    what=f"{ref}: {what}")
             finally:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+                os.unlink(path)  # still ours: we hold its lock
+                os.close(fd)
         rec = record(cdesc["digest"], digest, diff_ids, [name], cfg, 0, f"registry {ref.registry}")
         rec["size"] = layer_sizes(store, tx, diff_ids)
         tx.commit([rec])

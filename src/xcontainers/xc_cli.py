@@ -112,6 +112,7 @@ def _rootless_defaults(cmd: str) -> None:
     if "XC_BUNDLES" not in os.environ:
         BUNDLES = rootless.data_dir("containers")
     os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
+    os.environ.setdefault("XC_STORAGE", rootless.data_dir("storage"))  # read by .imagestore
 
 
 def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -> None:
@@ -174,12 +175,13 @@ def _gc() -> None:
 
 
 def _is_image(name: str) -> bool:
-    from .image import BUILTIN, IMAGES_DIR
     from .imagerun import find
 
-    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
-        return True
     if find(name) is not None:
+        return True
+    from .image import BUILTIN, IMAGES_DIR
+
+    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
         return True
     if ("/" in name or ":" in name) and not name.startswith(("/", ".")):
         raise XcError(f"image {name!r} not found (xc image ls; xc image import FILE; xc pull {name})")
