@@ -18,7 +18,10 @@ STAMP   := $(VENV)/.setup-done
 # launcher did, `$(PY) -IS` (no user site, PYTHON* variables ignored, no
 # site module) with the package's directory put on the path, then main()
 # (docs/architecture.md, "The native path").  The console scripts in
-# $(VENV)/bin stay as pip made them (pure Python).
+# $(VENV)/bin stay as pip made them (pure Python).  /usr/local/bin/xc is a
+# two-line launcher too: `python -I` ignores PYTHON* variables (a
+# PYTHONDONTWRITEBYTECODE=1 in the caller's environment would make every
+# command compile its modules anew) and keeps the venv's site-packages.
 
 .PHONY: setup demo test bench fuzz trinity clean
 
@@ -29,7 +32,9 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*
 	XC_PYTHON='$(abspath $(PY))' $(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
 	ln -sfn '$(abspath src/xcontainers/xc-runtime)' /usr/local/bin/.xc-runtime.tmp
 	mv -Tf /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
-	ln -sf $(abspath $(VENV))/bin/xc /usr/local/bin/xc
+	printf '#!%s -I\nfrom xcontainers.xc_cli import main; main()\n' '$(abspath $(PY))' > /usr/local/bin/.xc.tmp
+	chmod 755 /usr/local/bin/.xc.tmp
+	mv -f /usr/local/bin/.xc.tmp /usr/local/bin/xc
 	touch $(STAMP)
 
 setup: $(STAMP)
