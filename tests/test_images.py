@@ -148,6 +148,11 @@ def test_multilayer_matches_umoci_and_layers_are_in_overlay_form(xcli, multilaye
     merged = xcli.bundles / cid / "rootfs"
     assert os.path.ismount(merged)
     got, want = tree(merged), tree(multilayer["reference"])
+    # The mount points of the container's DNS files (docs/network.md) are the
+    # container's, not the image's (as `docker diff` leaves them out).
+    for f in ("etc/resolv.conf", "etc/hosts", "etc/hostname"):
+        if f not in want:
+            got.pop(f, None)
     assert got == want, _diff(got, want)
     assert os.stat(merged / "hl/new").st_ino == os.stat(merged / "hl/link").st_ino
     assert os.getxattr(merged / "x/attr", "user.xc.test") == b"hello"

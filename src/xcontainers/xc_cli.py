@@ -237,14 +237,16 @@ def cmd_rm(a: argparse.Namespace) -> int:
     from .errors import NotFound
     from .imagerun import remove_stale
 
+    stale = os.path.isdir(os.path.join(BUNDLES, a.id))
     _gc()
     try:
         Runtime(STATE_ROOT).delete(a.id, force=a.force)
     except NotFound:
         # Its `xc` may have died before the container was made: the bundle
-        # (and its overlay mount, its network) are all that is left.
+        # (and its overlay mount, its network) are all that is left; the
+        # garbage collection just above may have removed them already.
         _release_network(a.id)
-        if remove_stale(BUNDLES, a.id):
+        if remove_stale(BUNDLES, a.id) or (stale and not os.path.exists(os.path.join(BUNDLES, a.id))):
             return 0
         raise
     _release_network(a.id)
