@@ -787,3 +787,28 @@ def test_exhausted_subnet(clean):
     net.xc("rm", "-f", first, check=True)
     net.xc("run", "--rm", "busybox", "true", env=env, check=True)  # free again
     net.assert_clean()
+
+
+def test_a_bridge_xc_did_not_make_survives_prune(clean):
+    """XC_BRIDGE may name an existing bridge holding the subnet's gateway:
+    containers use it, and prune takes only the rules xc added to it."""
+    net = clean
+    bridge = f"xcnf{uuid.uuid4().hex[:6]}"
+    subnet = free_subnet(217, 28, avoid=(net.subnet,))
+    gw = ipam.parse_subnet(subnet).gateway
+    net.subnets.append(subnet)
+    sh = lambda *a: subprocess.run(a, check=True, capture_output=True, text=True)  # noqa: E731
+    sh("ip", "link", "add", bridge, "type", "bridge")
+    try:
+        sh("ip", "addr", "add", f"{gw}/28", "dev", bridge)
+        sh("ip", "link", "set", bridge, "up")
+        r = net.xc("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0",
+                   env={"XC_BRIDGE": bridge, "XC_SUBNET": subnet}, check=True)
+        assert f"inet {ipam._int_to_ip(ipam.parse_subnet(subnet).network + 2)}/28" in r.stdout
+        assert f"xc-bridge:{bridge}" in _nft_comments()
+        out = net.xc("network", "prune", check=True).stdout
+        assert f"removed rule: xc-bridge:{bridge}" in out and f"removed bridge: {bridge}" not in out
+        assert bridge in _link_names() and f"xc-bridge:{bridge}" not in _nft_comments()
+    finally:
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    net.assert_clean()
