@@ -585,6 +585,18 @@ def test_udp_port_on_a_host_address(clean, udp_image):
             p.wait()
     assert p.returncode == 0, err
     assert out == f"got ping from {net.gateway}\n"
+    # The flow's conntrack entry (DNATed to the container) went with it: a
+    # client still sending would not be held to the gone address.
+    assert not _conntrack_of(att["address"])
+
+
+def _conntrack_of(address: str) -> list[Any]:
+    from pyroute2 import Conntrack
+    from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+    with Conntrack() as ct:
+        return list(ct.dump_entries(tuple_reply=NFCTAttrTuple(saddr=address))) + \
+            list(ct.dump_entries(tuple_orig=NFCTAttrTuple(saddr=address)))
 
 
 # --- teardown, garbage, kill -9 --------------------------------------------------------------------

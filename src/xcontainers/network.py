@@ -359,6 +359,8 @@ def _unmake(att: dict[str, Any], strict: bool = True) -> None:
         steps.append(("nft rules", lambda: nft.delete_tagged([att["tag"]])))
     if att.get("veth"):
         steps.append(("veth", lambda: links.delete_link(att["veth"])))
+    if att.get("address"):
+        steps.append(("conntrack", lambda: links.flush_conntrack(att["address"])))
     steps.append(("netns", lambda: links.remove_netns(att["netns"])))
     for what, step in steps:
         try:
