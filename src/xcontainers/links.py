@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["create_netns", "remove_netns", "ensure_bridge", "check_subnet_free", "add_veth",
-           "configure_container", "configure_loopback", "delete_link", "link_names", "set_sysctl",
+           "configure_container", "delete_link", "link_names", "set_sysctl",
            "bridge_subnet", "flush_conntrack"]
 
 CONTAINER_SYSCTLS = (
@@ -100,6 +100,7 @@ def create_netns(path: str) -> None:
         msg = b""
         try:
             kernel.unshare(kernel.CLONE.NEWNET)
+            kernel.loopback_up()  # one ioctl: the none mode needs no netlink (nor pyroute2's import)
             kernel.mount("/proc/self/ns/net", path, None, kernel.MS.BIND, None)
             for name, value in CONTAINER_SYSCTLS:
                 set_sysctl(name, value)
@@ -258,11 +259,6 @@ def add_veth(host_name: str, netns: str, bridge: str) -> None:
             ipr.link("set", index=i, state="up")
         except Exception as e:  # noqa: BLE001
             raise _nl_fail(f"attaching {host_name} to {bridge}", e) from None
-
-
-def configure_loopback(netns: str) -> None:
-    with _ipr(netns) as ns:
-        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
 
 
 def configure_container(netns: str, address: str, prefixlen: int, gateway: str) -> None:

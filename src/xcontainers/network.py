@@ -336,9 +336,8 @@ def _make(att: dict[str, Any]) -> None:
 
     if att["mode"] == "bridge":
         _ensure_bridge(att)
-    links.create_netns(att["netns"])
+    links.create_netns(att["netns"])  # lo is up in it
     if att["mode"] == "none":
-        links.configure_loopback(att["netns"])
         return
     links.add_veth(att["veth"], att["netns"], att["bridge"])
     links.configure_container(att["netns"], att["address"], att["prefixlen"], att["gateway"])
