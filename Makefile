@@ -4,9 +4,11 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps \
-            iproute2 python3-venv gcc make \
+            umoci docker-registry apache2-utils openssl zstd \
+            uidmap slirp4netns passt fuse-overlayfs \
+            iproute2 nftables python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
-            libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux
+            libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux trinity
 STAMP   := $(VENV)/.setup-done
 
 # /usr/local/bin/xc-runtime runs once per container operation, so it is the
@@ -16,17 +18,23 @@ STAMP   := $(VENV)/.setup-done
 # launcher did, `$(PY) -IS` (no user site, PYTHON* variables ignored, no
 # site module) with the package's directory put on the path, then main()
 # (docs/architecture.md, "The native path").  The console scripts in
-# $(VENV)/bin stay as pip made them (pure Python).
+# $(VENV)/bin stay as pip made them (pure Python).  /usr/local/bin/xc is a
+# two-line launcher too: `python -I` ignores PYTHON* variables (a
+# PYTHONDONTWRITEBYTECODE=1 in the caller's environment would make every
+# command compile its modules anew) and keeps the venv's site-packages.
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench fuzz trinity clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch])
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch]) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
+	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
-	XC_PYTHON='$(abspath $(PY))' $(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
+	XC_PYTHON='$(abspath $(PY))' $(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
 	ln -sfn '$(abspath src/xcontainers/xc-runtime)' /usr/local/bin/.xc-runtime.tmp
 	mv -Tf /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
-	ln -sf $(abspath $(VENV))/bin/xc /usr/local/bin/xc
+	printf '#!%s -I\nfrom xcontainers.xc_cli import main; main()\n' '$(abspath $(PY))' > /usr/local/bin/.xc.tmp
+	chmod 755 /usr/local/bin/.xc.tmp
+	mv -f /usr/local/bin/.xc.tmp /usr/local/bin/xc
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -46,6 +54,16 @@ test: setup
 
 bench: setup
 	$(PY) bench/spawn.py
+
+# The long runs of the fuzzers (tests/fuzz.py) and of trinity in a container
+# (bench/trinity.py); CI runs bounded versions (tests/test_fuzz.py, test_trinity.py).
+MINUTES ?= 30
+fuzz: setup
+	$(PY) -m tests.fuzz --minutes $(MINUTES)
+
+SECONDS_TRINITY ?= 60
+trinity: setup
+	$(PY) bench/trinity.py --seconds $(SECONDS_TRINITY)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so src/xcontainers/xc-runtime

@@ -35,6 +35,13 @@ def test_hostname_pid1_and_ids(runc, xc, make_bundle):
     assert re.search(r"^Groups:\s+5 27\s*$", r.out, re.M)
 
 
+def test_new_network_namespace_has_loopback_up(runc, xc, make_bundle):
+    """A new network namespace starts with lo down; runc brings it up, and so must we."""
+    b = make_bundle(["sh", "-c", "ip -o link show; ip -o -4 addr show lo"])
+    r = differential(runc, xc, b)
+    assert "LOOPBACK,UP" in r.out and "inet 127.0.0.1/8" in r.out, r.out
+
+
 def test_capabilities(runc, xc, make_bundle):
     b = make_bundle(["sh", "-c", "grep ^Cap /proc/self/status"])
     caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]

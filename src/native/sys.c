@@ -11,12 +11,15 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -91,6 +94,20 @@ static PyObject *sys_setns(PyObject *self, PyObject *args)
     if (setns(fd, nstype) < 0)
         return raise_errno(NULL);
     Py_RETURN_NONE;
+}
+
+/* pidfd_getfd(pidfd, targetfd) -> fd: a duplicate (close-on-exec) of the
+ * target process's open file, the same open file description, not a reopen */
+static PyObject *sys_pidfd_getfd(PyObject *self, PyObject *args)
+{
+    int pidfd, target;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "ii", &pidfd, &target))
+        return NULL;
+    long fd = syscall(SYS_pidfd_getfd, pidfd, target, 0);
+    if (fd < 0)
+        return raise_errno(NULL);
+    return PyLong_FromLong(fd);
 }
 
 /* sethostname(name), setdomainname(name) */
@@ -207,6 +224,31 @@ static PyObject *sys_seccomp_load_bpf(PyObject *self, PyObject *args)
     return PyLong_FromLong(rc);
 }
 
+/* loopback_up(): set "lo" of the caller's network namespace up (what a
+ * new network namespace needs before anything in it can use 127.0.0.1). */
+static PyObject *sys_loopback_up(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return raise_errno(NULL);
+    struct ifreq ifr = {0};
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    if (rc < 0) {
+        errno = saved;
+        return raise_errno("lo");
+    }
+    Py_RETURN_NONE;
+}
+
 /* setgroups/setresuid for the calling thread only are not needed: the
  * container init is single-threaded when it drops privileges. */
 
@@ -216,6 +258,7 @@ static PyMethodDef methods[] = {
     {"pivot_root", sys_pivot_root, METH_VARARGS, "pivot_root(new_root, put_old)"},
     {"unshare", sys_unshare, METH_VARARGS, "unshare(flags)"},
     {"setns", sys_setns, METH_VARARGS, "setns(fd, nstype)"},
+    {"pidfd_getfd", sys_pidfd_getfd, METH_VARARGS, "pidfd_getfd(pidfd, targetfd) -> fd"},
     {"sethostname", sys_sethostname, METH_VARARGS, "sethostname(name)"},
     {"setdomainname", sys_setdomainname, METH_VARARGS, "setdomainname(name)"},
     {"prctl", sys_prctl, METH_VARARGS, "prctl(option, a2=0, a3=0, a4=0, a5=0) -> int"},
@@ -225,6 +268,7 @@ static PyMethodDef methods[] = {
      "join_session_keyring(name) -> serial"},
     {"seccomp_load_bpf", sys_seccomp_load_bpf, METH_VARARGS,
      "seccomp_load_bpf(program, flags): install a seccomp filter"},
+    {"loopback_up", sys_loopback_up, METH_NOARGS, "loopback_up(): set lo up in this network namespace"},
     {NULL, NULL, 0, NULL},
 };
 

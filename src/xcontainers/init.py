@@ -38,7 +38,7 @@ from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
 from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
-from .timing import mark
+from .points import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -181,9 +181,24 @@ def _preload(spec: Spec | None, terminal: bool) -> None:
         import subprocess  # noqa: F401 - run by run_hooks
 
         from . import hooks  # noqa: F401
+    if rootfs.OVERLAY in spec.annotations and spec.annotations.get(rootfs.OVERLAY + ".driver") != "kernel":
+        import subprocess  # noqa: F401,F811 - rootfs._fuse_overlay
     if any("tmpcopyup" in m.options for m in spec.mounts):
         import shutil  # noqa: F401 - rootfs._tmpcopyup
         import tempfile  # noqa: F401
+
+
+def _hide_from_the_container() -> None:
+    """Not dumpable until the execve: the processes that enter the
+    container run the host's Python, and its /proc/PID/exe (like its other
+    /proc/PID links) must stay out of reach of the container's processes,
+    or one of them could hold the host's interpreter open and overwrite it
+    once no Python runs it (CVE-2019-5736 in runc).  A non-dumpable
+    process's /proc/PID files belong to root and need CAP_SYS_PTRACE to
+    follow; execve of the LibOS image (or the program) makes the process
+    dumpable again.  (Set after the user namespace's id maps are written:
+    the runtime writes them through /proc/PID.)"""
+    kernel.prctl(PR.SET_DUMPABLE, 0)
 
 
 def setup_process_main(ctx: InitContext) -> NoReturn:
@@ -199,9 +214,12 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
             recv(ctx.sync)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+        _hide_from_the_container()
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
+            if rest & CLONE.NEWNET:
+                kernel.loopback_up()  # as runc does: a new network namespace has lo up
         mark("namespaces")
         pid = os.fork()
         if pid == 0:
@@ -220,6 +238,12 @@ def _prepare_exec_env(proc: Process) -> tuple[str, list[str]]:
 
 
 def _chdir(cwd: str) -> None:
+    """Change into the process's cwd, which must lie inside the container's
+    root: a path like /proc/self/fd/N names whatever this process holds on
+    fd N, and a host directory there would start the program outside its
+    root (CVE-2024-21626 in runc).  Beside holding no host directory open
+    at this point, the result is checked: the kernel reports a cwd outside
+    the root as "(unreachable)...", which getcwd() refuses."""
     try:
         os.makedirs(cwd, 0o755, exist_ok=True)
     except OSError:
@@ -228,6 +252,12 @@ def _chdir(cwd: str) -> None:
         os.chdir(cwd)
     except OSError as e:
         raise SetupError(f"process.cwd {cwd!r}: {e.strerror}") from None
+    try:
+        inside = os.getcwd().startswith("/")
+    except OSError:
+        inside = False
+    if not inside:
+        raise SetupError(f"process.cwd {cwd!r}: leads outside the container's root")
 
 
 def _setup_terminal(sock: _socket.socket, proc: Process, in_container_root: bool) -> None:
@@ -335,6 +365,10 @@ def _init_main(ctx: InitContext) -> NoReturn:
     assert proc is not None
     try:
         kernel.prctl(PR.SET_PDEATHSIG, 0)
+        # Of the host's state directory only exec.fifo is needed, and not a
+        # directory: from here on no fd of ours names a host directory.
+        fifo_fd = os.open(FIFO_NAME, os.O_PATH | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+        os.close(ctx.state_dir_fd)
         recv(ctx.sync)  # the runtime has put us into the cgroup
         os.setsid()
         if spec.namespace("cgroup") is not None and spec.namespace("cgroup").path is None:  # type: ignore[union-attr]
@@ -368,6 +402,8 @@ def _init_main(ctx: InitContext) -> NoReturn:
             os.umask(proc.umask)
         _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd, ctx.trace_stderr)
         credentials.apply_rlimits(proc)
+        if not os.path.exists(f"/proc/self/fd/{fifo_fd}"):
+            raise SetupError("the container has no /proc: the init reaches exec.fifo through /proc/self/fd")
         bpf = _drop_privileges(proc, proc.no_new_privileges, ctx.seccomp_bpf, ctx.seccomp_flags)
         _mark_fds_cloexec(3 + ctx.preserve_fds)
         mark("init")
@@ -375,12 +411,13 @@ def _init_main(ctx: InitContext) -> NoReturn:
         ctx.sync.close()
     except BaseException as e:  # noqa: BLE001
         _die(ctx.sync, e)
-    # Wait for `start`: opening a fifo for writing blocks until a reader comes.
+    # Wait for `start`: opening a fifo for writing blocks until a reader
+    # comes.  The O_PATH fd is reopened through /proc, as runc does.
     try:
-        fd = os.open(FIFO_NAME, os.O_WRONLY | os.O_CLOEXEC, dir_fd=ctx.state_dir_fd)
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fd)
-        os.close(ctx.state_dir_fd)
+        os.close(fifo_fd)
     except OSError as e:
         sys.stderr.write(f"xc-runtime: waiting for start: {e.strerror}\n")
         os._exit(1)
@@ -410,10 +447,12 @@ def exec_setup_main(ctx: ExecContext) -> NoReturn:
     """The first child of exec: join the container's namespaces, fork the process."""
     try:
         _preload(None, ctx.process.terminal)
+        _hide_from_the_container()
         try:
             kernel.setns(ctx.pidfd, ctx.ns_flags)
         except OSError as e:
             raise SetupError(f"joining the container's namespaces: {e.strerror}") from None
+        mark("exec-joined")
         pid = os.fork()
         if pid == 0:
             _exec_main(ctx)

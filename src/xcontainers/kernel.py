@@ -41,6 +41,7 @@ __all__ = [
     "capset",
     "join_session_keyring",
     "seccomp_load_bpf",
+    "loopback_up",
     "MS",
     "CLONE",
     "NAMESPACE_FLAGS",
@@ -64,6 +65,7 @@ capget = _sys.capget
 capset = _sys.capset
 join_session_keyring = _sys.join_session_keyring
 seccomp_load_bpf = _sys.seccomp_load_bpf
+loopback_up = _sys.loopback_up
 
 MNT_DETACH = 2
 
@@ -215,3 +217,9 @@ def last_cap() -> int:
 def pidfd_open(pid: int) -> int:
     """A pidfd for *pid* (raises ProcessLookupError if it is gone)."""
     return os.pidfd_open(pid)
+
+
+def pidfd_getfd(pidfd: int, target_fd: int) -> int:
+    """A close-on-exec duplicate of the open file on *target_fd* of the
+    process behind *pidfd*: the same open file, never a reopen of its path."""
+    return _sys.pidfd_getfd(pidfd, target_fd)

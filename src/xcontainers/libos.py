@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 
+from .errors import ContainerError
+
 __all__ = ["image_path", "abi", "interface", "table", "sealed_image_fd", "enabled", "ANNOTATION"]
 
 ANNOTATION = "org.xcontainers.libos"
@@ -131,24 +133,55 @@ def new_stats_fd(prof: "Profile | None" = None) -> int:
     return fd
 
 
+def _init_fd(init_pid: int, fd: int) -> int:
+    """The open file on *fd* of a container's init, or -1.
+
+    What sits on that fd is the container's choice (it may close the
+    LibOS's file and put anything there), so it is never reopened by path
+    (/proc/PID/fd/N, as host root, outside the container's cgroup: a device
+    its cgroup denies, a FIFO that blocks): pidfd_getfd hands over the very
+    open file the container already has, which gives nobody more than the
+    container had."""
+    from . import kernel
+
+    try:
+        pidfd = kernel.pidfd_open(init_pid)
+    except OSError:
+        return -1
+    try:
+        return kernel.pidfd_getfd(pidfd, fd)
+    except OSError:
+        return -1
+    finally:
+        os.close(pidfd)
+
+
 def container_trace_fd(init_pid: int) -> int:
     """The trace of a running container (its init's XC_TRACE_FD), or -1."""
     from .libos_abi import XC_TRACE_FD
 
-    try:
-        return os.open(f"/proc/{init_pid}/fd/{XC_TRACE_FD}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-    except OSError:
-        return -1
+    return _init_fd(init_pid, XC_TRACE_FD)
 
 
 def container_stats_fd(init_pid: int) -> int:
-    """The statistics segment of a running container, reopened through its init."""
-    from .libos_abi import XC_STATS_FD
+    """The statistics segment of a running container (its init's
+    XC_STATS_FD), or -1 if what is there is not a segment: a regular file
+    (the LibOS's memfd) of the segment's size at least."""
+    import stat
 
-    try:
-        return os.open(f"/proc/{init_pid}/fd/{XC_STATS_FD}", os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
+    from .libos_abi import XC_STATS_FD, XC_STATS_SIZE
+
+    fd = _init_fd(init_pid, XC_STATS_FD)
+    if fd < 0:
         return -1
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_size >= XC_STATS_SIZE:
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
 
 
 def read_stats(fd: int) -> dict[str, object]:
@@ -159,10 +192,18 @@ def read_stats(fd: int) -> dict[str, object]:
     from . import libos_abi as abi
 
     head = abi.STATS_HEAD_WORDS
-    data = os.pread(fd, 8 * (head + 2 * abi.XC_NR_MAX), 0)
+    size = 8 * (head + 2 * abi.XC_NR_MAX)
+    try:
+        data = os.pread(fd, size, 0)
+    except OSError as e:
+        raise ContainerError(f"X-LibOS statistics: {e.strerror}") from None
+    if len(data) != size:
+        raise ContainerError("X-LibOS statistics: the segment is cut short")
     words = struct.unpack(f"<{head + 2 * abi.XC_NR_MAX}Q", data)
+    # The segment is the container's to write: everything in it is checked
+    # as untrusted input (a wrong magic, absurd counts) before it is shown.
     if words[0] != abi.XC_STATS_MAGIC:
-        raise ValueError("not an X-LibOS statistics segment")
+        raise ContainerError("X-LibOS statistics: not a statistics segment (the container overwrote it?)")
     rows = {nr: (name, how) for nr, name, how, _ in table()}
     traps = words[head:head + abi.XC_NR_MAX]
     patched = words[head + abi.XC_NR_MAX:head + 2 * abi.XC_NR_MAX]

@@ -140,13 +140,41 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return names.get(t, t.__name__)
 
 
+def _q(v: Any) -> str:
+    """A value the config gave, for an error message: its repr, at most 60 characters."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:56] + "...'"
+
+
+def _key(k: str) -> str:
+    """A key the config gave, as a field name in an error message: one short printable line."""
+    return k if len(k) <= 60 and k.isprintable() else _q(k)
+
+
+def _shown(v: Any) -> str:
+    """A value for an error message: its JSON, short (NaN and deep nesting included)."""
+    try:
+        return json.dumps(v)[:60]
+    except (ValueError, RecursionError):
+        return repr(v)[:60]
+
+
 def _get(obj: dict[str, Any], key: str, t: type | tuple[type, ...], where: str, default: Any = None) -> Any:
     if key not in obj or obj[key] is None:
         return default
     v = obj[key]
     ok = isinstance(v, t) and not (isinstance(v, bool) and t in (int, (int,)))
     if not ok:
-        raise ConfigError(f"{where}{key}: must be {_type_name(t)}, not {json.dumps(v)[:60]}")
+        raise ConfigError(f"{where}{key}: must be {_type_name(t)}, not {_shown(v)}")
+    return v
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    """An optional array (None: empty)."""
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise ConfigError(f"{where}: must be an array")
     return v
 
 
@@ -180,10 +208,10 @@ def _parse_process(p: Any) -> Process:
     env = _str_list(p.get("env") or [], "process.env")
     for i, e in enumerate(env):
         if "=" not in e:
-            raise ConfigError(f"process.env[{i}]: {e!r} is not of the form NAME=VALUE")
+            raise ConfigError(f"process.env[{i}]: {_q(e)} is not of the form NAME=VALUE")
     cwd = _get(p, "cwd", str, "process.", "/")
     if not cwd.startswith("/"):
-        raise ConfigError(f"process.cwd: {cwd!r} must be an absolute path")
+        raise ConfigError(f"process.cwd: {_q(cwd)} must be an absolute path")
     proc = Process(args=args, env=env, cwd=cwd)
     user = _obj(p.get("user") or {}, "process.user")
     proc.uid = _uint(user.get("uid", 0), "process.user.uid")
@@ -209,18 +237,18 @@ def _parse_process(p: Any) -> Process:
 
     for kind, names in caps.items():
         if kind not in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-            raise ConfigError(f"process.capabilities.{kind}: unknown capability set")
+            raise ConfigError(f"process.capabilities.{_key(kind)}: unknown capability set")
         names = _str_list(names or [], f"process.capabilities.{kind}")
         for n in names:
             if cap_number(n) is None:
-                raise ConfigError(f"process.capabilities.{kind}: unknown capability {n!r}")
+                raise ConfigError(f"process.capabilities.{kind}: unknown capability {_q(n)}")
         proc.capabilities[kind] = names
     seen: set[str] = set()
-    for i, rl in enumerate(p.get("rlimits") or []):
+    for i, rl in enumerate(_list(p.get("rlimits"), "process.rlimits")):
         rl = _obj(rl, f"process.rlimits[{i}]")
         t = rl.get("type")
-        if t not in RLIMITS:
-            raise ConfigError(f"process.rlimits[{i}].type: unknown rlimit {t!r}")
+        if not isinstance(t, str) or t not in RLIMITS:
+            raise ConfigError(f"process.rlimits[{i}].type: unknown rlimit {_shown(t)}")
         if t in seen:
             raise ConfigError(f"process.rlimits[{i}].type: {t} given twice")
         seen.add(t)
@@ -252,7 +280,7 @@ def _parse_mounts(ms: Any) -> list[Mount]:
         if not isinstance(dest, str) or not dest:
             raise ConfigError(f"mounts[{i}].destination: must be a non-empty string")
         if not dest.startswith("/"):
-            raise ConfigError(f"mounts[{i}].destination: {dest!r} must be an absolute path")
+            raise ConfigError(f"mounts[{i}].destination: {_q(dest)} must be an absolute path")
         typ = _get(m, "type", str, f"mounts[{i}].")
         src = _get(m, "source", str, f"mounts[{i}].")
         opts = _str_list(m.get("options") or [], f"mounts[{i}].options")
@@ -287,7 +315,7 @@ def _parse_hooks(h: Any) -> dict[str, list[Hook]]:
     out: dict[str, list[Hook]] = {}
     for kind, lst in h.items():
         if kind not in HOOK_KINDS:
-            raise ConfigError(f"hooks.{kind}: unknown hook kind")
+            raise ConfigError(f"hooks.{_key(kind)}: unknown hook kind")
         if not isinstance(lst, list):
             raise ConfigError(f"hooks.{kind}: must be an array")
         hooks = []
@@ -317,7 +345,7 @@ def _parse_linux(lx: Any) -> dict[str, Any]:
     }
     for k in lx:
         if k not in known:
-            raise ConfigError(f"linux.{k}: unknown field")
+            raise ConfigError(f"linux.{_key(k)}: unknown field")
     if lx.get("intelRdt"):
         raise ConfigError("linux.intelRdt: not supported by xc-runtime")
     if lx.get("timeOffsets"):
@@ -327,25 +355,25 @@ def _parse_linux(lx: Any) -> dict[str, Any]:
         if pers.get("domain") not in ("LINUX", None) or pers.get("flags"):
             raise ConfigError("linux.personality: only the LINUX domain without flags is supported")
     nss: list[Namespace] = []
-    for i, n in enumerate(lx.get("namespaces") or []):
+    for i, n in enumerate(_list(lx.get("namespaces"), "linux.namespaces")):
         n = _obj(n, f"linux.namespaces[{i}]")
         t = n.get("type")
         if t not in KNOWN_NAMESPACES:
-            raise ConfigError(f"linux.namespaces[{i}].type: unknown namespace type {t!r}")
+            raise ConfigError(f"linux.namespaces[{i}].type: unknown namespace type {_q(t)}")
         if t == "time":
             raise ConfigError("linux.namespaces: the time namespace is not supported by xc-runtime")
         if any(x.type == t for x in nss):
-            raise ConfigError(f"linux.namespaces[{i}]: namespace {t!r} given twice")
+            raise ConfigError(f"linux.namespaces[{i}]: namespace {_q(t)} given twice")
         path = _get(n, "path", str, f"linux.namespaces[{i}].")
         if path is not None and not os.path.exists(path):
-            raise ConfigError(f"linux.namespaces[{i}].path: {path!r} does not exist")
+            raise ConfigError(f"linux.namespaces[{i}].path: {_q(path)} does not exist")
         nss.append(Namespace(t, path or None))
     sysctl = _obj(lx.get("sysctl") or {}, "linux.sysctl")
     for k, v in sysctl.items():
         if not isinstance(v, str):
-            raise ConfigError(f"linux.sysctl.{k}: value must be a string")
+            raise ConfigError(f"linux.sysctl.{_key(k)}: value must be a string")
         if "/" in k.replace(".", "/").strip("/") and ".." in k:
-            raise ConfigError(f"linux.sysctl.{k}: invalid name")
+            raise ConfigError(f"linux.sysctl.{_key(k)}: invalid name")
     devices = lx.get("devices") or []
     if not isinstance(devices, list):
         raise ConfigError("linux.devices: must be an array")
@@ -359,7 +387,7 @@ def _parse_linux(lx: Any) -> dict[str, Any]:
     if prop is not None and prop not in (
         "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"
     ):
-        raise ConfigError(f"linux.rootfsPropagation: unknown propagation {prop!r}")
+        raise ConfigError(f"linux.rootfsPropagation: unknown propagation {_q(prop)}")
     res = _obj(lx.get("resources") or {}, "linux.resources")
     _check_resources(res)
     seccomp = lx.get("seccomp")
@@ -387,7 +415,7 @@ def _check_resources(res: dict[str, Any]) -> None:
     known = {"memory", "cpu", "pids", "devices", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
     for k in res:
         if k not in known:
-            raise ConfigError(f"linux.resources.{k}: unknown field")
+            raise ConfigError(f"linux.resources.{_key(k)}: unknown field")
     mem = _obj(res.get("memory") or {}, "linux.resources.memory")
     for k in ("limit", "reservation", "swap", "kernel", "kernelTCP"):
         v = mem.get(k)
@@ -420,7 +448,7 @@ def _check_resources(res: dict[str, Any]) -> None:
     unified = _obj(res.get("unified") or {}, "linux.resources.unified")
     for k, v in unified.items():
         if not isinstance(v, str) or "/" in k:
-            raise ConfigError(f"linux.resources.unified.{k}: must be a cgroup file name with a string value")
+            raise ConfigError(f"linux.resources.unified.{_key(k)}: must be a cgroup file name with a string value")
 
 
 def parse(doc: Any, bundle: str) -> Spec:
@@ -431,7 +459,7 @@ def parse(doc: Any, bundle: str) -> Spec:
     if not isinstance(ver, str) or not ver:
         raise ConfigError("ociVersion: must be a non-empty string")
     if not ver.startswith("1."):
-        raise ConfigError(f"ociVersion: {ver!r} is not a 1.x version")
+        raise ConfigError(f"ociVersion: {_q(ver)} is not a 1.x version")
     for k in ("windows", "solaris", "vm", "zos"):
         if doc.get(k):
             raise ConfigError(f"{k}: not supported on Linux")
@@ -441,7 +469,7 @@ def parse(doc: Any, bundle: str) -> Spec:
         raise ConfigError("root.path: must be a non-empty string")
     root_path = os.path.normpath(os.path.join(bundle, root_path))
     if not os.path.isdir(root_path):
-        raise ConfigError(f"root.path: rootfs {root_path!r} does not exist or is not a directory")
+        raise ConfigError(f"root.path: rootfs {_q(root_path)} does not exist or is not a directory")
     readonly = bool(_get(root, "readonly", bool, "root.", False))
     process = _parse_process(doc["process"]) if doc.get("process") is not None else None
     lx = _parse_linux(doc.get("linux"))
@@ -450,7 +478,7 @@ def parse(doc: Any, bundle: str) -> Spec:
     annotations = _obj(doc.get("annotations") or {}, "annotations")
     for k, v in annotations.items():
         if not isinstance(v, str):
-            raise ConfigError(f"annotations.{k}: value must be a string")
+            raise ConfigError(f"annotations.{_key(k)}: value must be a string")
     spec = Spec(
         raw=doc,
         bundle=bundle,
@@ -477,7 +505,7 @@ def parse(doc: Any, bundle: str) -> Spec:
     if spec.sysctl:
         for k in spec.sysctl:
             if k.startswith("net.") and not spec.has_namespace("network"):
-                raise ConfigError(f"linux.sysctl.{k}: needs a network namespace")
+                raise ConfigError(f"linux.sysctl.{_key(k)}: needs a network namespace")
     return spec
 
 
@@ -496,4 +524,6 @@ def load_bundle(bundle: str) -> Spec:
         doc = json.loads(data)
     except ValueError as e:
         raise ConfigError(f"{path}: malformed JSON: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed JSON: nested too deeply") from None
     return parse(doc, bundle)
