@@ -27,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -131,9 +134,48 @@ static pid_t clone_process(unsigned long flags)
     return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
 }
 
+static int send_error(int sock)
+{
+    struct sbuf b = {0};
+    sb_putc(&b, 'E');
+    sb_puts(&b, xcr_error);
+    return send(sock, b.s, b.len, MSG_NOSIGNAL);
+}
+
+/* Not dumpable until the execve, as init._hide_from_the_container: the
+ * init runs this host program, whose /proc/PID/exe must stay out of reach
+ * of the container's processes (CVE-2019-5736 in runc). */
+static void hide_from_the_container(void)
+{
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* kernel.loopback_up: "lo" of a new network namespace up, as runc does. */
+static int loopback_up(void)
+{
+    int fd AUTOCLOSE = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return xcr_fail_errno("lo");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    return rc < 0 ? xcr_fail_errno("lo") : 0;
+}
+
 _Noreturn static void start_init(struct creation *c)
 {
     close(c->sync[0]);
+    hide_from_the_container();
+    if ((c->sp.unshare_flags & CLONE_NEWNET) && loopback_up() < 0) {
+        send_error(c->sync[1]);
+        _exit(1);
+    }
+    mark("namespaces");
     struct init_ctx ic = {
         .id = c->o->id,
         .sp = &c->sp,
@@ -147,14 +189,6 @@ _Noreturn static void start_init(struct creation *c)
         .stats_fd = c->stats_fd,
     };
     init_main(&ic);
-}
-
-static int send_error(int sock)
-{
-    struct sbuf b = {0};
-    sb_putc(&b, 'E');
-    sb_puts(&b, xcr_error);
-    return send(sock, b.s, b.len, MSG_NOSIGNAL);
 }
 
 /* The init, in its new namespaces; its pid in c->init_pid. */
@@ -171,7 +205,6 @@ static int spawn_init(struct creation *c)
         if (pid == 0)
             start_init(c);
         c->init_pid = pid;
-        mark("namespaces");
         return 0;
     }
     /* init._join: a setup process joins, then clones the init */
@@ -179,6 +212,7 @@ static int spawn_init(struct creation *c)
     if (setup < 0)
         return xcr_fail_errno("fork");
     if (setup == 0) {
+        hide_from_the_container();
         for (int i = 0; i < c->sp.nns; i++) {
             const struct nsent *n = &c->sp.ns[i];
             if (n->path == NULL)
@@ -222,7 +256,6 @@ static int spawn_init(struct creation *c)
     if (msg[0] == 'E')
         return xcr_fail("%s", msg + 1);
     c->init_pid = atoi(msg + 1);
-    mark("namespaces");
     return 0;
 }
 
@@ -256,6 +289,7 @@ static int do_create(struct creation *c, bool foreground)
     c->reserved = true;
     if (state_save(o->root, &c->st) < 0)
         goto fail;
+    mark("reserved");
     char *fifo = path_join(c->dir, "exec.fifo");
     int rc = mkfifo(fifo, 0622);
     if (rc == 0)
@@ -312,6 +346,7 @@ static int do_create(struct creation *c, bool foreground)
     }
     long long start = process_start_time(c->init_pid);
     state_set_pid(&c->st, c->init_pid, start < 0 ? 0 : start);
+    mark("joined");
     if (send(c->sync[0], "G", 1, MSG_NOSIGNAL) != 1) {
         xcr_fail_errno("the init");
         goto fail;
@@ -445,10 +480,8 @@ int cmd_run(const struct opts *o)
     if (start_container(o->root, o->id, false) < 0) {
         char why[sizeof xcr_error];
         memcpy(why, xcr_error, sizeof why);
-        if (!o->keep) {
+        if (!o->keep)
             delete_after(o);
-            mark("deleted");
-        }
         log_error(why);
         return 1;
     }
@@ -463,9 +496,7 @@ int cmd_run(const struct opts *o)
     else
         code = WEXITSTATUS(status);
     mark("exited");
-    if (!o->keep) {
+    if (!o->keep)
         delete_after(o);
-        mark("deleted");
-    }
     return code < 0 ? 128 - code : code;
 }

@@ -265,6 +265,14 @@ _Noreturn void init_main(struct init_ctx *c)
     const struct spec *sp = c->sp;
     char msg;
     ssize_t n;
+    /* Of the host's state directory only exec.fifo is needed, and not a
+     * directory: from here on no fd of ours names a host directory. */
+    int fifo = openat(c->dir_fd, "exec.fifo", O_PATH | O_CLOEXEC);
+    if (fifo < 0) {
+        xcr_fail_errno("exec.fifo");
+        die(c);
+    }
+    close(c->dir_fd);
     while ((n = recv(c->sync, &msg, 1, 0)) < 0 && errno == EINTR)
         ;
     if (n != 1 || msg != 'G')
@@ -300,6 +308,15 @@ _Noreturn void init_main(struct init_ctx *c)
         xcr_fail_errno("process.cwd %s", r);
         die(c);
     }
+    /* init._chdir: the cwd must lie inside the container's root (a path
+     * through /proc/self/fd could name a host directory: CVE-2024-21626);
+     * getcwd() refuses a cwd outside the root */
+    char cwdbuf[4096];
+    if (getcwd(cwdbuf, sizeof cwdbuf) == NULL || cwdbuf[0] != '/') {
+        char *r = py_repr(sp->cwd);
+        xcr_fail("process.cwd %s: leads outside the container's root", r);
+        die(c);
+    }
     /* the environment: HOME added from the container's /etc/passwd */
     char **env = xmalloc(sizeof(char *) * (sp->nenv + 2));
     int nenv = 0;
@@ -319,7 +336,15 @@ _Noreturn void init_main(struct init_ctx *c)
         die(c);
     if (sp->has_umask)
         umask(sp->umask);
-    if (keep_libos_fds(c) < 0 || apply_rlimits(sp) < 0 || apply_user_and_caps(sp) < 0)
+    if (keep_libos_fds(c) < 0 || apply_rlimits(sp) < 0)
+        die(c);
+    char fifo_path[64];
+    snprintf(fifo_path, sizeof fifo_path, "/proc/self/fd/%d", fifo);
+    if (!lexists(fifo_path)) {
+        xcr_fail("the container has no /proc: the init reaches exec.fifo through /proc/self/fd");
+        die(c);
+    }
+    if (apply_user_and_caps(sp) < 0)
         die(c);
     if (sp->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         xcr_fail_errno("no_new_privs");
@@ -332,13 +357,14 @@ _Noreturn void init_main(struct init_ctx *c)
     close(c->sync);
 
     /* Wait for `start`: opening a fifo for writing blocks until a reader comes. */
-    int fd = openat(c->dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+    /* The O_PATH fd is reopened through /proc, as runc does. */
+    int fd = open(fifo_path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, "0", 1) != 1) {
         fprintf(stderr, "xc-runtime: waiting for start: %s\n", strerror(errno));
         _exit(1);
     }
     close(fd);
-    close(c->dir_fd);
+    close(fifo);
 
     /* init._exec: default signal dispositions, an empty mask, then the program */
     int sigs[] = {SIGPIPE, SIGXFSZ, SIGINT, SIGTERM, SIGCHLD};

@@ -202,9 +202,12 @@ static int do_delete(const char *root, const char *id, struct delete_plan *p)
         wait_pidfd(st->pid, st->pid_start, 10.0);
         waitpid(st->pid, NULL, WNOHANG);
     }
+    mark("killed");
     if (cgroup_destroy(&p->cg, 5.0) < 0)
         return -1;
+    mark("cgroup-removed");
     store_remove(root, id);
+    mark("deleted");
     return 0;
 }
 
@@ -283,9 +286,11 @@ int start_container(const char *root, const char *id, bool may_fall_back)
     close(fd);
     unlink(fifo);
     if (rc == 0) {
+        mark("released");
         state_set(&st, ST_RUNNING);
         rc = state_save(root, &st);
-        mark("started");
+        if (rc == 0)
+            mark("started");
     }
     free(fifo);
     free(dir);

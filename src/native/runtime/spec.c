@@ -281,11 +281,8 @@ static int parse_process(struct jval *p, struct spec *sp)
         }
     }
     struct jval *rl = json_opt(p, "rlimits");
-    if (rl && !(rl->t == J_ARR)) {
-        if (!falsy(rl))
-            REFUSE("process.rlimits");
-        rl = NULL;
-    }
+    if (rl && rl->t != J_ARR)
+        REFUSE("process.rlimits");
     for (size_t i = 0; rl && i < rl->n; i++) {
         struct jval *r = rl->v[i];
         static const char *const rkeys[] = {"type", "hard", "soft", NULL};
@@ -714,6 +711,9 @@ static int parse_annotations(struct spec *sp)
     sp->libos = true;
     sp->abom = true;
     struct jval *a = sp->annotations;
+    for (size_t i = 0; i < a->n; i++)
+        if (strncmp(a->k[i], "org.xcontainers.rootfs.", 23) == 0)
+            REFUSE("annotations.%s (an overlay root)", a->k[i]);
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->k[i], key) == 0) {
             int v = on_off(a->v[i]->s);
