@@ -250,7 +250,7 @@ def test_both_paths_write_the_same_state(xr: Paths, make_bundle) -> None:
     b.process["env"].append('QUOTE="\\back\\slash"')
     b.linux["resources"]["pids"] = {"limit": 30}
     b.write()
-    states, outs = {}, {}
+    states, outs, parents = {}, {}, {}
     try:
         for path in ("native", "python"):
             cid = f"native-same-{path}"
@@ -258,6 +258,10 @@ def test_both_paths_write_the_same_state(xr: Paths, make_bundle) -> None:
             assert handled(err) == path, err
             states[path] = xr.state_file(cid)
             outs[path] = xr.cmd("state", cid, path=path).stdout
+            status = Path(f"/proc/{states[path]['pid']}/status").read_text()
+            parents[path] = re.search(r"^PPid:\s*(\d+)", status, re.M).group(1)
+        # the init's parent: not the runtime (gone), the same subreaper as under Python
+        assert parents["native"] == parents["python"], parents
         n, p = states["native"], states["python"]
         assert list(n) == list(p)
         for k in ("bundle", "status", "rootfs", "annotations", "config", "owner"):

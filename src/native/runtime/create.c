@@ -191,14 +191,24 @@ _Noreturn static void start_init(struct creation *c)
     init_main(&ic);
 }
 
-/* The init, in its new namespaces; its pid in c->init_pid. */
-static int spawn_init(struct creation *c)
+/* The init, in its new namespaces; its pid in c->init_pid.
+ *
+ * Its parent is what it is under the Python runtime.  There a setup process
+ * forks the init and exits at once, so the init's parent is the nearest
+ * subreaper: in a foreground run the runtime itself (PR_SET_CHILD_SUBREAPER),
+ * after create or run --detach the client's subreaper or pid 1, which
+ * outlive the runtime.  It matters to the program: the LibOS keeps a
+ * parent-death signal (getppid's cache), and a parent that exits while the
+ * program runs interrupts its blocking calls.  So the runtime clones the
+ * init itself only in a foreground run; otherwise a setup process does,
+ * as it does when namespaces are to be joined. */
+static int spawn_init(struct creation *c, bool foreground)
 {
     unsigned long flags = c->sp.unshare_flags & ~(unsigned long)(CLONE_NEWUSER | CLONE_NEWCGROUP);
     bool joins = false;
     for (int i = 0; i < c->sp.nns; i++)
         joins |= c->sp.ns[i].path != NULL;
-    if (!joins) {
+    if (foreground && !joins) {
         pid_t pid = clone_process(flags);
         if (pid < 0)
             return xcr_fail_errno("clone");
@@ -207,7 +217,8 @@ static int spawn_init(struct creation *c)
         c->init_pid = pid;
         return 0;
     }
-    /* init._join: a setup process joins, then clones the init */
+    /* a setup process (which joins the namespaces given by path, as
+     * init._join) clones the init and exits */
     pid_t setup = fork();
     if (setup < 0)
         return xcr_fail_errno("fork");
@@ -323,7 +334,7 @@ static int do_create(struct creation *c, bool foreground)
         xcr_fail_errno("socketpair");
         goto fail;
     }
-    if (spawn_init(c) < 0)
+    if (spawn_init(c, foreground) < 0)
         goto fail;
     close(c->sync[1]);
     c->sync[1] = -1;
