@@ -264,6 +264,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define O_TRUNC 01000
 #define O_CLOEXEC 02000000
 #define O_PATH 010000000
+#define O_DIRECTORY 0200000
 #define F_DUPFD 0
 #define F_GETFD 1
 #define F_GETFL 3
@@ -619,6 +620,115 @@ AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+
+/* sendto and recvfrom through sendmsg and recvmsg with one iovec, which
+ * reach the same protocol code (sock_sendmsg, sock_recvmsg) with the same
+ * flags.  Where the paths part:
+ *  - the buffer is checked first (import_ubuf: capped at MAX_RW_COUNT, then
+ *    EFAULT if out of range), before the fd;
+ *  - sendto refuses an address length outside [0, 128] (EINVAL, after the
+ *    fd's own checks, made here with getsockopt SO_TYPE); sendmsg would cap
+ *    it;
+ *  - sendto with an address and a length of 0 hands the protocol a name
+ *    pointer with length 0, which sendmsg cannot: the protocols that look at
+ *    the length (AF_UNIX, AF_NETLINK, IPv4 raw) see no address, the others
+ *    (those that test the pointer) get a 1-byte name, too short for them as
+ *    0 is;
+ *  - recvfrom hands the name back as move_addr_to_user does, after the
+ *    receive (a bad length pointer: the data is gone and EFAULT);
+ *  - MSG_CMSG_COMPAT, which sendmsg/recvmsg refuse, means nothing to them. */
+#define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
+#define MSG_CMSG_COMPAT 0x80000000U
+#define SOL_SOCKET 1
+#define SO_TYPE 3
+#define SO_DOMAIN 39
+struct msghdr_ {
+    void *name;
+    int namelen;
+    struct iovec_ *iov;
+    unsigned long iovlen;
+    void *control;
+    unsigned long controllen;
+    unsigned int flags;
+};
+
+static long sock_opt(long fd, int opt)
+{
+    int v = 0, len = sizeof v;
+    long r = H5(__NR_getsockopt, fd, SOL_SOCKET, opt, &v, &len);
+    return r < 0 ? r : v;
+}
+
+static long sock_buf(const long *a, struct iovec_ *iov)
+{
+    unsigned long n = (unsigned long)a[2];
+    if (n > MAX_RW_COUNT)
+        n = MAX_RW_COUNT;
+    if (!user_range((unsigned long)a[1], n))
+        return -XC_EFAULT;
+    *iov = (struct iovec_){(unsigned long)a[1], n};
+    return 0;
+}
+
+/* Whether the socket's protocol reads the name only when its length is not
+ * 0 (else by the pointer); or -errno from the fd. */
+static long name_by_length(long fd)
+{
+    long dom = sock_opt(fd, SO_DOMAIN);
+    if (dom < 0)
+        return dom;
+    long type = sock_opt(fd, SO_TYPE);
+    return dom == 1 /* AF_UNIX */ || dom == 16 /* AF_NETLINK */ ||
+           (dom == 2 /* AF_INET */ && type == 3 /* SOCK_RAW */);
+}
+
+static long sys_sendto(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct iovec_ iov;
+    char one = 0;
+    if (sock_buf(a, &iov) < 0)
+        return -XC_EFAULT;
+    struct msghdr_ m = {(void *)a[4], (int)a[5], &iov, 1, 0, 0, 0};
+    if (!a[4]) {
+        m.namelen = 0;
+    } else if (m.namelen < 0 || m.namelen > 128) {
+        long t = sock_opt(a[0], SO_TYPE);
+        return t < 0 ? t : -XC_EINVAL;
+    } else if (m.namelen == 0) {
+        long by_len = name_by_length(a[0]);
+        if (by_len < 0)
+            return by_len;
+        m.name = by_len ? 0 : &one;
+        m.namelen = by_len ? 0 : 1;
+    }
+    return H3(__NR_sendmsg, a[0], &m, (unsigned int)a[3] & ~MSG_CMSG_COMPAT);
+}
+
+static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct iovec_ iov;
+    char name[128];
+    if (sock_buf(a, &iov) < 0)
+        return -XC_EFAULT;
+    struct msghdr_ m = {a[4] ? name : 0, a[4] ? (int)sizeof name : 0, &iov, 1, 0, 0, 0};
+    long r = H3(__NR_recvmsg, a[0], &m, (unsigned int)a[3] & ~MSG_CMSG_COMPAT);
+    if (r < 0 || !a[4])
+        return r;
+    int len, klen = m.namelen;
+    if (xc_user_copy(&len, (const void *)a[5], sizeof len) < 0)
+        return -XC_EFAULT;
+    if (len > klen)
+        len = klen;
+    if (len < 0)
+        return -XC_EINVAL;
+    if (len && xc_user_copy((void *)a[4], name, (unsigned long)len) < 0)
+        return -XC_EFAULT;
+    if (xc_user_copy((void *)a[5], &klen, sizeof klen) < 0)
+        return -XC_EFAULT;
+    return r;
+}
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
 AT2(inotify_init, H1, __NR_inotify_init1, 0)
@@ -974,16 +1084,42 @@ static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
     return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
 }
 
+/* epoll_wait and epoll_pwait through epoll_pwait2, which takes a timespec
+ * where they take milliseconds (negative: none; 0: {0, 0}), as Linux turns
+ * them into one (ep_timeout_to_timespec).  A mask of the program's loses
+ * SIGSYS; its size is checked first, as set_user_sigmask does. */
+static long epoll_wait_ms(const long *a, int ms, const uint64_t *mask, long size)
+{
+    struct timespec_ ts = {ms / 1000, (ms % 1000) * 1000000L};
+    return H6(__NR_epoll_pwait2, a[0], a[1], a[2], ms < 0 ? 0 : &ts, mask, size);
+}
+
+static long sys_epoll_wait(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return epoll_wait_ms(a, (int)a[3], 0, 8);
+}
+
 static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (a[4]) {
-        uint64_t m;
-        if (user_mask(&m, (const void *)a[4]) < 0)
-            return -XC_EFAULT;
-        return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], &m, a[5]);
-    }
-    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, a[5]);
+    uint64_t m;
+    if (a[4] && a[5] != 8)
+        return -XC_EINVAL;
+    if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
+        return -XC_EFAULT;
+    return epoll_wait_ms(a, (int)a[3], a[4] ? &m : 0, a[5]);
+}
+
+static long sys_epoll_pwait2(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    uint64_t m;
+    if (a[4] && a[5] != 8)
+        return -XC_EINVAL;
+    if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
+        return -XC_EFAULT;
+    return H6(__NR_epoll_pwait2, a[0], a[1], a[2], a[3], a[4] ? &m : 0, a[5]);
 }
 
 /* wait4 through waitid: the status word is rebuilt from the siginfo. */
@@ -1062,17 +1198,119 @@ static void ids_changed(void)
         __atomic_store_n(&rw->ids_uncached, 1, __ATOMIC_RELEASE);
 }
 
-/* setreuid, setregid, setresuid, setresgid, setgroups: forwarded; the id cache goes. */
+/* setresuid, setresgid: forwarded; the id cache goes. */
 static long sys_setids(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)uc;
     ids_changed();
     return H3(nr, a[0], a[1], a[2]);
 }
-#define sys_setreuid sys_setids
-#define sys_setregid sys_setids
 #define sys_setresuid sys_setids
 #define sys_setresgid sys_setids
+
+/* setuid, setgid, setreuid, setregid through setresuid/setresgid, with
+ * Linux's rules for them (kernel/sys.c) checked first on the thread's ids
+ * (getresuid) and capability (capget: CAP_SETUID 7, CAP_SETGID 6):
+ *   setreuid(r, e): without the capability r must be the real or effective
+ *     id, e the real, effective or saved one; the saved id becomes the new
+ *     effective one when r is set or e differs from the old real id;
+ *   setuid(u): with the capability all three become u; without, u must be
+ *     the real or saved id and only the effective id changes.
+ * A refused id that the user namespace does not map answers EINVAL, as
+ * Linux checks that first (read from /proc/self/uid_map; without /proc the
+ * id counts as mapped).  setresuid then checks nothing that could refuse
+ * what these rules allowed. */
+#define NO_ID 0xffffffffU
+
+static int capable_now(int cap)
+{
+    struct { uint32_t version; int pid; } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct { uint32_t effective, permitted, inheritable; } data[2];
+    if (H2(__NR_capget, &hdr, data) < 0)
+        return 0;
+    return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/* Whether the user namespace maps *id* (uid_map or gid_map). */
+static int id_mapped(int gid, unsigned int id)
+{
+    char buf[1024];
+    long fd = H3(__NR_openat, AT_FDCWD, gid ? "/proc/self/gid_map" : "/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    long n = H3(__NR_read, fd, buf, sizeof buf - 1);
+    H1(__NR_close, fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = 0;
+    unsigned long v[3];
+    int k = 0;
+    for (char *p = buf; *p; p++) {
+        if (*p < '0' || *p > '9')
+            continue;
+        unsigned long x = 0;
+        while (*p >= '0' && *p <= '9')
+            x = x * 10 + (unsigned long)(*p++ - '0');
+        v[k++] = x;
+        if (k == 3) {
+            if (id >= v[0] && id - v[0] < v[2])
+                return 1;
+            k = 0;
+        }
+        if (!*p)
+            break;
+    }
+    return 0;
+}
+
+static long refused(int gid, unsigned int a, unsigned int b)
+{
+    if ((a != NO_ID && !id_mapped(gid, a)) || (b != NO_ID && !id_mapped(gid, b)))
+        return -XC_EINVAL;
+    return -XC_EPERM;
+}
+
+static long set_re(long nr, unsigned int r, unsigned int e)
+{
+    int gid = nr == __NR_setregid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    int need = (r != NO_ID && r != old[0] && r != old[1]) ||
+               (e != NO_ID && e != old[0] && e != old[1] && e != old[2]);
+    if (need && !capable_now(gid ? 6 : 7))
+        return refused(gid, r, e);
+    unsigned int s = NO_ID;
+    if (r != NO_ID || (e != NO_ID && e != old[0]))
+        s = e != NO_ID ? e : old[1];
+    return H3(setnr, r, e, s);
+}
+AT2(setreuid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+AT2(setregid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+
+static long set_one(long nr, unsigned int u)
+{
+    int gid = nr == __NR_setgid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    if (u == NO_ID)
+        return -XC_EINVAL; /* (uid_t)-1 is never a valid id */
+    if (capable_now(gid ? 6 : 7))
+        return H3(setnr, u, u, u);
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    if (u != old[0] && u != old[2])
+        return refused(gid, u, NO_ID);
+    return H3(setnr, NO_ID, u, NO_ID);
+}
+AT2(setuid, set_one, nr, (unsigned int)a[0])
+AT2(setgid, set_one, nr, (unsigned int)a[0])
+
 /* getresuid, getresgid: from the same answers, written one by one as Linux
  * writes them (a fault on the second leaves the first written). */
 static long sys_getresids(long nr, const long *a, struct xc_ucontext *uc)
@@ -1097,26 +1335,6 @@ AT2(getuid, getres, __NR_getresuid, 0)
 AT2(geteuid, getres, __NR_getresuid, 1)
 AT2(getgid, getres, __NR_getresgid, 0)
 AT2(getegid, getres, __NR_getresgid, 1)
-
-static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresuid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresuid, -1, a[0], -1);
-    return r;
-}
-
-static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresgid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresgid, -1, a[0], -1);
-    return r;
-}
 
 /* uname: the host's answer, with the kernel identity of the container's
  * profile (release, version) when it sets one; asked once, then answered in
@@ -1199,7 +1417,6 @@ static void chacha20_block(uint32_t out[16], const uint32_t key[8], uint64_t cou
 #define GRND_RANDOM 2
 #define GRND_INSECURE 4
 #define RNG_RESEED_BLOCKS ((16UL << 20) / 64)
-#define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
 
 static void rng_refill(void)
 {
@@ -1276,10 +1493,139 @@ static long sys_getrandom(long nr, const long *a, struct xc_ucontext *uc)
     return H3(nr, a[0], a[1], a[2]);
 }
 
+/* rt_sigqueueinfo through a pidfd of the thread named (PIDFD_THREAD, Linux
+ * 6.9) and pidfd_send_signal to its thread group, which Linux serves with
+ * the same kill_pid_info_type(TGID) after the same checks: the siginfo is
+ * read first (EFAULT), only the sender itself may give a si_code >= 0 or
+ * SI_TKILL (EPERM), si_signo is the signal's.  A pid that names no task is
+ * ESRCH (pidfd_open says EINVAL for one kept only as a process group).  The
+ * pidfd needs a free fd: a program with none left gets EMFILE. */
+#define PIDFD_THREAD 0200 /* O_EXCL */
+#define PIDFD_SIGNAL_THREAD_GROUP 2
+#define SI_TKILL -6
+
+static long sys_rt_sigqueueinfo(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    int pid = (int)a[0], sig = (int)a[1];
+    struct { int32_t signo, errno_, code, pad; char rest[128 - 16]; } info;
+    if (xc_user_copy(&info, (const void *)a[2], sizeof info) < 0)
+        return -XC_EFAULT;
+    if ((info.code >= 0 || info.code == SI_TKILL) && pid != sys_gettid(0, 0, 0))
+        return -XC_EPERM;
+    info.signo = sig;
+    if (pid <= 0)
+        return -XC_ESRCH;
+    long fd = H2(__NR_pidfd_open, pid, PIDFD_THREAD);
+    if (fd < 0)
+        return fd == -XC_EINVAL ? -XC_ESRCH : fd;
+    long r = H4(__NR_pidfd_send_signal, fd, sig, &info, PIDFD_SIGNAL_THREAD_GROUP);
+    H1(__NR_close, fd);
+    return r;
+}
+
+/* chdir through an O_PATH fd of the directory and fchdir: the same walk
+ * (following symlinks, ENOTDIR for a non-directory), the same search
+ * permission check on the directory itself.  The fd needs a free fd: a
+ * program with none left gets EMFILE. */
+static long sys_chdir(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long fd = H4(__NR_openat, AT_FDCWD, a[0], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    long r = H1(__NR_fchdir, fd);
+    H1(__NR_close, fd);
+    return r;
+}
+
 static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     return H3(__NR_tgkill, H0(__NR_getpid), a[0], a[1]);
+}
+
+/* --- the scheduler --------------------------------------------------------- */
+
+/* sched_getscheduler, sched_getparam, sched_setscheduler, sched_setparam
+ * through sched_getattr and sched_setattr, which reach the same function
+ * (__sched_setscheduler, with the same checks) and report the same fields:
+ * the legacy calls keep the task's nice value, which sched_setattr takes
+ * as an argument (read with getpriority(PRIO_PROCESS): 20 - nice), and
+ * sched_setparam keeps the policy (SCHED_FLAG_KEEP_POLICY).  The flag
+ * SCHED_RESET_ON_FORK in the policy is SCHED_FLAG_RESET_ON_FORK there. */
+struct sched_attr_ {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+#define SCHED_RESET_ON_FORK 0x40000000
+#define SCHED_FLAG_RESET_ON_FORK 1
+#define SCHED_FLAG_KEEP_POLICY 8
+
+static long sched_get(long pid, struct sched_attr_ *at)
+{
+    return H4(__NR_sched_getattr, pid, at, sizeof *at, 0);
+}
+
+static long sys_sched_getscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if ((int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    return at.policy | (at.flags & SCHED_FLAG_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+}
+
+static long sys_sched_getparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if (!a[1] || (int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    int prio = (int)at.priority;
+    return xc_user_copy((void *)a[1], &prio, sizeof prio) < 0 ? -XC_EFAULT : 0;
+}
+
+static long sched_set(long pid, long policy, const void *param, uint64_t flags)
+{
+    int prio;
+    if (!param || (int)pid < 0)
+        return -XC_EINVAL;
+    if (xc_user_copy(&prio, param, sizeof prio) < 0)
+        return -XC_EFAULT;
+    long niceval = H2(__NR_getpriority, 0 /* PRIO_PROCESS */, (int)pid);
+    if (niceval < 0)
+        return niceval;
+    struct sched_attr_ at = {.size = sizeof at, .policy = (uint32_t)policy, .flags = flags,
+                             .nice = 20 - (int)niceval, .priority = (uint32_t)prio};
+    if ((int)policy >= 0 && (policy & SCHED_RESET_ON_FORK)) {
+        at.policy &= ~(uint32_t)SCHED_RESET_ON_FORK;
+        at.flags |= SCHED_FLAG_RESET_ON_FORK;
+    }
+    return H3(__NR_sched_setattr, (int)pid, &at, 0);
+}
+
+static long sys_sched_setscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[1] < 0)
+        return -XC_EINVAL;
+    return sched_set(a[0], (int)a[1], (const void *)a[2], 0);
+}
+
+static long sys_sched_setparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return sched_set(a[0], 0, (const void *)a[1], SCHED_FLAG_KEEP_POLICY);
 }
 
 /* --- scheduler answers that need no host ---------------------------------- */
@@ -1642,6 +1988,15 @@ static long sys_sigaltstack(long nr, const long *a, struct xc_ucontext *uc)
     return r;
 }
 
+/* rt_sigsuspend through ppoll with no fds and no timeout: Linux's ppoll
+ * installs the mask the same way (set_user_sigmask), sleeps until a signal,
+ * answers -ERESTARTNOHAND as sigsuspend does and leaves the old mask to be
+ * put back after the handler. */
+static long suspend(const uint64_t *mask)
+{
+    return H5(__NR_ppoll, 0, 0, 0, mask, 8);
+}
+
 static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -1650,14 +2005,14 @@ static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
     uint64_t m;
     if (user_mask(&m, (const void *)a[0]) < 0)
         return -XC_EFAULT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_pause(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a;
     uint64_t m = uc->sigmask & ~SIGSYS_BIT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
@@ -1939,7 +2294,7 @@ static const uint8_t fd_args[NR_MAX] = {
     [__NR_copy_file_range] = FD0 | FD2, [__NR_preadv2] = FD0, [__NR_pwritev2] = FD0,
     [__NR_statx] = FD0, [__NR_faccessat2] = FD0, [__NR_fallocate] = FD0, [__NR_getdents64] = FD0,
     [__NR_pidfd_send_signal] = FD0, [__NR_fchmodat2] = FD0, [__NR_setxattrat] = FD0,
-    [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0,
+    [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0, [__NR_epoll_pwait2] = FD0,
 };
 
 static int names_libos_fd(long nr, const long *a)
