@@ -621,114 +621,6 @@ AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
 
-/* sendto and recvfrom through sendmsg and recvmsg with one iovec, which
- * reach the same protocol code (sock_sendmsg, sock_recvmsg) with the same
- * flags.  Where the paths part:
- *  - the buffer is checked first (import_ubuf: capped at MAX_RW_COUNT, then
- *    EFAULT if out of range), before the fd;
- *  - sendto refuses an address length outside [0, 128] (EINVAL, after the
- *    fd's own checks, made here with getsockopt SO_TYPE); sendmsg would cap
- *    it;
- *  - sendto with an address and a length of 0 hands the protocol a name
- *    pointer with length 0, which sendmsg cannot: the protocols that look at
- *    the length (AF_UNIX, AF_NETLINK, IPv4 raw) see no address, the others
- *    (those that test the pointer) get a 1-byte name, too short for them as
- *    0 is;
- *  - recvfrom hands the name back as move_addr_to_user does, after the
- *    receive (a bad length pointer: the data is gone and EFAULT);
- *  - MSG_CMSG_COMPAT, which sendmsg/recvmsg refuse, means nothing to them. */
-#define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
-#define MSG_CMSG_COMPAT 0x80000000U
-#define SOL_SOCKET 1
-#define SO_TYPE 3
-#define SO_DOMAIN 39
-struct msghdr_ {
-    void *name;
-    int namelen;
-    struct iovec_ *iov;
-    unsigned long iovlen;
-    void *control;
-    unsigned long controllen;
-    unsigned int flags;
-};
-
-static long sock_opt(long fd, int opt)
-{
-    int v = 0, len = sizeof v;
-    long r = H5(__NR_getsockopt, fd, SOL_SOCKET, opt, &v, &len);
-    return r < 0 ? r : v;
-}
-
-static long sock_buf(const long *a, struct iovec_ *iov)
-{
-    unsigned long n = (unsigned long)a[2];
-    if (n > MAX_RW_COUNT)
-        n = MAX_RW_COUNT;
-    if (!user_range((unsigned long)a[1], n))
-        return -XC_EFAULT;
-    *iov = (struct iovec_){(unsigned long)a[1], n};
-    return 0;
-}
-
-/* Whether the socket's protocol reads the name only when its length is not
- * 0 (else by the pointer); or -errno from the fd. */
-static long name_by_length(long fd)
-{
-    long dom = sock_opt(fd, SO_DOMAIN);
-    if (dom < 0)
-        return dom;
-    long type = sock_opt(fd, SO_TYPE);
-    return dom == 1 /* AF_UNIX */ || dom == 16 /* AF_NETLINK */ ||
-           (dom == 2 /* AF_INET */ && type == 3 /* SOCK_RAW */);
-}
-
-static long sys_sendto(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct iovec_ iov;
-    char one = 0;
-    if (sock_buf(a, &iov) < 0)
-        return -XC_EFAULT;
-    struct msghdr_ m = {(void *)a[4], (int)a[5], &iov, 1, 0, 0, 0};
-    if (!a[4]) {
-        m.namelen = 0;
-    } else if (m.namelen < 0 || m.namelen > 128) {
-        long t = sock_opt(a[0], SO_TYPE);
-        return t < 0 ? t : -XC_EINVAL;
-    } else if (m.namelen == 0) {
-        long by_len = name_by_length(a[0]);
-        if (by_len < 0)
-            return by_len;
-        m.name = by_len ? 0 : &one;
-        m.namelen = by_len ? 0 : 1;
-    }
-    return H3(__NR_sendmsg, a[0], &m, (unsigned int)a[3] & ~MSG_CMSG_COMPAT);
-}
-
-static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    struct iovec_ iov;
-    char name[128];
-    if (sock_buf(a, &iov) < 0)
-        return -XC_EFAULT;
-    struct msghdr_ m = {a[4] ? name : 0, a[4] ? (int)sizeof name : 0, &iov, 1, 0, 0, 0};
-    long r = H3(__NR_recvmsg, a[0], &m, (unsigned int)a[3] & ~MSG_CMSG_COMPAT);
-    if (r < 0 || !a[4])
-        return r;
-    int len, klen = m.namelen;
-    if (xc_user_copy(&len, (const void *)a[5], sizeof len) < 0)
-        return -XC_EFAULT;
-    if (len > klen)
-        len = klen;
-    if (len < 0)
-        return -XC_EINVAL;
-    if (len && xc_user_copy((void *)a[4], name, (unsigned long)len) < 0)
-        return -XC_EFAULT;
-    if (xc_user_copy((void *)a[5], &klen, sizeof klen) < 0)
-        return -XC_EFAULT;
-    return r;
-}
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
 AT2(inotify_init, H1, __NR_inotify_init1, 0)
@@ -984,33 +876,156 @@ static long sys_alarm(long nr, const long *a, struct xc_ucontext *uc)
     return ov[1].sec + (ov[1].usec >= 500000 || (ov[1].sec == 0 && ov[1].usec) ? 1 : 0);
 }
 
+/* The clocks the vDSO keeps (vdso.c): REALTIME, MONOTONIC, MONOTONIC_RAW,
+ * REALTIME_COARSE, MONOTONIC_COARSE, BOOTTIME, TAI. */
+#define VDSO_CLOCKS ((1U << 0) | (1U << 1) | (1U << 4) | (1U << 5) | (1U << 6) | (1U << 7) | (1U << 11))
+
+static int vdso_clock(long clk)
+{
+    return clk >= 0 && clk < 32 && ((VDSO_CLOCKS >> clk) & 1);
+}
+
+/* The vDSO may answer, unless this trap is its own fallback (vdso.c). */
+static int vdso_ok(void *fn, struct xc_ucontext *uc)
+{
+    return fn && !(uc && xc_vdso_trapped(uc->mc.rip));
+}
+
+/* clock_gettime: the vDSO's clocks from the vDSO, the others (CPU time,
+ * alarm and fd clocks, bad ids) from the host. */
+static long sys_clock_gettime(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    if (!vdso_clock(clk) || !vdso_ok(xc_vdso.clock_gettime, uc))
+        return H2(__NR_clock_gettime, clk, a[1]);
+    struct timespec_ ts;
+    long r = xc_vdso.clock_gettime(clk, &ts);
+    if (r < 0)
+        return r;
+    return xc_user_copy((void *)a[1], &ts, sizeof ts) < 0 ? -XC_EFAULT : 0;
+}
+
+/* gettimeofday: the vDSO's answer, the kernel's timezone with it; without a
+ * vDSO the host's CLOCK_REALTIME and a zero timezone.  As Linux writes
+ * them: tv (if given) and then tz (if given), EFAULT if either faults. */
 static long sys_gettimeofday(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    if (a[0]) {
+    (void)nr;
+    struct timeval_ tv;
+    struct { int minuteswest, dsttime; } tz = {0, 0};
+    if (vdso_ok(xc_vdso.gettimeofday, uc)) {
+        long r = xc_vdso.gettimeofday(&tv, &tz);
+        if (r < 0)
+            return r;
+    } else {
         struct timespec_ ts;
         long r = H2(__NR_clock_gettime, 0, &ts);
         if (r < 0)
             return r;
-        struct timeval_ *tv = (struct timeval_ *)a[0];
-        tv->sec = ts.sec;
-        tv->usec = ts.nsec / 1000;
+        tv.sec = ts.sec;
+        tv.usec = ts.nsec / 1000;
     }
-    if (a[1])
-        xc_memset((void *)a[1], 0, 8);
+    if (a[0] && xc_user_copy((void *)a[0], &tv, sizeof tv) < 0)
+        return -XC_EFAULT;
+    if (a[1] && xc_user_copy((void *)a[1], &tz, sizeof tz) < 0)
+        return -XC_EFAULT;
     return 0;
 }
 
 static long sys_time(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    struct timespec_ ts;
-    long r = H2(__NR_clock_gettime, 0, &ts);
+    (void)nr;
+    long t;
+    if (vdso_ok(xc_vdso.time, uc)) {
+        t = xc_vdso.time(0);
+    } else {
+        struct timespec_ ts;
+        long r = H2(__NR_clock_gettime, 0, &ts);
+        if (r < 0)
+            return r;
+        t = ts.sec;
+    }
+    if (a[0] && xc_user_copy((void *)a[0], &t, sizeof t) < 0)
+        return -XC_EFAULT;
+    return t;
+}
+
+/* clock_getres without the host (Linux's posix_clocks table, kernel/time):
+ *   REALTIME, MONOTONIC, MONOTONIC_RAW, BOOTTIME, TAI: the high-resolution
+ *     timers' resolution; REALTIME_ALARM, BOOTTIME_ALARM too, once
+ *     clock_gettime says the clock exists (it needs an RTC);
+ *   REALTIME_COARSE, MONOTONIC_COARSE: a tick;
+ *   CPU-time clocks (PROCESS/THREAD_CPUTIME_ID, and those of other
+ *     processes and threads, negative ids): 1 ns for the scheduler's clock,
+ *     (10^9 + HZ - 1) / HZ for the PROF and VIRT ones, once clock_gettime
+ *     says the clock exists; a process clock named by a thread of the caller
+ *     that does not lead its group is no clock to clock_getres (EINVAL),
+ *     although clock_gettime reads it;
+ *   fd clocks (PTP devices): 1 ns, once clock_gettime says the clock exists;
+ *   any other id: EINVAL.
+ * The tick comes from the vDSO (a COARSE clock's resolution), HZ from it. */
+static long clock_res_ns(long clk)
+{
+    if (clk >= 0) {
+        if (clk == 5 || clk == 6)
+            return xc_vdso.coarse_ns;
+        if (clk == 2 || clk == 3)
+            return 1;
+        return xc_vdso.hres_ns; /* 0, 1, 4, 7, 8, 9, 11 */
+    }
+    if ((clk & 7) == 3) /* CLOCKFD */
+        return 1;
+    if ((clk & 3) == 2) /* CPUCLOCK_SCHED */
+        return 1;
+    long hz = (1000000000L + xc_vdso.coarse_ns / 2) / xc_vdso.coarse_ns;
+    return (1000000000L + hz - 1) / hz;
+}
+
+static long sys_clock_getres(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    struct timespec_ ts = {0, 0};
+    if (vdso_clock(clk) && vdso_ok(xc_vdso.clock_getres, uc)) {
+        long r = xc_vdso.clock_getres(clk, &ts);
+        if (r < 0)
+            return r;
+    } else {
+        if (!vdso_clock(clk)) {
+            long r = H2(__NR_clock_gettime, clk, &ts); /* does the clock exist? */
+            if (r < 0)
+                return r;
+        }
+        if (clk < 0 && (clk & 7) != 3 && !(clk & 4 /* CPUCLOCK_PERTHREAD */)) {
+            long pid = (int)~(clk >> 3), tid = sys_gettid(0, 0, 0);
+            if (pid != 0 && pid == tid && tid != sys_getpid(0, 0, 0))
+                return -XC_EINVAL;
+        }
+        ts.sec = 0;
+        ts.nsec = clock_res_ns(clk);
+    }
+    if (a[1] && xc_user_copy((void *)a[1], &ts, sizeof ts) < 0)
+        return -XC_EFAULT;
+    return 0;
+}
+
+/* getcpu from the vDSO (x86-64's never needs the kernel); ENOSYS without one. */
+static long sys_getcpu(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    unsigned cpu, node;
+    if (!vdso_ok(xc_vdso.getcpu, uc))
+        return -XC_ENOSYS;
+    long r = xc_vdso.getcpu(&cpu, &node, 0);
     if (r < 0)
         return r;
+    int bad = 0;
     if (a[0])
-        *(long *)a[0] = ts.sec;
-    return ts.sec;
+        bad |= xc_user_copy((void *)a[0], &cpu, sizeof cpu) < 0;
+    if (a[1])
+        bad |= xc_user_copy((void *)a[1], &node, sizeof node) < 0;
+    return bad ? -XC_EFAULT : 0;
 }
 
 static long sys_poll(long nr, const long *a, struct xc_ucontext *uc)
@@ -1084,20 +1099,13 @@ static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
     return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
 }
 
-/* epoll_wait and epoll_pwait through epoll_pwait2, which takes a timespec
- * where they take milliseconds (negative: none; 0: {0, 0}), as Linux turns
- * them into one (ep_timeout_to_timespec).  A mask of the program's loses
- * SIGSYS; its size is checked first, as set_user_sigmask does. */
-static long epoll_wait_ms(const long *a, int ms, const uint64_t *mask, long size)
-{
-    struct timespec_ ts = {ms / 1000, (ms % 1000) * 1000000L};
-    return H6(__NR_epoll_pwait2, a[0], a[1], a[2], ms < 0 ? 0 : &ts, mask, size);
-}
-
+/* epoll_wait through epoll_pwait with no mask, which Linux serves with the
+ * same do_epoll_wait.  A mask of the program's loses SIGSYS; its size is
+ * checked first, as set_user_sigmask does. */
 static long sys_epoll_wait(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return epoll_wait_ms(a, (int)a[3], 0, 8);
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, 8);
 }
 
 static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
@@ -1108,18 +1116,7 @@ static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
         return -XC_EINVAL;
     if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
         return -XC_EFAULT;
-    return epoll_wait_ms(a, (int)a[3], a[4] ? &m : 0, a[5]);
-}
-
-static long sys_epoll_pwait2(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    uint64_t m;
-    if (a[4] && a[5] != 8)
-        return -XC_EINVAL;
-    if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
-        return -XC_EFAULT;
-    return H6(__NR_epoll_pwait2, a[0], a[1], a[2], a[3], a[4] ? &m : 0, a[5]);
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], a[4] ? &m : 0, a[5]);
 }
 
 /* wait4 through waitid: the status word is rebuilt from the siginfo. */
@@ -1417,6 +1414,7 @@ static void chacha20_block(uint32_t out[16], const uint32_t key[8], uint64_t cou
 #define GRND_RANDOM 2
 #define GRND_INSECURE 4
 #define RNG_RESEED_BLOCKS ((16UL << 20) / 64)
+#define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
 
 static void rng_refill(void)
 {
@@ -1730,8 +1728,10 @@ static long sys_mmap(long nr, const long *a, struct xc_ucontext *uc)
     if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if (!XC_ERR(r) && (a[3] & MAP_FIXED))
+    if (!XC_ERR(r) && (a[3] & MAP_FIXED)) {
         xc_abom_forget((unsigned long)r, (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1740,7 +1740,10 @@ static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
-    return H3(__NR_mprotect, a[0], a[1], a[2]);
+    long r = H3(__NR_mprotect, a[0], a[1], a[2]);
+    if (r == 0)
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    return r;
 }
 
 static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
@@ -1749,8 +1752,10 @@ static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H2(__NR_munmap, a[0], a[1]);
-    if (r == 0)
+    if (r == 0) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1764,6 +1769,8 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
     if (!XC_ERR(r)) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
         xc_abom_forget((unsigned long)r, (unsigned long)a[2]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[2]);
     }
     return r;
 }
@@ -2294,7 +2301,7 @@ static const uint8_t fd_args[NR_MAX] = {
     [__NR_copy_file_range] = FD0 | FD2, [__NR_preadv2] = FD0, [__NR_pwritev2] = FD0,
     [__NR_statx] = FD0, [__NR_faccessat2] = FD0, [__NR_fallocate] = FD0, [__NR_getdents64] = FD0,
     [__NR_pidfd_send_signal] = FD0, [__NR_fchmodat2] = FD0, [__NR_setxattrat] = FD0,
-    [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0, [__NR_epoll_pwait2] = FD0,
+    [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0,
 };
 
 static int names_libos_fd(long nr, const long *a)

@@ -4453,9 +4453,6 @@ static void translated_waiting(void)
     sigemptyset(&m);
     sigaddset(&m, SIGUSR1);
     out("epoll_pwait with a mask: %ld\n", (long)syscall(SYS_epoll_pwait, ep, got, 4, 0, &m, 8));
-    out("epoll_pwait2 with a mask: %ld\n", (long)syscall(SYS_epoll_pwait2, ep, got, 4, NULL, &m, 8));
-    struct timespec bad = {0, 2000000000L};
-    EXPECT_ERR(syscall(SYS_epoll_pwait2, ep, got, 4, &bad, NULL, 8), EINVAL);
     EXPECT_ERR(syscall(SYS_epoll_pwait, ep, got, 4, 0, &m, 7), EINVAL);
     out("epoll_pwait, no mask, a bad size: %ld\n", (long)syscall(SYS_epoll_pwait, ep, got, 4, 0, null, 7));
     EXPECT_ERR(syscall(SYS_epoll_pwait, ep, got, 4, 0, (void *)8, 8), EFAULT);
@@ -4499,6 +4496,105 @@ static void translated_waiting(void)
     close(ep), close(pp[0]), close(pp[1]);
 }
 
+static long ts_ns(const struct timespec *t) { return t->tv_sec * 1000000000L + t->tv_nsec; }
+
+static void *thr_clockres(void *arg)
+{
+    clockid_t own = (clockid_t)((~(long)gettid() << 3) | 2); /* this thread's tid as a process clock */
+    struct timespec ts;
+    long g = syscall(SYS_clock_gettime, own, &ts), r = syscall(SYS_clock_getres, own, &ts);
+    snprintf(arg, 64, "gettime %s, getres %s", g == 0 ? "0" : en(errno), r == 0 ? "0" : en(errno));
+    return NULL;
+}
+
+static void translated_time(void)
+{
+    void *volatile null = NULL;
+    static const int vdso_clocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE,
+                                      CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME, CLOCK_TAI};
+    int agree = 1;
+    for (size_t i = 0; i < sizeof vdso_clocks / sizeof vdso_clocks[0]; i++) {
+        struct timespec a, b, c;
+        CHECK(clock_gettime(vdso_clocks[i], &a) == 0);
+        CHECK(syscall(SYS_clock_gettime, vdso_clocks[i], &b) == 0);
+        CHECK(clock_gettime(vdso_clocks[i], &c) == 0);
+        /* the coarse clocks may lag the fine ones by a tick, never run backwards */
+        agree &= ts_ns(&a) <= ts_ns(&b) && ts_ns(&b) <= ts_ns(&c) && b.tv_nsec < 1000000000L;
+    }
+    out("raw clock_gettime between two vDSO reads, every vDSO clock: %s\n", yesno(agree));
+    struct timespec ts;
+    EXPECT_ERR(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_gettime, CLOCK_PROCESS_CPUTIME_ID, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_gettime, 10, &ts), EINVAL);
+    EXPECT_ERR(syscall(SYS_clock_gettime, 12, &ts), EINVAL);
+    struct timeval tv;
+    struct timezone tz = {-1, -1}, vtz = {-1, -1};
+    CHECK(gettimeofday(&tv, &vtz) == 0);
+    CHECK(syscall(SYS_gettimeofday, &tv, &tz) == 0);
+    out("raw gettimeofday: timezone as the vDSO's=%s, usec < 10^6=%s\n",
+        yesno(tz.tz_minuteswest == vtz.tz_minuteswest && tz.tz_dsttime == vtz.tz_dsttime), yesno(tv.tv_usec < 1000000));
+    out("gettimeofday(NULL, NULL): %ld, (NULL, tz): %ld\n", (long)syscall(SYS_gettimeofday, NULL, NULL),
+        (long)syscall(SYS_gettimeofday, NULL, &tz));
+    EXPECT_ERR(syscall(SYS_gettimeofday, null + 8, NULL), EFAULT);
+    EXPECT_ERR(syscall(SYS_gettimeofday, &tv, null + 8), EFAULT);
+    time_t t0 = time(NULL), t1 = 0;
+    long raw = syscall(SYS_time, &t1);
+    out("raw time: matches time() within a second=%s, stored=%s\n", yesno(raw - t0 <= 1 && raw >= t0),
+        yesno(t1 == raw));
+    EXPECT_ERR(syscall(SYS_time, null + 8), EFAULT);
+    for (int clk = 0; clk <= 12; clk++) {
+        struct timespec res = {-1, -1};
+        long r = syscall(SYS_clock_getres, clk, &res);
+        out("clock_getres(%d): %s", clk, r == 0 ? "" : en(errno));
+        if (r == 0)
+            out("%ld.%09ld", (long)res.tv_sec, res.tv_nsec);
+        out("\n");
+    }
+    pid_t c = xfork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    struct { const char *what; clockid_t id; } cpu[] = {
+        {"own PROF", (clockid_t)((~0L << 3) | 0)},
+        {"own VIRT", (clockid_t)((~0L << 3) | 1)},
+        {"own SCHED", (clockid_t)((~0L << 3) | 2)},
+        {"own thread VIRT", (clockid_t)((~0L << 3) | 4 | 1)},
+        {"child SCHED", (clockid_t)((~(long)c << 3) | 2)},
+        {"child PROF", (clockid_t)((~(long)c << 3) | 0)},
+        {"child's thread clock", (clockid_t)((~(long)c << 3) | 4 | 2)},
+        {"no such process", (clockid_t)((~(1L << 22) << 3) | 2)},
+        {"CPUCLOCK_WHICH 3", (clockid_t)((~0L << 3) | 3 | 4)},
+        {"fd clock of fd 3", (clockid_t)((~3L << 3) | 3)},
+        {"fd clock of a bad fd", (clockid_t)((~900L << 3) | 3)},
+    };
+    for (size_t i = 0; i < sizeof cpu / sizeof cpu[0]; i++) {
+        struct timespec res = {-1, -1};
+        long r = syscall(SYS_clock_getres, cpu[i].id, &res);
+        out("clock_getres(%s): %s", cpu[i].what, r == 0 ? "" : en(errno));
+        if (r == 0)
+            out("%ld.%09ld", (long)res.tv_sec, res.tv_nsec);
+        out("\n");
+    }
+    CHECK(kill(c, SIGKILL) == 0);
+    xwait(c);
+    char line[64];
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thr_clockres, line) == 0 && pthread_join(th, NULL) == 0);
+    out("a thread's own tid as a process clock: %s\n", line);
+    out("clock_getres(MONOTONIC, NULL): %ld\n", (long)syscall(SYS_clock_getres, CLOCK_MONOTONIC, NULL));
+    EXPECT_ERR(syscall(SYS_clock_getres, CLOCK_MONOTONIC, null + 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_getres, CLOCK_PROCESS_CPUTIME_ID, null + 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_getres, 10, null + 8), EINVAL);
+    unsigned cpu_no = 9999, node = 9999;
+    CHECK(syscall(SYS_getcpu, &cpu_no, &node, NULL) == 0);
+    out("getcpu: a cpu this machine has=%s, node 0=%s\n", yesno(cpu_no < (unsigned)sysconf(_SC_NPROCESSORS_CONF)),
+        yesno(node == 0));
+    out("getcpu(NULL, NULL): %ld\n", (long)syscall(SYS_getcpu, NULL, NULL, NULL));
+    EXPECT_ERR(syscall(SYS_getcpu, null + 8, &node, NULL), EFAULT);
+    EXPECT_ERR(syscall(SYS_getcpu, &cpu_no, null + 8, NULL), EFAULT);
+}
+
 static int case_translated(void)
 {
     scratch();
@@ -4513,6 +4609,7 @@ static int case_translated(void)
     translated_chdir();
     translated_sockets();
     translated_waiting();
+    translated_time();
     return 0;
 }
 
