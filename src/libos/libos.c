@@ -264,6 +264,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define O_TRUNC 01000
 #define O_CLOEXEC 02000000
 #define O_PATH 010000000
+#define O_DIRECTORY 0200000
 #define F_DUPFD 0
 #define F_GETFD 1
 #define F_GETFL 3
@@ -619,6 +620,7 @@ AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
 AT2(inotify_init, H1, __NR_inotify_init1, 0)
@@ -874,33 +876,156 @@ static long sys_alarm(long nr, const long *a, struct xc_ucontext *uc)
     return ov[1].sec + (ov[1].usec >= 500000 || (ov[1].sec == 0 && ov[1].usec) ? 1 : 0);
 }
 
+/* The clocks the vDSO keeps (vdso.c): REALTIME, MONOTONIC, MONOTONIC_RAW,
+ * REALTIME_COARSE, MONOTONIC_COARSE, BOOTTIME, TAI. */
+#define VDSO_CLOCKS ((1U << 0) | (1U << 1) | (1U << 4) | (1U << 5) | (1U << 6) | (1U << 7) | (1U << 11))
+
+static int vdso_clock(long clk)
+{
+    return clk >= 0 && clk < 32 && ((VDSO_CLOCKS >> clk) & 1);
+}
+
+/* The vDSO may answer, unless this trap is its own fallback (vdso.c). */
+static int vdso_ok(void *fn, struct xc_ucontext *uc)
+{
+    return fn && !(uc && xc_vdso_trapped(uc->mc.rip));
+}
+
+/* clock_gettime: the vDSO's clocks from the vDSO, the others (CPU time,
+ * alarm and fd clocks, bad ids) from the host. */
+static long sys_clock_gettime(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    if (!vdso_clock(clk) || !vdso_ok(xc_vdso.clock_gettime, uc))
+        return H2(__NR_clock_gettime, clk, a[1]);
+    struct timespec_ ts;
+    long r = xc_vdso.clock_gettime(clk, &ts);
+    if (r < 0)
+        return r;
+    return xc_user_copy((void *)a[1], &ts, sizeof ts) < 0 ? -XC_EFAULT : 0;
+}
+
+/* gettimeofday: the vDSO's answer, the kernel's timezone with it; without a
+ * vDSO the host's CLOCK_REALTIME and a zero timezone.  As Linux writes
+ * them: tv (if given) and then tz (if given), EFAULT if either faults. */
 static long sys_gettimeofday(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    if (a[0]) {
+    (void)nr;
+    struct timeval_ tv;
+    struct { int minuteswest, dsttime; } tz = {0, 0};
+    if (vdso_ok(xc_vdso.gettimeofday, uc)) {
+        long r = xc_vdso.gettimeofday(&tv, &tz);
+        if (r < 0)
+            return r;
+    } else {
         struct timespec_ ts;
         long r = H2(__NR_clock_gettime, 0, &ts);
         if (r < 0)
             return r;
-        struct timeval_ *tv = (struct timeval_ *)a[0];
-        tv->sec = ts.sec;
-        tv->usec = ts.nsec / 1000;
+        tv.sec = ts.sec;
+        tv.usec = ts.nsec / 1000;
     }
-    if (a[1])
-        xc_memset((void *)a[1], 0, 8);
+    if (a[0] && xc_user_copy((void *)a[0], &tv, sizeof tv) < 0)
+        return -XC_EFAULT;
+    if (a[1] && xc_user_copy((void *)a[1], &tz, sizeof tz) < 0)
+        return -XC_EFAULT;
     return 0;
 }
 
 static long sys_time(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    struct timespec_ ts;
-    long r = H2(__NR_clock_gettime, 0, &ts);
+    (void)nr;
+    long t;
+    if (vdso_ok(xc_vdso.time, uc)) {
+        t = xc_vdso.time(0);
+    } else {
+        struct timespec_ ts;
+        long r = H2(__NR_clock_gettime, 0, &ts);
+        if (r < 0)
+            return r;
+        t = ts.sec;
+    }
+    if (a[0] && xc_user_copy((void *)a[0], &t, sizeof t) < 0)
+        return -XC_EFAULT;
+    return t;
+}
+
+/* clock_getres without the host (Linux's posix_clocks table, kernel/time):
+ *   REALTIME, MONOTONIC, MONOTONIC_RAW, BOOTTIME, TAI: the high-resolution
+ *     timers' resolution; REALTIME_ALARM, BOOTTIME_ALARM too, once
+ *     clock_gettime says the clock exists (it needs an RTC);
+ *   REALTIME_COARSE, MONOTONIC_COARSE: a tick;
+ *   CPU-time clocks (PROCESS/THREAD_CPUTIME_ID, and those of other
+ *     processes and threads, negative ids): 1 ns for the scheduler's clock,
+ *     (10^9 + HZ - 1) / HZ for the PROF and VIRT ones, once clock_gettime
+ *     says the clock exists; a process clock named by a thread of the caller
+ *     that does not lead its group is no clock to clock_getres (EINVAL),
+ *     although clock_gettime reads it;
+ *   fd clocks (PTP devices): 1 ns, once clock_gettime says the clock exists;
+ *   any other id: EINVAL.
+ * The tick comes from the vDSO (a COARSE clock's resolution), HZ from it. */
+static long clock_res_ns(long clk)
+{
+    if (clk >= 0) {
+        if (clk == 5 || clk == 6)
+            return xc_vdso.coarse_ns;
+        if (clk == 2 || clk == 3)
+            return 1;
+        return xc_vdso.hres_ns; /* 0, 1, 4, 7, 8, 9, 11 */
+    }
+    if ((clk & 7) == 3) /* CLOCKFD */
+        return 1;
+    if ((clk & 3) == 2) /* CPUCLOCK_SCHED */
+        return 1;
+    long hz = (1000000000L + xc_vdso.coarse_ns / 2) / xc_vdso.coarse_ns;
+    return (1000000000L + hz - 1) / hz;
+}
+
+static long sys_clock_getres(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    struct timespec_ ts = {0, 0};
+    if (vdso_clock(clk) && vdso_ok(xc_vdso.clock_getres, uc)) {
+        long r = xc_vdso.clock_getres(clk, &ts);
+        if (r < 0)
+            return r;
+    } else {
+        if (!vdso_clock(clk)) {
+            long r = H2(__NR_clock_gettime, clk, &ts); /* does the clock exist? */
+            if (r < 0)
+                return r;
+        }
+        if (clk < 0 && (clk & 7) != 3 && !(clk & 4 /* CPUCLOCK_PERTHREAD */)) {
+            long pid = (int)~(clk >> 3), tid = sys_gettid(0, 0, 0);
+            if (pid != 0 && pid == tid && tid != sys_getpid(0, 0, 0))
+                return -XC_EINVAL;
+        }
+        ts.sec = 0;
+        ts.nsec = clock_res_ns(clk);
+    }
+    if (a[1] && xc_user_copy((void *)a[1], &ts, sizeof ts) < 0)
+        return -XC_EFAULT;
+    return 0;
+}
+
+/* getcpu from the vDSO (x86-64's never needs the kernel); ENOSYS without one. */
+static long sys_getcpu(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    unsigned cpu, node;
+    if (!vdso_ok(xc_vdso.getcpu, uc))
+        return -XC_ENOSYS;
+    long r = xc_vdso.getcpu(&cpu, &node, 0);
     if (r < 0)
         return r;
+    int bad = 0;
     if (a[0])
-        *(long *)a[0] = ts.sec;
-    return ts.sec;
+        bad |= xc_user_copy((void *)a[0], &cpu, sizeof cpu) < 0;
+    if (a[1])
+        bad |= xc_user_copy((void *)a[1], &node, sizeof node) < 0;
+    return bad ? -XC_EFAULT : 0;
 }
 
 static long sys_poll(long nr, const long *a, struct xc_ucontext *uc)
@@ -974,16 +1099,24 @@ static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
     return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
 }
 
+/* epoll_wait through epoll_pwait with no mask, which Linux serves with the
+ * same do_epoll_wait.  A mask of the program's loses SIGSYS; its size is
+ * checked first, as set_user_sigmask does. */
+static long sys_epoll_wait(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, 8);
+}
+
 static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (a[4]) {
-        uint64_t m;
-        if (user_mask(&m, (const void *)a[4]) < 0)
-            return -XC_EFAULT;
-        return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], &m, a[5]);
-    }
-    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, a[5]);
+    uint64_t m;
+    if (a[4] && a[5] != 8)
+        return -XC_EINVAL;
+    if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
+        return -XC_EFAULT;
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], a[4] ? &m : 0, a[5]);
 }
 
 /* wait4 through waitid: the status word is rebuilt from the siginfo. */
@@ -1062,17 +1195,119 @@ static void ids_changed(void)
         __atomic_store_n(&rw->ids_uncached, 1, __ATOMIC_RELEASE);
 }
 
-/* setreuid, setregid, setresuid, setresgid, setgroups: forwarded; the id cache goes. */
+/* setresuid, setresgid: forwarded; the id cache goes. */
 static long sys_setids(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)uc;
     ids_changed();
     return H3(nr, a[0], a[1], a[2]);
 }
-#define sys_setreuid sys_setids
-#define sys_setregid sys_setids
 #define sys_setresuid sys_setids
 #define sys_setresgid sys_setids
+
+/* setuid, setgid, setreuid, setregid through setresuid/setresgid, with
+ * Linux's rules for them (kernel/sys.c) checked first on the thread's ids
+ * (getresuid) and capability (capget: CAP_SETUID 7, CAP_SETGID 6):
+ *   setreuid(r, e): without the capability r must be the real or effective
+ *     id, e the real, effective or saved one; the saved id becomes the new
+ *     effective one when r is set or e differs from the old real id;
+ *   setuid(u): with the capability all three become u; without, u must be
+ *     the real or saved id and only the effective id changes.
+ * A refused id that the user namespace does not map answers EINVAL, as
+ * Linux checks that first (read from /proc/self/uid_map; without /proc the
+ * id counts as mapped).  setresuid then checks nothing that could refuse
+ * what these rules allowed. */
+#define NO_ID 0xffffffffU
+
+static int capable_now(int cap)
+{
+    struct { uint32_t version; int pid; } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct { uint32_t effective, permitted, inheritable; } data[2];
+    if (H2(__NR_capget, &hdr, data) < 0)
+        return 0;
+    return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/* Whether the user namespace maps *id* (uid_map or gid_map). */
+static int id_mapped(int gid, unsigned int id)
+{
+    char buf[1024];
+    long fd = H3(__NR_openat, AT_FDCWD, gid ? "/proc/self/gid_map" : "/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    long n = H3(__NR_read, fd, buf, sizeof buf - 1);
+    H1(__NR_close, fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = 0;
+    unsigned long v[3];
+    int k = 0;
+    for (char *p = buf; *p; p++) {
+        if (*p < '0' || *p > '9')
+            continue;
+        unsigned long x = 0;
+        while (*p >= '0' && *p <= '9')
+            x = x * 10 + (unsigned long)(*p++ - '0');
+        v[k++] = x;
+        if (k == 3) {
+            if (id >= v[0] && id - v[0] < v[2])
+                return 1;
+            k = 0;
+        }
+        if (!*p)
+            break;
+    }
+    return 0;
+}
+
+static long refused(int gid, unsigned int a, unsigned int b)
+{
+    if ((a != NO_ID && !id_mapped(gid, a)) || (b != NO_ID && !id_mapped(gid, b)))
+        return -XC_EINVAL;
+    return -XC_EPERM;
+}
+
+static long set_re(long nr, unsigned int r, unsigned int e)
+{
+    int gid = nr == __NR_setregid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    int need = (r != NO_ID && r != old[0] && r != old[1]) ||
+               (e != NO_ID && e != old[0] && e != old[1] && e != old[2]);
+    if (need && !capable_now(gid ? 6 : 7))
+        return refused(gid, r, e);
+    unsigned int s = NO_ID;
+    if (r != NO_ID || (e != NO_ID && e != old[0]))
+        s = e != NO_ID ? e : old[1];
+    return H3(setnr, r, e, s);
+}
+AT2(setreuid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+AT2(setregid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+
+static long set_one(long nr, unsigned int u)
+{
+    int gid = nr == __NR_setgid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    if (u == NO_ID)
+        return -XC_EINVAL; /* (uid_t)-1 is never a valid id */
+    if (capable_now(gid ? 6 : 7))
+        return H3(setnr, u, u, u);
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    if (u != old[0] && u != old[2])
+        return refused(gid, u, NO_ID);
+    return H3(setnr, NO_ID, u, NO_ID);
+}
+AT2(setuid, set_one, nr, (unsigned int)a[0])
+AT2(setgid, set_one, nr, (unsigned int)a[0])
+
 /* getresuid, getresgid: from the same answers, written one by one as Linux
  * writes them (a fault on the second leaves the first written). */
 static long sys_getresids(long nr, const long *a, struct xc_ucontext *uc)
@@ -1097,26 +1332,6 @@ AT2(getuid, getres, __NR_getresuid, 0)
 AT2(geteuid, getres, __NR_getresuid, 1)
 AT2(getgid, getres, __NR_getresgid, 0)
 AT2(getegid, getres, __NR_getresgid, 1)
-
-static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresuid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresuid, -1, a[0], -1);
-    return r;
-}
-
-static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresgid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresgid, -1, a[0], -1);
-    return r;
-}
 
 /* uname: the host's answer, with the kernel identity of the container's
  * profile (release, version) when it sets one; asked once, then answered in
@@ -1276,10 +1491,139 @@ static long sys_getrandom(long nr, const long *a, struct xc_ucontext *uc)
     return H3(nr, a[0], a[1], a[2]);
 }
 
+/* rt_sigqueueinfo through a pidfd of the thread named (PIDFD_THREAD, Linux
+ * 6.9) and pidfd_send_signal to its thread group, which Linux serves with
+ * the same kill_pid_info_type(TGID) after the same checks: the siginfo is
+ * read first (EFAULT), only the sender itself may give a si_code >= 0 or
+ * SI_TKILL (EPERM), si_signo is the signal's.  A pid that names no task is
+ * ESRCH (pidfd_open says EINVAL for one kept only as a process group).  The
+ * pidfd needs a free fd: a program with none left gets EMFILE. */
+#define PIDFD_THREAD 0200 /* O_EXCL */
+#define PIDFD_SIGNAL_THREAD_GROUP 2
+#define SI_TKILL -6
+
+static long sys_rt_sigqueueinfo(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    int pid = (int)a[0], sig = (int)a[1];
+    struct { int32_t signo, errno_, code, pad; char rest[128 - 16]; } info;
+    if (xc_user_copy(&info, (const void *)a[2], sizeof info) < 0)
+        return -XC_EFAULT;
+    if ((info.code >= 0 || info.code == SI_TKILL) && pid != sys_gettid(0, 0, 0))
+        return -XC_EPERM;
+    info.signo = sig;
+    if (pid <= 0)
+        return -XC_ESRCH;
+    long fd = H2(__NR_pidfd_open, pid, PIDFD_THREAD);
+    if (fd < 0)
+        return fd == -XC_EINVAL ? -XC_ESRCH : fd;
+    long r = H4(__NR_pidfd_send_signal, fd, sig, &info, PIDFD_SIGNAL_THREAD_GROUP);
+    H1(__NR_close, fd);
+    return r;
+}
+
+/* chdir through an O_PATH fd of the directory and fchdir: the same walk
+ * (following symlinks, ENOTDIR for a non-directory), the same search
+ * permission check on the directory itself.  The fd needs a free fd: a
+ * program with none left gets EMFILE. */
+static long sys_chdir(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long fd = H4(__NR_openat, AT_FDCWD, a[0], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    long r = H1(__NR_fchdir, fd);
+    H1(__NR_close, fd);
+    return r;
+}
+
 static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     return H3(__NR_tgkill, H0(__NR_getpid), a[0], a[1]);
+}
+
+/* --- the scheduler --------------------------------------------------------- */
+
+/* sched_getscheduler, sched_getparam, sched_setscheduler, sched_setparam
+ * through sched_getattr and sched_setattr, which reach the same function
+ * (__sched_setscheduler, with the same checks) and report the same fields:
+ * the legacy calls keep the task's nice value, which sched_setattr takes
+ * as an argument (read with getpriority(PRIO_PROCESS): 20 - nice), and
+ * sched_setparam keeps the policy (SCHED_FLAG_KEEP_POLICY).  The flag
+ * SCHED_RESET_ON_FORK in the policy is SCHED_FLAG_RESET_ON_FORK there. */
+struct sched_attr_ {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+#define SCHED_RESET_ON_FORK 0x40000000
+#define SCHED_FLAG_RESET_ON_FORK 1
+#define SCHED_FLAG_KEEP_POLICY 8
+
+static long sched_get(long pid, struct sched_attr_ *at)
+{
+    return H4(__NR_sched_getattr, pid, at, sizeof *at, 0);
+}
+
+static long sys_sched_getscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if ((int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    return at.policy | (at.flags & SCHED_FLAG_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+}
+
+static long sys_sched_getparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if (!a[1] || (int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    int prio = (int)at.priority;
+    return xc_user_copy((void *)a[1], &prio, sizeof prio) < 0 ? -XC_EFAULT : 0;
+}
+
+static long sched_set(long pid, long policy, const void *param, uint64_t flags)
+{
+    int prio;
+    if (!param || (int)pid < 0)
+        return -XC_EINVAL;
+    if (xc_user_copy(&prio, param, sizeof prio) < 0)
+        return -XC_EFAULT;
+    long niceval = H2(__NR_getpriority, 0 /* PRIO_PROCESS */, (int)pid);
+    if (niceval < 0)
+        return niceval;
+    struct sched_attr_ at = {.size = sizeof at, .policy = (uint32_t)policy, .flags = flags,
+                             .nice = 20 - (int)niceval, .priority = (uint32_t)prio};
+    if ((int)policy >= 0 && (policy & SCHED_RESET_ON_FORK)) {
+        at.policy &= ~(uint32_t)SCHED_RESET_ON_FORK;
+        at.flags |= SCHED_FLAG_RESET_ON_FORK;
+    }
+    return H3(__NR_sched_setattr, (int)pid, &at, 0);
+}
+
+static long sys_sched_setscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[1] < 0)
+        return -XC_EINVAL;
+    return sched_set(a[0], (int)a[1], (const void *)a[2], 0);
+}
+
+static long sys_sched_setparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return sched_set(a[0], 0, (const void *)a[1], SCHED_FLAG_KEEP_POLICY);
 }
 
 /* --- scheduler answers that need no host ---------------------------------- */
@@ -1384,8 +1728,10 @@ static long sys_mmap(long nr, const long *a, struct xc_ucontext *uc)
     if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if (!XC_ERR(r) && (a[3] & MAP_FIXED))
+    if (!XC_ERR(r) && (a[3] & MAP_FIXED)) {
         xc_abom_forget((unsigned long)r, (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1394,7 +1740,10 @@ static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
-    return H3(__NR_mprotect, a[0], a[1], a[2]);
+    long r = H3(__NR_mprotect, a[0], a[1], a[2]);
+    if (r == 0)
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    return r;
 }
 
 static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
@@ -1403,8 +1752,10 @@ static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H2(__NR_munmap, a[0], a[1]);
-    if (r == 0)
+    if (r == 0) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1418,6 +1769,8 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
     if (!XC_ERR(r)) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
         xc_abom_forget((unsigned long)r, (unsigned long)a[2]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[2]);
     }
     return r;
 }
@@ -1642,6 +1995,15 @@ static long sys_sigaltstack(long nr, const long *a, struct xc_ucontext *uc)
     return r;
 }
 
+/* rt_sigsuspend through ppoll with no fds and no timeout: Linux's ppoll
+ * installs the mask the same way (set_user_sigmask), sleeps until a signal,
+ * answers -ERESTARTNOHAND as sigsuspend does and leaves the old mask to be
+ * put back after the handler. */
+static long suspend(const uint64_t *mask)
+{
+    return H5(__NR_ppoll, 0, 0, 0, mask, 8);
+}
+
 static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -1650,14 +2012,14 @@ static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
     uint64_t m;
     if (user_mask(&m, (const void *)a[0]) < 0)
         return -XC_EFAULT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_pause(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a;
     uint64_t m = uc->sigmask & ~SIGSYS_BIT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)

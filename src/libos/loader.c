@@ -357,6 +357,7 @@ void xc_main(uint64_t *sp)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;
     xc_tid_forget();
+    xc_vdso_init(auxv);
     xc_proc.libos_fd = XC_LIBOS_FD;
     xc_stats_attach();
     xc_rw_init();

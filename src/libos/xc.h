@@ -203,6 +203,22 @@ void xc_tid_forget(void);
 extern uint64_t xc_gate_back[XC_GATE_DIRECT];
 extern char xc_gate_direct[];
 
+/* vdso.c: the kernel's vDSO, when the process has one (and has not unmapped it) */
+struct xc_vdso {
+    long (*clock_gettime)(long clk, void *ts);
+    long (*clock_getres)(long clk, void *ts);
+    long (*gettimeofday)(void *tv, void *tz);
+    long (*time)(long *t);
+    long (*getcpu)(unsigned *cpu, unsigned *node, void *unused);
+    unsigned long lo, hi; /* its mapping */
+    long hres_ns;         /* the high-resolution timers' resolution (1 ns, or a tick) */
+    long coarse_ns;       /* the COARSE clocks': a tick */
+};
+extern struct xc_vdso xc_vdso;
+void xc_vdso_init(const uint64_t *auxv);
+void xc_vdso_forget(unsigned long addr, unsigned long len);
+int xc_vdso_trapped(unsigned long ip);
+
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,
                                  uint64_t *auxv);
