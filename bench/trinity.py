@@ -27,7 +27,9 @@ which numbers trinity found answered ENOSYS (the LibOS does not serve them),
 and the distinct host calls the tracepoint saw.
 
 trinity waits 10 seconds before it starts when it runs as root; --seconds
-counts from the end of that wait.  The test of CI (tests/test_trinity.py)
+counts from the end of that wait.  `--runtimes runc-seccomp` runs the same
+under runc with containers-common's profile for comparison (on this host
+trinity 2023.01 does not start its children there: docs/security.md).  The test of CI (tests/test_trinity.py)
 runs 15 seconds; `make trinity` runs 60.
 """
 
