@@ -336,6 +336,13 @@ static void land_on_fault(int sig, siginfo_t *si, void *ucv)
     uc->uc_mcontext.gregs[REG_RIP] = (greg_t)gate_landing; /* rax: the syscall's result */
 }
 
+static unsigned long unaligned_at;
+static void unaligned_try(long nr)
+{
+    long args[6] = {S("/nonexistent-xc"), S("/nonexistent-xc"), 0, 0, 0, 0};
+    put("%s", en(gate_jump(unaligned_at, nr, args)));
+}
+
 static void atk_gate_every(void)
 {
     if (!have_libos) {
@@ -354,6 +361,16 @@ static void atk_gate_every(void)
     for (int i = 0; i < n_sites; i++) {
         struct site *s = &sites[i];
         int slot = -1;
+        if (strncmp(s->kind, "unaligned:", 10) == 0) {
+            /* two bytes inside another instruction: what follows is anyone's guess */
+            char key[96];
+            for (size_t k = 0; k < sizeof nrs / sizeof nrs[0]; k++) {
+                snprintf(key, sizeof key, "%s@%#lx.%s", s->kind, s->at, nrname[k]);
+                unaligned_at = s->at;
+                sub(key, unaligned_try, nrs[k]);
+            }
+            continue;
+        }
         if (strncmp(s->kind, "direct:", 7) == 0)
             slot = atoi(s->kind + 7);
         for (size_t k = 0; k < sizeof nrs / sizeof nrs[0]; k++) {
