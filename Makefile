@@ -4,29 +4,31 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 APT_PKGS := runc crun runsc busybox-static libseccomp-dev podman containerd skopeo file procps \
-            iproute2 python3-venv gcc make \
+            umoci docker-registry apache2-utils openssl zstd \
+            uidmap slirp4netns passt fuse-overlayfs \
+            iproute2 nftables python3-venv gcc make \
             golang-go musl-tools nginx redis-server redis-tools sqlite3 curl python3 \
             libpython3.11-testsuite wrk memcached libmemcached-tools user-mode-linux trinity
 STAMP   := $(VENV)/.setup-done
 
-# /usr/local/bin/xc-runtime runs once per container operation, so it is a
-# two-line launcher rather than pip's console script (which imports re):
-# `python -IS` (no user site, PYTHON* variables ignored, no site module:
-# the package's directory is put on the path by the launcher itself, as the
-# editable install's .pth would) and main().  The console scripts in
-# $(VENV)/bin stay as pip made them.
+# /usr/local/bin/xc-runtime runs once per container operation, so it is the
+# package's native entry point (src/xcontainers/xc-runtime, built by the
+# package's build from src/native/runtime/), not pip's console script: it
+# does the common commands itself and runs every other one as the old
+# launcher did, `$(PY) -IS` (no user site, PYTHON* variables ignored, no
+# site module) with the package's directory put on the path, then main()
+# (docs/architecture.md, "The native path").  The console scripts in
+# $(VENV)/bin stay as pip made them (pure Python).
 
 .PHONY: setup demo test bench fuzz trinity clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch]) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
+	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom]'
-	printf '#!%s -IS\nimport sys; sys.path.insert(0, "%s")\nfrom xcontainers.runtime_cli import main; main()\n' \
-		'$(abspath $(PY))' '$(abspath src)' \
-		> /usr/local/bin/.xc-runtime.tmp
-	chmod 755 /usr/local/bin/.xc-runtime.tmp
-	mv -f /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
+	XC_PYTHON='$(abspath $(PY))' $(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
+	ln -sfn '$(abspath src/xcontainers/xc-runtime)' /usr/local/bin/.xc-runtime.tmp
+	mv -Tf /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
 	ln -sf $(abspath $(VENV))/bin/xc /usr/local/bin/xc
 	touch $(STAMP)
 
@@ -52,4 +54,4 @@ trinity: setup
 	$(PY) bench/trinity.py --seconds $(SECONDS_TRINITY)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so
+	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so src/xcontainers/xc-runtime

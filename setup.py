@@ -5,9 +5,14 @@
 * `xcontainers/xc-libos`: the X-LibOS image, a freestanding static
   executable (C11 and assembly, no libc) linked at XC_LIBOS_BASE, built from
   src/libos/ with gcc.
+* `xcontainers/xc-runtime`: xc-runtime's entry point, a small C11 program
+  (src/native/runtime/) that does the common commands natively and hands
+  the rest to the Python runtime, run by the interpreter this build runs
+  under (or $XC_PYTHON).
 """
 import os
 import subprocess
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -20,10 +25,17 @@ LIBOS_CFLAGS = [
     "-fno-asynchronous-unwind-tables", "-fno-builtin",
     "-Wl,-Ttext-segment=0x10000000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
 ]
+RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c", "lifecycle.c", "stubs.c"]
+RUNTIME_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
+
+def _c_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class BuildWithLibOS(build_ext):
-    """build_ext that also links the LibOS image next to the package."""
+    """build_ext that also links the LibOS image and the runtime's entry
+    point next to the package."""
 
     def run(self) -> None:
         super().run()
@@ -38,6 +50,16 @@ class BuildWithLibOS(build_ext):
         cmd = ["gcc", *LIBOS_CFLAGS, "-I", src, "-o", out, *[os.path.join(src, s) for s in LIBOS_SOURCES]]
         print(" ".join(cmd))
         subprocess.run(cmd, check=True)
+        # The runtime's entry point may be running (it is what xc-runtime on
+        # PATH points at): link beside it, then rename over it.
+        rsrc = os.path.join(here, "src", "native", "runtime")
+        python = os.environ.get("XC_PYTHON") or sys.executable
+        out = os.path.join(out_dir, "xc-runtime")
+        cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
+               *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES]]
+        print(" ".join(cmd))
+        subprocess.run(cmd, check=True)
+        os.replace(out + ".tmp", out)
 
 
 setup(

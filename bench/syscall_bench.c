@@ -31,6 +31,19 @@
  *   fork       fork + _exit(0) in the child + waitpid
  *   forkexec   fork + execve of this program ("noop") + waitpid
  *   noop       exits at once (the target of forkexec)
+ *   park       writes a byte to fd 1, waits for one on fd 0, exits (the
+ *              target of forkexec's shape probe)
+ *
+ * fork and forkexec add what the process model costs to the line: minor
+ * page faults per op in the children (RUSAGE_CHILDREN, over the timed loop:
+ * for forkexec, the new image's too) and in this process; this process's
+ * page tables (VmPTE, kB), mappings (lines of /proc/self/maps) and fd table
+ * size (FDSize); and the same of one child at rest, after the fork (fork:
+ * blocked in a read) or after the exec (forkexec: `park`, blocked likewise):
+ *
+ *     {"op":"fork","n":2000,"ns_per_op":98000.0,"minflt_child":30.1,
+ *      "minflt_self":12.0,"pte_kb":36,"maps":12,"fdsize":64,
+ *      "child_pte_kb":36,"child_maps":12,"child_minflt":25}
  *
  * Build: gcc -O2 -static -o syscall_bench syscall_bench.c
  * Exit status: 0 on success, 1 on a failed system call (reason on stderr),
@@ -45,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -261,6 +275,91 @@ static void op_forkexec(long n)
     }
 }
 
+/* --- the shape of a process, for fork and forkexec --------------------------- */
+
+struct shape {
+    long pte_kb, maps, fdsize, minflt;
+};
+
+/* VmPTE and FDSize from /proc/PID/status, the mappings from /proc/PID/maps,
+ * minor faults from /proc/PID/stat (field 10). */
+static void shape_of(const char *op, const char *pid, struct shape *s)
+{
+    char path[64], buf[8192];
+    s->pte_kb = s->maps = s->fdsize = s->minflt = -1;
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        die(op, path);
+    while (fgets(buf, sizeof buf, f)) {
+        sscanf(buf, "VmPTE: %ld", &s->pte_kb);
+        sscanf(buf, "FDSize: %ld", &s->fdsize);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%s/maps", pid);
+    if (!(f = fopen(path, "re")))
+        die(op, path);
+    s->maps = 0;
+    while (fgets(buf, sizeof buf, f))
+        if (strchr(buf, '\n'))
+            s->maps++;
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    if (!(f = fopen(path, "re")))
+        die(op, path);
+    if (fgets(buf, sizeof buf, f)) {
+        char *p = strrchr(buf, ')');
+        /* after the comm: state ppid pgrp session tty tpgid flags minflt */
+        if (p)
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &s->minflt);
+    }
+    fclose(f);
+}
+
+static void op_park(void)
+{
+    char c = 'r';
+    if (write(1, &c, 1) != 1 || read(0, &c, 1) != 1)
+        _exit(3);
+    _exit(0);
+}
+
+/* One child at rest: after fork (blocked in a read) or after it executed
+ * `park` (exec).  Its shape is read from here while it waits. */
+static void child_shape(const char *op, int exec, struct shape *s)
+{
+    int go[2], ready[2];
+    char c = 'g', pid_s[16];
+    if (pipe(go) != 0 || pipe(ready) != 0)
+        die(op, "pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        die(op, "fork");
+    if (pid == 0) {
+        if (exec) {
+            char *argv[] = {(char *)self_path, "park", "0", NULL};
+            if (dup2(go[0], 0) != 0 || dup2(ready[1], 1) != 1)
+                _exit(5);
+            execve(self_path, argv, environ);
+            _exit(127);
+        }
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+            _exit(3);
+        _exit(0);
+    }
+    close(go[0]);
+    close(ready[1]);
+    if (read(ready[0], &c, 1) != 1)
+        die(op, "the probe child did not start");
+    snprintf(pid_s, sizeof pid_s, "%d", (int)pid);
+    shape_of(op, pid_s, s);
+    if (write(go[1], &c, 1) != 1)
+        die(op, "write to the probe child");
+    close(go[1]);
+    close(ready[0]);
+    wait_child(op, pid);
+}
+
 struct op {
     const char *name;
     void (*run)(long);
@@ -300,6 +399,8 @@ int main(int argc, char **argv)
         usage();
     if (strcmp(argv[1], "noop") == 0)
         return 0;
+    if (strcmp(argv[1], "park") == 0)
+        op_park();
     char *end;
     errno = 0;
     long n = strtol(argv[2], &end, 10);
@@ -334,13 +435,29 @@ int main(int argc, char **argv)
     if (op->setup)
         op->setup();
     op->run(op->warmup < n ? op->warmup : n);
+    struct rusage self0, kids0, self1, kids1;
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
     long long t0 = now_ns();
     op->run(n);
     long long t1 = now_ns();
+    getrusage(RUSAGE_SELF, &self1);
+    getrusage(RUSAGE_CHILDREN, &kids1);
     if (op->teardown)
         op->teardown();
 
-    printf("{\"op\":\"%s\",\"n\":%ld,\"ns_per_op\":%.1f}\n", op->name, n, (double)(t1 - t0) / (double)n);
+    printf("{\"op\":\"%s\",\"n\":%ld,\"ns_per_op\":%.1f", op->name, n, (double)(t1 - t0) / (double)n);
+    if (op->run == op_fork || op->run == op_forkexec) {
+        struct shape me, kid;
+        shape_of(op->name, "self", &me);
+        child_shape(op->name, op->run == op_forkexec, &kid);
+        printf(",\"minflt_child\":%.1f,\"minflt_self\":%.1f,\"pte_kb\":%ld,\"maps\":%ld,\"fdsize\":%ld,"
+               "\"child_pte_kb\":%ld,\"child_maps\":%ld,\"child_minflt\":%ld",
+               (double)(kids1.ru_minflt - kids0.ru_minflt) / (double)n,
+               (double)(self1.ru_minflt - self0.ru_minflt) / (double)n, me.pte_kb, me.maps, me.fdsize,
+               kid.pte_kb, kid.maps, kid.fdsize >= 0 ? kid.minflt : -1);
+    }
+    printf("}\n");
     if (fflush(stdout) != 0)
         die(op->name, "write stdout");
     return 0;

@@ -25,8 +25,33 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from xcontainers.defaults import default_spec  # noqa: E402
 
-XC_RUNTIME = shutil.which("xc-runtime", path=str(ROOT / ".venv/bin")) or shutil.which("xc-runtime")
+# xc-runtime's entry point in this tree: the native program the package's
+# build links (src/xcontainers/xc-runtime), which hands what it does not do
+# itself to the Python runtime; else the venv's console script (Python only).
+_NATIVE = ROOT / "src" / "xcontainers" / "xc-runtime"
+XC_RUNTIME = (str(_NATIVE) if os.access(_NATIVE, os.X_OK) else None) or \
+    shutil.which("xc-runtime", path=str(ROOT / ".venv/bin")) or shutil.which("xc-runtime")
 RUNC = shutil.which("runc")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--xc-path", choices=("native", "python"),
+        default="python" if os.environ.get("XC_RUNTIME_NATIVE") == "0" else "native",
+        help="native: xc-runtime as it comes (the native path, the Python runtime for the rest); "
+             "python: every command through the Python runtime (XC_RUNTIME_NATIVE=0 for every "
+             "xc-runtime the tests start, clients included)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--xc-path") == "python":
+        os.environ["XC_RUNTIME_NATIVE"] = "0"
+    else:
+        os.environ.pop("XC_RUNTIME_NATIVE", None)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"xc-runtime: {XC_RUNTIME} ({config.getoption('--xc-path')} path)"
 
 
 def need_root() -> None:

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from xcontainers.benchharness import report, stats
-from xcontainers.benchharness.experiments import OPS, SPAWN_PHASES, Ctx, parse_redis_csv, parse_wrk, spawn
+from xcontainers.benchharness.experiments import (FORK_METRICS, OPS, SPAWN_PHASES, Ctx, parse_redis_csv,
+                                                  parse_syscall_result, parse_wrk, spawn)
 from xcontainers.benchharness.runtimes import Runtime, discover
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +72,11 @@ Transfer/sec:    512.00KB
     csv = ('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",'
            '"max_latency_ms"\n"SET","50000.00","0.300","0.100","0.250","0.500","0.900","3.000"\n')
     assert parse_redis_csv(csv) == {"SET": {"req_s": 50000.0, "p50_ms": 0.25, "p99_ms": 0.9}}
+    out = ('noise {"op":"fork","n":9,"ns_per_op":1.5}\n'
+           '{"op":"fork","n":10,"ns_per_op":98000.0,"minflt_child":7.0,"fdsize":64}\ntrailing\n')
+    assert parse_syscall_result(out, "fork", 10) == {"op": "fork", "n": 10, "ns_per_op": 98000.0,
+                                                     "minflt_child": 7.0, "fdsize": 64}
+    assert parse_syscall_result(out, "fork", 11) is None
 
 
 # --- missing and failing runtimes ------------------------------------------------------
@@ -121,6 +127,7 @@ def test_failing_and_missing_runtimes_in_an_experiment(tmp_path):
 # The metric names each quick experiment must report (the full run adds memcached and larger N).
 QUICK_METRICS = {
     "syscalls": OPS,
+    "fork": [name for specs in FORK_METRICS.values() for _key, name, _unit in specs],
     "spawn": ["/bin/true"] + [f"phase: {label}" for _, label, _ in SPAWN_PHASES],
     "apps": ["nginx req/s", "nginx p50", "nginx p99"]
             + [f"redis {op} {k}" for op in ("SET", "GET") for k in ("req/s", "p50", "p99")],

@@ -43,8 +43,9 @@ CONMON = shutil.which("conmon") or next(
     (p for p in ("/usr/libexec/podman/conmon", "/usr/bin/conmon") if os.path.exists(p)), None)
 CTR = shutil.which("ctr")
 CONTAINERD = shutil.which("containerd")
-# `$(command -v xc-runtime)`: the symlink `make setup` puts on PATH, else the venv's script.
-XC_BINARY = shutil.which("xc-runtime") or XC_RUNTIME
+# This tree's xc-runtime (conftest.XC_RUNTIME: the native entry point), else
+# `$(command -v xc-runtime)`, the symlink `make setup` puts on PATH.
+XC_BINARY = XC_RUNTIME or shutil.which("xc-runtime")
 
 # podman 4.3 on this host: no network, and limits root may actually set.
 PODMAN_RUN_OPTS = ["--network=none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]

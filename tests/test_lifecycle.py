@@ -310,24 +310,6 @@ def test_runc_flags_we_do_not_support_are_refused(xc):
 # --- leaks -------------------------------------------------------------------------
 
 
-def test_many_cycles_leave_nothing_behind(xc, make_bundle):
-    b = make_bundle(["true"])
-    b.linux["resources"]["pids"] = {"limit": 10}
-    b.linux["resources"]["memory"] = {"limit": 64 << 20}
-    b.write()
-    # A first cycle creates the shared parent cgroup; count from there.
-    xc.detached("run", "--detach", "--bundle", str(b.path), "warm")
-    xc.cmd("delete", "--force", "warm", check=True)
-    before = snapshot_host()
-    for i in range(200):
-        cid = f"cycle-{i}"
-        xc.detached("create", "--bundle", str(b.path), cid)
-        xc.cmd("start", cid, check=True)
-        xc.cmd("delete", "--force", cid, check=True)
-    _assert_clean(xc, before, "cycle-199", prefix="cycle-")
-    assert os.listdir(xc.root) == []
-
-
 def test_run_with_terminal_proxies_the_callers_tty(rt, make_bundle):
     """`run` of a terminal container without --console-socket: the runtime
     itself holds the pty master and copies the caller's terminal (script(1)

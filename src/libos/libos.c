@@ -252,6 +252,8 @@ static int is_libos_fd(long fd)
 
 typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 
+#define USER_END 0x7ffffffff000UL /* TASK_SIZE on x86-64 with 4-level paging */
+
 #define AT_FDCWD -100
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define AT_REMOVEDIR 0x200
@@ -264,6 +266,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define O_PATH 010000000
 #define F_DUPFD 0
 #define F_GETFD 1
+#define F_GETFL 3
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
 #define CLONE_NS_FLAGS 0x7e020000UL
@@ -305,38 +308,99 @@ static long path_head(char head[PATH_HEAD], const char *p)
     return 0;
 }
 
+/* The path the host should see: the program's own, or the program's file for
+ * /proc/self/exe.  A path the LibOS cannot read goes to the host as it is,
+ * which answers EFAULT after the checks Linux makes first (flags, sizes). */
+static const char *host_path(char h[PATH_HEAD], const char *p)
+{
+    if (path_head(h, p) < 0)
+        h[0] = 0;
+    return exe_path(h, p);
+}
+
 static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    if (path_head(h, (const char *)a[0]) < 0)
-        return -XC_EFAULT;
+    const char *p = host_path(h, (const char *)a[0]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
-    return H4(__NR_openat, AT_FDCWD, exe_path(h, (const char *)a[0]), a[1], a[2]);
+    return H4(__NR_openat, AT_FDCWD, p, a[1], a[2]);
 }
 
 static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    if (path_head(h, (const char *)a[1]) < 0)
-        return -XC_EFAULT;
+    const char *p = host_path(h, (const char *)a[1]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
-    return H4(__NR_openat, a[0], exe_path(h, (const char *)a[1]), a[2], a[3]);
+    return H4(__NR_openat, a[0], p, a[2], a[3]);
+}
+
+/* The stat calls through statx.  The kernel's newfstatat (vfs_fstatat)
+ * takes a NULL or empty path with AT_EMPTY_PATH on an fd >= 0 as fstat of
+ * that fd, whatever the other flags; any other path it walks as statx does,
+ * with AT_NO_AUTOMOUNT added, and fills struct stat as cp_new_stat does
+ * from the same attributes.  (Both AT_STATX_SYNC bits at once: newfstatat
+ * accepts them, statx does not; the forced sync is kept.) */
+struct stat_ {
+    uint64_t dev, ino, nlink;
+    uint32_t mode, uid, gid, pad0;
+    uint64_t rdev;
+    int64_t size, blksize, blocks;
+    uint64_t atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
+    int64_t unused[3];
+};
+_Static_assert(sizeof(struct stat_) == 144, "struct stat (x86-64)");
+
+static uint64_t encode_dev(uint32_t major, uint32_t minor)
+{
+    return (minor & 0xff) | (major << 8) | ((uint64_t)(minor & ~0xffU) << 12);
+}
+
+/* 0 or -EFAULT (the path cannot be read); *empty: NULL or "" */
+static long path_empty(const char *p, int *empty)
+{
+    char c = 0;
+    if (p && xc_user_copy(&c, p, 1) < 0)
+        return -XC_EFAULT;
+    *empty = c == 0;
+    return 0;
+}
+
+static long fstatat_statx(long dfd, const char *path, void *buf, unsigned int flags)
+{
+    struct xc_statx sx;
+    int empty = 0;
+    long r;
+    if ((flags & AT_EMPTY_PATH) && path_empty(path, &empty) == 0 && empty && (int)dfd >= 0) {
+        r = H5(__NR_statx, dfd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &sx);
+    } else {
+        if ((flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
+            flags &= ~AT_STATX_DONT_SYNC;
+        r = H5(__NR_statx, dfd, path, flags | AT_NO_AUTOMOUNT, XC_STATX_BASIC_STATS, &sx);
+    }
+    if (r < 0)
+        return r;
+    struct stat_ st = {
+        .dev = encode_dev(sx.dev_major, sx.dev_minor), .ino = sx.ino, .nlink = sx.nlink,
+        .mode = sx.mode, .uid = sx.uid, .gid = sx.gid, .rdev = encode_dev(sx.rdev_major, sx.rdev_minor),
+        .size = (int64_t)sx.size, .blksize = sx.blksize, .blocks = (int64_t)sx.blocks,
+        .atime = (uint64_t)sx.atime.sec, .atime_ns = sx.atime.nsec, .mtime = (uint64_t)sx.mtime.sec,
+        .mtime_ns = sx.mtime.nsec, .ctime = (uint64_t)sx.ctime.sec, .ctime_ns = sx.ctime.nsec,
+    };
+    return xc_user_copy(buf, &st, sizeof st) < 0 ? -XC_EFAULT : 0;
 }
 
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     const char *p = (const char *)a[1];
-    if ((int)a[3] & AT_SYMLINK_NOFOLLOW)
-        return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
     char h[PATH_HEAD];
-    if (path_head(h, p) < 0)
-        return -XC_EFAULT;
-    return H4(__NR_newfstatat, a[0], exe_path(h, p), a[2], a[3]);
+    if (!((int)a[3] & AT_SYMLINK_NOFOLLOW))
+        p = host_path(h, p);
+    return fstatat_statx(a[0], p, (void *)a[2], (unsigned int)a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -349,21 +413,22 @@ static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    if (path_head(h, (const char *)a[0]) < 0)
-        return -XC_EFAULT;
-    return H4(__NR_newfstatat, AT_FDCWD, exe_path(h, (const char *)a[0]), a[1], 0);
+    return fstatat_statx(AT_FDCWD, host_path(h, (const char *)a[0]), (void *)a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    return fstatat_statx(AT_FDCWD, (const char *)a[0], (void *)a[1], AT_SYMLINK_NOFOLLOW);
 }
 
+/* fstat takes an unsigned fd: a negative one is no open file (never the cwd). */
 static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
+    if ((int)a[0] < 0)
+        return -XC_EBADF;
+    return fstatat_statx(a[0], "", (void *)a[1], AT_EMPTY_PATH);
 }
 
 static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
@@ -382,6 +447,67 @@ static long sys_pipe(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     return H2(__NR_pipe2, a[0], 0);
+}
+
+/* pread64, pwrite64, readv, writev through preadv2 and pwritev2, which Linux
+ * serves with the same code: an offset of -1 there means the file position
+ * (readv, writev).  Where pread64 and pwrite64 part from a one-iovec
+ * preadv2/pwritev2:
+ *  - any negative offset is EINVAL, before the fd is looked at;
+ *  - the whole length must be a reachable range (else EFAULT, after the fd's
+ *    checks), where a single iovec is first capped at MAX_RW_COUNT: a vector
+ *    call of 0 bytes makes the fd's checks, then EFAULT;
+ *  - 0 bytes reach the file's own read or write (a directory answers
+ *    EISDIR), not so in the vector calls: once preadv2 has checked the fd
+ *    and the offset, read or write of 0 bytes gives that answer (0 bytes
+ *    move no file position). */
+struct iovec_ {
+    unsigned long base, len;
+};
+
+/* The kernel's access_ok(): the range lies below the top of user space. */
+static int user_range(unsigned long p, unsigned long n)
+{
+    return n <= USER_END && p <= USER_END - n;
+}
+
+static long rw_at(long nr, long vnr, const long *a)
+{
+    if (a[3] < 0)
+        return -XC_EINVAL;
+    unsigned long n = (unsigned long)a[2];
+    int reachable = user_range((unsigned long)a[1], n);
+    struct iovec_ iov = {(unsigned long)a[1], reachable ? n : 0};
+    long r = H6(vnr, a[0], &iov, 1, a[3], 0, 0);
+    if (r == 0 && !reachable)
+        return -XC_EFAULT;
+    if (r == 0 && n == 0)
+        r = H3(nr == __NR_pread64 ? __NR_read : __NR_write, a[0], a[1], 0);
+    return r;
+}
+
+static long sys_pread64(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    return rw_at(nr, __NR_preadv2, a);
+}
+
+static long sys_pwrite64(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)uc;
+    return rw_at(nr, __NR_pwritev2, a);
+}
+
+static long sys_readv(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H6(__NR_preadv2, a[0], a[1], a[2], -1, 0, 0);
+}
+
+static long sys_writev(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H6(__NR_pwritev2, a[0], a[1], a[2], -1, 0, 0);
 }
 
 static long sys_preadv(long nr, const long *a, struct xc_ucontext *uc)
@@ -487,10 +613,10 @@ AT2(rmdir, H3, __NR_unlinkat, AT_FDCWD, a[0], AT_REMOVEDIR)
 AT2(unlink, H3, __NR_unlinkat, AT_FDCWD, a[0], 0)
 AT2(link, H5, __NR_linkat, AT_FDCWD, a[0], AT_FDCWD, a[1], 0)
 AT2(symlink, H3, __NR_symlinkat, a[0], AT_FDCWD, a[1])
-AT2(chmod, H3, __NR_fchmodat, AT_FDCWD, a[0], a[1])
+AT2(chmod, H4, __NR_fchmodat2, AT_FDCWD, a[0], a[1], 0)
+AT2(fchmodat, H4, __NR_fchmodat2, a[0], a[1], a[2], 0)
 AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
-AT2(fchown, H5, __NR_fchownat, a[0], "", a[1], a[2], AT_EMPTY_PATH)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
@@ -499,6 +625,74 @@ AT2(inotify_init, H1, __NR_inotify_init1, 0)
 AT2(getpgrp, H1, __NR_getpgid, 0)
 AT2(getrlimit, H4, __NR_prlimit64, 0, a[0], 0, a[1])
 AT2(setrlimit, H4, __NR_prlimit64, 0, a[0], a[1], 0)
+
+/* fchmod and fchown through their *at forms with AT_EMPTY_PATH, which
+ * would also take an O_PATH fd (fchmod and fchown answer EBADF) and, for a
+ * negative fd, the cwd (AT_FDCWD): both refused first. */
+static long plain_fd(long fd)
+{
+    if ((int)fd < 0)
+        return -XC_EBADF;
+    long fl = H2(__NR_fcntl, fd, F_GETFL);
+    if (fl < 0)
+        return fl;
+    return (fl & O_PATH) ? -XC_EBADF : 0;
+}
+
+static long sys_fchmod(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long r = plain_fd(a[0]);
+    return r < 0 ? r : H4(__NR_fchmodat2, a[0], "", a[1], AT_EMPTY_PATH);
+}
+
+static long sys_fchown(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long r = plain_fd(a[0]);
+    return r < 0 ? r : H5(__NR_fchownat, a[0], "", a[1], a[2], AT_EMPTY_PATH);
+}
+
+/* The twelve xattr calls through the four *xattrat calls (Linux 6.13),
+ * which is how Linux itself serves them: path_{set,get,list,remove}xattrat
+ * with (AT_FDCWD, path, 0), (AT_FDCWD, path, AT_SYMLINK_NOFOLLOW) or (fd,
+ * NULL, AT_EMPTY_PATH).  The value's size travels as 32 bits in struct
+ * xattr_args: a larger one is passed as 0xffffffff, over XATTR_SIZE_MAX as
+ * the original was (setxattr: E2BIG; getxattr: capped). */
+struct xattr_args_ {
+    uint64_t value;
+    uint32_t size, flags;
+};
+
+static uint32_t xattr_size(long n)
+{
+    return (unsigned long)n > 0xffffffffUL ? 0xffffffffU : (uint32_t)n;
+}
+
+static long setxattr_at(long dfd, long path, long at, const long *v /* name, value, size, flags */)
+{
+    struct xattr_args_ args = {(uint64_t)v[1], xattr_size(v[2]), (uint32_t)v[3]};
+    return H6(__NR_setxattrat, dfd, path, at, v[0], &args, sizeof args);
+}
+
+static long getxattr_at(long dfd, long path, long at, const long *v /* name, value, size */)
+{
+    struct xattr_args_ args = {(uint64_t)v[1], xattr_size(v[2]), 0};
+    return H6(__NR_getxattrat, dfd, path, at, v[0], &args, sizeof args);
+}
+
+AT2(setxattr, setxattr_at, AT_FDCWD, a[0], 0, a + 1)
+AT2(lsetxattr, setxattr_at, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, a + 1)
+AT2(fsetxattr, setxattr_at, a[0], 0, AT_EMPTY_PATH, a + 1)
+AT2(getxattr, getxattr_at, AT_FDCWD, a[0], 0, a + 1)
+AT2(lgetxattr, getxattr_at, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, a + 1)
+AT2(fgetxattr, getxattr_at, a[0], 0, AT_EMPTY_PATH, a + 1)
+AT2(listxattr, H5, __NR_listxattrat, AT_FDCWD, a[0], 0, a[1], a[2])
+AT2(llistxattr, H5, __NR_listxattrat, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, a[1], a[2])
+AT2(flistxattr, H5, __NR_listxattrat, a[0], 0, AT_EMPTY_PATH, a[1], a[2])
+AT2(removexattr, H4, __NR_removexattrat, AT_FDCWD, a[0], 0, a[1])
+AT2(lremovexattr, H4, __NR_removexattrat, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, a[1])
+AT2(fremovexattr, H4, __NR_removexattrat, a[0], 0, AT_EMPTY_PATH, a[1])
 
 /* /proc/self/exe, /proc/thread-self/exe or /proc/<our pid>/exe */
 static int is_proc_self_exe(const char *p)
@@ -557,9 +751,9 @@ static long sys_readlink(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     char h[PATH_HEAD];
     if (path_head(h, (const char *)a[0]) < 0)
-        return -XC_EFAULT;
+        h[0] = 0; /* the host answers, after its own checks (EINVAL for a bad size first) */
     if (is_proc_self_exe(h) && xc_proc.exe[0])
-        return readlink_exe((char *)a[1], a[2]);
+        return readlink_exe((char *)a[1], (int)a[2]);
     return H4(__NR_readlinkat, AT_FDCWD, a[0], a[1], a[2]);
 }
 
@@ -568,9 +762,9 @@ static long sys_readlinkat(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     char h[PATH_HEAD];
     if (path_head(h, (const char *)a[1]) < 0)
-        return -XC_EFAULT;
+        h[0] = 0;
     if (is_proc_self_exe(h) && xc_proc.exe[0])
-        return readlink_exe((char *)a[2], a[3]);
+        return readlink_exe((char *)a[2], (int)a[3]);
     return H4(__NR_readlinkat, a[0], a[1], a[2], a[3]);
 }
 
@@ -1005,7 +1199,6 @@ static void chacha20_block(uint32_t out[16], const uint32_t key[8], uint64_t cou
 #define GRND_RANDOM 2
 #define GRND_INSECURE 4
 #define RNG_RESEED_BLOCKS ((16UL << 20) / 64)
-#define USER_END 0x7ffffffff000UL /* TASK_SIZE on x86-64 with 4-level paging */
 #define MAX_RW_COUNT 0x7ffff000UL /* INT_MAX rounded down to a page */
 
 static void rng_refill(void)
@@ -1561,9 +1754,9 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fd;
-    struct { uint64_t dev, ino, nlink; uint32_t mode; char rest[144 - 28]; } st;
+    struct xc_statx st;
     struct { long type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags, spare[4]; } sfs;
-    r = H4(__NR_newfstatat, fd, "", &st, AT_EMPTY_PATH);
+    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &st);
     if (r == 0 && (st.mode & 0170000) != 0100000)
         r = -XC_EACCES;
     if (r == 0 && H2(__NR_fstatfs, fd, &sfs) == 0 && (sfs.flags & 8 /* ST_NOEXEC */))
@@ -1686,8 +1879,8 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 static long exec_at_path(const char *path, const long *a, long flags)
 {
     if (flags & AT_SYMLINK_NOFOLLOW) {
-        struct { uint64_t dev, ino, nlink; uint32_t mode; char rest[144 - 28]; } st;
-        long r = H4(__NR_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW);
+        struct xc_statx st;
+        long r = H5(__NR_statx, AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, XC_STATX_BASIC_STATS, &st);
         if (r < 0)
             return r;
         if ((st.mode & 0170000) == 0120000)
@@ -1745,7 +1938,8 @@ static const uint8_t fd_args[NR_MAX] = {
     [__NR_pwritev] = FD0, [__NR_recvmmsg] = FD0, [__NR_sendmmsg] = FD0, [__NR_renameat2] = FD0 | FD2,
     [__NR_copy_file_range] = FD0 | FD2, [__NR_preadv2] = FD0, [__NR_pwritev2] = FD0,
     [__NR_statx] = FD0, [__NR_faccessat2] = FD0, [__NR_fallocate] = FD0, [__NR_getdents64] = FD0,
-    [__NR_pidfd_send_signal] = FD0,
+    [__NR_pidfd_send_signal] = FD0, [__NR_fchmodat2] = FD0, [__NR_setxattrat] = FD0,
+    [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0,
 };
 
 static int names_libos_fd(long nr, const long *a)
@@ -1845,9 +2039,9 @@ int xc_direct_fds(long nr)
         return -1;
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
-    /* openat and newfstatat look only at paths that start "/proc" or "/dev"
+    /* openat looks only at paths that start "/proc" or "/dev"
      * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat || nr == __NR_newfstatat)
+    if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;

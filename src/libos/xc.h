@@ -28,6 +28,39 @@ enum {
     XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40,
 };
 
+/* System calls newer than the build machine's headers may be (asm/unistd.h). */
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452
+#endif
+#ifndef __NR_setxattrat
+#define __NR_setxattrat 463
+#define __NR_getxattrat 464
+#define __NR_listxattrat 465
+#define __NR_removexattrat 466
+#endif
+
+/* statx(2): struct statx and the flags the LibOS uses. */
+#define XC_STATX_BASIC_STATS 0x7ffU
+#define AT_NO_AUTOMOUNT 0x800
+#define AT_STATX_SYNC_TYPE 0x6000
+#define AT_STATX_DONT_SYNC 0x4000
+struct xc_statx_ts {
+    int64_t sec;
+    uint32_t nsec;
+    int32_t reserved;
+};
+struct xc_statx {
+    uint32_t mask, blksize;
+    uint64_t attributes;
+    uint32_t nlink, uid, gid;
+    uint16_t mode, spare0;
+    uint64_t ino, size, blocks, attributes_mask;
+    struct xc_statx_ts atime, btime, ctime, mtime;
+    uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+    uint64_t rest[14];
+};
+_Static_assert(sizeof(struct xc_statx) == 256, "struct statx");
+
 /* signals and sigaction */
 #define XC_SIGSYS 31
 #define XC_SIGBUS 7

@@ -11,12 +11,15 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -207,6 +210,31 @@ static PyObject *sys_seccomp_load_bpf(PyObject *self, PyObject *args)
     return PyLong_FromLong(rc);
 }
 
+/* loopback_up(): set "lo" of the caller's network namespace up (what a
+ * new network namespace needs before anything in it can use 127.0.0.1). */
+static PyObject *sys_loopback_up(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return raise_errno(NULL);
+    struct ifreq ifr = {0};
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    if (rc < 0) {
+        errno = saved;
+        return raise_errno("lo");
+    }
+    Py_RETURN_NONE;
+}
+
 /* setgroups/setresuid for the calling thread only are not needed: the
  * container init is single-threaded when it drops privileges. */
 
@@ -225,6 +253,7 @@ static PyMethodDef methods[] = {
      "join_session_keyring(name) -> serial"},
     {"seccomp_load_bpf", sys_seccomp_load_bpf, METH_VARARGS,
      "seccomp_load_bpf(program, flags): install a seccomp filter"},
+    {"loopback_up", sys_loopback_up, METH_NOARGS, "loopback_up(): set lo up in this network namespace"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,15 @@ Linux has two cgroup interfaces, and a host uses one of them (or both):
 The hierarchies are discovered from ``/proc/self/mountinfo``: every cgroup
 mount visible at or below ``root``.  A container's cgroup path (the OCI
 ``linux.cgroupsPath``) names the same relative directory in each of them.
+
+A rootless runtime may write only where the host delegated a subtree to
+its user (on v2, systemd gives each user's session one).  There it works
+as runc does: a hierarchy where the cgroup cannot be made is *skipped*
+(the container stays in the caller's cgroup there) unless the config named
+the cgroup, and a limit that needs a skipped hierarchy is an error that
+says so.  Without a cgroupsPath on v2, a rootless container's cgroup goes
+below the caller's own cgroup when that one is writable (delegated):
+:func:`rootless_default_path`.
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ __all__ = [
     "shares_to_weight",
     "prime_moves",
     "stop_priming",
+    "rootless_default_path",
 ]
 
 DEFAULT_ROOT = "/sys/fs/cgroup"
@@ -249,6 +259,30 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> str:
 # --- file access ----------------------------------------------------------
 
 
+class _Denied(SetupError):
+    """The kernel refused to make a cgroup for lack of permission."""
+
+
+def rootless_default_path(container_id: str, root: str = DEFAULT_ROOT) -> str | None:
+    """On a cgroup v2 host, "<the caller's cgroup>/xc-runtime-<id>" when the
+    caller may create cgroups there and move processes (a delegated
+    subtree); None otherwise."""
+    root = os.path.normpath(root)
+    if not os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return None
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8", errors="surrogateescape") as f:
+            own = next((line[3:].strip() for line in f if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if not own or own == "/":
+        return None
+    d = os.path.join(root, own.lstrip("/"))
+    if not (os.access(d, os.W_OK | os.X_OK) and os.access(os.path.join(d, "cgroup.procs"), os.W_OK)):
+        return None
+    return os.path.normpath(f"{own}/xc-runtime-{container_id}")
+
+
 def _read(path: str) -> str:
     with open(path, encoding="ascii") as f:
         return f.read().strip()
@@ -327,6 +361,8 @@ class Cgroup:
         self.dirs: dict[str, str] = {h.name: self._join(h.mountpoint) for h in hier}
         # Directories create() made (None: create() has not run yet).
         self._created: list[str] | None = None if created is None else list(created)
+        # Hierarchies create(skip_denied=True) left out: name -> (hierarchy, why).
+        self.skipped: dict[str, tuple[Hierarchy, str]] = {}
 
     def __repr__(self) -> str:
         return f"Cgroup({self.version}, {self.path!r})"
@@ -400,12 +436,22 @@ class Cgroup:
         except OSError:
             return set()
 
+    def _skipped_error(self, field: str, name: str) -> SetupError:
+        h, why = self.skipped[name]
+        return SetupError(
+            f"{field}: cannot be set: the container has no cgroup of its own in {h.mountpoint} ({why}); "
+            f"rootless, limits need a cgroup delegated to the user"
+        )
+
     def _dir(self, controller: str, field: str) -> str:
         """The directory whose files carry controller; ConfigError naming
         the field when the host cannot provide it."""
         if self.version == "v1":
             h = self._v1(controller)
             if h is None:
+                for name, (sk, _) in self.skipped.items():
+                    if controller in sk.controllers:
+                        raise self._skipped_error(field, name)
                 have = ", ".join(sorted({c for x in self._hier.values() for c in x.controllers})) or "none"
                 raise ConfigError(
                     f"{field}: needs the {controller} cgroup controller, which is not mounted on this host "
@@ -413,6 +459,8 @@ class Cgroup:
                 )
             return self.dirs[h.name]
         v2 = "io" if controller == "blkio" else controller
+        if _UNIFIED in self.skipped:
+            raise self._skipped_error(field, _UNIFIED)
         enabled = self._v2_enabled()
         if v2 not in enabled:
             raise ConfigError(
@@ -423,15 +471,34 @@ class Cgroup:
 
     # -- create --
 
-    def create(self) -> None:
-        """mkdir -p the cgroup in every hierarchy."""
+    def create(self, skip_denied: bool = False) -> None:
+        """mkdir -p the cgroup in every hierarchy.  With *skip_denied* (a
+        rootless runtime), a hierarchy where the kernel refuses for lack of
+        permission is left out and noted in ``skipped``."""
         if self._created is None:
             self._created = []
-        for h in self._hier.values():
-            if h.is_v2:
-                self._create_v2(h)
-            else:
-                self._create_v1(h)
+        for h in list(self._hier.values()):
+            try:
+                if h.is_v2:
+                    self._create_v2(h)
+                else:
+                    self._create_v1(h)
+            except _Denied as e:
+                if not skip_denied:
+                    raise
+                self._skip(h, str(e))
+
+    def _skip(self, h: Hierarchy, why: str) -> None:
+        mine = [d for d in self._created or [] if _under(d, h.mountpoint)]
+        for d in sorted(mine, key=lambda p: p.count("/"), reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+            self._created.remove(d)  # type: ignore[union-attr]
+        del self._hier[h.name]
+        del self.dirs[h.name]
+        self.skipped[h.name] = (h, why)
 
     def _levels(self, h: Hierarchy) -> Iterator[tuple[str, str]]:
         """(parent, child) directories from the mount point down to the leaf."""
@@ -447,7 +514,8 @@ class Cgroup:
         except FileExistsError:
             return
         except OSError as e:
-            raise SetupError(f"{d}: cannot create cgroup: {e.strerror}") from None
+            err = _Denied if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else SetupError
+            raise err(f"{d}: cannot create cgroup: {e.strerror}") from None
         if self._created is not None and d not in self._created:
             self._created.append(d)
 
@@ -687,6 +755,8 @@ class Cgroup:
     def _apply_unified(self, u: dict[str, str]) -> None:
         if self.version != "v2":
             raise ConfigError("linux.resources.unified: needs a cgroup v2 host; this one uses cgroup v1")
+        if _UNIFIED in self.skipped:
+            raise self._skipped_error("linux.resources.unified", _UNIFIED)
         d = self.dirs[_UNIFIED]
         for key, value in u.items():
             if "/" in key or key.startswith("."):
@@ -893,9 +963,32 @@ class Cgroup:
         this cgroup, options for a real cgroup mount).  Options "" mean a
         cgroup2 mount; on v2 the one entry has the name "" (the mount point
         itself)."""
+        if self.skipped:
+            return self._mount_specs_rootless()
         if self.version == "v2":
             return [("", self.dirs[_UNIFIED], "")]
         return [(h.name, self.dirs[h.name], h.options) for h in self._hier.values()]
+
+    def _mount_specs_rootless(self) -> list[tuple[str, str, str]]:
+        """mount_specs() where hierarchies were skipped: there the container
+        sees the cgroup it stays in, the caller's own (as with runc)."""
+        own: dict[frozenset[str], str] = {}
+        try:
+            with open("/proc/self/cgroup", encoding="utf-8", errors="surrogateescape") as f:
+                for line in f:
+                    _, ctrls, path = line.rstrip("\n").split(":", 2)
+                    own[frozenset(ctrls.split(",")) if ctrls else frozenset()] = path
+        except OSError:
+            pass
+        out = []
+        for h in [*self._hier.values(), *(sk for sk, _ in self.skipped.values())]:
+            if h.name in self.dirs:
+                hostdir = self.dirs[h.name]
+            else:
+                key = frozenset(h.controllers or h.options.split(",")[1:]) if not h.is_v2 else frozenset()
+                hostdir = os.path.join(h.mountpoint, own.get(key, "/").lstrip("/"))
+            out.append(("" if self.version == "v2" else h.name, hostdir, "" if h.is_v2 else h.options))
+        return out
 
 
 # --- the first move -------------------------------------------------------

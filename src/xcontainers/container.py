@@ -22,11 +22,11 @@ from .errors import ConfigError, ContainerError, InvalidState, SetupError, XcErr
 from .kernel import NAMESPACE_FLAGS, NAMESPACE_PROC_NAMES, PR
 from .spec import load_bundle
 from .state import State, Status, Store, process_start_time
-from .timing import mark
+from .points import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
     from .spec import Process, Spec
 
@@ -137,10 +137,14 @@ def _exit_code(code: int) -> int:
 
 
 class Runtime:
-    """An OCI runtime whose containers' states live under *root*."""
+    """An OCI runtime whose containers' states live under *root*.
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    *rootless* (default: when not running as root) makes it work as an
+    unprivileged user can: see :mod:`xcontainers.rootless`."""
+
+    def __init__(self, root: str = DEFAULT_ROOT, rootless: bool | None = None) -> None:
         self.store = Store(root)
+        self.rootless = os.geteuid() != 0 if rootless is None else rootless
         # The X-LibOS statistics segment of the last container this
         # instance created (for a summary after `run`), or -1.
         self.stats_fd = -1
@@ -166,6 +170,10 @@ class Runtime:
             raise ConfigError("process.terminal is true: --console-socket is required")
         if spec.process.apparmor_profile:
             raise ConfigError("process.apparmorProfile: AppArmor is not supported on this host")
+        if self.rootless:
+            from . import rootless
+
+            rootless.check_spec(spec)
         bpf, bpf_flags = _seccomp_program(spec.seccomp)
         from . import libos, profile
 
@@ -178,17 +186,28 @@ class Runtime:
         from .init import InitContext, recv, send, setup_process_main
 
         resources = dict(spec.resources)
+        if self.rootless:
+            # Device access is what the bound host nodes allow (as runc).
+            resources.pop("devices", None)
         if resources.get("devices"):
             from .defaults import DEFAULT_DEVICE_RULES
 
             resources["devices"] = list(resources["devices"]) + DEFAULT_DEVICE_RULES
-        cg = cgroups.Cgroup.open(cgroups.resolve_path(spec.cgroups_path, cid))
+        cg_path = None
+        if self.rootless and not spec.cgroups_path:
+            cg_path = cgroups.rootless_default_path(cid)  # below the caller's own, if delegated (v2)
+        cg = cgroups.Cgroup.open(cg_path or cgroups.resolve_path(spec.cgroups_path, cid))
         state = State(
             id=cid, bundle=spec.bundle, status=Status.CREATING, created=_now_rfc3339(),
             rootfs=spec.root_path, annotations=spec.annotations, cgroup=cg.to_state(),
             config=spec.raw,
         )
+        if self.rootless:
+            from .rootless import user_name
+
+            state.owner = user_name()
         self.store.reserve(state)
+        mark("reserved")
         init_pid = 0
         setup_pid = 0
         try:
@@ -205,7 +224,7 @@ class Runtime:
                 console_sock=console, no_pivot=opts.no_pivot,
                 no_new_keyring=opts.no_new_keyring, preserve_fds=opts.preserve_fds,
                 seccomp_bpf=bpf, seccomp_flags=bpf_flags, cgroup_mounts=cg.mount_specs(),
-                libos_fd=_libos_image_fd(spec.annotations),
+                libos_fd=_libos_image_fd(spec.annotations), loopback_up=self.rootless,
             )
             if ctx.libos_fd >= 0 and prof is not None:
                 ctx.stats_fd = libos.new_stats_fd(prof)
@@ -214,7 +233,11 @@ class Runtime:
                 ctx.trace_stderr = prof.trace == "stderr"
             # The cgroup comes last before the fork: making it may wait for
             # the primer's grace period (cgroups.prime_moves).
-            cg.create()
+            # Rootless, a hierarchy the user may not write is left out
+            # unless the config named the cgroup (as runc does).
+            cg.create(skip_denied=self.rootless and not spec.cgroups_path)
+            if cg.skipped:
+                ctx.cgroup_mounts = cg.mount_specs()
             state.cgroup = cg.to_state()
             self.store.save(state)
             cg.apply(resources)
@@ -237,7 +260,12 @@ class Runtime:
             while True:
                 msg = recv(parent)
                 if "userns" in msg:
-                    self._write_id_maps(spec, msg["userns"])
+                    if self.rootless and os.geteuid() != 0:
+                        from .rootless import write_id_maps
+
+                        write_id_maps(spec, msg["userns"])
+                    else:
+                        self._write_id_maps(spec, msg["userns"])
                     send(parent, ok=True)
                 elif "init_pid" in msg:
                     init_pid = msg["init_pid"]
@@ -249,6 +277,7 @@ class Runtime:
                     state.pid = init_pid
                     state.pid_start = process_start_time(init_pid) or 0
                     self.store.save(state)
+                    mark("joined")
                     send(parent, ok=True)
                 elif "hooks" in msg:
                     if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
@@ -352,6 +381,7 @@ class Runtime:
                 os.unlink(fifo)
             except FileNotFoundError:
                 pass
+        mark("released")
         self.store.transition(state, Status.RUNNING)
         mark("started")
         spec_hooks = self._hooks(state)
@@ -389,12 +419,16 @@ class Runtime:
             log.warning(f"annotations.{libos.ANNOTATION}.stats: {path}: {e.strerror}")
 
     def run(self, cid: str, bundle: str, opts: CreateOptions | None = None, detach: bool = False,
-            keep: bool = False) -> int:
-        """create + start; in the foreground, wait and return the exit code."""
+            keep: bool = False, on_created: Callable[[State], None] | None = None) -> int:
+        """create + start; in the foreground, wait and return the exit code.
+        *on_created* runs between the two (e.g. to give the container a
+        network in its namespace); if it fails, the container is deleted."""
         opts = opts or CreateOptions()
         if detach:
-            self.create(cid, bundle, opts)
+            state = self.create(cid, bundle, opts)
             try:
+                if on_created is not None:
+                    on_created(state)
                 self.start(cid)
             except BaseException:
                 self.delete(cid, force=True)
@@ -419,6 +453,13 @@ class Runtime:
 
                 master = recv_fd(master_sock)
                 master_sock.close()
+            if on_created is not None:
+                try:
+                    on_created(state)
+                except BaseException:
+                    if keep:  # (otherwise the finally below deletes it)
+                        self.delete(cid, force=True)
+                    raise
             for sig in _FORWARDED:
                 _signal.signal(sig, lambda s, _f, pid=state.pid: _forward(pid, s))
             self.start(cid)
@@ -450,7 +491,6 @@ class Runtime:
                     self.delete(cid, force=True)
                 except XcError as e:
                     log.warning(str(e))
-                mark("deleted")
 
     # -- inspection ----------------------------------------------------------
 
@@ -470,7 +510,10 @@ class Runtime:
         state = self.store.load(cid)
         from . import cgroups
 
-        return cgroups.Cgroup.from_state(state.cgroup).pids()
+        cg = cgroups.Cgroup.from_state(state.cgroup)
+        if not cg.dirs:
+            return _cgroupless_pids(state)
+        return cg.pids()
 
     # -- signals, pause ------------------------------------------------------
 
@@ -483,6 +526,10 @@ class Runtime:
             from . import cgroups
 
             cg = cgroups.Cgroup.from_state(state.cgroup)
+            if not cg.dirs:
+                for pid in _cgroupless_pids(state):
+                    _forward(pid, sig)
+                return
             cg.kill_all(sig)
             if st == Status.PAUSED and sig == _signal.SIGKILL:
                 cg.thaw()
@@ -503,7 +550,11 @@ class Runtime:
         self.store.ensure_live(state, Status.RUNNING)
         from . import cgroups
 
-        cgroups.Cgroup.from_state(state.cgroup).freeze()
+        cg = cgroups.Cgroup.from_state(state.cgroup)
+        if not cg.dirs:
+            raise ContainerError(f"cannot pause container {cid!r}: it has no cgroup of its own "
+                                 f"(rootless, and no cgroup is delegated to the user)")
+        cg.freeze()
         self.store.transition(state, Status.PAUSED)
 
     def resume(self, cid: str) -> None:
@@ -532,6 +583,9 @@ class Runtime:
                 os.kill(state.pid, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if cg is not None and not cg.dirs and st != Status.STOPPED:
+            for pid in _cgroupless_pids(state):
+                _forward(pid, _signal.SIGKILL)
         if cg is not None:
             try:
                 cg.kill_all(_signal.SIGKILL)
@@ -545,10 +599,13 @@ class Runtime:
                 os.waitpid(state.pid, os.WNOHANG)
             except ChildProcessError:
                 pass
+        mark("killed")
         if cg is not None:
             cg.destroy()
+        mark("cgroup-removed")
         was_created = state.status != Status.CREATING
         self.store.remove(cid)
+        mark("deleted")
         if was_created:
             hooks = self._hooks(state)
             if hooks.get("poststop"):
@@ -615,6 +672,7 @@ class Runtime:
         if setup_pid == 0:
             parent.close()
             exec_setup_main(ctx)
+        mark("exec-forked")
         child.close()
         os.close(pidfd)
         for fd in (ctx.libos_fd, ctx.stats_fd, ctx.trace_fd):
@@ -633,6 +691,7 @@ class Runtime:
                     cg.add(pid)
                     send(parent, ok=True)
                 elif "ready" in msg:
+                    mark("exec-ready")
                     break
         except BaseException as e:
             for p in (setup_pid, pid):
@@ -699,6 +758,46 @@ class Runtime:
             proc.capabilities = {k: list(dict.fromkeys(v + caps)) for k, v in base.capabilities.items()
                                  if k != "ambient"} | {"ambient": base.capabilities.get("ambient", [])}
         return proc
+
+
+def _cgroupless_pids(state: State) -> list[int]:
+    """The processes of a container without a cgroup of its own (rootless,
+    where none is delegated): every process in its init's pid namespace,
+    or, sharing ours, the init and its descendants."""
+    if not state.process_alive():
+        return []
+    try:
+        ns = os.stat(f"/proc/{state.pid}/ns/pid").st_ino
+        own_ns = ns != os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return [state.pid]
+    parents: dict[int, int] = {}
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        try:
+            if own_ns:
+                if os.stat(f"/proc/{pid}/ns/pid").st_ino == ns:
+                    found.append(pid)
+                continue
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                data = f.read()
+            parents[pid] = int(data[data.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError):
+            continue
+    if own_ns:
+        return sorted(found)
+    tree = {state.pid}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sorted(tree)
 
 
 def _forward(pid: int, sig: int) -> None:

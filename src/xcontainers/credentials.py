@@ -5,7 +5,8 @@ Order matters, and follows runc:
 1. rlimits, while the process may still raise them;
 2. the capability bounding set is cut (needs CAP_SETPCAP, still held);
 3. uid/gid/groups change with PR_SET_KEEPCAPS, so the permitted set survives
-   the switch away from uid 0;
+   the switch away from uid 0 (supplementary groups are left alone where
+   the user namespace denies setgroups and none are asked for);
 4. the effective, permitted and inheritable sets are set with capset(2), and
    the ambient set raised one capability at a time (each must already be
    permitted and inheritable, and one that is not is skipped, as runc
@@ -61,7 +62,14 @@ def apply_user_and_caps(proc: Process) -> None:
                 if not bounding & (1 << c):
                     kernel.prctl(PR.CAPBSET_DROP, c)
         kernel.prctl(PR.SET_KEEPCAPS, 1)
-        os.setgroups(proc.additional_gids)
+        try:
+            os.setgroups(proc.additional_gids)
+        except PermissionError:
+            # A user namespace whose gid_map an unprivileged user wrote
+            # denies setgroups: with no groups asked for, keep the one
+            # the process has (runc does the same).
+            if proc.additional_gids or not _setgroups_denied():
+                raise
         os.setresgid(proc.gid, proc.gid, proc.gid)
         os.setresuid(proc.uid, proc.uid, proc.uid)
         kernel.prctl(PR.SET_KEEPCAPS, 0)
@@ -87,6 +95,14 @@ def apply_user_and_caps(proc: Process) -> None:
             kernel.capset(0, 0, 0)
     except OSError as e:
         raise SetupError(f"process.user / process.capabilities: {e.strerror}") from None
+
+
+def _setgroups_denied() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False
 
 
 def find_executable(name: str, env: list[str], cwd: str) -> str:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 from . import OCI_VERSION
 from .errors import XcError
 
-__all__ = ["default_spec", "write_spec", "features", "DEFAULT_DEVICE_RULES"]
+__all__ = ["default_spec", "rootless_spec", "write_spec", "features", "DEFAULT_DEVICE_RULES"]
 
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
@@ -79,14 +79,43 @@ def default_spec(args: list[str] | None = None, terminal: bool = True, hostname:
     }
 
 
-def write_spec(bundle: str) -> None:
+def rootless_spec(spec: dict[str, Any], uid: int | None = None, gid: int | None = None) -> dict[str, Any]:
+    """*spec* made runnable by an unprivileged user, as `runc spec --rootless`
+    makes it: a user namespace mapping container root to *uid*/*gid* (the
+    caller's by default), no network namespace (an unprivileged user cannot
+    give it an interface), /sys bound from the host (a fresh sysfs needs a
+    network namespace of the user namespace's own), no ``gid=`` mount
+    options (only the one gid is mapped) and no cgroup limits.  Changed in
+    place and returned."""
+    uid = os.geteuid() if uid is None else uid
+    gid = os.getegid() if gid is None else gid
+    old = spec.get("linux", {})
+    lx = spec["linux"] = {
+        "uidMappings": [{"containerID": 0, "hostID": uid, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": gid, "size": 1}],
+        **{k: v for k, v in old.items() if k not in ("uidMappings", "gidMappings", "resources")},
+    }
+    lx["namespaces"] = [ns for ns in lx.get("namespaces", []) if ns["type"] not in ("network", "user")]
+    lx["namespaces"].append({"type": "user"})
+    for m in spec.get("mounts", []):
+        if m.get("options"):
+            m["options"] = [o for o in m["options"] if not o.startswith("gid=")]
+        if m.get("type") == "sysfs":
+            m.update(type="none", source="/sys", options=["rbind", *m.get("options", [])])
+    return spec
+
+
+def write_spec(bundle: str, rootless: bool = False) -> None:
     import json
 
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise XcError(f"File {path} exists. Remove it first")
+    spec = default_spec()
+    if rootless:
+        rootless_spec(spec)
     with open(path, "w") as f:
-        json.dump(default_spec(), f, indent=2)
+        json.dump(spec, f, indent=2)
         f.write("\n")
 
 

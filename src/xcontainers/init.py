@@ -38,7 +38,7 @@ from ._record import field, record
 from .errors import SetupError, XcError
 from .kernel import CLONE, NAMESPACE_FLAGS, PR
 from .libos_abi import XC_ARG_INIT, XC_IMAGE_NAME, XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
-from .timing import mark
+from .points import mark
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class InitContext:
     stats_fd: int = -1
     trace_fd: int = -1          # the LibOS's trace file, or -1
     trace_stderr: bool = False  # the trace goes to the container's stderr
+    loopback_up: bool = False   # set lo up in a new network namespace (rootless)
 
 
 @record
@@ -181,6 +182,8 @@ def _preload(spec: Spec | None, terminal: bool) -> None:
         import subprocess  # noqa: F401 - run by run_hooks
 
         from . import hooks  # noqa: F401
+    if rootfs.OVERLAY in spec.annotations and spec.annotations.get(rootfs.OVERLAY + ".driver") != "kernel":
+        import subprocess  # noqa: F401,F811 - rootfs._fuse_overlay
     if any("tmpcopyup" in m.options for m in spec.mounts):
         import shutil  # noqa: F401 - rootfs._tmpcopyup
         import tempfile  # noqa: F401
@@ -202,6 +205,8 @@ def setup_process_main(ctx: InitContext) -> NoReturn:
         rest = flags & ~(CLONE.NEWUSER | CLONE.NEWCGROUP)
         if rest:
             kernel.unshare(rest)
+            if rest & CLONE.NEWNET and ctx.loopback_up:
+                kernel.loopback_up()
         mark("namespaces")
         pid = os.fork()
         if pid == 0:
@@ -414,6 +419,7 @@ def exec_setup_main(ctx: ExecContext) -> NoReturn:
             kernel.setns(ctx.pidfd, ctx.ns_flags)
         except OSError as e:
             raise SetupError(f"joining the container's namespaces: {e.strerror}") from None
+        mark("exec-joined")
         pid = os.fork()
         if pid == 0:
             _exec_main(ctx)

@@ -41,6 +41,7 @@ __all__ = [
     "capset",
     "join_session_keyring",
     "seccomp_load_bpf",
+    "loopback_up",
     "MS",
     "CLONE",
     "NAMESPACE_FLAGS",
@@ -64,6 +65,7 @@ capget = _sys.capget
 capset = _sys.capset
 join_session_keyring = _sys.join_session_keyring
 seccomp_load_bpf = _sys.seccomp_load_bpf
+loopback_up = _sys.loopback_up
 
 MNT_DETACH = 2
 

@@ -5,7 +5,10 @@ and before it drops privileges.  The steps follow the OCI runtime spec and
 runc's order:
 
 1. Make ``/`` a slave (or what ``linux.rootfsPropagation`` says), so nothing
-   mounted from here on propagates back to the host.
+   mounted from here on propagates back to the host.  If the annotation
+   ``org.xcontainers.rootfs.overlay`` gives an overlay's mount data, mount
+   that overlay at ``root.path`` now, in the container's own mount (and,
+   rootless, user) namespace: see :func:`mount_overlay`.
 2. Bind the rootfs onto itself: pivot_root needs a mount point.
 3. Mount each ``mounts[]`` entry at its destination resolved *inside* the
    rootfs (symlinks cannot lead out of it, see :mod:`securejoin`); bind
@@ -26,10 +29,19 @@ import stat
 from . import kernel
 from .errors import SetupError
 from .kernel import MS
+
+CLONE_NEWNS = kernel.CLONE.NEWNS
 from .securejoin import secure_join
 from .spec import Mount, Spec
 
-__all__ = ["prepare", "pivot", "finish", "parse_options", "DEFAULT_DEVICES"]
+__all__ = ["prepare", "pivot", "finish", "parse_options", "mount_overlay", "DEFAULT_DEVICES", "OVERLAY"]
+
+# The annotation whose value is the mount data of an overlay to mount at
+# root.path inside the container ("lowerdir=A:B,upperdir=U,workdir=W");
+# OVERLAY + ".dir": where relative paths in it start (default: the bundle);
+# OVERLAY + ".driver": "auto" (the kernel's overlayfs, else fuse-overlayfs),
+# "kernel" or "fuse".
+OVERLAY = "org.xcontainers.rootfs.overlay"
 
 # option -> (flags to clear, flags to set)
 _FLAG_OPTIONS: dict[str, tuple[int, int]] = {
@@ -173,11 +185,25 @@ def _mount_one(spec: Spec, m: Mount, rootfs: str, cgroup_mounts: list[tuple[str,
             if copyup and typ == "tmpfs":
                 _tmpfs_copyup(m, dest, flags, ",".join(data))
             else:
-                kernel.mount(m.source or typ, dest, typ, flags, ",".join(data) or None)
+                try:
+                    kernel.mount(m.source or typ, dest, typ, flags, ",".join(data) or None)
+                except PermissionError:
+                    if not (typ == "sysfs" and flags & MS.RDONLY and spec.has_namespace("user")):
+                        raise
+                    _bind_host_sys(dest, flags)
         if prop:
             kernel.mount(None, dest, None, prop, None)
     except OSError as e:
         raise _fail(where, e) from None
+
+
+def _bind_host_sys(dest: str, flags: int) -> None:
+    """A read-only sysfs a user namespace may not mount (it needs a network
+    namespace of its own): bind the host's /sys read-only instead, as crun
+    and later runc do.  (Debian's runc 1.1 refuses such a config.)"""
+    kernel.mount("/sys", dest, None, MS.BIND | MS.REC, None)
+    keep = _statvfs_flags(dest)
+    kernel.mount(None, dest, None, MS.BIND | MS.REMOUNT | MS.RDONLY | keep | (flags & ~MS.RDONLY), None)
 
 
 def _tmpfs_copyup(m: Mount, dest: str, flags: int, data: str) -> None:
@@ -287,6 +313,8 @@ def prepare(spec: Spec, cgroup_mounts: list[tuple[str, str, str]]) -> None:
     prop = _PROPAGATION.get(spec.rootfs_propagation or "rslave", MS.SLAVE | MS.REC)
     try:
         kernel.mount(None, "/", None, prop, None)
+        if OVERLAY in spec.annotations:
+            mount_overlay(spec)
         kernel.mount(rootfs, rootfs, None, MS.BIND | MS.REC, None)
     except OSError as e:
         raise _fail(f"rootfs {rootfs}", e) from None
@@ -294,6 +322,81 @@ def prepare(spec: Spec, cgroup_mounts: list[tuple[str, str, str]]) -> None:
         _mount_one(spec, m, rootfs, cgroup_mounts)
     if not _dev_is_bind(spec):
         _create_devices(spec, rootfs)
+
+
+def mount_overlay(spec: Spec) -> None:
+    """Mount the overlay the annotation OVERLAY describes at root.path.
+
+    Since Linux 5.11 a user namespace that owns the mount namespace may
+    mount overlayfs (the layers' own xattrs then are ``user.overlay.*``), so
+    a rootless container's root can be an overlay of shared, read-only
+    image layers with a private upper directory, made and gone with the
+    container's mount namespace.  Where the kernel refuses, fuse-overlayfs
+    (Debian's package) does the same in user space: its daemon then runs
+    in the container's pid namespace and ends with it."""
+    data = spec.annotations[OVERLAY]
+    base = spec.annotations.get(OVERLAY + ".dir") or spec.bundle
+    driver = spec.annotations.get(OVERLAY + ".driver", "auto")
+    if driver not in ("auto", "kernel", "fuse"):
+        raise SetupError(f"annotations.{OVERLAY}.driver: {driver!r} is not auto, kernel or fuse")
+    where = f"annotations.{OVERLAY}: mounting the overlay at {spec.root_path}"
+    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        try:
+            os.chdir(base)
+        except OSError as e:
+            raise _fail(f"annotations.{OVERLAY}.dir {base}", e) from None
+        if driver != "fuse":
+            try:
+                kernel.mount("overlay", spec.root_path, "overlay", 0, data)
+                return
+            except OSError as e:
+                if driver == "kernel" or e.errno not in (errno.EPERM, errno.EINVAL, errno.ENODEV):
+                    raise _fail(where, e) from None
+        _fuse_overlay(data, spec.root_path, where)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
+def _fuse_overlay(data: str, target: str, where: str) -> None:
+    """Mount *target* as a FUSE filesystem served by fuse-overlayfs.
+
+    The mount is made here, on a /dev/fuse descriptor the daemon is then
+    given ("/dev/fd/N", which libfuse takes for a mounted session).  The
+    daemon runs in a mount namespace of its own, a copy made before
+    pivot_root: pivot_root moves the root of every process of the container's
+    namespace that has the old one, and a daemon whose root became its own
+    filesystem would deadlock on its first absolute path."""
+    import subprocess  # preloaded (init._preload)
+
+    try:
+        fuse = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        raise _fail(f"{where} with fuse-overlayfs: /dev/fuse", e) from None
+    err = os.memfd_create("fuse-overlayfs-stderr")
+    try:
+        try:
+            kernel.mount("fuse-overlayfs", target, "fuse.fuse-overlayfs", MS.NODEV,
+                         f"fd={fuse},rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other")
+        except OSError as e:
+            raise _fail(f"{where} with fuse-overlayfs", e) from None
+        try:
+            # It daemonizes once it serves (stdio to /dev/null): the call returns.
+            rc = subprocess.call(["fuse-overlayfs", "-o", data, f"/dev/fd/{fuse}"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, pass_fds=(fuse,), timeout=30,
+                                 preexec_fn=lambda: kernel.unshare(CLONE_NEWNS))
+        except (OSError, subprocess.SubprocessError) as e:
+            rc, msg = -1, [getattr(e, "strerror", None) or str(e)]
+        else:
+            os.lseek(err, 0, os.SEEK_SET)
+            msg = os.read(err, 4096).decode(errors="replace").strip().splitlines()
+        if rc != 0:
+            kernel.umount2(target, kernel.MNT_DETACH)
+            raise SetupError(f"{where} with fuse-overlayfs: {msg[-1] if msg else f'exit status {rc}'}")
+    finally:
+        os.close(err)
+        os.close(fuse)
 
 
 def pivot(spec: Spec, no_pivot: bool) -> None:

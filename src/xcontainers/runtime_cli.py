@@ -341,13 +341,14 @@ class Parser:
 def build_parser() -> Parser:
     """The parser of xc-runtime's command line (runc's commands and flags)."""
     top = _Scope("", "xcontainers OCI runtime (runc-compatible)", [
-        _Opt("--root", _STR, "directory of the containers' states",
-             default=os.environ.get("XC_RUNTIME_ROOT", "/run/xc-runtime"), metavar="DIR"),
+        _Opt("--root", _STR, "directory of the containers' states (default /run/xc-runtime, "
+             "rootless $XDG_RUNTIME_DIR/xc-runtime)", default=os.environ.get("XC_RUNTIME_ROOT"), metavar="DIR"),
         _Opt("--log", _STR, "also write errors to this file", metavar="FILE"),
         _Opt("--log-format", _STR, "format of the --log file", default="text", choices=("text", "json")),
         _Opt("--debug", help="write debug messages"),
         _Opt("--systemd-cgroup", help="accepted; cgroups are managed directly"),
-        _Opt("--rootless", _STR, "rootless mode (only auto/false)", default="auto", metavar="VALUE"),
+        _Opt("--rootless", _STR, "rootless mode: true, false or auto (when not root)", default="auto",
+             metavar="VALUE"),
         _Opt("--criu", _STR, "accepted; checkpoint/restore is not supported", metavar="PATH"),
         _Opt("-v --version", help="print the version and exit"),
     ])
@@ -402,7 +403,7 @@ def build_parser() -> Parser:
         _Scope("resume", "thaw a paused container", [], one),
         _Scope("spec", "write a default config.json", [
             _Opt("-b --bundle", _STR, "the bundle directory", default=".", metavar="DIR"),
-            _Opt("--rootless", help="not supported"),
+            _Opt("--rootless", help="a config for an unprivileged user (as runc spec --rootless)"),
         ]),
         _Scope("features", "print what this runtime supports, as JSON", []),
         *(_Scope(name, "not supported by xc-runtime", [], (("rest", "rest"),))
@@ -502,9 +503,12 @@ def _ps(rt: Runtime, a: Args) -> int:
 
 def dispatch(a: Args) -> int:
     """Run the parsed command; return the exit code."""
-    if a.rootless not in ("auto", "false") and a.rootless:
-        _unsupported("--rootless")
-    if a.command not in ("create", "run", "exec"):
+    if a.command == "spec":  # its own --rootless flag hides the global one
+        return _dispatch(a)
+    if a.rootless not in ("auto", *_TRUE, *_FALSE):
+        raise XcError(f"--rootless {a.rootless!r}: must be true, false or auto")
+    # (Rootless, moves into cgroups are rare: no primer for them.)
+    if a.command not in ("create", "run", "exec") or (a.rootless == "auto" and os.geteuid() != 0):
         return _dispatch(a)
     # These move a process into a cgroup: start paying the kernel's price for
     # that now, while the rest of the runtime loads (see cgroups.prime_moves).
@@ -519,11 +523,25 @@ def dispatch(a: Args) -> int:
 
 def _dispatch(a: Args) -> int:
     from .container import CreateOptions, ExecOptions, Runtime
-    from .timing import mark
+    from .points import mark
 
     mark("imports")
-    rt = Runtime(a.root)
     c = a.command
+    if c == "spec":
+        from .defaults import write_spec
+
+        write_spec(a.bundle, rootless=a.rootless)
+        return 0
+    rootless = os.geteuid() != 0 if a.rootless == "auto" else a.rootless in _TRUE
+    root = a.root
+    if not root:
+        if os.geteuid() == 0:
+            root = "/run/xc-runtime"
+        else:
+            from .rootless import runtime_dir
+
+            root = runtime_dir("xc-runtime")
+    rt = Runtime(root, rootless=rootless)
     if c in ("create", "run"):
         opts = CreateOptions(pid_file=a.pid_file, console_socket=a.console_socket,
                              preserve_fds=a.preserve_fds, no_pivot=a.no_pivot,
@@ -569,13 +587,6 @@ def _dispatch(a: Args) -> int:
     if c == "resume":
         rt.resume(a.id)
         return 0
-    if c == "spec":
-        from .defaults import write_spec
-
-        if a.rootless:
-            _unsupported("spec --rootless")
-        write_spec(a.bundle)
-        return 0
     if c == "features":
         from .defaults import features
 
@@ -601,7 +612,7 @@ def _error(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run xc-runtime with *argv* (default sys.argv[1:]) and exit."""
-    from .timing import mark
+    from .points import mark
 
     mark("interpreter")
     parser = build_parser()

@@ -1,18 +1,29 @@
 """`xc`: the friendly command line.
 
     xc run [--rm] [-it] [-d] [--name N] [-e K=V] [-m BYTES] [--pids-limit N]
-           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE] [IMAGE] [CMD...]
-    xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID | xc images
+           [--stats] [--trace] [--no-abom] [--libos KEY=VALUE]
+           [--network bridge|none|host] [-p [HOSTIP:]HOSTPORT:PORT[/tcp|udp]] [IMAGE] [CMD...]
+    xc ps | xc exec ID CMD... | xc stop ID | xc rm [-f] ID
+    xc image import FILE [--name REF] | xc image ls | xc image rm REF | xc images
+    xc pull [--insecure] [--creds U:P] REF   pull an image from a registry (v2 API)
+    xc system prune                 stale container mounts, unused layers, partial downloads
+    xc network ls|prune             containers' networks (docs/network.md)
     xc stats ID [--json]            what the X-LibOS of a running container did so far
     xc abom scan|patch ...          the offline ABOM analyzer (xc abom -h)
     xc libos interface|table        the exokernel interface, the system call table
     xc bench ...                    benchmarks (xc bench -h)
 
-IMAGE is the built-in ``busybox`` (the default, made from Debian's
-busybox-static on first use) or a directory holding a rootfs.  Each
-container gets a bundle under /var/lib/xcontainers/containers/ID (its config
-and a private copy of the rootfs) and is run by the same runtime as
-``xc-runtime``, with its state under /run/xc.
+IMAGE is an image of the store (``xc image import``, ``xc pull``: the
+container's root is an overlay of the image's layers, docs/images.md), the
+built-in ``busybox`` (the default, made from Debian's busybox-static on
+first use) or a directory holding a rootfs (both copied into the bundle).
+Each container gets a bundle under /var/lib/xcontainers/containers/ID and
+is run by the same runtime as ``xc-runtime``, with its state under /run/xc.
+
+Run by an unprivileged user, ``xc`` is rootless (docs/rootless.md): state
+under $XDG_RUNTIME_DIR/xc, bundles and images under
+~/.local/share/xcontainers, the container in a user namespace, and
+``--network slirp4netns`` (the default), ``pasta``, ``none`` or ``host``.
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import uuid
 from typing import Any
@@ -45,32 +55,84 @@ def _parse_size(text: str) -> int:
 
 
 def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
+    from . import imagerun
     from .defaults import default_spec
-    from .image import copy_rootfs, image_rootfs
 
-    src = image_rootfs(a.image)
+    rec = imagerun.find(a.image)
     bundle = os.path.join(BUNDLES, cid)
     os.makedirs(BUNDLES, exist_ok=True)
     os.mkdir(bundle)
     try:
-        copy_rootfs(src, os.path.join(bundle, "rootfs"))
+        if rec is None:
+            from .image import copy_rootfs, image_rootfs
+
+            imagerun.write_marker(bundle, STATE_ROOT, None)
+            copy_rootfs(image_rootfs(a.image), os.path.join(bundle, "rootfs"))
+        else:
+            rootfs = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
         spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=a.tty, hostname=a.hostname or cid[:12])
         spec["root"]["readonly"] = False
-        spec["process"]["env"] += a.env
         res = spec["linux"]["resources"]
         if a.memory:
             res["memory"] = {"limit": _parse_size(a.memory)}
         if a.pids_limit:
             res["pids"] = {"limit": a.pids_limit}
-        spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         spec["linux"]["namespaces"].append({"type": "cgroup"})
+        if os.geteuid() == 0:
+            spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
+        else:
+            _rootless_bundle(spec, bundle, a)
         spec["annotations"] = _libos_annotations(a)
+        if rec is None:
+            spec["process"]["env"] += a.env
+            if a.entrypoint is not None:
+                spec["process"]["args"] = ([a.entrypoint] if a.entrypoint else []) + cmd
+        else:
+            from .imagestore import ImageStore
+
+            for w in imagerun.apply_config(spec, ImageStore().config(rec), rootfs, cmd=cmd, env=a.env,
+                                           entrypoint=a.entrypoint, image=a.image):
+                sys.stderr.write(f"xc: {w}\n")
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=2)
     except BaseException:
-        shutil.rmtree(bundle, ignore_errors=True)
+        imagerun.remove_bundle(bundle)
         raise
     return bundle
+
+
+def _rootless_defaults(cmd: str) -> None:
+    """Not root: state under $XDG_RUNTIME_DIR/xc, bundles and images under
+    ~/.local/share/xcontainers (each unless its variable names another)."""
+    global STATE_ROOT, BUNDLES
+    from . import rootless
+
+    if "XC_ROOT" not in os.environ and cmd in ("run", "ps", "exec", "stop", "rm", "stats"):
+        STATE_ROOT = rootless.runtime_dir("xc", "name a state directory in XC_ROOT")
+    if "XC_BUNDLES" not in os.environ:
+        BUNDLES = rootless.data_dir("containers")
+    os.environ.setdefault("XC_IMAGES", rootless.data_dir("images"))  # read by .image
+
+
+def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -> None:
+    """The config of a rootless container (see rootless.py): container root
+    is the user; with a range in /etc/subuid and /etc/subgid, the ids from 1
+    up map onto it (as podman does); its network as --network asks."""
+    from . import rootless, rootless_net
+    from .defaults import rootless_spec
+
+    rootless_spec(spec)
+    lx = spec["linux"]
+    for key, path, own in (("uidMappings", rootless.SUBUID, os.geteuid()),
+                           ("gidMappings", rootless.SUBGID, os.getegid())):
+        ranges = rootless.subid_ranges(path, os.geteuid())
+        if ranges and rootless.helper_exists(key):
+            start, count = max(ranges, key=lambda r: r[1])
+            lx[key] = [{"containerID": 0, "hostID": own, "size": 1},
+                       {"containerID": 1, "hostID": start, "size": min(count, 65536)}]
+    if len({len(lx["uidMappings"]), len(lx["gidMappings"])}) != 1:  # one without a range: own ids only
+        lx["uidMappings"], lx["gidMappings"] = lx["uidMappings"][:1], lx["gidMappings"][:1]
+    rootless_net.configure_bundle(spec, bundle, a.net)
 
 
 def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
@@ -94,21 +156,59 @@ def _libos_annotations(a: argparse.Namespace) -> dict[str, str]:
 
 
 def _remove_bundle(cid: str) -> None:
-    shutil.rmtree(os.path.join(BUNDLES, cid), ignore_errors=True)
+    from .imagerun import remove_bundle
+
+    remove_bundle(os.path.join(BUNDLES, cid))
+
+
+def _gc() -> None:
+    """Remove what containers whose `xc` was killed left: stale bundles and
+    their overlay mounts (xcontainers/imagerun.py), networks of containers
+    that no longer exist (xcontainers/network.py)."""
+    from .imagerun import gc
+    from .network import collect_garbage
+
+    gc(BUNDLES)
+    if os.geteuid() == 0:  # rootless networks end with their container (rootless_net.py)
+        collect_garbage()
 
 
 def _is_image(name: str) -> bool:
     from .image import BUILTIN, IMAGES_DIR
+    from .imagerun import find
 
-    return name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name))
+    if name == BUILTIN or os.path.isdir(name) or os.path.isdir(os.path.join(IMAGES_DIR, name)):
+        return True
+    if find(name) is not None:
+        return True
+    if ("/" in name or ":" in name) and not name.startswith(("/", ".")):
+        raise XcError(f"image {name!r} not found (xc image ls; xc image import FILE; xc pull {name})")
+    return False
+
+
+def _release_network(cid: str) -> None:
+    """Remove the container's network (a warning, not an error, if that fails).
+    Rootless containers' networks end with them (rootless_net.py)."""
+    from . import network
+
+    if os.geteuid() != 0:
+        return
+
+    try:
+        network.detach(cid, STATE_ROOT)
+    except XcError as e:
+        sys.stderr.write(f"xc: warning: {e}\n")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    from . import network
     from .container import Runtime
 
+    _gc()
     rt = Runtime(STATE_ROOT)
     cid = a.name or uuid.uuid4().hex[:12]
     rt.store.check_id(cid)
+    net, on_created = _network_request(a)  # bad input fails before anything is made
     if os.path.exists(os.path.join(BUNDLES, cid)):
         raise XcError(f"container {cid!r} already exists (xc rm {cid})")
     cmd = list(a.command)
@@ -117,25 +217,56 @@ def cmd_run(a: argparse.Namespace) -> int:
         cmd = [a.image] + cmd
         a.image = "busybox"
     bundle = _bundle(cid, a, cmd)
+    if net is not None:
+        try:
+            network.attach(cid, STATE_ROOT, net, bundle, a.hostname or cid[:12])
+        except BaseException:
+            _remove_bundle(cid)
+            raise
+    detached = False
     try:
         if a.detach:
-            rt.run(cid, bundle, detach=True)
+            rt.run(cid, bundle, detach=True, on_created=on_created)
+            detached = True
             print(cid)
             return 0
-        code = rt.run(cid, bundle, keep=not a.rm)
+        code = rt.run(cid, bundle, keep=not a.rm, on_created=on_created)
         if a.stats and rt.stats_fd >= 0:
             from .libos import format_stats, read_stats
 
             sys.stderr.write(format_stats(read_stats(rt.stats_fd)) + "\n")
         return code
     finally:
-        if a.rm and not a.detach:
-            _remove_bundle(cid)
+        if not detached:  # the container has stopped (or never started): its network goes
+            if net is not None:
+                _release_network(cid)
+            if a.rm or a.detach:
+                _remove_bundle(cid)
+
+
+def _network_request(a: argparse.Namespace) -> tuple[Any, Any]:
+    """Check --network/-p before anything is made.  As root: the request
+    for network.attach() (bridge, none, host); rootless: None and the
+    function that gives the created container its network (rootless_net.py)."""
+    from . import network
+
+    a.net = None
+    if os.geteuid() == 0:
+        return network.request(a.network or "bridge", a.publish), None
+    from . import rootless_net
+
+    a.net = rootless_net.request(a.network or "slirp4netns", [network.parse_port(p) for p in a.publish])
+
+    def attach(state: Any) -> None:
+        rootless_net.attach(a.net, state.pid, state.bundle)
+
+    return None, attach
 
 
 def cmd_ps(a: argparse.Namespace) -> int:
     from .container import Runtime
 
+    _gc()
     items = Runtime(STATE_ROOT).list()
     print(f"{'ID':<14}{'PID':<8}{'STATUS':<10}{'CREATED'}")
     for s in items:
@@ -171,20 +302,42 @@ def cmd_stop(a: argparse.Namespace) -> int:
 
 def cmd_rm(a: argparse.Namespace) -> int:
     from .container import Runtime
+    from .errors import NotFound
+    from .imagerun import remove_stale
 
-    Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    try:
+        Runtime(STATE_ROOT).delete(a.id, force=a.force)
+    except NotFound:
+        # Its `xc` may have died before the container was made: the bundle
+        # (and its overlay mount, its network) are all that is left.
+        _release_network(a.id)
+        if remove_stale(BUNDLES, a.id):
+            return 0
+        raise
+    _release_network(a.id)
     _remove_bundle(a.id)
+    _gc()
     return 0
 
 
-def cmd_images(a: argparse.Namespace) -> int:
-    from .image import BUILTIN, IMAGES_DIR
+def cmd_network(a: argparse.Namespace) -> int:
+    from . import network
 
-    names = sorted(os.listdir(IMAGES_DIR)) if os.path.isdir(IMAGES_DIR) else []
-    if BUILTIN not in names:
-        names.append(BUILTIN + " (built on first use)")
-    for n in names:
-        print(n)
+    if a.what == "prune":
+        out = network.prune()
+        for what, names in out.items():
+            for n in names:
+                print(f"removed {what[:-1] if what != 'netns' else what}: {n}")
+        return 0
+    atts = network.attachments()
+    if a.json:
+        print(json.dumps(atts, indent=2))
+        return 0
+    print(f"{'CONTAINER':<16}{'MODE':<8}{'BRIDGE':<8}{'ADDRESS':<16}{'PORTS'}")
+    for att in atts.values():
+        ports = ", ".join(f"{p['host_ip'] + ':' if p['host_ip'] else ''}{p['host_port']}->"
+                          f"{p['container_port']}/{p['proto']}" for p in att.get("ports") or [])
+        print(f"{att['id']:<16}{att['mode']:<8}{att.get('bridge', '-'):<8}{att.get('address', '-'):<16}{ports}")
     return 0
 
 
@@ -264,6 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--libos", action="append", default=[], metavar="KEY=VALUE",
                    help="a LibOS profile setting (annotation org.xcontainers.libos.KEY), e.g. "
                         "syscalls=ptrace=refuse:EPERM or uname.release=5.10.0")
+    r.add_argument("--entrypoint", help="the program to run instead of the image's Entrypoint "
+                   "(\"\" for none); the image's Cmd is then dropped")
+    r.add_argument("--network", metavar="MODE",
+                   help="as root: bridge (the default: an address on the xc0 bridge, NAT out), none "
+                        "(only lo) or host (the host's network); rootless: slirp4netns (the default), "
+                        "pasta, none or host")
+    r.add_argument("-p", "--publish", action="append", default=[], metavar="[HOSTIP:]HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host (bridge, slirp4netns or pasta; repeatable)")
     r.add_argument("image", nargs="?", default="busybox")
     r.add_argument("command", nargs=argparse.REMAINDER)
     r.set_defaults(fn=cmd_run)
@@ -283,7 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("-f", "--force", action="store_true")
     rm.add_argument("id")
     rm.set_defaults(fn=cmd_rm)
-    sub.add_parser("images", help="list images").set_defaults(fn=cmd_images)
+    from .image_cli import add_commands as image_commands
+    image_commands(sub)
+    nw = sub.add_parser("network", help="containers' networks: list them, or prune what no container uses")
+    nw.add_argument("what", choices=("ls", "prune"))
+    nw.add_argument("--json", action="store_true")
+    nw.set_defaults(fn=cmd_network)
     st = sub.add_parser("stats", help="what the X-LibOS of a running container did so far")
     st.add_argument("id")
     st.add_argument("--json", action="store_true")
@@ -312,6 +478,8 @@ def main(argv: list[str] | None = None) -> None:
         p.print_help()
         sys.exit(0)
     try:
+        if os.geteuid() != 0:
+            _rootless_defaults(a.cmd)
         code = a.fn(a)
     except XcError as e:
         sys.stderr.write(f"xc: {e}\n")

@@ -3,7 +3,7 @@ medians, min-max and ratios to runc, written as JSON, markdown and PNG charts.
 
     stats.py        pure statistics
     runtimes.py     runtime discovery and adapters (missing / failed)
-    experiments.py  syscalls, spawn, apps, memory, scalability
+    experiments.py  syscalls, fork, spawn, apps, memory, scalability
     report.py       results.json, report.md, charts
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["add_arguments", "main", "run"]
 
 DEFAULT_RUNTIMES = ["native", "runc", "runc-seccomp", "crun", "runsc", "uml", "xc-nolibos", "xc-trap", "xc"]
-DEFAULT_EXPERIMENTS = ["syscalls", "spawn", "apps", "memory", "scalability", "abom"]
+DEFAULT_EXPERIMENTS = ["syscalls", "fork", "spawn", "apps", "memory", "scalability", "abom"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ from . import stats
 from .runtimes import (RunFailed, Runtime, busybox_rootfs, descendants, host_rootfs, pids_with_exe, pss_kb,
                        write_bundle, write_init, _kill_group, _tail)
 
-__all__ = ["EXPERIMENTS", "Ctx", "OPS", "syscalls", "spawn", "apps", "memory", "scalability"]
+__all__ = ["EXPERIMENTS", "Ctx", "OPS", "syscalls", "fork", "spawn", "apps", "memory", "scalability"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -96,7 +96,8 @@ def _nice(n: float) -> int:
 # --- syscalls ---------------------------------------------------------------------------------
 
 
-def parse_syscall_line(out: str, op: str, n: int) -> float | None:
+def parse_syscall_result(out: str, op: str, n: int) -> dict[str, Any] | None:
+    """The last result line of `syscall_bench OP N` in *out*, as a dict."""
     for line in reversed(out.strip().splitlines()):
         line = line.strip()
         i = line.find("{")
@@ -107,8 +108,13 @@ def parse_syscall_line(out: str, op: str, n: int) -> float | None:
         except ValueError:
             continue
         if d.get("op") == op and d.get("n") == n and isinstance(d.get("ns_per_op"), (int, float)):
-            return float(d["ns_per_op"])
+            return d
     return None
+
+
+def parse_syscall_line(out: str, op: str, n: int) -> float | None:
+    d = parse_syscall_result(out, op, n)
+    return None if d is None else float(d["ns_per_op"])
 
 
 class SyscallRunner:
@@ -118,6 +124,10 @@ class SyscallRunner:
         self.ctx, self.rootfs = ctx, ctx.bb_rootfs()
 
     def run(self, rt: Runtime, op: str, n: int, timeout: float = 180) -> float:
+        return float(self.result(rt, op, n, timeout)["ns_per_op"])
+
+    def result(self, rt: Runtime, op: str, n: int, timeout: float = 180) -> dict[str, Any]:
+        """The whole result line (fork and forkexec carry their breakdown)."""
         if rt.kind == "native":
             try:
                 r = subprocess.run([os.path.join(self.rootfs, GUEST_BIN.lstrip("/")), op, str(n)],
@@ -131,10 +141,10 @@ class SyscallRunner:
             bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.name}"), self.rootfs,
                                   [GUEST_BIN, op, str(n)], rt)
             out = rt.run(bundle, rt.new_id(f"sb-{op}"), timeout=timeout).out
-        ns = parse_syscall_line(out, op, n)
-        if ns is None:
+        d = parse_syscall_result(out, op, n)
+        if d is None:
             raise RunFailed(f"no result line in the output: {out.strip()[-300:]!r}")
-        return ns
+        return d
 
     def uml_batch(self, rt: Runtime, plan: dict[str, int]) -> dict[str, float | str]:
         """One UML boot running every op of *plan*: op -> ns, or op -> why it failed."""
@@ -206,6 +216,77 @@ def syscalls(ctx: Ctx, ops: list[str] | None = None, target: float | None = None
             "metrics": _finish(metrics)}
 
 
+# --- fork -------------------------------------------------------------------------------------
+
+
+# (key in syscall_bench's line, metric name, unit): what a fork and a fork+exec cost, and why.
+FORK_METRICS = {
+    "fork": [("ns_per_op", "fork", "ns/op"), ("minflt_child", "fork: minor faults per child", "faults"),
+             ("minflt_self", "fork: minor faults in the parent per fork", "faults"),
+             ("child_pte_kb", "fork: child's page tables at rest (VmPTE)", "kB"),
+             ("child_minflt", "fork: child's minor faults at rest", "faults"),
+             ("pte_kb", "parent's page tables (VmPTE)", "kB"), ("maps", "parent's mappings", "mappings"),
+             ("fdsize", "parent's fd table (FDSize)", "fds")],
+    "forkexec": [("ns_per_op", "fork+exec", "ns/op"),
+                 ("minflt_child", "fork+exec: minor faults per child (both images)", "faults"),
+                 ("child_pte_kb", "exec: new image's page tables at rest (VmPTE)", "kB"),
+                 ("child_maps", "exec: new image's mappings", "mappings"),
+                 ("child_minflt", "exec: new image's minor faults at rest (fork's too)", "faults")],
+}
+
+
+def fork(ctx: Ctx, target: float | None = None) -> dict[str, Any]:
+    """fork and fork+exec, with what they cost in page faults, page tables,
+    mappings and fd table: the process model's price, side by side."""
+    reps = ctx.reps or (1 if ctx.quick else 7)
+    target = target or (0.1 if ctx.quick else 0.3)
+    runner = SyscallRunner(ctx)
+    avail = [r for r in ctx.avail if r.kind in ("native", "oci")]
+    n_of: dict[tuple[str, str], int] = {}
+    samples: dict[tuple[str, str, str], list[float]] = {}
+    failed: dict[tuple[str, str], str] = {}
+    t0 = time.time()
+    for rnd in range(reps + 1):  # round 0: warm-up and calibration, discarded
+        for op in FORK_METRICS:
+            for rt in avail:
+                key = (op, rt.name)
+                if key in failed:
+                    continue
+                n = n_of.get(key) or _nice(target / 4 * 1e9 / (EST_NS[op] * EST_FACTOR.get(rt.name, 1)))
+                try:
+                    d = runner.result(rt, op, n)
+                except RunFailed as e:
+                    failed[key] = f"({'calibration run' if rnd == 0 else f'repetition {rnd}'}, n={n}) {e}"
+                    continue
+                if rnd == 0:
+                    n_of[key] = _nice(target * 1e9 / float(d["ns_per_op"]))
+                    continue
+                for k, _name, _unit in FORK_METRICS[op]:
+                    if isinstance(d.get(k), (int, float)) and d[k] >= 0:
+                        samples.setdefault((op, k, rt.name), []).append(float(d[k]))
+        ctx.log(f"fork: round {rnd}/{reps} done ({time.time() - t0:.0f} s)")
+    metrics = []
+    for op, specs in FORK_METRICS.items():
+        for k, name, unit in specs:
+            cells = ctx.missing_cells({r.name for r in avail}, {"uml": "not an OCI runtime: no process to look at"})
+            for rt in avail:
+                cells[rt.name] = (stats.failed(failed[(op, rt.name)], n_iter=n_of.get((op, rt.name)))
+                                  if (op, rt.name) in failed
+                                  else stats.summarize(samples.get((op, k, rt.name), []), n_iter=n_of.get((op, rt.name))))
+            metrics.append({"name": name, "unit": unit, "higher_is_better": False, "cells": cells})
+    return {"title": "fork and fork+exec: time, page faults, page tables, mappings, fd table",
+            "unit": "mixed", "higher_is_better": False, "reps": reps, "target_s": target,
+            "notes": ["bench/syscall_bench.c `fork` (fork, _exit in the child, waitpid) and `forkexec` (fork, "
+                      "execve of the same static binary, which exits at once, waitpid), interleaved across runtimes; "
+                      "a discarded first round sizes N so one run takes about the target time.",
+                      "Minor faults per op from getrusage over the timed loop (RUSAGE_CHILDREN: for fork+exec "
+                      "both images of the child). After the loop one child is looked at from the parent while it "
+                      "waits: right after its fork (blocked in a read), or after it executed the benchmark again "
+                      "(blocked likewise): its VmPTE, mappings and minor faults so far (/proc/PID/status, maps, stat).",
+                      "The parent's own VmPTE, mappings and FDSize are read after the loop."],
+            "metrics": _finish(metrics)}
+
+
 # --- spawn ------------------------------------------------------------------------------------
 
 
@@ -256,21 +337,25 @@ def spawn(ctx: Ctx) -> dict[str, Any]:
                                 *breakdown])}
 
 
-# xc-runtime's phase marks (xcontainers.timing) in the order a `run` passes
-# them; each phase is the time from the previous mark (the first from the
-# moment the runtime was started) to its own.
+# xc-runtime's marks (xcontainers.points) in the order a `run` passes them;
+# each phase is the time from the previous mark (the first: from the moment
+# the runtime was started) to its own.
 SPAWN_PHASES = [
     ("interpreter", "interpreter", "Python's start-up until the runtime's main()"),
     ("imports", "imports", "arguments and the runtime's modules"),
     ("config", "config", "config.json read and checked"),
-    ("cgroup", "state+cgroup", "state directory, LibOS image and statistics fds, cgroup made and limits set"),
+    ("reserved", "state", "the state directory and its first state.json"),
+    ("cgroup", "cgroup", "LibOS image and statistics fds, the cgroup made and its limits set"),
     ("namespaces", "namespaces", "the setup process forked, namespaces made"),
-    ("mounts", "mounts", "the init forked and moved into the cgroup, the rootfs's mounts"),
+    ("joined", "cgroup move", "the init forked and moved into the cgroup, state saved"),
+    ("mounts", "mounts", "the rootfs's mounts"),
     ("init", "init", "pivot_root, hostname, credentials, rlimits, no_new_privs"),
     ("created", "created", "the runtime's side of create: hooks, state saved"),
     ("exec", "start", "start: the init released through exec.fifo, up to its execve"),
     ("exited", "program", "the LibOS loaded, the program run and reaped"),
-    ("deleted", "delete", "cgroup and state removed"),
+    ("killed", "delete: kill", "delete: the container's processes killed and waited for"),
+    ("cgroup-removed", "delete: cgroup", "delete: the cgroup removed"),
+    ("deleted", "delete: state", "delete: the state removed"),
     ("end", "end", "the runtime's last step"),
     ("", "exit", "from the last mark until the runtime's exit is seen"),
 ]
@@ -792,5 +877,5 @@ def abom(ctx: Ctx) -> dict[str, Any]:
 
 
 EXPERIMENTS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
-    "syscalls": syscalls, "spawn": spawn, "apps": apps, "memory": memory, "scalability": scalability,
+    "syscalls": syscalls, "fork": fork, "spawn": spawn, "apps": apps, "memory": memory, "scalability": scalability,
     "abom": abom}

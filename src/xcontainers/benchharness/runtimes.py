@@ -189,8 +189,14 @@ def _version(binary: str, args: tuple[str, ...] = ("--version",)) -> str:
 
 
 def _xc_runtime() -> str | None:
+    """The tree's own xc-runtime, as the tests pick it (a bench run measures
+    the code it sits in, not whatever PATH installs): the package's native
+    entry point beside it, else the tree's venv's console script, else PATH."""
+    own = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xc-runtime")
+    if os.access(own, os.X_OK):
+        return own
     venv = os.path.join(_REPO, ".venv", "bin", "xc-runtime")
-    return shutil.which("xc-runtime", path=PATH) or (venv if os.path.exists(venv) else None)
+    return venv if os.path.exists(venv) else shutil.which("xc-runtime", path=PATH)
 
 
 def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:

@@ -1,0 +1,317 @@
+"""Containers from stored images: an overlay root filesystem per container,
+and the image's config turned into the container's OCI config.
+
+A container of an image gets, in its bundle directory::
+
+    xc-bundle.json   who made the bundle (pid and start time of the `xc`
+                     process), the state root its container lives in, and
+                     the image it uses
+    overlay/upper/   the container's writes
+    overlay/work/    overlayfs's work directory
+    rootfs/          an overlay mount: lowerdir = the image's layers in the
+                     store (top layer first), upperdir/workdir above
+
+so the layers exist once on disk however many containers use them.  The
+mount is made in the host's mount namespace before the container is
+created; `xc rm` (and `xc run --rm`) unmounts it and removes the bundle.
+
+A bundle whose container no longer exists (no state under the recorded
+state root) and whose maker is gone -- an `xc` killed with SIGKILL between
+mounting and creating, or between deleting and unmounting -- is stale:
+:func:`gc` (run by `xc run`, `xc rm`, `xc ps` and `xc system prune`)
+unmounts and removes it.
+
+The lower directories are given to overlayfs relative to the store's
+``layers/`` directory (the mount is made with that as the working
+directory, as Docker's overlay2 driver does), which keeps the option string
+within the page the kernel accepts for ~55 layers.
+
+Image config -> OCI config follows image-spec ``conversion.md``: Env
+(the image's variables win over our defaults, ``-e`` over both),
+Entrypoint + Cmd (a command given to ``xc run`` replaces Cmd,
+``--entrypoint`` replaces Entrypoint and drops Cmd), WorkingDir (made if
+missing, as Docker does), User (names resolved in the image's /etc/passwd
+and /etc/group), and the annotations ``org.opencontainers.image.*`` for
+os, architecture, author, created, stopSignal, exposedPorts, plus the
+image's labels.  Labels under ``org.xcontainers.`` are dropped (with a
+warning): they would let an image switch off or reshape the X-LibOS, which
+is the operator's decision.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from typing import Any
+
+from . import _json as json
+from .errors import XcError
+
+__all__ = ["MARKER", "find", "mount_rootfs", "write_marker", "remove_bundle", "gc", "in_use",
+           "apply_config", "OVERLAY_DIR"]
+
+MARKER = "xc-bundle.json"
+OVERLAY_DIR = "overlay"
+_OPT_LIMIT = 4095
+
+
+def _store() -> Any:
+    from .imagestore import ImageStore
+
+    return ImageStore()
+
+
+def find(ref: str) -> dict[str, Any] | None:
+    """The stored image *ref* names, or None."""
+    st = _store()
+    if not os.path.exists(st.index_path):
+        return None
+    return st.resolve(ref)  # type: ignore[no-any-return]
+
+
+def write_marker(bundle: str, state_root: str, image: str | None) -> None:
+    from .state import process_start_time
+
+    pid = os.getpid()
+    data = json.dumps({"owner_pid": pid, "owner_start": process_start_time(pid) or 0,
+                       "state_root": os.path.abspath(state_root), "image": image})
+    with open(os.path.join(bundle, MARKER), "w") as f:
+        f.write(data)
+
+
+def _read_marker(bundle: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(bundle, MARKER), "rb") as f:
+            return json.loads(f.read())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
+    """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs."""
+    from . import kernel
+    from .imagestore import ImageError, hex_of
+
+    st = _store()
+    rootfs = os.path.join(bundle, "rootfs")
+    upper = os.path.join(bundle, OVERLAY_DIR, "upper")
+    work = os.path.join(bundle, OVERLAY_DIR, "work")
+    for p in (upper, work):
+        if "," in p or ":" in p:
+            raise XcError(f"{p}: overlayfs paths may not contain ',' or ':' (set XC_BUNDLES elsewhere)")
+    with st.lock(exclusive=False):
+        # The marker first: from here on `xc image rm` sees the image in use.
+        write_marker(bundle, state_root, rec["id"])
+        lowers = [f"{hex_of(d)}/diff" for d in reversed(rec["layers"])]
+        for d in rec["layers"]:
+            if not st.has_layer(d):
+                raise ImageError(f"image {rec['id'][:12]}: layer {d} is missing from the store "
+                                 "(xc image rm it and import it again)")
+        if not lowers:
+            empty = os.path.join(st.layers, "empty")
+            os.makedirs(empty, 0o755, exist_ok=True)
+            lowers = ["empty"]
+        os.makedirs(upper, 0o755)
+        os.mkdir(work, 0o700)
+        os.mkdir(rootfs, 0o755)
+        opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+        if len(opts) > _OPT_LIMIT:
+            raise ImageError(f"image {rec['id'][:12]} has {len(lowers)} layers: too many for one overlay "
+                             "mount here")
+        cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+        try:
+            os.chdir(st.layers)
+            kernel.mount("overlay", rootfs, "overlay", 0, opts)
+        except OSError as e:
+            raise XcError(f"mounting the overlay root filesystem at {rootfs}: {e.strerror}") from None
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
+    return rootfs
+
+
+def _unmount(path: str) -> None:
+    from . import kernel
+
+    try:
+        kernel.umount2(path, 0)
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            kernel.umount2(path, kernel.MNT_DETACH)
+        elif e.errno not in (errno.EINVAL, errno.ENOENT):
+            raise
+
+
+def remove_bundle(bundle: str) -> None:
+    """Unmount the bundle's overlay root (if any) and remove the bundle."""
+    rootfs = os.path.join(bundle, "rootfs")
+    if os.path.isdir(os.path.join(bundle, OVERLAY_DIR)):
+        for _ in range(8):
+            if not os.path.ismount(rootfs):
+                break
+            _unmount(rootfs)
+        if os.path.ismount(rootfs):
+            raise XcError(f"{rootfs}: still mounted; not removing the bundle")
+    shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _stale(bundle: str, cid: str) -> bool:
+    m = _read_marker(bundle)
+    if m is None:
+        return False
+    if os.path.isdir(os.path.join(m.get("state_root", ""), cid)):
+        return False
+    from .state import process_start_time
+
+    pid = int(m.get("owner_pid", 0))
+    return not (pid and process_start_time(pid) == m.get("owner_start"))
+
+
+def gc(bundles: str) -> list[str]:
+    """Remove the stale bundles under *bundles* (see the module's doc);
+    return their ids."""
+    try:
+        names = os.listdir(bundles)
+    except FileNotFoundError:
+        return []
+    done = []
+    for cid in names:
+        b = os.path.join(bundles, cid)
+        if _stale(b, cid):
+            try:
+                remove_bundle(b)
+                done.append(cid)
+            except (OSError, XcError):
+                pass
+    return done
+
+
+def remove_stale(bundles: str, cid: str) -> bool:
+    """Remove the bundle of *cid* if it is stale (for `xc rm` of a container
+    whose state is gone)."""
+    b = os.path.join(bundles, cid)
+    if os.path.isdir(b) and _stale(b, cid):
+        remove_bundle(b)
+        return True
+    return False
+
+
+def in_use(bundles: str, image_id: str) -> list[str]:
+    """The containers (bundle ids) whose root filesystem uses *image_id*."""
+    out = []
+    for cid in sorted(os.listdir(bundles)) if os.path.isdir(bundles) else []:
+        m = _read_marker(os.path.join(bundles, cid))
+        if m is not None and m.get("image") == image_id:
+            out.append(cid)
+    return out
+
+
+# -- image config -> OCI runtime config ----------------------------------------
+
+
+def _read_db(rootfs: str, path: str) -> list[list[str]]:
+    from .securejoin import secure_join
+
+    try:
+        with open(secure_join(rootfs, path), encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_user(rootfs: str, user: str) -> dict[str, Any]:
+    """``process.user`` for the image's ``User`` (``name``, ``uid``,
+    ``name:group``, ``uid:gid`` ...), resolved in the image's files."""
+    u, _, g = user.partition(":")
+    passwd = _read_db(rootfs, "/etc/passwd")
+    groups = _read_db(rootfs, "/etc/group")
+    entry = None
+    for p in passwd:
+        if len(p) >= 4 and (p[0] == u or (u.isdigit() and p[2] == u)):
+            entry = p
+            break
+    if entry is not None:
+        uid, gid, uname = int(entry[2]), int(entry[3]) if entry[3].isdigit() else 0, entry[0]
+    elif u.isdigit():
+        uid, gid, uname = int(u), 0, None
+    else:
+        raise XcError(f"the image's user {u!r} is not in its /etc/passwd")
+    out: dict[str, Any] = {"uid": uid, "gid": gid}
+    if g:
+        for grp in groups:
+            if len(grp) >= 3 and (grp[0] == g or (g.isdigit() and grp[2] == g)):
+                out["gid"] = int(grp[2])
+                break
+        else:
+            if not g.isdigit():
+                raise XcError(f"the image's group {g!r} is not in its /etc/group")
+            out["gid"] = int(g)
+    elif uname is not None:
+        extra = sorted({int(grp[2]) for grp in groups if len(grp) >= 4 and grp[2].isdigit()
+                        and uname in grp[3].split(",") and int(grp[2]) != out["gid"]})
+        if extra:
+            out["additionalGids"] = extra
+    return out
+
+
+def _merge_env(*lists: list[str]) -> list[str]:
+    out: dict[str, str] = {}
+    for lst in lists:
+        for kv in lst:
+            k, sep, v = kv.partition("=")
+            if not sep:
+                if k in os.environ:
+                    out[k] = f"{k}={os.environ[k]}"
+                continue
+            out[k] = kv
+    return list(out.values())
+
+
+def apply_config(spec: dict[str, Any], cfg: dict[str, Any], rootfs: str, *, cmd: list[str],
+                 env: list[str], entrypoint: str | None = None, image: str = "") -> list[str]:
+    """Fill *spec* from the image config *cfg*; return warnings."""
+    c = cfg.get("config") or cfg.get("Config") or {}
+    warnings = []
+    proc = spec["process"]
+    image_env = list(c.get("Env") or [])
+    names = {kv.partition("=")[0] for kv in image_env}
+    defaults = [kv for kv in proc["env"] if kv.partition("=")[0] not in names]
+    proc["env"] = _merge_env(image_env, defaults, env)
+    if entrypoint is not None:
+        ep = [entrypoint] if entrypoint else []
+        args = ep + cmd
+    else:
+        args = list(c.get("Entrypoint") or []) + (cmd or list(c.get("Cmd") or []))
+    if not args:
+        raise XcError(f"image {image!r} has no command (no Entrypoint or Cmd): give one after the image")
+    proc["args"] = args
+    wd = c.get("WorkingDir") or "/"
+    if not wd.startswith("/"):
+        raise XcError(f"image {image!r}: WorkingDir {wd!r} is not absolute")
+    proc["cwd"] = wd
+    if wd != "/":
+        from .securejoin import secure_join
+
+        os.makedirs(secure_join(rootfs, wd), 0o755, exist_ok=True)
+    if c.get("User"):
+        proc["user"] = resolve_user(rootfs, c["User"])
+    ann: dict[str, str] = {}
+    for key, field in (("os", "os"), ("architecture", "architecture"), ("variant", "variant"),
+                       ("os.version", "os.version"), ("author", "author"), ("created", "created")):
+        if cfg.get(field):
+            ann[f"org.opencontainers.image.{key}"] = str(cfg[field])
+    if cfg.get("os.features"):
+        ann["org.opencontainers.image.os.features"] = ",".join(cfg["os.features"])
+    if c.get("StopSignal"):
+        ann["org.opencontainers.image.stopSignal"] = str(c["StopSignal"])
+    if c.get("ExposedPorts"):
+        ann["org.opencontainers.image.exposedPorts"] = ",".join(sorted(c["ExposedPorts"]))
+    for k, v in (c.get("Labels") or {}).items():
+        if k.startswith("org.xcontainers."):
+            warnings.append(f"image label {k} ignored: the X-LibOS is configured by xc run's flags, "
+                            "not by images")
+            continue
+        ann[k] = str(v)
+    spec["annotations"] = {**ann, **spec.get("annotations", {})}
+    return warnings
