@@ -197,6 +197,17 @@ def allowed_on_host(interface: dict[int, tuple[str, str]]) -> set[int]:
     return set(interface) | set(FILTER_ANYWHERE) | set(KERNEL_MADE)
 
 
+def no_leftovers(wait: float = 3.0) -> dict[str, list[str]]:
+    """leftovers(), given a moment for what is still being torn down (exiting processes,
+    cgroups removed after them): what is there after *wait* seconds is a leak."""
+    deadline = time.monotonic() + wait
+    while True:
+        got = leftovers()
+        if not any(got.values()) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def leftovers() -> dict[str, list[str]]:
     """What the attack containers could leave on the host: mounts below our bundles,
     cgroups named after our containers, processes of the guest.  (Other people's
