@@ -24,14 +24,22 @@
  * copy the new image closes once the program is loaded. */
 #define XC_ARG_EXEC_FD "--xc-exec-fd"
 
-/* Where the LibOS maps the entry table of binaries `xc abom patch` rewrote:
- * XC_NR_MAX 8-byte pointers (read-only), then a 16-byte stub per number.
- * A pre-patched site is `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
-#define XC_ABOM_TABLE 0x100000
+/* The entry table of binaries `xc abom patch` rewrote: the first page of the
+ * LibOS image's code (gate.S, placed by layout.ld), XC_NR_MAX 8-byte
+ * pointers, then a 16-byte stub per number.  A pre-patched site is
+ * `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
+#define XC_ABOM_TABLE 0x10001000
+/* Numbers ABOM never patches, online or offline: their handlers need the
+ * trap frame, or they run once per thread or image.  (C and assembler.) */
+#define XC_ABOM_UNPATCHABLE(nr) ((nr) == 60 || (nr) == 231 || (nr) == 59 || (nr) == 322 || (nr) == 14 || \
+                                 (nr) == 15 || (nr) == 34 || (nr) == 131 || (nr) == 56 || (nr) == 435)
 
 /* How many direct gates (gate.S) ABOM's forwarding trampolines may use in a
  * process; sites beyond them forward through the LibOS. */
 #define XC_GATE_DIRECT 2048
+/* Room for ABOM's bookkeeping (abom.c, struct abom_state) in the LibOS's
+ * writable pages (gate.S, section xc_rw): internal to the image. */
+#define XC_RW_ABOM_SIZE 81920
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
 /* ABOM: rewrite system call sites into calls to the LibOS. */
 #define XC_FLAG_ABOM 1

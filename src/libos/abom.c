@@ -149,6 +149,7 @@ struct func {
 struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
+    int threaded;    /* the process made a thread (or a child sharing its memory) once */
     unsigned int n_pages, n_objects, n_gaps;
     unsigned int n_direct; /* direct gates (gate.S) taken */
     struct tramp_page pages[MAX_TRAMP_PAGES];
@@ -168,15 +169,16 @@ struct abom_state {
 static struct abom_state *st;
 int xc_abom_on;
 
+/* The bookkeeping lives in the LibOS's writable pages (gate.S, xc_rw), zero
+ * at every start: no mapping of its own. */
+extern char xc_abom_area[XC_RW_ABOM_SIZE];
+_Static_assert(sizeof(struct abom_state) <= XC_RW_ABOM_SIZE, "struct abom_state: XC_RW_ABOM_SIZE (abi.h)");
+
 void xc_abom_init(void)
 {
     if (!xc_stats || !(xc_stats->flags & XC_FLAG_ABOM))
         return;
-    long p = H6(__NR_mmap, 0, (sizeof(struct abom_state) + PAGE - 1) & ~(PAGE - 1), 3 /* RW */,
-                0x22 /* PRIVATE|ANON */, -1, 0);
-    if (XC_ERR(p))
-        return;
-    st = (struct abom_state *)p;
+    st = (struct abom_state *)xc_abom_area;
     xc_abom_on = 1;
 }
 
@@ -188,65 +190,22 @@ static void put32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-extern void xc_abom_table_entry(void);
-static int patchable(long nr);
+/* The entry table of pre-patched binaries (`xc abom patch`) is part of the
+ * image, at XC_ABOM_TABLE (gate.S): check that the link put it there. */
+extern const uint64_t xc_abom_table[XC_NR_MAX];
 
-/* The entry table of pre-patched binaries (`xc abom patch`), at the fixed
- * XC_ABOM_TABLE: a pointer per number to its stub,
- *     b8 NN NN NN NN   mov $nr,%eax
- *     b9 EE EE EE EE   mov $xc_abom_table_entry,%ecx
- *     ff e1            jmp *%rcx
- * Mapped in every process on the LibOS, whether ABOM patches online or not. */
-void xc_abom_table_init(void)
+int xc_abom_table_placed(void)
 {
-    const unsigned long table = XC_ABOM_TABLE, stubs = XC_ABOM_TABLE + 8 * XC_NR_MAX;
-    const unsigned long size = 8 * XC_NR_MAX + 16 * XC_NR_MAX;
-    long p = H6(__NR_mmap, table, size, 3 /* RW */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
-    if (XC_ERR(p) || (unsigned long)p != table) {
-        if (!XC_ERR(p))
-            H2(__NR_munmap, p, size);
-        return; /* taken: pre-patched sites will fault, as they would off the LibOS */
-    }
-    for (long nr = 0; nr < XC_NR_MAX; nr++) {
-        unsigned char *stub = (unsigned char *)(stubs + 16 * (unsigned long)nr);
-        ((uint64_t *)table)[nr] = (uint64_t)(unsigned long)stub;
-        if (!patchable(nr)) { /* `xc abom patch` never points a site here */
-            stub[0] = 0x0f;
-            stub[1] = 0x0b; /* ud2 */
-            continue;
-        }
-        stub[0] = 0xb8;
-        put32(stub + 1, (uint32_t)nr);
-        stub[5] = 0xb9;
-        put32(stub + 6, (uint32_t)(unsigned long)xc_abom_table_entry);
-        stub[10] = 0xff;
-        stub[11] = 0xe1;
-        xc_memset(stub + 12, 0xcc, 4);
-    }
-    H3(__NR_mprotect, table, 8 * XC_NR_MAX, 1 /* R */);
-    H3(__NR_mprotect, stubs, 16 * XC_NR_MAX, 5 /* R|X */);
+    return (unsigned long)xc_abom_table == XC_ABOM_TABLE;
 }
 
-/* Numbers whose handlers use the trap frame, or that must stay traps, and
- * the calls made once per thread or image (the "special" verdict). */
+/* The "special" verdict (abi.h, XC_ABOM_UNPATCHABLE): rt_sigprocmask,
+ * rt_sigreturn, pause, sigaltstack, clone and clone3, whose handlers use the
+ * trap frame, and exit, exit_group, execve and execveat, made once per
+ * thread or image (patching them costs more than it saves). */
 static int patchable(long nr)
 {
-    switch (nr) {
-    case __NR_exit: /* made once per thread or process image: patching costs more than it saves */
-    case __NR_exit_group:
-    case __NR_execve:
-    case __NR_execveat:
-        return 0;
-    case __NR_rt_sigprocmask:
-    case __NR_rt_sigreturn:
-    case __NR_pause:
-    case __NR_sigaltstack:
-    case __NR_clone:
-    case __NR_clone3:
-        return 0;
-    default:
-        return nr >= 0 && nr < XC_NR_MAX;
-    }
+    return nr >= 0 && nr < XC_NR_MAX && !XC_ABOM_UNPATCHABLE(nr);
 }
 
 /* Patching never waits for the lock: a signal handler that runs on the
@@ -1367,11 +1326,23 @@ void xc_abom_fork_begin(void)
 {
     if (!st)
         return;
+    /* One thread, not interrupted mid-patch: nothing can be mid-change, and
+     * neither parent nor child writes to these pages (no copy of them). */
+    if (!__atomic_load_n(&st->threaded, __ATOMIC_RELAXED) && !__atomic_load_n(&st->lock, __ATOMIC_RELAXED))
+        return;
     int locked = 0;
     for (int i = 0; i < 1000 && !(locked = try_lock()); i++)
         H0(__NR_sched_yield);
     if (locked)
         st->fork_locked = 1; /* under the lock: ours to set */
+}
+
+/* Before a thread (or a child sharing the memory) is made: from now on
+ * another thread may be patching when this process forks. */
+void xc_abom_threads(void)
+{
+    if (st && !st->threaded)
+        st->threaded = 1;
 }
 
 void xc_abom_fork_end(void)

@@ -339,6 +339,8 @@ void xc_main(uint64_t *sp)
                      !close_path_fd))
         xc_die("this is the X-LibOS image: xc-runtime starts it as "
                XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
+    if (!xc_abom_table_placed())
+        xc_die("the image is not linked as layout.ld says (XC_ABOM_TABLE)", 0);
     long r = xc_install_handler(0);
     if (r < 0)
         xc_die("installing the SIGSYS handler", r);
@@ -362,7 +364,6 @@ void xc_main(uint64_t *sp)
     xc_rw_init();
     xc_ppid_init();
     xc_abom_init();
-    xc_abom_table_init();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
         if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)

@@ -138,7 +138,7 @@ class SyscallRunner:
                 raise RunFailed(f"exit status {r.returncode}: {(r.stderr or r.stdout).strip()[-400:]}")
             out = r.stdout
         else:
-            bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.name}"), self.rootfs,
+            bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.slug}"), self.rootfs,
                                   [GUEST_BIN, op, str(n)], rt)
             out = rt.run(bundle, rt.new_id(f"sb-{op}"), timeout=timeout).out
         d = parse_syscall_result(out, op, n)
@@ -221,13 +221,14 @@ def syscalls(ctx: Ctx, ops: list[str] | None = None, target: float | None = None
 
 # (key in syscall_bench's line, metric name, unit): what a fork and a fork+exec cost, and why.
 FORK_METRICS = {
-    "fork": [("ns_per_op", "fork", "ns/op"), ("minflt_child", "fork: minor faults per child", "faults"),
+    "fork": [("ns_per_op", "fork", "ns/op"), ("cpu_ns_per_op", "fork: CPU time", "ns/op"),
+             ("minflt_child", "fork: minor faults per child", "faults"),
              ("minflt_self", "fork: minor faults in the parent per fork", "faults"),
              ("child_pte_kb", "fork: child's page tables at rest (VmPTE)", "kB"),
              ("child_minflt", "fork: child's minor faults at rest", "faults"),
              ("pte_kb", "parent's page tables (VmPTE)", "kB"), ("maps", "parent's mappings", "mappings"),
              ("fdsize", "parent's fd table (FDSize)", "fds")],
-    "forkexec": [("ns_per_op", "fork+exec", "ns/op"),
+    "forkexec": [("ns_per_op", "fork+exec", "ns/op"), ("cpu_ns_per_op", "fork+exec: CPU time", "ns/op"),
                  ("minflt_child", "fork+exec: minor faults per child (both images)", "faults"),
                  ("child_pte_kb", "exec: new image's page tables at rest (VmPTE)", "kB"),
                  ("child_maps", "exec: new image's mappings", "mappings"),
@@ -279,6 +280,8 @@ def fork(ctx: Ctx, target: float | None = None) -> dict[str, Any]:
             "notes": ["bench/syscall_bench.c `fork` (fork, _exit in the child, waitpid) and `forkexec` (fork, "
                       "execve of the same static binary, which exits at once, waitpid), interleaved across runtimes; "
                       "a discarded first round sizes N so one run takes about the target time.",
+                      "CPU time: user and system time of the parent and its children over the timed loop, per "
+                      "op (getrusage), which other load on the machine disturbs less than the time. "
                       "Minor faults per op from getrusage over the timed loop (RUSAGE_CHILDREN: for fork+exec "
                       "both images of the child). After the loop one child is looked at from the parent while it "
                       "waits: right after its fork (blocked in a read), or after it executed the benchmark again "
@@ -299,7 +302,7 @@ def spawn(ctx: Ctx) -> dict[str, Any]:
     uml_reps = min(reps, 3 if ctx.quick else 10)
     rootfs = ctx.bb_rootfs()
     avail = ctx.avail
-    bundles = {rt.name: write_bundle(os.path.join(ctx.top, f"spawn-{rt.name}"), rootfs, ["/bin/true"], rt)
+    bundles = {rt.name: write_bundle(os.path.join(ctx.top, f"spawn-{rt.slug}"), rootfs, ["/bin/true"], rt)
                for rt in avail if rt.kind == "oci"}
     samples: dict[str, list[float]] = {rt.name: [] for rt in avail}
     failed: dict[str, str] = {}
@@ -397,7 +400,7 @@ class Server:
         self.cid: str | None = None
         self.proc: subprocess.Popen | None = None
         self.pid = 0
-        self.log = os.path.join(ctx.top, f"{tag}-{rt.name}-{self.port}.log")
+        self.log = os.path.join(ctx.top, f"{tag}-{rt.slug}-{self.port}.log")
         if rt.kind == "native":
             # unique: a port can come back later in the run (a fixed name made native fail at N=100)
             tmp = tempfile.mkdtemp(prefix=f"native-tmp-{self.port}-", dir=ctx.top)
@@ -415,7 +418,7 @@ class Server:
         else:
             rootfs = self.ctx.__dict__.setdefault("_host_rootfs", None) or host_rootfs(os.path.join(self.ctx.top, "host-rootfs"))
             self.ctx.__dict__["_host_rootfs"] = rootfs
-            bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.name}-{self.port}"), rootfs,
+            bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.slug}-{self.port}"), rootfs,
                                   self.argv, self.rt, hostnet=True, host_dirs=True, binds=[self.app],
                                   caps=SERVER_CAPS, own_cgroup=self.own_cgroup)
             self.cid = self.rt.new_id(self.tag)
@@ -629,11 +632,11 @@ def _launch_pss(ctx: Ctx, rt: Runtime, rootfs: str, settle: float) -> float:
             return pss_kb(descendants([p.pid])) / 1024
         finally:
             _kill_group(p)
-    bundle = write_bundle(os.path.join(ctx.top, f"mem-{rt.name}"), rootfs, ["/bin/sleep", "3600"], rt)
+    bundle = write_bundle(os.path.join(ctx.top, f"mem-{rt.slug}"), rootfs, ["/bin/sleep", "3600"], rt)
     before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
     cid = rt.new_id("mem")
     try:
-        pid = rt.start(bundle, cid, os.path.join(ctx.top, f"mem-{rt.name}.log"), net="none")
+        pid = rt.start(bundle, cid, os.path.join(ctx.top, f"mem-{rt.slug}.log"), net="none")
         time.sleep(settle)
         pids = descendants([pid]) | (pids_with_exe(rt.binary) - before)
         return pss_kb(pids) / 1024
