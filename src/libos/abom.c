@@ -80,8 +80,7 @@
 #define PAGE 4096UL
 #define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 80): put_direct */
 #define MAX_TRAMP_PAGES 128
-#define REFUSED_SLOTS 1024
-#define SEEN_SLOTS 2048
+#define SITE_SLOTS 1024 /* one page: st->sites */
 #define MAX_OBJECTS 48
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
@@ -152,15 +151,13 @@ struct abom_state {
     int threaded;    /* the process made a thread (or a child sharing its memory) once */
     unsigned int n_pages, n_objects, n_gaps;
     unsigned int n_direct; /* direct gates (gate.S) taken */
+    unsigned int n_held, n_guards; /* (every trap reads them: with the other counters) */
     struct tramp_page pages[MAX_TRAMP_PAGES];
-    unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
-    unsigned long seen[SEEN_SLOTS];       /* sites that trapped once (open addressing) */
+    uint32_t sites[SITE_SLOTS]; /* sites that trapped, and those left alone: site_state */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
     unsigned long targets[MAX_TARGETS];
-    unsigned int n_held;
     struct held held[MAX_HELD];
-    unsigned int n_guards;
     struct guard guards[MAX_GUARDS];
     struct mapping map;
     char buf[8192]; /* /proc/self/maps, section headers, symbols: not the stack */
@@ -220,31 +217,49 @@ static void unlock(void)
     __atomic_store_n(&st->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* Sets of site addresses (open addressing, 0 = empty, never removed):
- * whether *site* is in the set of *slots* entries at *tab*, adding it when
- * *add*.  Lock-free: a full set answers "in it". */
-static int site_set(unsigned long *tab, unsigned int slots, unsigned long site, int add)
+/* The sites that trapped once, and those ABOM left alone, in one page (a
+ * process that makes a few calls touches one page of it, not several):
+ * open addressing on a 31-bit hash of the address, the low bit set once
+ * the site is refused; 0 = empty, never removed.  Lossy on purpose: a
+ * site that shares another's hash (or arrives when the table is full) is
+ * taken for seen, and patched at its first trap, or for refused, and left
+ * to trap; both are correct, only a little slower or sooner.  Lock-free. */
+#define SITE_SEEN 1
+#define SITE_REFUSED 2
+
+static uint32_t site_key(unsigned long site)
 {
-    unsigned int i = (unsigned int)((site * 0x9E3779B97F4A7C15UL) >> 40) % slots;
-    for (unsigned int n = 0; n < slots; i = (i + 1) % slots, n++) {
-        unsigned long v = __atomic_load_n(&tab[i], __ATOMIC_RELAXED);
-        if (v == site)
-            return 1;
-        if (v != 0)
-            continue;
-        if (!add)
-            return 0;
-        if (__atomic_compare_exchange_n(&tab[i], &v, site, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            return 0;
-        if (v == site)
-            return 1;
+    uint32_t k = (uint32_t)((site * 0x9E3779B97F4A7C15UL) >> 33) << 1;
+    return k ? k : 2;
+}
+
+/* 0, SITE_SEEN or SITE_REFUSED; with *mark*, records the site (as seen, or
+ * as refused when mark is SITE_REFUSED) and returns what it was before. */
+static int site_state(unsigned long site, int mark)
+{
+    uint32_t key = site_key(site);
+    unsigned int i = key % SITE_SLOTS;
+    for (unsigned int n = 0; n < SITE_SLOTS; i = (i + 1) % SITE_SLOTS, n++) {
+        uint32_t v = __atomic_load_n(&st->sites[i], __ATOMIC_RELAXED);
+        if (v == 0) {
+            if (!mark)
+                return 0;
+            uint32_t want = key | (mark == SITE_REFUSED);
+            if (__atomic_compare_exchange_n(&st->sites[i], &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                return 0;
+        }
+        if ((v & ~1U) == key) {
+            if (mark == SITE_REFUSED && !(v & 1))
+                __atomic_fetch_or(&st->sites[i], 1U, __ATOMIC_RELAXED);
+            return (v & 1) ? SITE_REFUSED : SITE_SEEN;
+        }
     }
-    return 1;
+    return mark ? SITE_SEEN : 0; /* full */
 }
 
 static int was_refused(unsigned long site)
 {
-    return site_set(st->refused, REFUSED_SLOTS, site, 0);
+    return site_state(site, 0) == SITE_REFUSED;
 }
 
 static const char *const verdict_names[XC_ABOM_VERDICTS] = {
@@ -267,7 +282,7 @@ static const char *const verdict_names[XC_ABOM_VERDICTS] = {
 static void verdict(unsigned long site, long nr, int v, const struct object *o)
 {
     if (v >= XC_ABOM_SPECIAL)
-        site_set(st->refused, REFUSED_SLOTS, site, 1);
+        site_state(site, SITE_REFUSED);
     if (!xc_stats)
         return;
     __atomic_fetch_add(v >= XC_ABOM_SPECIAL ? &xc_stats->sites_refused : &xc_stats->sites_patched, 1,
@@ -1361,7 +1376,7 @@ void xc_abom_fork_end(void)
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || in_tramp_page(sys) || !site_set(st->seen, SEEN_SLOTS, sys, 1) || !try_lock())
+    if (was_refused(sys) || in_tramp_page(sys) || site_state(sys, SITE_SEEN) == 0 || !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);

@@ -644,9 +644,73 @@ def _launch_pss(ctx: Ctx, rt: Runtime, rootfs: str, settle: float) -> float:
         rt.delete(cid)
 
 
-def memory(ctx: Ctx) -> dict[str, Any]:
+def _kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def idle_many(ctx: Ctx, rt: Runtime, rootfs: str, n: int, settle: float,
+              log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """N idle containers (busybox `sleep 3600`) at once: PSS per container
+    (MB: their processes and any new process running the runtime's binary),
+    the drop of MemAvailable per container (MB: kernel memory too, and
+    whatever else the machine did meanwhile) and the seconds to start them.
+    Each container has a cgroup of its own; all are stopped afterwards."""
+    before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
+    avail0 = _mem_available_mb()
+    started: list[tuple[str, int]] = []
+    t0 = time.perf_counter()
+    try:
+        if rt.kind == "native":
+            procs = [subprocess.Popen([os.path.join(rootfs, "bin", "sleep"), "3600"], start_new_session=True)
+                     for _ in range(n)]
+            started = [("", p.pid) for p in procs]
+        else:
+            for k in range(n):
+                bundle = write_bundle(os.path.join(ctx.top, f"idle-{rt.slug}-{k}"), rootfs, ["/bin/sleep", "3600"], rt)
+                cid = rt.new_id("idle")
+                try:
+                    started.append((cid, rt.start(bundle, cid, os.path.join(ctx.top, f"idle-{rt.slug}.log"), net="none")))
+                except RunFailed as e:
+                    raise RunFailed(f"container {k + 1} of {n}: {e}") from None
+                if log and (k + 1) % 100 == 0:
+                    log(f"idle: {rt.name} {k + 1}/{n} started ({time.perf_counter() - t0:.0f} s)")
+        start_s = time.perf_counter() - t0
+        time.sleep(settle)
+        pids = descendants([pid for _, pid in started])
+        if rt.kind == "oci" and rt.binary:
+            pids |= pids_with_exe(rt.binary) - before
+        return {"pss_mb": pss_kb(pids) / 1024 / n, "avail_mb": (avail0 - _mem_available_mb()) / n,
+                "start_s": start_s}
+    finally:
+        if rt.kind == "native":
+            _kill_pids([pid for _, pid in started])
+        else:
+            _stop_ids(rt, [cid for cid, _ in started])
+
+
+def _stop_ids(rt: Runtime, cids: list[str]) -> None:
+    """Delete containers in parallel (8 at a time): stopping is not measured."""
+    if len(cids) <= 1:
+        for c in cids:
+            rt.delete(c)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(cids))) as pool:
+        list(pool.map(rt.delete, cids))
+
+
+def memory(ctx: Ctx, ns: list[int] | None = None) -> dict[str, Any]:
     reps = ctx.reps or (1 if ctx.quick else 3)
     settle = 0.5 if ctx.quick else 1.0
+    ns = ns or ([10] if ctx.quick else [10, 100])
     rootfs = ctx.bb_rootfs()
     samples: dict[str, list[float]] = {rt.name: [] for rt in ctx.avail}
     failed: dict[str, str] = {}
@@ -661,14 +725,37 @@ def memory(ctx: Ctx) -> dict[str, Any]:
     cells = ctx.missing_cells()
     for rt in ctx.avail:
         cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(samples[rt.name])
-    return {"title": "Memory footprint: PSS of an idle container (MB)", "unit": "MB", "higher_is_better": False,
-            "reps": reps,
-            "notes": ["One container running busybox `sleep 3600`, started detached; after "
+    metrics = [{"name": "idle PSS", "unit": "MB", "higher_is_better": False, "cells": cells}]
+    # N at once: what one more container costs once the shared pages are shared
+    many = [r for r in ctx.avail if r.kind in ("native", "oci")]
+    res: dict[tuple[int, str], dict[str, Any]] = {}
+    for n in ns:
+        for rt in many:
+            try:
+                res[(n, rt.name)] = idle_many(ctx, rt, rootfs, n, settle)
+            except (RunFailed, OSError) as e:
+                res[(n, rt.name)] = {"fail": f"N={n}: {e}"}
+            ctx.log(f"memory: N={n} {rt.name} done")
+    for n in ns:
+        for key, label in (("pss_mb", "PSS per container"), ("avail_mb", "MemAvailable drop per container")):
+            cells = ctx.missing_cells({r.name for r in many}, {"uml": "one guest per container: see idle PSS"})
+            for rt in many:
+                r = res[(n, rt.name)]
+                cells[rt.name] = stats.failed(r["fail"]) if "fail" in r else stats.summarize([r[key]])
+            metrics.append({"name": f"N={n} {label}", "unit": "MB", "higher_is_better": False, "cells": cells})
+    return {"title": "Memory footprint: PSS of idle containers (MB)", "unit": "MB", "higher_is_better": False,
+            "reps": reps, "ns": ns,
+            "notes": ["idle PSS: one container running busybox `sleep 3600`, started detached; after "
                       f"{settle} s the PSS (/proc/PID/smaps_rollup) of what the launch left running is summed: "
                       "the container's processes and their descendants plus any new process running the runtime's "
                       "binary (runsc's sandbox and gofer). native: the sleep process alone; uml: the linux.uml "
-                      "process tree (128 MB guest)."],
-            "metrics": _finish([{"name": "idle PSS", "unit": "MB", "higher_is_better": False, "cells": cells}])}
+                      "process tree (128 MB guest). One container has every page it maps to itself, shared ones "
+                      "too (the busybox binary, the LibOS image).",
+                      "N=...: N such containers at once (one repetition), the same PSS summed over all of them, "
+                      "divided by N: what each costs once the pages they can share are shared. MemAvailable drop: "
+                      "/proc/meminfo before and after starting them, divided by N (kernel memory too: namespaces, "
+                      "page tables, cgroups; other activity on the machine shows up there as well)."],
+            "metrics": _finish(metrics)}
 
 
 # --- scalability --------------------------------------------------------------------------------
