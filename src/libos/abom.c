@@ -111,6 +111,7 @@ struct object {
     int prot;
     unsigned long bias;             /* run-time address - ELF address */
     unsigned long eh, eh_size;      /* .eh_frame, in memory */
+    unsigned long ehh, ehh_size;    /* .eh_frame_hdr (its sorted table of FDEs), in memory, or 0 */
     unsigned long symoff, symsize;  /* .symtab, in the file */
     int failed;
     int gone;                       /* unmapped or mapped over since: look again */
@@ -217,49 +218,52 @@ static void unlock(void)
     __atomic_store_n(&st->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* The sites that trapped once, and those ABOM left alone, in one page (a
- * process that makes a few calls touches one page of it, not several):
- * open addressing on a 31-bit hash of the address, the low bit set once
- * the site is refused; 0 = empty, never removed.  Lossy on purpose: a
- * site that shares another's hash (or arrives when the table is full) is
- * taken for seen, and patched at its first trap, or for refused, and left
- * to trap; both are correct, only a little slower or sooner.  Lock-free. */
-#define SITE_SEEN 1
-#define SITE_REFUSED 2
+/* The sites that trapped, how often (up to SITE_COUNT_MAX), and those ABOM
+ * left alone, in one page (a process that makes a few calls touches one
+ * page of it, not several): open addressing on a 27-bit hash of the
+ * address; an entry is hash << 5 | traps << 1 | refused; 0 = empty, never
+ * removed.  Lossy on purpose: a site that shares another's hash (or arrives
+ * when the table is full) is taken for one that trapped more often, and
+ * patched sooner, or for a refused one, and left to trap; both are correct,
+ * only a little slower or sooner.  Lock-free. */
+#define SITE_COUNT_MAX 15
+#define SITE_REFUSED (-1)
 
 static uint32_t site_key(unsigned long site)
 {
-    uint32_t k = (uint32_t)((site * 0x9E3779B97F4A7C15UL) >> 33) << 1;
-    return k ? k : 2;
+    uint32_t k = (uint32_t)((site * 0x9E3779B97F4A7C15UL) >> 37) << 5;
+    return k ? k : 1U << 5;
 }
 
-/* 0, SITE_SEEN or SITE_REFUSED; with *mark*, records the site (as seen, or
- * as refused when mark is SITE_REFUSED) and returns what it was before. */
-static int site_state(unsigned long site, int mark)
+/* How many times *site* trapped (0: never), or SITE_REFUSED; with *count*,
+ * one trap more first, and the new count; with *refuse*, it is refused. */
+static int site_state(unsigned long site, int count, int refuse)
 {
     uint32_t key = site_key(site);
-    unsigned int i = key % SITE_SLOTS;
+    unsigned int i = (key >> 5) % SITE_SLOTS;
     for (unsigned int n = 0; n < SITE_SLOTS; i = (i + 1) % SITE_SLOTS, n++) {
         uint32_t v = __atomic_load_n(&st->sites[i], __ATOMIC_RELAXED);
-        if (v == 0) {
-            if (!mark)
-                return 0;
-            uint32_t want = key | (mark == SITE_REFUSED);
+        while (v == 0 || (v & ~31U) == key) {
+            uint32_t traps = (v >> 1) & 15, want = v;
+            if (v & 1)
+                return SITE_REFUSED;
+            if (refuse)
+                want = key | traps << 1 | 1;
+            else if (count)
+                want = key | (traps < SITE_COUNT_MAX ? traps + 1 : traps) << 1;
+            else
+                return (int)traps; /* (0: not there) */
             if (__atomic_compare_exchange_n(&st->sites[i], &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                return 0;
-        }
-        if ((v & ~1U) == key) {
-            if (mark == SITE_REFUSED && !(v & 1))
-                __atomic_fetch_or(&st->sites[i], 1U, __ATOMIC_RELAXED);
-            return (v & 1) ? SITE_REFUSED : SITE_SEEN;
+                return refuse ? SITE_REFUSED : (int)((want >> 1) & 15);
+            /* v now holds what another thread wrote: look again */
         }
     }
-    return mark ? SITE_SEEN : 0; /* full */
+    return refuse ? SITE_REFUSED : count ? SITE_COUNT_MAX : 0; /* full */
 }
 
 static int was_refused(unsigned long site)
 {
-    return site_state(site, 0) == SITE_REFUSED;
+    return site_state(site, 0, 0) == SITE_REFUSED;
 }
 
 static const char *const verdict_names[XC_ABOM_VERDICTS] = {
@@ -282,7 +286,7 @@ static const char *const verdict_names[XC_ABOM_VERDICTS] = {
 static void verdict(unsigned long site, long nr, int v, const struct object *o)
 {
     if (v >= XC_ABOM_SPECIAL)
-        site_state(site, SITE_REFUSED);
+        site_state(site, 0, 1);
     if (!xc_stats)
         return;
     __atomic_fetch_add(v >= XC_ABOM_SPECIAL ? &xc_stats->sites_refused : &xc_stats->sites_patched, 1,
@@ -461,6 +465,9 @@ static int object_load(struct object *o, const struct mapping *m)
         if (xc_strcmp(names + name, ".eh_frame") == 0 && get(sh + 0x10, 8)) {
             o->eh = get(sh + 0x10, 8) + o->bias;
             o->eh_size = get(sh + 0x20, 8);
+        } else if (xc_strcmp(names + name, ".eh_frame_hdr") == 0 && get(sh + 0x10, 8)) {
+            o->ehh = get(sh + 0x10, 8) + o->bias;
+            o->ehh_size = get(sh + 0x20, 8);
         } else if (get(sh + 4, 4) == 2 /* SHT_SYMTAB */) {
             o->symoff = get(sh + 0x18, 8);
             o->symsize = get(sh + 0x20, 8);
@@ -569,11 +576,87 @@ static int cie_encoding(const unsigned char *cie, const unsigned char *end)
     return p ? 0 : -1;
 }
 
+/* The FDE at *fde* (its length field) in .eh_frame: its function's [start, end); -1 if unreadable. */
+static int fde_range(const struct object *o, const unsigned char *fde, unsigned long *start, unsigned long *end)
+{
+    const unsigned char *p0 = (const unsigned char *)o->eh, *eh_end = p0 + o->eh_size;
+    if (fde < p0 || fde + 12 > eh_end)
+        return -1;
+    unsigned long len = get(fde, 4);
+    const unsigned char *rec = fde + 4, *next = rec + len;
+    if (len == 0 || len == 0xffffffffUL || next > eh_end)
+        return -1;
+    unsigned long id = get(rec, 4);
+    const unsigned char *cie = rec - id;
+    int enc = id == 0 || cie < p0 ? -1 : cie_encoding(cie, eh_end);
+    if (enc < 0)
+        return -1;
+    const unsigned char *q = rec + 4;
+    *start = read_enc(enc, &q, next);
+    if (!q)
+        return -1;
+    *end = *start + read_enc(enc & 0x0f, &q, next);
+    return q && *end > *start ? 0 : -1;
+}
+
+/* With .eh_frame_hdr's table (sorted by function start; the common encoding,
+ * datarel sdata4): a binary search instead of a walk of every FDE, which in
+ * a process that lives a few milliseconds (a fork child, a short exec) costs
+ * more than the calls the patch saves.  0: found; 1: no usable table, or a
+ * case the walk answers (the site is in no function the table starts, or
+ * nested ones): walk. */
+static int func_from_table(const struct object *o, unsigned long site, struct func *f)
+{
+    const unsigned char *h = (const unsigned char *)o->ehh, *h_end = h + o->ehh_size;
+    if (!h || o->ehh_size < 12 || h[0] != 1 || h[2] != 0x03 /* udata4 */ || h[3] != 0x3b /* datarel sdata4 */)
+        return 1;
+    const unsigned char *q = h + 4;
+    read_enc(h[1], &q, h_end); /* eh_frame_ptr */
+    if (!q || q + 4 > h_end)
+        return 1;
+    unsigned long count = get(q, 4);
+    const unsigned char *tab = q + 4;
+    if (count == 0 || count > (unsigned long)(h_end - tab) / 8)
+        return 1;
+#define ENTRY_START(i) ((unsigned long)h + (unsigned long)(long)(int32_t)get(tab + 8 * (i), 4))
+    unsigned long lo = 0, hi = count; /* the last entry starting at or before the site */
+    while (hi - lo > 1) {
+        unsigned long mid = lo + (hi - lo) / 2;
+        if (ENTRY_START(mid) <= site)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    unsigned long start, end;
+    const unsigned char *fde = h + (long)(int32_t)get(tab + 8 * lo + 4, 4);
+    if (ENTRY_START(lo) > site || fde_range(o, fde, &start, &end) < 0 || start != ENTRY_START(lo) ||
+        site >= end)
+        return 1;
+    if (lo > 0) { /* the one before must end before the site: else overlapping FDEs, the walk's case */
+        unsigned long pstart, pend;
+        const unsigned char *prev = h + (long)(int32_t)get(tab + 8 * (lo - 1) + 4, 4);
+        if (fde_range(o, prev, &pstart, &pend) < 0 || pend > site)
+            return 1;
+    }
+    unsigned long i = lo + 1;
+    while (i < count && ENTRY_START(i) <= site)
+        i++;
+    f->start = start;
+    f->end = end;
+    f->next = i < count ? ENTRY_START(i) : 0;
+    if (f->next && f->next < f->end)
+        return 1; /* nested: the walk's answer */
+#undef ENTRY_START
+    return 0;
+}
+
 /* Walk .eh_frame's FDEs once: the one holding *site*, and the nearest
  * function start after the site (the next function, functions not
  * overlapping). */
 static int func_from_eh(const struct object *o, unsigned long site, struct func *f)
 {
+    if (func_from_table(o, site, f) == 0)
+        return 0;
     const unsigned char *p0 = (const unsigned char *)o->eh, *end = p0 + o->eh_size;
     f->start = f->end = 0;
     f->next = ~0UL;
@@ -1276,6 +1359,19 @@ static int known_mapping(unsigned long sys)
     return 0;
 }
 
+/* Whether ABOM already read the object holding *sys* (its mapping, headers
+ * and unwind table), so that a decision there costs little. */
+static int site_object_known(unsigned long sys)
+{
+    unsigned int n = __atomic_load_n(&st->n_objects, __ATOMIC_RELAXED);
+    for (unsigned int i = 0; i < n; i++) {
+        const struct object *o = &st->objects[i];
+        if (!o->gone && !o->failed && sys >= o->lo && sys < o->hi)
+            return 1;
+    }
+    return 0;
+}
+
 void xc_abom_forget(unsigned long addr, unsigned long len)
 {
     if (!st)
@@ -1369,14 +1465,25 @@ void xc_abom_fork_end(void)
 }
 
 /* Called from the trap handler for a call at *call_addr* (after its syscall).
- * A site is looked at on its second trap: most of a short-lived process's
- * sites run once (start-up, a fork child's exit, an exec), and rewriting
- * one costs tens of microseconds (reading the object, decoding the
- * function, two mprotects and a page copy) against ~3 us per trap. */
+ * A site is looked at once it has trapped what its rewrite costs: most of a
+ * short-lived process's sites run once or a few times (start-up, a fork
+ * child's exit, an exec), and a trap costs ~3-5 us here, while looking at a
+ * site costs ~10-30 us in an object ABOM already read, and ~100 us or more
+ * at the first site of an object (its mappings, headers and unwind table,
+ * walked whole when it has no .eh_frame_hdr, as static binaries do): its
+ * ABOM_TRAPS_KNOWN-th trap, or ABOM_TRAPS_NEW-th.  (A rule of the
+ * ski-rental kind: a process never pays more than about twice what the
+ * best choice in hindsight would have cost it.) */
+#define ABOM_TRAPS_KNOWN 2
+#define ABOM_TRAPS_NEW 4
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || in_tramp_page(sys) || site_state(sys, SITE_SEEN) == 0 || !try_lock())
+    if (in_tramp_page(sys))
+        return;
+    int traps = site_state(sys, 1, 0);
+    if (traps == SITE_REFUSED || traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW) ||
+        !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
