@@ -150,6 +150,8 @@ struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
     int threaded;    /* the process made a thread (or a child sharing its memory) once */
+    long forker;     /* the process that forked with this state: a fork child's parent */
+    uint64_t child_seen; /* xc_stats->child_sites_next when this process last looked */
     unsigned int n_pages, n_objects, n_gaps;
     unsigned int n_direct; /* direct gates (gate.S) taken */
     unsigned int n_held, n_guards; /* (every trap reads them: with the other counters) */
@@ -197,13 +199,19 @@ int xc_abom_table_placed(void)
     return (unsigned long)xc_abom_table == XC_ABOM_TABLE;
 }
 
-/* The "special" verdict (abi.h, XC_ABOM_UNPATCHABLE): rt_sigprocmask,
- * rt_sigreturn, pause, sigaltstack, clone and clone3, whose handlers use the
- * trap frame, and exit, exit_group, execve and execveat, made once per
- * thread or image (patching them costs more than it saves). */
+/* The "special" verdict (abi.h, XC_ABOM_NEEDS_FRAME): rt_sigprocmask,
+ * rt_sigreturn, pause, sigaltstack and clone3, whose handlers use the trap
+ * frame.  clone is patched, with a trampoline that sends a clone with a new
+ * stack (a thread) to the trap path (tramp_fill).  Calls made once per
+ * thread or image (exit, exit_group, execve, execveat) are patched like any
+ * other once they trap often enough, which in one process they seldom do:
+ * the sites a fork child traps at are rewritten in its parent instead
+ * (xc_abom_fork_begin). */
+_Static_assert(sizeof(struct xc_stats) <= XC_STATS_SIZE, "struct xc_stats: XC_STATS_SIZE (abi.h)");
+
 static int patchable(long nr)
 {
-    return nr >= 0 && nr < XC_NR_MAX && !XC_ABOM_UNPATCHABLE(nr);
+    return nr >= 0 && nr < XC_NR_MAX && !XC_ABOM_NEEDS_FRAME(nr);
 }
 
 /* Patching never waits for the lock: a signal handler that runs on the
@@ -1162,6 +1170,23 @@ unsigned long xc_abom_guard(unsigned long ip)
     return 0;
 }
 
+/* clone with a new stack (a thread, posix_spawn's child) needs the trap
+ * frame (libos.c, sys_clone): a clone site's trampoline sends it to the trap
+ * path from here, and only a clone without one (fork and the like) calls in:
+ *     48 89 f1         mov %rsi,%rcx    the new stack (rcx is the syscall's to clobber;
+ *     e3 0c            jrcxz call       jrcxz leaves the flags alone): none, the call
+ *     b8 38 00 00 00   mov $56,%eax
+ *     0f 05            syscall          traps; the new thread resumes right after it,
+ *     e9 RR RR RR RR   jmp site+2       on its own stack
+ * call: ...                                                                    */
+static unsigned char *put_clone_check(unsigned char *t, unsigned long back)
+{
+    static const unsigned char head[12] = {0x48, 0x89, 0xf1, 0xe3, 0x0c, 0xb8, 56, 0, 0, 0, 0x0f, 0x05};
+    xc_memcpy(t, head, sizeof head);
+    put_jmp(t + sizeof head, back);
+    return t + sizeof head + 5;
+}
+
 /* nr < 0: a JUMP site, which trapped with *seen*. */
 static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
 {
@@ -1172,6 +1197,8 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
         t = put_fast_answer(t, nr, back);
         t = put_fast_tid(t, nr, back);
         t = put_direct(t, nr, 0, back);
+        if (nr == __NR_clone)
+            t = put_clone_check(t, back);
     } else {
         t = put_direct(t, seen, 1, back);
     }
@@ -1227,6 +1254,26 @@ static void close_text(unsigned long a, unsigned long n, int prot)
     H3(__NR_mprotect, page, end - page, prot);
 }
 
+/* In a process with one thread, a rewrite is written through /proc/self/mem
+ * in one go: no other thread can run those bytes meanwhile (and a signal
+ * handler on this one cannot run during the call), the text keeps its
+ * protection and its mapping whole (mprotect splits the mapping around each
+ * page it opens, and every later fork and exit then copies and tears down
+ * the pieces), and it costs a call less.  -1 where it cannot (threads, no
+ * /proc): the caller opens the page and stores, as it does with threads. */
+static int text_write(unsigned long at, const void *bytes, unsigned long n)
+{
+    if (__atomic_load_n(&st->threaded, __ATOMIC_RELAXED))
+        return -1;
+    long fd = H3(__NR_openat, -100, "/proc/self/mem", 02 /* O_RDWR */ | 02000000 /* O_CLOEXEC */);
+    if (fd < 0)
+        return -1;
+    struct { const void *b; unsigned long l; } iov = {bytes, n};
+    long r = H5(__NR_pwritev2, fd, &iov, 1, at, 0);
+    H1(__NR_close, fd);
+    return r == (long)n ? 0 : -1;
+}
+
 /* Record a site about to be rewritten behind a placeholder (under the lock;
  * readers in signal handlers see the entry before the count). */
 static void hold(struct held h)
@@ -1242,10 +1289,13 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
     if (!tramp)
         return XC_ABOM_NO_ROOM;
     tramp_fill(tramp, nr, nr, sys + 2);
-    if (open_text(mov, 8, prot) < 0)
-        return XC_ABOM_PROTECT;
     unsigned char rel[4];
     put32(rel, (uint32_t)((long)tramp - (long)(mov + 5)));
+    unsigned char jmp5[5] = {0xe9, rel[0], rel[1], rel[2], rel[3]};
+    if (text_write(mov, jmp5, sizeof jmp5) == 0)
+        return sys - mov == 5 ? XC_ABOM_MOV32 : XC_ABOM_MOV64;
+    if (open_text(mov, 8, prot) < 0)
+        return XC_ABOM_PROTECT;
     if ((mov & 63) == 63) {
         /* Only the first byte in this line: `f4` there, then rel32 (the next
          * line's first four bytes, one aligned store), then `e9`. */
@@ -1312,6 +1362,10 @@ static int patch_jump(unsigned long sys, unsigned long slot, long nr, int prot)
     if (!tramp)
         return XC_ABOM_NO_ROOM;
     tramp_fill(tramp, -1, nr, sys + 2);
+    unsigned char jmp5[5], jmp2[2] = {0xeb, (unsigned char)(slot - (sys + 2))};
+    put_jmp(jmp5, tramp - slot + (unsigned long)jmp5); /* e9 rel32 as it will sit at slot */
+    if (text_write(slot, jmp5, sizeof jmp5) == 0 && text_write(sys, jmp2, sizeof jmp2) == 0)
+        return XC_ABOM_JUMP;
     if (open_text(slot, 5, prot) < 0)
         return XC_ABOM_PROTECT;
     put_jmp((unsigned char *)slot, tramp); /* padding: nothing runs it yet */
@@ -1433,10 +1487,59 @@ static int decide(long nr, unsigned long sys, struct object **op)
 /* fork: the child gets a copy of this state, which should not be
  * mid-change; if the lock stays taken (by this very thread, interrupted),
  * the child just never patches. */
+/* A fork child's first trap at a site: tell its parent, which rewrites the
+ * site before it forks again (learn_child_sites), so that its next children
+ * find it patched.  A child lives too short for its own traps to pay for a
+ * rewrite (glibc's fork child calls set_robust_list, then execve or _exit:
+ * three traps, where the parent itself never calls at those sites).  The
+ * ring is in the statistics segment, shared by the container's processes. */
+static void child_site(unsigned long sys, long nr)
+{
+    long parent = __atomic_load_n(&st->forker, __ATOMIC_RELAXED);
+    if (!parent || !xc_stats || !patchable(nr) || xc_getpid() == parent)
+        return;
+    uint64_t i = __atomic_fetch_add(&xc_stats->child_sites_next, 1, __ATOMIC_RELAXED) % XC_CHILD_SITES;
+    __atomic_store_n(&xc_stats->child_sites[i][1], (uint64_t)sys | (uint64_t)nr << 48, __ATOMIC_RELAXED);
+    __atomic_store_n(&xc_stats->child_sites[i][0], (uint64_t)parent, __ATOMIC_RELEASE);
+}
+
+/* Before a fork: rewrite the sites this process's children reported.  Each
+ * entry is taken once (its pid cleared); decide() checks the site as for a
+ * trap (a stale or forged entry can only name a site that is one). */
+static void learn_child_sites(long me)
+{
+    uint64_t next = __atomic_load_n(&xc_stats->child_sites_next, __ATOMIC_ACQUIRE);
+    if (next == st->child_seen || !try_lock())
+        return;
+    st->child_seen = next;
+    for (int i = 0; i < XC_CHILD_SITES; i++) {
+        uint64_t *e = xc_stats->child_sites[i], who = (uint64_t)me;
+        if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != who)
+            continue;
+        uint64_t v = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
+        if (!__atomic_compare_exchange_n(&e[0], &who, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        unsigned long sys = v & ((1UL << 48) - 1);
+        long nr = (long)(v >> 48);
+        if (was_refused(sys) || in_tramp_page(sys))
+            continue;
+        struct object *o = 0;
+        int verdict_ = decide(nr, sys, &o);
+        if (verdict_ >= 0)
+            verdict(sys, nr, verdict_, o);
+    }
+    unlock();
+}
+
 void xc_abom_fork_begin(void)
 {
     if (!st)
         return;
+    long me = xc_getpid();
+    if (st->forker != me)
+        st->forker = me;
+    if (xc_stats)
+        learn_child_sites(me);
     /* One thread, not interrupted mid-patch: nothing can be mid-change, and
      * neither parent nor child writes to these pages (no copy of them). */
     if (!__atomic_load_n(&st->threaded, __ATOMIC_RELAXED) && !__atomic_load_n(&st->lock, __ATOMIC_RELAXED))
@@ -1482,6 +1585,8 @@ void xc_abom_try(long nr, unsigned long call_addr)
     if (in_tramp_page(sys))
         return;
     int traps = site_state(sys, 1, 0);
+    if (traps == 1)
+        child_site(sys, nr);
     if (traps == SITE_REFUSED || traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW) ||
         !try_lock())
         return;

@@ -275,6 +275,12 @@ static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
     return p;
 }
 
+/* The calling process's pid, from the cache where it may be used (abom.c). */
+long xc_getpid(void)
+{
+    return sys_getpid(0, 0, 0);
+}
+
 /* Map the container's statistics segment, if the runtime gave one. */
 void xc_stats_attach(void)
 {
@@ -1315,7 +1321,15 @@ static struct xc_sigaction *app_fault(long sig)
 /* The host's action: the LibOS's handler, with the mask, SA_NODEFER and
  * SA_ONSTACK of the program's handler, so that the kernel blocks what it
  * would block for that handler; with none, SA_NODEFER and SA_ONSTACK. */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old);
+
 static long install_fault(long sig, const struct xc_sigaction *app)
+{
+    return install_fault_old(sig, app, 0);
+}
+
+/* ... and what the host had (when *old*). */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old)
 {
     int own = app->handler != SIG_DFL_ && app->handler != SIG_IGN_;
     struct xc_sigaction sa = {
@@ -1325,23 +1339,20 @@ static long install_fault(long sig, const struct xc_sigaction *app)
         .restorer = (void *)xc_restorer,
         .mask = own ? app->mask & ~SIGSYS_BIT : 0,
     };
-    return H4(__NR_rt_sigaction, sig, &sa, 0, 8);
+    return H4(__NR_rt_sigaction, sig, &sa, old, 8);
 }
 
-/* At start: the actions are the defaults, or SIG_IGN kept across execve. */
+/* At start: the actions are the defaults, or SIG_IGN kept across execve.
+ * One call each: the old action comes back from the call that installs
+ * ours (which is the same for both: install_fault). */
 long xc_install_fault_handlers(void)
 {
     for (int i = 0; i < 2; i++) {
-        struct xc_sigaction now;
-        long r = H4(__NR_rt_sigaction, fault_sigs[i], 0, &now, 8);
+        struct xc_sigaction dfl = {0}, now;
+        long r = install_fault_old(fault_sigs[i], &dfl, &now);
         if (r < 0)
             return r;
-        if (now.handler != SIG_IGN_)
-            now = (struct xc_sigaction){0};
-        *app_fault(fault_sigs[i]) = now;
-        r = install_fault(fault_sigs[i], &now);
-        if (r < 0)
-            return r;
+        *app_fault(fault_sigs[i]) = now.handler == SIG_IGN_ ? now : dfl;
     }
     return 0;
 }
@@ -1550,8 +1561,8 @@ static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
  * a new stack), returning through the same trap frame (or patched call). */
 static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
 {
+    xc_abom_fork_begin(); /* (first: it may ask for our pid, which pid_forget then hides from the child) */
     long kept = pid_forget(flags);
-    xc_abom_fork_begin();
     long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
     xc_abom_fork_end();
     if (r == 0)
@@ -1575,6 +1586,8 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
             return -XC_EINVAL;
         return fork_like(flags, a[2], a[3], a[4]);
     }
+    if (!uc)
+        return -XC_EINVAL; /* (a patched site's trampoline sends a new stack to the trap path) */
     int vfork = (flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK);
     int was_uncached = rw && rw->pid_uncached;
     long kept = pid_forget(flags);

@@ -130,6 +130,7 @@ void xc_rw_init(void);
 void xc_ppid_init(void);
 void xc_ppid_watch(void);
 const long *xc_cached_answer(long nr);
+long xc_getpid(void);
 
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
