@@ -45,7 +45,7 @@ GUEST_SRC = Path(__file__).resolve().parent / "guest" / "xcguest.c"
 
 CASES = [
     "fork_tree", "exec_sh", "exec_self", "threads", "vfork_exec", "clone_raw", "exit_codes",
-    "ids", "uname_ids", "parent_death", "clocks",
+    "ids", "uname_ids", "parent_death", "fork_state", "clocks",
     "sig_info", "sig_mask", "sigaltstack", "sig_sync", "sigchld", "eintr", "sig_nested",
     "sigsuspend", "signalfd", "thread_signals",
     "file_io", "dirs", "fd_ops", "pipes", "unix_sockets", "tcp", "udp", "epoll", "poll_select",

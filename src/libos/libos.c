@@ -30,15 +30,18 @@ struct xc_rw {
     int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
     long ppid;         /* getppid's answer plus one (it may be 0), 0 until asked or after the parent died */
     int ppid_watched;  /* the host sends SIGSYS when the parent dies (PR_SET_PDEATHSIG) */
+    int ppid_lazy;     /* not yet, but the LibOS may ask for it at the first getppid (xc_ppid_watch) */
     int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
     unsigned int ids[2][3];
-    long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's) */
+    long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's); 0: this
+                          one, not asked yet (set before a CLONE_VM child is made: owns_state) */
     long tid_off;      /* the program set its own gs base: gettid is the host's (xc_tid_*) */
     unsigned long uts_seq; /* uname's answer: odd while being written */
     uint64_t uts_gen;      /* ... for this xc_stats->uts_generation, plus one (0: none) */
     char uts[6 * 65];
     int rng_lock, rng_seeded; /* getrandom's generator (rng_fill) */
+    long rng_pid;             /* ... seeded in this process (a fork child's copy is not seeded) */
     uint32_t rng_key[8];
     uint64_t rng_counter, rng_left; /* blocks made, blocks left before a reseed */
     uint32_t rng_buf[128];    /* 8 blocks: the next key, then output not yet given */
@@ -47,22 +50,30 @@ struct xc_rw {
 _Static_assert(sizeof(struct xc_rw) <= 4096, "struct xc_rw: one page");
 static struct xc_rw *rw;
 
+extern char xc_rw_page[4096]; /* gate.S: in the pages the seal leaves writable */
+
 void xc_rw_init(void)
 {
-    long p = H6(__NR_mmap, 0, 4096, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
-    if (!XC_ERR(p)) {
-        rw = (struct xc_rw *)p;
-        rw->owner = H0(__NR_getpid);
-    }
+    rw = (struct xc_rw *)xc_rw_page; /* zero: nothing known yet, owner 0 (this process) */
 }
 
 /* In a new process (fork, vfork, clone without CLONE_VM): its state is its
- * own, and its random numbers must not be its parent's. */
+ * own, its random numbers are not its parent's (rng_fill reseeds in a new
+ * process, seen by its pid), its pid and parent are
+ * not its parent's (the parent forgot them before the clone: pid_forget),
+ * and the host's parent-death signal is cleared (fork clears it): the LibOS
+ * watches again at the first getppid.  No host call, and no write where the
+ * value is already right: the page stays shared with the parent until
+ * either changes it (a fork child that only exits copies none of it). */
 static void child_owns_state(void)
 {
     if (rw) {
-        rw->owner = H0(__NR_getpid);
-        rw->rng_seeded = 0;
+        if (rw->owner)
+            rw->owner = 0;
+        if (!rw->ppid_lazy || rw->ppid_watched) {
+            rw->ppid_lazy = 1;
+            rw->ppid_watched = 0;
+        }
     }
     if (!rw || !rw->tid_off)
         xc_tid_forget();
@@ -71,21 +82,39 @@ static void child_owns_state(void)
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
 static int owns_state(void)
 {
-    return rw && rw->owner == H0(__NR_getpid);
+    return rw && (rw->owner == 0 || rw->owner == H0(__NR_getpid));
 }
 
 #define CLONE_THREAD 0x10000
 
 /* Before a clone: a new process must not inherit our cached pid, and one
- * that shares our memory must never use the cache. */
-static void pid_forget(unsigned long flags)
+ * that shares our memory must never use the cache (nor take our state for
+ * its own: owns_state).  Returns what pid_remember gives back to the parent
+ * of a process that does not share its memory. */
+static long pid_forget(unsigned long flags)
 {
     if (!rw || (flags & CLONE_THREAD))
-        return;
-    if (flags & 0x100 /* CLONE_VM */)
+        return 0;
+    long kept = rw->pid;
+    if (flags & 0x100 /* CLONE_VM */) {
         rw->pid_uncached = 1;
-    rw->pid = 0;
-    rw->ppid = 0;
+        if (!rw->owner)
+            rw->owner = H0(__NR_getpid);
+    }
+    if (rw->pid) /* (no write when there is nothing to forget: see child_owns_state) */
+        rw->pid = 0;
+    if (rw->ppid)
+        rw->ppid = 0;
+    return kept;
+}
+
+/* After the clone, in the parent of a process that does not share its
+ * memory (any more): its own cached pid again (the child got the copy
+ * without it).  Its ppid is asked again. */
+static void pid_remember(long kept)
+{
+    if (rw && kept)
+        __atomic_store_n(&rw->pid, kept, __ATOMIC_RELAXED);
 }
 
 #define PR_SET_PDEATHSIG 1
@@ -100,21 +129,33 @@ void xc_ppid_watch(void)
     if (!rw)
         return;
     rw->ppid = 0;
+    rw->ppid_lazy = 0;
     rw->ppid_watched = H2(__NR_prctl, PR_SET_PDEATHSIG, XC_SIGSYS) == 0;
 }
 
 /* At start: the host's parent-death signal is ours (SIGSYS, left by the
- * image before an execve) or none, or the program's own, kept across execve. */
+ * image before an execve) or none, which the LibOS replaces by its own at
+ * the first getppid (ppid_lazy), or the program's own, kept across execve. */
 void xc_ppid_init(void)
 {
     int sig = 0;
-    if (H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) == 0 && (sig == 0 || sig == XC_SIGSYS))
-        xc_ppid_watch();
+    if (!rw || H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) != 0)
+        return;
+    rw->ppid_watched = sig == XC_SIGSYS;
+    rw->ppid_lazy = sig == 0;
 }
+
+static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc);
 
 static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
+    /* Watch before asking (a parent that dies after the answer is seen), from
+     * the main thread only: the host's parent-death signal is a thread's and
+     * goes with it, and the main thread is the one that lives as long as the
+     * process. */
+    if (rw && rw->ppid_lazy && !rw->pid_uncached && H0(__NR_gettid) == sys_getpid(0, 0, 0))
+        xc_ppid_watch();
     if (!rw || rw->pid_uncached || !rw->ppid_watched)
         return H0(__NR_getppid);
     long p = __atomic_load_n(&rw->ppid, __ATOMIC_RELAXED);
@@ -142,6 +183,7 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
         long r = H2(__NR_prctl, PR_SET_PDEATHSIG, sig);
         if (r == 0) {
             rw->ppid_watched = 0;
+            rw->ppid_lazy = 0;
             rw->ppid = 0;
         }
         return r;
@@ -231,6 +273,12 @@ static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
     if (p > 0)
         __atomic_store_n(&rw->pid, p + 1, __ATOMIC_RELAXED);
     return p;
+}
+
+/* The calling process's pid, from the cache where it may be used (abom.c). */
+long xc_getpid(void)
+{
+    return sys_getpid(0, 0, 0);
 }
 
 /* Map the container's statistics segment, if the runtime gave one. */
@@ -1433,7 +1481,8 @@ static int rng_fill(unsigned long buf, unsigned long len, long *done)
 {
     if (!rw || __atomic_exchange_n(&rw->rng_lock, 1, __ATOMIC_ACQUIRE))
         return 1;
-    if (!rw->rng_seeded || rw->rng_left < len / 32 + 16) {
+    long pid = sys_getpid(0, 0, 0);
+    if (!rw->rng_seeded || rw->rng_pid != pid || rw->rng_left < len / 32 + 16) {
         if (H3(__NR_getrandom, rw->rng_key, sizeof rw->rng_key, 0) != (long)sizeof rw->rng_key) {
             __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
             return 1;
@@ -1443,6 +1492,7 @@ static int rng_fill(unsigned long buf, unsigned long len, long *done)
         rw->rng_avail = 0;
         xc_memset(rw->rng_buf, 0, sizeof rw->rng_buf);
         rw->rng_seeded = 1;
+        rw->rng_pid = pid;
     }
     unsigned char *out = (unsigned char *)rw->rng_buf;
     unsigned long n = 0;
@@ -1686,35 +1736,57 @@ static long sys_clone3(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- memory: the LibOS region is not the program's to change ---------------- */
 
-extern char __executable_start[], _end[], etext[];
+extern char __executable_start[], _end[];
 
 /* After the program is loaded the LibOS's writable pages are made read-only
  * (sealed), so the program can neither patch the LibOS's code nor change its
  * state; the LibOS opens them for its own rare writes (SIGSYS's recorded
- * action).  mprotect/munmap/mmap/mremap over the image are refused. */
-#define SEAL_START (((unsigned long)etext + 4095) & ~4095UL)
-#define SEAL_END (((unsigned long)_end + 4095) & ~4095UL)
+ * action).  mprotect/munmap/mmap/mremap over the image are refused.
+ *
+ * The image's writable segment (its bss) is [seal start, xc_rw_start)
+ * sealed, then [xc_rw_start, xc_rw_end) left writable (gate.S: the direct
+ * gates' return addresses, struct xc_rw, ABOM's bookkeeping): two mappings.
+ * The seal starts at that segment's first page, read from the image's own
+ * program headers (mapped at XC_LIBOS_BASE). */
+extern char xc_rw_start[], xc_rw_end[];
 
-/* The direct gates' return addresses (gate.S), which ABOM writes while the
- * program runs: four whole pages the seal leaves writable. */
-uint64_t xc_gate_back[XC_GATE_DIRECT] __attribute__((aligned(4096), section(".bss.xc_gate_back")));
-_Static_assert(sizeof xc_gate_back % 4096 == 0, "xc_gate_back: whole pages");
+static unsigned long seal_start(void)
+{
+    static unsigned long start; /* (in the sealed pages: set before the first seal) */
+    if (!start) {
+        const unsigned char *eh = (const unsigned char *)XC_LIBOS_BASE;
+        unsigned long phoff = *(const uint64_t *)(eh + 32);
+        unsigned int phnum = *(const uint16_t *)(eh + 56);
+        for (unsigned int i = 0; i < phnum; i++) {
+            const unsigned char *ph = eh + phoff + 56 * i;
+            if (*(const uint32_t *)ph == 1 /* PT_LOAD */ && (*(const uint32_t *)(ph + 4) & 2 /* PF_W */)) {
+                start = *(const uint64_t *)(ph + 16) & ~4095UL;
+                break;
+            }
+        }
+    }
+    return start;
+}
 
 void xc_seal(void)
 {
-    unsigned long back = (unsigned long)xc_gate_back, back_end = back + sizeof xc_gate_back;
-    H3(__NR_mprotect, SEAL_START, back - SEAL_START, 1 /* PROT_READ */);
-    H3(__NR_mprotect, back_end, SEAL_END - back_end, 1 /* PROT_READ */);
+    unsigned long s = seal_start();
+    if (s && s < (unsigned long)xc_rw_start)
+        H3(__NR_mprotect, s, (unsigned long)xc_rw_start - s, 1 /* PROT_READ */);
 }
 
 void xc_unseal(void)
 {
-    H3(__NR_mprotect, SEAL_START, SEAL_END - SEAL_START, 3 /* PROT_READ|PROT_WRITE */);
+    unsigned long s = seal_start();
+    if (s && s < (unsigned long)xc_rw_start)
+        H3(__NR_mprotect, s, (unsigned long)xc_rw_start - s, 3 /* PROT_READ|PROT_WRITE */);
 }
 
 static int hits_libos(unsigned long addr, unsigned long len)
 {
     unsigned long lo = (unsigned long)__executable_start, hi = (unsigned long)_end;
+    if ((unsigned long)xc_rw_end > hi)
+        hi = (unsigned long)xc_rw_end;
     return addr < hi && addr + len > lo;
 }
 
@@ -1795,7 +1867,15 @@ static struct xc_sigaction *app_fault(long sig)
 /* The host's action: the LibOS's handler, with the mask, SA_NODEFER and
  * SA_ONSTACK of the program's handler, so that the kernel blocks what it
  * would block for that handler; with none, SA_NODEFER and SA_ONSTACK. */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old);
+
 static long install_fault(long sig, const struct xc_sigaction *app)
+{
+    return install_fault_old(sig, app, 0);
+}
+
+/* ... and what the host had (when *old*). */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old)
 {
     int own = app->handler != SIG_DFL_ && app->handler != SIG_IGN_;
     struct xc_sigaction sa = {
@@ -1805,23 +1885,20 @@ static long install_fault(long sig, const struct xc_sigaction *app)
         .restorer = (void *)xc_restorer,
         .mask = own ? app->mask & ~SIGSYS_BIT : 0,
     };
-    return H4(__NR_rt_sigaction, sig, &sa, 0, 8);
+    return H4(__NR_rt_sigaction, sig, &sa, old, 8);
 }
 
-/* At start: the actions are the defaults, or SIG_IGN kept across execve. */
+/* At start: the actions are the defaults, or SIG_IGN kept across execve.
+ * One call each: the old action comes back from the call that installs
+ * ours (which is the same for both: install_fault). */
 long xc_install_fault_handlers(void)
 {
     for (int i = 0; i < 2; i++) {
-        struct xc_sigaction now;
-        long r = H4(__NR_rt_sigaction, fault_sigs[i], 0, &now, 8);
+        struct xc_sigaction dfl = {0}, now;
+        long r = install_fault_old(fault_sigs[i], &dfl, &now);
         if (r < 0)
             return r;
-        if (now.handler != SIG_IGN_)
-            now = (struct xc_sigaction){0};
-        *app_fault(fault_sigs[i]) = now;
-        r = install_fault(fault_sigs[i], &now);
-        if (r < 0)
-            return r;
+        *app_fault(fault_sigs[i]) = now.handler == SIG_IGN_ ? now : dfl;
     }
     return 0;
 }
@@ -2035,6 +2112,21 @@ static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- processes ------------------------------------------------------------ */
 
+/* A new process that does not share our memory (fork, vfork, clone without
+ * a new stack), returning through the same trap frame (or patched call). */
+static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
+{
+    xc_abom_fork_begin(); /* (first: it may ask for our pid, which pid_forget then hides from the child) */
+    long kept = pid_forget(flags);
+    long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
+    xc_abom_fork_end();
+    if (r == 0)
+        child_owns_state();
+    else
+        pid_remember(kept);
+    return r;
+}
+
 static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr;
@@ -2047,17 +2139,15 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
             flags &= ~(unsigned long)CLONE_VM; /* a shared stack would lose our frame */
         else if (flags & CLONE_VM)
             return -XC_EINVAL;
-        pid_forget(flags);
-        xc_abom_fork_begin();
-        long r = H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
-        xc_abom_fork_end();
-        if (r == 0) {
-            child_owns_state();
-            xc_ppid_watch();
-        }
-        return r;
+        return fork_like(flags, a[2], a[3], a[4]);
     }
-    pid_forget(flags);
+    if (!uc)
+        return -XC_EINVAL; /* (a patched site's trampoline sends a new stack to the trap path) */
+    int vfork = (flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK);
+    int was_uncached = rw && rw->pid_uncached;
+    long kept = pid_forget(flags);
+    if ((flags & CLONE_VM) && !vfork) /* (a vfork child runs while this process waits) */
+        xc_abom_threads();
     /* The child starts in xc_clone_thread on the new stack: leave it the
      * program's registers and return address just below the stack top. */
     uint64_t *top = (uint64_t *)sp;
@@ -2067,35 +2157,29 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
     b[4] = m->rbp; b[5] = m->rbx; b[6] = m->r11; b[7] = m->r10;
     b[8] = m->r9; b[9] = m->r8; b[10] = m->rdx; b[11] = m->rsi;
     b[12] = m->rdi; b[13] = m->rcx; b[14] = m->rip;
-    return xc_clone_thread(flags, b, (void *)a[2], (void *)a[3], (unsigned long)a[4]);
+    long r = xc_clone_thread(flags, b, (void *)a[2], (void *)a[3], (unsigned long)a[4]);
+    if (vfork && r > 0 && rw) {
+        /* posix_spawn's child has executed or exited: the memory is this
+         * process's alone again, and so are its caches. */
+        rw->pid_uncached = was_uncached;
+        if (!was_uncached) {
+            rw->owner = 0;
+            pid_remember(kept);
+        }
+    }
+    return r;
 }
 
 static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    pid_forget(0);
-    xc_abom_fork_begin();
-    long r = H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
-    xc_abom_fork_end();
-    if (r == 0) {
-        child_owns_state();
-        xc_ppid_watch();
-    }
-    return r;
+    return fork_like(XC_SIGCHLD, 0, 0, 0);
 }
 
 static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    pid_forget(0);
-    xc_abom_fork_begin();
-    long r = H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
-    xc_abom_fork_end();
-    if (r == 0) {
-        child_owns_state();
-        xc_ppid_watch();
-    }
-    return r;
+    return fork_like(CLONE_VFORK | XC_SIGCHLD, 0, 0, 0);
 }
 
 /* execve: check what the kernel would check first (the old image is gone

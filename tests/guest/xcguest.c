@@ -1252,6 +1252,93 @@ static int case_parent_death(void)
     return 0;
 }
 
+/* What a new process must not take over from its parent, where the X-LibOS
+ * answers from per-process caches: its pid and parent, its random bytes;
+ * and the caches after posix_spawn and vfork children are gone. */
+struct fork_report {
+    pid_t pid, ppid;
+    unsigned char rnd[32];
+};
+
+static void *ask_ppid(void *arg)
+{
+    *(pid_t *)arg = getppid();
+    return NULL;
+}
+
+static int case_fork_state(void)
+{
+    pid_t me = getpid(), pp = getppid();
+    unsigned char mine[32];
+    for (int i = 0; i < 50; i++) /* a few calls: under ABOM the sites become patched calls */
+        CHECK(getpid() == me && getppid() == pp);
+    CHECK(getrandom(mine, sizeof mine, 0) == (ssize_t)sizeof mine);
+    int fds[2];
+    xpipe(fds);
+    pid_t c = xfork();
+    if (c == 0) {
+        struct fork_report r = {getpid(), getppid(), {0}};
+        if (getrandom(r.rnd, sizeof r.rnd, 0) != (ssize_t)sizeof r.rnd ||
+            write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(3);
+        _exit(0);
+    }
+    struct fork_report r;
+    CHECK(read(fds[0], &r, sizeof r) == (ssize_t)sizeof r);
+    CHECK(getrandom(mine, sizeof mine, 0) == (ssize_t)sizeof mine);
+    out("fork child: own pid=%s parent=%s random bytes not the parent's=%s\n", yesno(r.pid == c),
+        yesno(r.ppid == me), yesno(memcmp(r.rnd, mine, sizeof mine) != 0));
+    out("fork child: %s\n", status_str(xwait(c)));
+    out("parent after fork: pid=%s ppid=%s\n", yesno(getpid() == me), yesno(getppid() == pp));
+
+    /* vfork and posix_spawn children run in the parent's memory for a while */
+    pid_t v = vfork();
+    if (v == 0)
+        _exit(getpid() & 0x7f);
+    int st = xwait(v);
+    out("vfork child's pid=%s\n", yesno(WIFEXITED(st) && WEXITSTATUS(st) == (v & 0x7f)));
+    for (int i = 0; i < 3; i++) {
+        char *av[] = {"sh", "-c", "exit 0", NULL};
+        CHECK(posix_spawn(&v, "/bin/sh", NULL, NULL, av, environ) == 0);
+        CHECK(WIFEXITED(xwait(v)));
+    }
+    out("after vfork and posix_spawn: pid=%s ppid=%s\n", yesno(getpid() == me), yesno(getppid() == pp));
+    c = xfork();
+    if (c == 0) {
+        struct fork_report r2 = {getpid(), getppid(), {0}};
+        _exit(r2.pid == getpid() && r2.ppid == me ? 0 : 3);
+    }
+    out("fork after posix_spawn: %s\n", status_str(xwait(c)));
+
+    /* A thread asks for the parent first and exits; then the parent dies:
+     * the main thread must see the new parent (the subreaper, us). */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int ready[2];
+    xpipe(ready);
+    c = xfork();
+    if (c == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            pid_t seen = -1;
+            pthread_t t;
+            if (pthread_create(&t, NULL, ask_ppid, &seen) != 0 || pthread_join(t, NULL) != 0)
+                _exit(4);
+            pid_t before = getppid();
+            if (seen != before || write(ready[1], "x", 1) != 1)
+                _exit(3);
+            _exit(wait_reparented(before, me, 0));
+        }
+        char b;
+        _exit(g > 0 && read(ready[0], &b, 1) == 1 ? 0 : 4);
+    }
+    out("middle process: %s\n", status_str(xwait(c)));
+    pid_t w = wait(&st);
+    out("grandchild whose thread asked first, reparented to us: %s\n",
+        w > 0 ? status_str(st) : "none");
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    return 0;
+}
+
 static int case_clocks(void)
 {
     struct timespec a, b, res;
@@ -5197,6 +5284,7 @@ static const struct tcase CASES[] = {
     {"ids", case_ids},
     {"uname_ids", case_uname_ids},
     {"parent_death", case_parent_death},
+    {"fork_state", case_fork_state},
     {"clocks", case_clocks},
     {"sig_info", case_sig_info},
     {"sig_mask", case_sig_mask},
