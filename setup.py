@@ -27,7 +27,8 @@ LIBOS_CFLAGS = [
     # One mapping for the headers, code and constants (fewer mappings: cheaper fork and exit)
     "-Wl,-z,noseparate-code",
 ]
-RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c", "lifecycle.c", "stubs.c"]
+RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c",
+                   "lifecycle.c", "rootfs.c", "init.c", "libos.c", "create.c"]
 RUNTIME_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 
@@ -60,8 +61,12 @@ class BuildWithLibOS(build_ext):
         out = os.path.join(out_dir, "xc-runtime")
         cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
                *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES]]
-        print(" ".join(cmd))
-        subprocess.run(cmd, check=True)
+        # Linked statically where libc.a is there: no dynamic loader to run
+        # at every container operation (~0.2 ms here).
+        print(" ".join(cmd + ["-static"]))
+        if subprocess.run(cmd + ["-static"]).returncode != 0:
+            print(" ".join(cmd))
+            subprocess.run(cmd, check=True)
         os.replace(out + ".tmp", out)
 
 
