@@ -60,24 +60,16 @@ def test_fuzz_image_importer(targets):
     """docker-archive and OCI archives around hostile layers (names with .. or absolute, symlinks
     and hard links out, devices, setuid files, whiteouts, 300-byte names), with their JSON mutated
     and their bytes flipped or cut: an image or a one-line error, and never a write outside the
-    store.  The tracebacks of finding 12 are tallied, not failed (fuzz.KNOWN_IMAGE)."""
+    store."""
     if "image" not in targets:
         pytest.skip("the image importer (xcontainers.archive) is not in this tree")
     try:
         targets["image"]()
     except fuzz.Finding as e:
         raise AssertionError(str(e)) from None
-    print("known importer tracebacks met:", fuzz.KNOWN_SEEN)
+    assert fuzz.KNOWN_SEEN == {}, f"importer tracebacks: {fuzz.KNOWN_SEEN}"
 
 
-IMPORTER_TRACEBACKS = ("finding 12: the image importer trusts the types of its JSON (archive.py: a docker "
-                       "manifest.json entry or an OCI layer descriptor that is not an object, a path that is "
-                       "not a string: AttributeError/TypeError) and lets OSError out of layer.py (a name "
-                       "component over 255 bytes: ENAMETOOLONG): a traceback instead of a one-line error; "
-                       "fix there, then empty fuzz.KNOWN_IMAGE")
-
-
-@pytest.mark.xfail(strict=True, reason=IMPORTER_TRACEBACKS)
 @pytest.mark.parametrize("case", ["docker-entry-null", "docker-entry-list", "oci-layer-null", "name-300-bytes"])
 def test_image_importer_refuses_with_one_line(case):
     if fuzz.image_target() is None:
