@@ -1,7 +1,12 @@
 /* The X-LibOS image and statistics segment for a container (see libos.h). */
 #include "libos.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -11,7 +16,144 @@
 
 #include "abi.h"
 
+static int sealed_image_fd(void);
+
+/* --- the shared copy (libos.image_fd) ------------------------------------------- */
+
+#define SHARED_DIR "/run/xcontainers/libos"
+#define SHARED_NAME "xc-libos"
+#define OPEN_TREE_CLONE_ 1
+#define OPEN_TREE_CLOEXEC_ 02000000
+#define MOUNT_ATTR_RDONLY_ 0x1
+#define MOUNT_ATTR_NOSUID_ 0x2
+#define MOUNT_ATTR_NODEV_ 0x4
+#define MOUNT_ATTR_NOEXEC_ 0x8
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void rmtree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int copy_fd(int dst, int src, off_t size)
+{
+    for (off_t left = size; left > 0;) {
+        ssize_t n = sendfile(dst, src, NULL, left);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        left -= n;
+    }
+    return 0;
+}
+
+/* libos._install_shared_copy: the image into d, atomically (a complete file
+ * or none); then the copies of other versions go (running containers keep
+ * theirs open). */
+static int install_shared_copy(const char *src, const char *d, off_t size)
+{
+    if (makedirs(SHARED_DIR, 0700) < 0)
+        return -1;
+    char tmp[] = SHARED_DIR "/.new-XXXXXX";
+    if (mkdtemp(tmp) == NULL)
+        return -1;
+    char *file = path_join(tmp, SHARED_NAME);
+    int rc = -1;
+    int in AUTOCLOSE = open(src, O_RDONLY | O_CLOEXEC);
+    int out AUTOCLOSE = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    struct stat st;
+    if (in >= 0 && out >= 0 && copy_fd(out, in, size) == 0 && fstat(out, &st) == 0 && st.st_size == size &&
+        fchmod(out, 0555) == 0 && chmod(tmp, 0755) == 0) {
+        if (rename(tmp, d) == 0) {
+            rc = 0;
+        } else {
+            char *f = path_join(d, SHARED_NAME);
+            rc = lexists(f) ? 0 : -1; /* another runtime made it meanwhile: keep that one */
+            free(f);
+        }
+    }
+    int e = errno;
+    rmtree(tmp);
+    free(file);
+    if (rc == 0) {
+        DIR *dir = opendir(SHARED_DIR);
+        struct dirent *ent;
+        while (dir && (ent = readdir(dir)) != NULL) {
+            if (ent->d_name[0] == '.' || strcmp(ent->d_name, path_basename(d)) == 0)
+                continue;
+            char *old = path_join(SHARED_DIR, ent->d_name);
+            rmtree(old);
+            free(old);
+        }
+        if (dir)
+            closedir(dir);
+    }
+    errno = e;
+    return rc;
+}
+
+/* libos._shared_image_fd: a read-only fd on the one copy every container
+ * shares, through a detached, read-only bind mount of its directory. */
+static int shared_image_fd(void)
+{
+    char *src = path_join(package_dir(), "xc-libos");
+    struct stat st;
+    if (stat(src, &st) < 0) {
+        free(src);
+        return -1;
+    }
+    char *d = xasprintf("%s/%lld-%lld-%llu", SHARED_DIR, (long long)st.st_size,
+                        (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+                        (unsigned long long)st.st_ino);
+    char *f = path_join(d, SHARED_NAME);
+    int fd = -1, tree AUTOCLOSE = -1;
+    if (!lexists(f) && install_shared_copy(src, d, st.st_size) < 0)
+        goto out;
+    tree = syscall(428 /* SYS_open_tree */, AT_FDCWD, d, OPEN_TREE_CLONE_ | OPEN_TREE_CLOEXEC_);
+    if (tree < 0)
+        goto out;
+    struct {
+        uint64_t set, clr, propagation, userns_fd;
+    } attr = {MOUNT_ATTR_RDONLY_ | MOUNT_ATTR_NOSUID_ | MOUNT_ATTR_NODEV_, MOUNT_ATTR_NOEXEC_, 0, 0};
+    if (syscall(442 /* SYS_mount_setattr */, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+        goto out;
+    fd = openat(tree, SHARED_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat got;
+    if (fd >= 0 && (fstat(fd, &got) < 0 || got.st_size != st.st_size)) {
+        close(fd);
+        fd = -1;
+    }
+out:
+    free(src);
+    free(d);
+    free(f);
+    return fd;
+}
+
 int libos_image_fd(void)
+{
+    int shared = shared_image_fd();
+    if (shared >= 0)
+        return shared;
+    return sealed_image_fd();
+}
+
+/* libos.sealed_image_fd: a sealed memfd copy, where no shared copy can be had. */
+static int sealed_image_fd(void)
 {
     char *path = path_join(package_dir(), "xc-libos");
     int src AUTOCLOSE = open(path, O_RDONLY | O_CLOEXEC);
@@ -25,17 +167,8 @@ int libos_image_fd(void)
     int fd = memfd_create("xc-libos", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0 || fstat(src, &st) < 0)
         goto fail;
-    for (off_t left = st.st_size; left > 0;) {
-        ssize_t n = sendfile(fd, src, NULL, left);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n == 0)
-                errno = EIO;
-            goto fail;
-        }
-        left -= n;
-    }
+    if (copy_fd(fd, src, st.st_size) < 0)
+        goto fail;
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         goto fail;
     return fd;
