@@ -175,7 +175,7 @@ _Noreturn static void start_init(struct creation *c)
         send_error(c->sync[1]);
         _exit(1);
     }
-    mark("namespaces");
+    mark_fault("namespaces"); /* (timed where clone returned) */
     struct init_ctx ic = {
         .id = c->o->id,
         .sp = &c->sp,
@@ -214,6 +214,7 @@ static int spawn_init(struct creation *c, bool foreground)
             return xcr_fail_errno("clone");
         if (pid == 0)
             start_init(c);
+        mark_timing("namespaces");
         c->init_pid = pid;
         return 0;
     }
@@ -249,6 +250,7 @@ static int spawn_init(struct creation *c, bool foreground)
         }
         if (pid == 0)
             start_init(c);
+        mark_timing("namespaces");
         char msg[32];
         int n = snprintf(msg, sizeof msg, "P%d", (int)pid);
         send(c->sync[1], msg, n, MSG_NOSIGNAL);

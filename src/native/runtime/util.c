@@ -415,19 +415,32 @@ char *now_rfc3339(void)
 
 /* --- named points (XC_TIMING, XC_FAULT), as xcontainers.points ------------------- */
 
+static int point_fd = -1;
+static const char *point_fault = "";
+
+static void points_setup(void)
+{
+    static bool checked = false;
+    if (checked)
+        return;
+    checked = true;
+    const char *path = getenv("XC_TIMING");
+    if (path && *path)
+        point_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    const char *f = getenv("XC_FAULT");
+    point_fault = f ? f : "";
+}
+
 void mark(const char *point)
 {
-    static int fd = -1;
-    static bool checked = false;
-    static const char *fault = "";
-    if (!checked) {
-        checked = true;
-        const char *path = getenv("XC_TIMING");
-        if (path && *path)
-            fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        const char *f = getenv("XC_FAULT");
-        fault = f ? f : "";
-    }
+    mark_timing(point);
+    mark_fault(point);
+}
+
+void mark_timing(const char *point)
+{
+    points_setup();
+    int fd = point_fd;
     if (fd >= 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -438,7 +451,12 @@ void mark(const char *point)
             /* as points.mark: ignored */
         }
     }
-    if (*fault && strcmp(point, fault) == 0) {
+}
+
+void mark_fault(const char *point)
+{
+    points_setup();
+    if (*point_fault && strcmp(point, point_fault) == 0) {
         kill(getpid(), SIGKILL);
         /* still here: the container's init, pid 1 of its pid namespace,
          * which a signal from inside the namespace cannot kill */

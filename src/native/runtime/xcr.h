@@ -87,6 +87,10 @@ char *now_rfc3339(void);
 /* This process has passed *point* (a key of points.POINTS): a line to the
  * XC_TIMING file; with XC_FAULT=point, SIGKILL to itself (the fault tests). */
 void mark(const char *point);
+/* Its two halves, where the native path passes a point in two processes:
+ * "namespaces", timed where clone() returns, killed in the new init. */
+void mark_timing(const char *point);
+void mark_fault(const char *point);
 
 /* --- the log (--log, --log-format, --debug), as xcontainers.log --------- */
 struct logcfg {
