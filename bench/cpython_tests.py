@@ -237,8 +237,8 @@ def counts(outcomes: dict[str, str]) -> dict[str, int]:
 def runtime_binary(kind: str) -> str | None:
     if kind == "runc":
         return shutil.which("runc")
-    venv = os.path.join(ROOT, ".venv", "bin", "xc-runtime")
-    return shutil.which("xc-runtime") or (venv if os.path.exists(venv) else None)
+    venv = os.path.join(ROOT, ".venv", "bin", "xc-runtime")  # the tree's own first, as the tests pick it
+    return venv if os.path.exists(venv) else shutil.which("xc-runtime")
 
 
 def missing_prerequisites(runtimes: list[str]) -> list[str]:
