@@ -275,6 +275,9 @@ def test_abom_rewrites_sites_and_keeps_their_meaning(xc, make_bundle, probe):
     assert "mov that did not run: ok" in out          # imm != trapped number: left alone
     assert "red zone kept: yes" in out                # pitfall 1
     assert "registers and flags kept: yes" in out     # pitfall 6
+    # clone: rewritten, a fork through it returns as a call, a thread through it still traps
+    assert "fork through a clone site: ok" in out and "clone site rewritten: yes" in out, out
+    assert "thread through a rewritten clone site: ok" in out, out
 
 
 def test_abom_off_leaves_sites_alone(xc, make_bundle, probe):
