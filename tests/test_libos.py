@@ -505,4 +505,9 @@ def test_xc_stats_of_a_running_container_and_xc_run_trace(tmp_path):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert re.search(r'^\[1\] openat\(0xffffff9c, "/etc/hostname", 0x0\) = 3', r.stderr, re.M), r.stderr
+    # ABOM's verdicts too, for sites that trap often enough to be looked at (a loop)
+    r = subprocess.run([xc_cli, "run", "--rm", "--trace", "busybox", "sh", "-c",
+                        "for i in 1 2 3 4 5 6 7 8; do echo $i > /dev/null; done"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
     assert re.search(r"^abom /bin/busybox 0x[0-9a-f]+ nr=\d+ (mov32|jump)$", r.stderr, re.M), r.stderr
