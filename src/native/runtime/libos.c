@@ -61,9 +61,25 @@ static int copy_fd(int dst, int src, off_t size)
     return 0;
 }
 
+#define SHARED_KEEP 4 /* image versions kept there (libos.SHARED_KEEP) */
+
+struct version {
+    double mtime;
+    char *name;
+};
+
+/* sorted((mtime, name) ...), reverse=True */
+static int newest_first(const void *a, const void *b)
+{
+    const struct version *x = a, *y = b;
+    if (x->mtime != y->mtime)
+        return x->mtime < y->mtime ? 1 : -1;
+    return -strcmp(x->name, y->name);
+}
+
 /* libos._install_shared_copy: the image into d, atomically (a complete file
- * or none); then the copies of other versions go (running containers keep
- * theirs open). */
+ * or none); then all but the SHARED_KEEP newest versions go (running
+ * containers keep theirs open). */
 static int install_shared_copy(const char *src, const char *d, off_t size)
 {
     if (makedirs(SHARED_DIR, 0700) < 0)
@@ -90,17 +106,33 @@ static int install_shared_copy(const char *src, const char *d, off_t size)
     rmtree(tmp);
     free(file);
     if (rc == 0) {
+        /* all but the SHARED_KEEP newest versions go (this one included) */
+        struct version *others = NULL;
+        size_t n = 0;
         DIR *dir = opendir(SHARED_DIR);
         struct dirent *ent;
         while (dir && (ent = readdir(dir)) != NULL) {
-            if (ent->d_name[0] == '.' || strcmp(ent->d_name, path_basename(d)) == 0)
+            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0 ||
+                strncmp(ent->d_name, ".new-", 5) == 0 || strcmp(ent->d_name, path_basename(d)) == 0)
                 continue;
             char *old = path_join(SHARED_DIR, ent->d_name);
-            rmtree(old);
+            struct stat ost;
+            if (stat(old, &ost) == 0) {
+                others = xrealloc(others, sizeof *others * (n + 1));
+                others[n].mtime = ost.st_mtim.tv_sec + ost.st_mtim.tv_nsec / 1e9;
+                others[n++].name = xstrdup(ent->d_name);
+            }
             free(old);
         }
         if (dir)
             closedir(dir);
+        qsort(others, n, sizeof *others, newest_first);
+        for (size_t i = SHARED_KEEP - 1; i < n; i++) {
+            char *old = path_join(SHARED_DIR, others[i].name);
+            rmtree(old);
+            free(old);
+        }
+        free(others);
     }
     errno = e;
     return rc;
