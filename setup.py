@@ -17,15 +17,18 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-LIBOS_SOURCES = ["gate.S", "loader.c", "libos.c", "abom.c", "decode.c", "filter.c", "util.c"]
+LIBOS_SOURCES = ["gate.S", "loader.c", "libos.c", "abom.c", "decode.c", "filter.c", "util.c", "vdso.c"]
 LIBOS_CFLAGS = [
     "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
     "-ffreestanding", "-nostdlib", "-static", "-fno-pie", "-no-pie",
     "-fno-stack-protector", "-fcf-protection=none", "-mgeneral-regs-only",
     "-fno-asynchronous-unwind-tables", "-fno-builtin",
     "-Wl,-Ttext-segment=0x10000000", "-Wl,--build-id=none", "-Wl,-z,noexecstack",
+    # One mapping for the headers, code and constants (fewer mappings: cheaper fork and exit)
+    "-Wl,-z,noseparate-code",
 ]
-RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c", "lifecycle.c", "stubs.c"]
+RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c",
+                   "lifecycle.c", "rootfs.c", "init.c", "libos.c", "create.c"]
 RUNTIME_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 
@@ -47,7 +50,8 @@ class BuildWithLibOS(build_ext):
             out_dir = os.path.join(self.build_lib, "xcontainers")
         os.makedirs(out_dir, exist_ok=True)
         out = os.path.join(out_dir, "xc-libos")
-        cmd = ["gcc", *LIBOS_CFLAGS, "-I", src, "-o", out, *[os.path.join(src, s) for s in LIBOS_SOURCES]]
+        cmd = ["gcc", *LIBOS_CFLAGS, "-Wl,-T," + os.path.join(src, "layout.ld"), "-I", src, "-o", out,
+               *[os.path.join(src, s) for s in LIBOS_SOURCES]]
         print(" ".join(cmd))
         subprocess.run(cmd, check=True)
         # The runtime's entry point may be running (it is what xc-runtime on
@@ -57,8 +61,12 @@ class BuildWithLibOS(build_ext):
         out = os.path.join(out_dir, "xc-runtime")
         cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
                *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES]]
-        print(" ".join(cmd))
-        subprocess.run(cmd, check=True)
+        # Linked statically where libc.a is there: no dynamic loader to run
+        # at every container operation (~0.2 ms here).
+        print(" ".join(cmd + ["-static"]))
+        if subprocess.run(cmd + ["-static"]).returncode != 0:
+            print(" ".join(cmd))
+            subprocess.run(cmd, check=True)
         os.replace(out + ".tmp", out)
 
 

@@ -237,6 +237,9 @@ def counts(outcomes: dict[str, str]) -> dict[str, int]:
 def runtime_binary(kind: str) -> str | None:
     if kind == "runc":
         return shutil.which("runc")
+    own = os.path.join(ROOT, "src", "xcontainers", "xc-runtime")  # this tree's native entry point
+    if os.access(own, os.X_OK):
+        return own
     venv = os.path.join(ROOT, ".venv", "bin", "xc-runtime")
     return shutil.which("xc-runtime") or (venv if os.path.exists(venv) else None)
 

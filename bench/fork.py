@@ -17,6 +17,11 @@ absolute times between runs.
     bench/fork.py [-n REPS] [--quick] [--runtimes native,runc,crun,xc-trap,xc]
                   [--target SECONDS] [--json FILE]
 
+An A/B between two builds of xcontainers: name the other build's runtime
+as xc@TREE (that tree's .venv/bin/xc-runtime) or xc@PATH-TO-XC-RUNTIME
+(likewise xc-trap@..., xc-nolibos@...), e.g.
+    bench/fork.py --runtimes runc,xc@/tmp/base/xc-runtime,xc
+
 A benchmark, not a test: it asserts nothing about the numbers.
 """
 
@@ -68,7 +73,7 @@ def main() -> None:
     ap.add_argument("--json", help="write the experiment's result here as JSON")
     a = ap.parse_args()
     rts = [ALIASES.get(x, x) for x in a.runtimes.split(",") if x]
-    bad = [x for x in rts if x not in ALL or x == "uml"]
+    bad = [x for x in rts if x.partition("@")[0] not in ALL or x == "uml"]
     if bad or (a.reps is not None and a.reps < 1):
         ap.error(f"unknown runtime: {', '.join(bad)}" if bad else "--reps must be >= 1")
     command = " ".join(["bench/fork.py", *sys.argv[1:]])

@@ -34,14 +34,16 @@
  *   park       writes a byte to fd 1, waits for one on fd 0, exits (the
  *              target of forkexec's shape probe)
  *
- * fork and forkexec add what the process model costs to the line: minor
+ * fork and forkexec add what the process model costs to the line: CPU time
+ * per op (user and system, this process and its children: less sensitive
+ * than the time to other load on the machine), minor
  * page faults per op in the children (RUSAGE_CHILDREN, over the timed loop:
  * for forkexec, the new image's too) and in this process; this process's
  * page tables (VmPTE, kB), mappings (lines of /proc/self/maps) and fd table
  * size (FDSize); and the same of one child at rest, after the fork (fork:
  * blocked in a read) or after the exec (forkexec: `park`, blocked likewise):
  *
- *     {"op":"fork","n":2000,"ns_per_op":98000.0,"minflt_child":30.1,
+ *     {"op":"fork","n":2000,"ns_per_op":98000.0,"cpu_ns_per_op":97000.0,"minflt_child":30.1,
  *      "minflt_self":12.0,"pte_kb":36,"maps":12,"fdsize":64,
  *      "child_pte_kb":36,"child_maps":12,"child_minflt":25}
  *
@@ -277,6 +279,11 @@ static void op_forkexec(long n)
 
 /* --- the shape of a process, for fork and forkexec --------------------------- */
 
+static double tv_ns(const struct timeval *tv)
+{
+    return (double)tv->tv_sec * 1e9 + (double)tv->tv_usec * 1e3;
+}
+
 struct shape {
     long pte_kb, maps, fdsize, minflt;
 };
@@ -451,6 +458,9 @@ int main(int argc, char **argv)
         struct shape me, kid;
         shape_of(op->name, "self", &me);
         child_shape(op->name, op->run == op_forkexec, &kid);
+        double cpu = tv_ns(&self1.ru_utime) + tv_ns(&self1.ru_stime) + tv_ns(&kids1.ru_utime) + tv_ns(&kids1.ru_stime) -
+                     (tv_ns(&self0.ru_utime) + tv_ns(&self0.ru_stime) + tv_ns(&kids0.ru_utime) + tv_ns(&kids0.ru_stime));
+        printf(",\"cpu_ns_per_op\":%.1f", cpu / (double)n);
         printf(",\"minflt_child\":%.1f,\"minflt_self\":%.1f,\"pte_kb\":%ld,\"maps\":%ld,\"fdsize\":%ld,"
                "\"child_pte_kb\":%ld,\"child_maps\":%ld,\"child_minflt\":%ld",
                (double)(kids1.ru_minflt - kids0.ru_minflt) / (double)n,

@@ -75,7 +75,7 @@ class Libos:
     def syms_file(self) -> str:
         lines = [f"{n} {self.syms[n]:#x}" for n in (
             "xc_host_syscall", "xc_gate_direct", "xc_gate_back", "xc_restorer", "xc_sigsys_handler",
-            "xc_proc", "xc_stats", "__executable_start", "_end")]
+            "xc_proc", "xc_stats", "__executable_start", "_end") if n in self.syms]
         lines += [f"site {at:#x} {kind}" for at, kind in self.sites]
         return "\n".join(lines) + "\n"
 
@@ -89,14 +89,20 @@ class Libos:
         syms = _symbols(image)
         addr, data = _section(image, "xc_gate")
         funcs = sorted((a, n) for n, a in syms.items() if addr <= a < addr + len(data) and not n.startswith("__"))
-        direct = syms["xc_gate_direct"]
+        direct = syms.get("xc_gate_direct", -1)
+        listing = subprocess.run(["objdump", "-d", "-j", "xc_gate", str(image)], capture_output=True, text=True,
+                                 check=True).stdout
+        decoded = {int(m.group(1), 16) for m in re.finditer(r"^\s+([0-9a-f]+):\s+0f 05\s+syscall", listing, re.M)}
         sites = []
         for off in range(len(data) - 1):
             if data[off:off + 2] != b"\x0f\x05":
                 continue
             at = addr + off
             owner = [n for a, n in funcs if a <= at][-1]
-            if owner == "xc_gate_direct" and (at - direct) % 8 == 0:
+            if at not in decoded:
+                # inside another instruction: the guest tries it in a child of its own
+                sites.append((at, f"unaligned:{owner}"))
+            elif owner == "xc_gate_direct" and (at - direct) % 8 == 0:
                 sites.append((at, f"direct:{(at - direct) // 8}"))
             else:
                 sites.append((at, owner))
@@ -189,6 +195,17 @@ def traced_run(rt: RuntimeUnderTest, bundle: Bundle, cut: str, timeout: float = 
 
 def allowed_on_host(interface: dict[int, tuple[str, str]]) -> set[int]:
     return set(interface) | set(FILTER_ANYWHERE) | set(KERNEL_MADE)
+
+
+def no_leftovers(wait: float = 3.0) -> dict[str, list[str]]:
+    """leftovers(), given a moment for what is still being torn down (exiting processes,
+    cgroups removed after them): what is there after *wait* seconds is a leak."""
+    deadline = time.monotonic() + wait
+    while True:
+        got = leftovers()
+        if not any(got.values()) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
 
 
 def leftovers() -> dict[str, list[str]]:

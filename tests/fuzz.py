@@ -14,8 +14,9 @@ Targets, and what each must do with any input:
             its process ends (exit, signal, time limit); the container's
             driver, the host and a second container keep running, and only
             calls of the exokernel interface reach the host (the trace).
-  image     the image/tar importer (branch `images`): NOT YET -- see
-            image_target() below, which says what to do when it lands.
+  image     xcontainers.archive.import_archive (docker-archive, OCI archive)
+            of hostile layers: an image or an XcError of one line, and
+            nothing written outside the store.
 
 Inputs are generated with Hypothesis from seeds: the corpus in
 tests/fuzz_corpus/<target>/ (configs, profiles, annotation sets, ELF
@@ -50,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from conftest import ROOT  # noqa: E402  (puts src/ on sys.path)
+import conftest  # noqa: E402,F401  (puts src/ on sys.path)
 
 CORPUS = HERE / "fuzz_corpus"
 
@@ -322,20 +323,56 @@ def hypothesis_tests(max_examples: int, seed: int | None = None) -> dict[str, Ca
         LAST["profile"] = ann
         check_profile(ann)
 
+    entry = st.tuples(st.sampled_from(ENTRY_NAMES), st.sampled_from(sorted(ENTRY_TYPES)),
+                      st.sampled_from(LINK_TARGETS), st.sampled_from([0o644, 0o755, 0o4755, 0o6777, 0o1777, 0]),
+                      st.integers(0, 64))
+
+    @wrap
+    @common
+    @given(st.data())
+    def image(data: Any) -> None:
+        fmt = data.draw(st.sampled_from(["docker", "oci"]))
+        entries = data.draw(st.lists(entry, min_size=1, max_size=8))
+        layer = layer_tar(entries)
+        edits = data.draw(st.integers(0, 2))
+        cfg_edit = man_edit = None
+        if edits:
+            which = data.draw(st.sampled_from(["config", "manifest"]))
+            f = (lambda d: mutate(data.draw, d, edits))
+            cfg_edit, man_edit = (f, None) if which == "config" else (None, f)
+        archive = bytearray(image_archive(fmt, layer, cfg_edit, man_edit))
+        for _ in range(data.draw(st.integers(0, 2))):
+            i = data.draw(st.integers(0, len(archive) - 1))
+            if data.draw(st.booleans()):
+                archive[i] ^= 1 << data.draw(st.integers(0, 7))
+            else:
+                del archive[i:]
+                break
+        LAST["image"] = {"format": fmt, "entries": entries, "archive": bytes(archive).hex()}
+        check_image(bytes(archive))
+
     out["spec"] = spec_structured
     out["spec-bytes"] = spec_bytes
     out["seccomp"] = seccomp
     out["profile"] = profile
+    if image_target() is not None:
+        out["image"] = image
     return out
 
 
 LAST: dict[str, Any] = {}
-TARGET_OF = {"spec": "spec", "spec-bytes": "spec", "seccomp": "seccomp", "profile": "profile"}
+TARGET_OF = {"spec": "spec", "spec-bytes": "spec", "seccomp": "seccomp", "profile": "profile", "image": "image"}
 
 
 def replay(target: str) -> list[str]:
     """Run every corpus input of *target*; return the rules they break (none, once fixed)."""
-    check = {"spec": check_spec, "seccomp": check_seccomp, "profile": check_profile}[target]
+    def image_recipe(r: dict[str, Any]) -> None:
+        if "archive" in r:  # found by the fuzzer: the archive exactly as it failed
+            check_image(bytes.fromhex(r["archive"]), known_ok=False)
+        else:
+            check_image(image_archive(r["format"], layer_tar([tuple(e) for e in r["entries"]])), known_ok=False)
+
+    check = {"spec": check_spec, "seccomp": check_seccomp, "profile": check_profile, "image": image_recipe}[target]
     broken = []
     for name, value in corpus(target):
         try:
@@ -495,25 +532,165 @@ def run_elf_batch(rt: Any, batch: list[tuple[str, dict[str, Any]]], seeds_: dict
     return Outcome(r.rc, r.out, r.err, ContainerCalls(0.0))
 
 
-# --- the image importer (branch `images`) ----------------------------------------------------
+# --- the image importer ----------------------------------------------------------------------
+
+# Layer entries: (name, type, link target, mode, size).  Names and targets that try to leave
+# the layer's directory carry ESCAPE, which must never appear outside the store.
+ESCAPE = "xcfuzzescape"
+ENTRY_NAMES = ["bin", "bin/sh", "etc/passwd", "a", "a/b", "a/b/c", "./x", "x/../y", "../" + ESCAPE,
+               "../../" + ESCAPE, "/" + ESCAPE, "/tmp/" + ESCAPE, "link", "link/" + ESCAPE, "dev/null",
+               ".wh.a", "a/.wh..wh..opq", ".wh..wh.plnk", "a" * 300, "é/ü", "", ".", "..", "a//b", "hl"]
+LINK_TARGETS = ["/", "/etc", "..", "../..", "/tmp", "bin/sh", "a", "hl", "link", "../" + ESCAPE,
+                "/tmp/" + ESCAPE, "nonexistent", "a/b/c", ""]
+ENTRY_TYPES = {"file": b"0", "dir": b"5", "symlink": b"2", "hardlink": b"1", "chr": b"3", "blk": b"4",
+               "fifo": b"6"}
+
+
+def layer_tar(entries: list[tuple[str, str, str, int, int]]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, link, mode, size in entries:
+            ti = tarfile.TarInfo(name)
+            ti.type = ENTRY_TYPES[kind]
+            ti.mode = mode
+            ti.linkname = link
+            ti.mtime = 1700000000
+            if kind in ("chr", "blk"):
+                ti.devmajor, ti.devminor = 1, 3
+            data = b"x" * size if kind == "file" else b""
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def _sha(b: bytes) -> str:
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def image_archive(fmt: str, layer: bytes, config_edit: Any = None, manifest_edit: Any = None) -> bytes:
+    """A one-layer docker-archive or OCI archive around *layer*, its digests right
+    (after *config_edit*/*manifest_edit*, callables that change the parsed JSON)."""
+    import io
+    import tarfile
+
+    config: Any = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                   "rootfs": {"type": "layers", "diff_ids": [_sha(layer)]}}
+    if config_edit:
+        config = config_edit(config)
+    cfg = json.dumps(config).encode()
+    files: dict[str, bytes] = {}
+    if fmt == "docker":
+        manifest: Any = [{"Config": hashlib.sha256(cfg).hexdigest() + ".json", "RepoTags": ["fuzz/x:1"],
+                          "Layers": [hashlib.sha256(layer).hexdigest() + "/layer.tar"]}]
+        if manifest_edit:
+            manifest = manifest_edit(manifest)
+        files = {"manifest.json": json.dumps(manifest).encode(),
+                 hashlib.sha256(cfg).hexdigest() + ".json": cfg,
+                 hashlib.sha256(layer).hexdigest() + "/layer.tar": layer}
+    else:
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha(cfg),
+                               "size": len(cfg)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": _sha(layer),
+                                "size": len(layer)}]}
+        if manifest_edit:
+            manifest = manifest_edit(manifest)
+        man = json.dumps(manifest).encode()
+        index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                    "digest": _sha(man), "size": len(man),
+                                                    "annotations": {"org.opencontainers.image.ref.name":
+                                                                    "fuzz/x:1"}}]}
+        files = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}', "index.json": json.dumps(index).encode(),
+                 "blobs/sha256/" + _sha(man)[7:]: man, "blobs/sha256/" + _sha(cfg)[7:]: cfg,
+                 "blobs/sha256/" + _sha(layer)[7:]: layer}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _tree(root: str) -> set[str]:
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            out.add(os.path.relpath(os.path.join(dirpath, n), root))
+    return out
+
+
+# Tracebacks the fuzzer found in the importer, reported (docs/security.md, finding 12) and not
+# fixed yet (src/xcontainers/archive.py and layer.py are the images work's): (exception type, the
+# file its innermost frame is in).  They are tallied in KNOWN_SEEN rather than failing the run,
+# so that the fuzzer keeps looking for what matters more (a write outside the store); the
+# strict xfails in tests/test_fuzz.py turn into failures once they are fixed: then empty this.
+KNOWN_IMAGE: set[tuple[str, str]] = set()
+KNOWN_SEEN: dict[tuple[str, str], int] = {}
+
+
+def _known(e: BaseException) -> tuple[str, str] | None:
+    """(type, file) when *e* is one of KNOWN_IMAGE: raised with that file on its way up."""
+    import traceback
+
+    files = {os.path.basename(f.filename) for f in traceback.extract_tb(e.__traceback__)}
+    for kind, file in KNOWN_IMAGE:
+        if type(e).__name__ == kind and file in files:
+            return (kind, file)
+    return None
+
+
+def check_image(archive: bytes, known_ok: bool = True) -> None:
+    """Import *archive* into a fresh store: records, or an XcError of one line; and nothing
+    outside the store (its parent directory, /tmp) gains an entry."""
+    from xcontainers.archive import import_archive
+    from xcontainers.errors import XcError
+    from xcontainers.imagestore import ImageStore
+
+    work = tempfile.mkdtemp(prefix="xc-fuzz-image-")
+    try:
+        outside = os.path.join(work, "outside")
+        os.mkdir(outside)
+        with open(os.path.join(outside, "keep"), "w") as f:
+            f.write("keep")
+        path = os.path.join(work, "in.tar")
+        with open(path, "wb") as f:
+            f.write(archive)
+        before_tmp = {n for n in os.listdir("/tmp") if ESCAPE in n}
+        store = ImageStore(os.path.join(work, "store"))
+        try:
+            import_archive(store, path)
+        except XcError as e:
+            _one_line(e, "image", archive[:200])
+        except Exception as e:  # noqa: BLE001
+            k = _known(e) if known_ok else None
+            if k is None:
+                raise Finding(f"image: {type(e).__name__}: {str(e)[:300]}") from e
+            KNOWN_SEEN[k] = KNOWN_SEEN.get(k, 0) + 1
+        escaped = ({n for n in os.listdir("/tmp") if ESCAPE in n} - before_tmp) | \
+            {n for n in _tree(work) if ESCAPE in n and not n.startswith("store" + os.sep)} | \
+            (_tree(outside) - {"keep"})
+        if escaped:
+            raise Finding(f"image: the import wrote outside its store: {sorted(escaped)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for n in os.listdir("/tmp"):
+            if ESCAPE in n:
+                p = os.path.join("/tmp", n)
+                shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) and not os.path.islink(p) else \
+                    os.unlink(p)
 
 
 def image_target() -> Callable[[bytes], None] | None:
-    """The image/tar importer, once it is on main.
-
-    PLACE FOR THE IMPORTER: the `images` branch adds xcontainers.archive /
-    imagestore (docker-archive, OCI layout and archive).  When it has landed,
-    fill this in: write the mutated archive (seeds: a one-layer docker-archive
-    and an OCI archive of the busybox rootfs, kept in tests/fuzz_corpus/image/)
-    to a temporary file and import it into a temporary store (XC_IMAGES); the
-    rule: an image, or an XcError with one line, and nothing written outside
-    the store (no path escapes, no devices, no setuid files owned by root
-    unless the layer says so).  Until then: None, and test_fuzz.py skips."""
+    """check_image, when the importer (xcontainers.archive, from the `images` branch) is there."""
     try:
         import xcontainers.archive  # noqa: F401
     except ImportError:
         return None
-    return None  # the importer's API is not settled on main yet: see the docstring
+    return check_image
 
 
 # --- the long run --------------------------------------------------------------------------------
@@ -595,26 +772,26 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=30, help="total time (default 30)")
-    ap.add_argument("--targets", default="spec,seccomp,profile,elf",
-                    help="comma-separated: spec, seccomp, profile, elf (default: all)")
+    ap.add_argument("--targets", default="spec,seccomp,profile,image,elf",
+                    help="comma-separated: spec, seccomp, profile, image, elf (default: all)")
     a = ap.parse_args(argv)
     targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     unknown = set(targets) - {"spec", "seccomp", "profile", "elf", "image"}
     if unknown:
         ap.error(f"unknown target(s): {', '.join(sorted(unknown))}")
     if "image" in targets and image_target() is None:
-        print("image: the importer has not landed on main yet (tests/fuzz.py, image_target)", file=sys.stderr)
+        print("image: the importer (xcontainers.archive) is not in this tree", file=sys.stderr)
         targets.remove("image")
     start = time.monotonic()
     total = a.minutes * 60
-    py = [n for n in ("spec", "spec-bytes", "seccomp", "profile") if TARGET_OF[n] in targets]
+    py = [n for n in ("spec", "spec-bytes", "seccomp", "profile", "image") if TARGET_OF[n] in targets]
     share = total / 2 if py and "elf" in targets else total
 
     def log(msg: str) -> None:
         print(f"[{time.monotonic() - start:7.1f}s] {msg}", flush=True)
 
     findings = 0
-    for t in ("spec", "seccomp", "profile"):
+    for t in ("spec", "seccomp", "profile", "image"):
         if t in targets:
             for b in replay(t):
                 findings += 1
@@ -623,6 +800,8 @@ def main(argv: list[str] | None = None) -> int:
         findings += run_python_targets(py, start + share, log)
     if "elf" in targets:
         findings += run_elf(start + total, log)
+    if KNOWN_SEEN:
+        log(f"known importer tracebacks met (finding 12): {KNOWN_SEEN}")
     log(f"done: {findings} finding(s)")
     return 1 if findings else 0
 

@@ -40,7 +40,7 @@ from conftest import ROOT, XC_RUNTIME, Bundle, RuntimeUnderTest, build_busybox_r
 import attackkit
 import hosttrace
 from attackkit import (DOCKER_PROFILE, IMAGE, Detached, Libos, Outcome, Sentinel, allowed_on_host, build_guest,
-                       leftovers, make_bundle, traced_run)
+                       make_bundle, no_leftovers, traced_run)
 from hosttrace import names_of
 
 
@@ -221,7 +221,7 @@ def test_the_container_reached_the_host_only_through_the_interface(xc_run: Outco
 def test_the_other_container_and_the_host_are_unharmed(xc_run: Outcome, sentinel):
     """The sentinel container still answers; the attacked container left nothing behind."""
     assert sentinel(), "the sentinel container stopped answering after the attacks"
-    assert leftovers() == {"mounts": [], "cgroups": [], "processes": []}
+    assert no_leftovers() == {"mounts": [], "cgroups": [], "processes": []}
 
 
 # --- 1. never-allowed calls ---------------------------------------------------------------
@@ -266,6 +266,10 @@ def test_every_syscall_in_the_gate_refuses_forbidden_numbers(xc_run: Outcome, li
     others = [(at, k) for at, k in libos_image.sites if not k.startswith("direct:")]
     for key, value in got.items():
         if key in ("direct-count",):
+            continue
+        if key.startswith("unaligned:"):
+            # 0f 05 inside another instruction: the bytes before it may change the registers (any
+            # answer of an allowed call) and those after may kill the process; the host's view decides
             continue
         assert value.endswith(("EPERM", "0 (rax cleared after the call)")), (key, value)
     tried = {key.rsplit(".", 1)[0] for key in got if "@" in key}
@@ -364,11 +368,11 @@ def test_region_through_the_gate_reaches_only_the_interface(xc_run: Outcome, int
     boundary is the interface, not the LibOS's memory, which runs at the program's
     privilege); whatever it then does, only interface calls reach the host."""
     got = xc_run.results["region-gate"]
-    assert got["code.mprotect-rwx"] == "OK, then served"
-    assert got["code.store-after-mprotect"] == "stored, then served"
+    # allowed today; an argument check on mprotect (the interface's own work) would make it EPERM
+    assert got["code.mprotect-rwx"] in ("OK, then served", "EPERM, then served")
+    assert got["code.store-after-mprotect"] in ("stored, then served", "mprotect EPERM")
     assert got["code.pkey_mprotect"] == "EPERM, then served"    # not on the interface
-    calls = assert_confined(xc_run, "region-gate", interface)
-    assert _nr("mprotect") in calls
+    assert_confined(xc_run, "region-gate", interface)
 
 
 # --- 4. the LibOS's fds and an exec of something else ----------------------------------------
@@ -385,8 +389,9 @@ def test_program_cannot_close_or_replace_the_libos_fds(xc_run: Outcome, interfac
     assert got["openat-dev-fd-1023-app"] == got["openat-proc-fd-1022-app"] == "ENOENT"
     # fd 1021 is the LibOS's only while the trace is on
     assert got["dup2-1021-app"] == "OK, now /dev/null"
-    # through the gate they can (the LibOS's fds are the program's own resources)
-    assert got["close-1023-gate"] == "OK, now ENOENT"
+    # through the gate they can today (the LibOS's fds are the program's own resources;
+    # finding 4 asks the filter to refuse it: then EPERM)
+    assert got["close-1023-gate"] in ("OK, now ENOENT", "EPERM, now /memfd:xc-libos (deleted)")
     assert_confined(xc_run, "libos-fds", interface)
 
 
@@ -495,7 +500,8 @@ def test_proc_self_exe_cannot_overwrite_the_libos_image(xc_run: Outcome, interfa
     assert got["self-exe-gate-is"] == "/memfd:xc-libos (deleted)"
     # Read-only fd (EBADF) or write-sealed memfd (EPERM): either way not written.
     assert got["write-self-exe-image-gate"] in ("EBADF", "EPERM")
-    assert got["ftruncate-image-gate"] == "EPERM"
+    assert got["write-image-fd-gate"] in ("EPERM", "EBADF")    # F_SEAL_WRITE: EPERM
+    assert got["ftruncate-image-gate"] in ("EPERM", "EINVAL")
     assert got["open-pid1-exe-wronly-app"] == "ETXTBSY"
     assert got["reexec-runs"] == "/attacks" and got["reexec-proc-self-exe"] == "exit 0"
     assert_confined(xc_run, "proc-exe", interface)
@@ -580,19 +586,22 @@ def test_exec_cwd_cannot_be_a_host_directory(special, state_roots):
 
 @pytest.mark.parametrize("runtime", ["runc", "xc"])
 def test_exec_exposes_no_host_file_to_the_container(runtime, special, state_roots):
-    """While the host runs `exec` eight times, a process in the container looks at every other
-    process's /proc/PID/{exe,cwd,root}: none may lead outside the container."""
-    b = special(runtime, ["/attacks", "watch", "5"])
+    """While the host runs `exec` (up to 30 times), a process in the container looks at every
+    other process's /proc/PID/{exe,cwd,root}: none may lead outside the container."""
+    b = special(runtime, ["/attacks", "watch", "120"])
     with Detached(state_roots[runtime], b) as c:
         c.wait_for("watch: ready")
-        for _ in range(8):
+        for n in range(1, 31):  # until the watcher sees something outside, or 30 execs
             r = c.exec("/bin/true")
             assert r.returncode == 0, r.stderr
-        log = c.wait_for("watch/summary", timeout=30)
-    summary = re.search(r"^watch/summary: (.*)$", log, re.M).group(1)
-    REPORT.setdefault("exec-window", {})[runtime] = summary
+            time.sleep(0.05)
+            if "watch/foreign:" in c.log.read_text():
+                break
+        log = c.log.read_text()
     foreign = sorted(set(re.findall(r"^watch/foreign: pid \d+ (.*)$", log, re.M)))
-    assert summary.endswith(" 0 outside the container"), "\n".join(foreign)
+    REPORT.setdefault("exec-window", {})[runtime] = (f"{n} execs; " + (foreign[0] if foreign else
+                                                                       "nothing outside the container"))
+    assert not foreign, "\n".join(foreign)
 
 
 

@@ -131,7 +131,7 @@ QUICK_METRICS = {
     "spawn": ["/bin/true"] + [f"phase: {label}" for _, label, _ in SPAWN_PHASES],
     "apps": ["nginx req/s", "nginx p50", "nginx p99"]
             + [f"redis {op} {k}" for op in ("SET", "GET") for k in ("req/s", "p50", "p99")],
-    "memory": ["idle PSS"],
+    "memory": ["idle PSS", "N=10 PSS per container", "N=10 MemAvailable drop per container"],
     "scalability": [f"N={n} {label}" for label in ("total req/s", "total PSS", "start time") for n in (1, 10)],
     "abom": [f"{app}: {what}" for app in ("nginx (wrk)", "redis (redis-benchmark)", "python3 script",
                                           "busybox sh script", "static Go program")

@@ -58,13 +58,37 @@ class Out:
     err: str
 
 
+_python_path_wrapper: list[str] = []
+
+
+def _xc_binary() -> str:
+    """XC_BINARY, or with the Python path forced (conftest --xc-path=python),
+    a wrapper that sets XC_RUNTIME_NATIVE=0 itself: conmon and containerd's
+    shim do not pass their environment on to the runtime."""
+    assert XC_BINARY, "xc-runtime is not installed: run `make setup`"
+    if os.environ.get("XC_RUNTIME_NATIVE") != "0":
+        return XC_BINARY
+    if not _python_path_wrapper:
+        import atexit
+        import tempfile
+
+        d = tempfile.mkdtemp(prefix="xc-python-path-")
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "xc-runtime")
+        with open(path, "w") as f:
+            f.write(f'#!/bin/sh\nXC_RUNTIME_NATIVE=0 exec {XC_BINARY} "$@"\n')
+        os.chmod(path, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+        _python_path_wrapper.append(path)
+    return _python_path_wrapper[0]
+
+
 def runtimes() -> list[tuple[str, str]]:
     """(name, binary) pairs, the reference first."""
     need_root()
     if RUNC is None:
         pytest.skip("runc is not installed: it is the reference these tests compare against")
-    assert XC_BINARY, "xc-runtime is not installed: run `make setup`"
-    return [("runc", RUNC), ("xc", XC_BINARY)]
+    return [("runc", RUNC), ("xc", _xc_binary())]
 
 
 def differential(scenario: Callable[[str, str], object]) -> object:

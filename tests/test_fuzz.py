@@ -34,10 +34,12 @@ def targets() -> dict[str, Any]:
     return fuzz.hypothesis_tests(EXAMPLES)
 
 
-@pytest.mark.parametrize("target", ["spec", "seccomp", "profile"])
+@pytest.mark.parametrize("target", ["spec", "seccomp", "profile", "image"])
 def test_corpus_inputs_keep_the_rules(target):
     """Every input in tests/fuzz_corpus/TARGET (seeds, and what earlier runs found) is
     accepted or refused with a one-line ConfigError naming the field."""
+    if target == "image" and fuzz.image_target() is None:
+        pytest.skip("the image importer (xcontainers.archive) is not in this tree")
     assert fuzz.corpus(target), f"tests/fuzz_corpus/{target} is empty"
     assert fuzz.replay(target) == []
 
@@ -54,10 +56,32 @@ def test_fuzz_python_target(name, targets):
         raise AssertionError(f"{e}\n(saved to {path}: fix the cause; the corpus keeps the input)") from None
 
 
-def test_fuzz_image_importer():
+def test_fuzz_image_importer(targets):
+    """docker-archive and OCI archives around hostile layers (names with .. or absolute, symlinks
+    and hard links out, devices, setuid files, whiteouts, 300-byte names), with their JSON mutated
+    and their bytes flipped or cut: an image or a one-line error, and never a write outside the
+    store."""
+    if "image" not in targets:
+        pytest.skip("the image importer (xcontainers.archive) is not in this tree")
+    try:
+        targets["image"]()
+    except fuzz.Finding as e:
+        raise AssertionError(str(e)) from None
+    assert fuzz.KNOWN_SEEN == {}, f"importer tracebacks: {fuzz.KNOWN_SEEN}"
+
+
+@pytest.mark.parametrize("case", ["docker-entry-null", "docker-entry-list", "oci-layer-null", "name-300-bytes"])
+def test_image_importer_refuses_with_one_line(case):
     if fuzz.image_target() is None:
-        pytest.skip("the image/tar importer (branch images) is not on main yet: tests/fuzz.py image_target() "
-                    "says what to fuzz when it lands")
+        pytest.skip("the image importer (xcontainers.archive) is not in this tree")
+    base = fuzz.layer_tar([("bin", "dir", "", 0o755, 0)])
+    archive = {
+        "docker-entry-null": lambda: fuzz.image_archive("docker", base, manifest_edit=lambda m: [None]),
+        "docker-entry-list": lambda: fuzz.image_archive("docker", base, manifest_edit=lambda m: [m]),
+        "oci-layer-null": lambda: fuzz.image_archive("oci", base, manifest_edit=lambda m: {**m, "layers": [None]}),
+        "name-300-bytes": lambda: fuzz.image_archive("oci", fuzz.layer_tar([("a" * 300, "file", "", 0o644, 3)])),
+    }[case]()
+    fuzz.check_image(archive, known_ok=False)
 
 
 # --- the ELF loader ------------------------------------------------------------------------------
@@ -106,7 +130,7 @@ def test_elf_loader_refuses_or_the_process_ends(elf_xc, elf_env):
     off = elf_xc.calls.numbers() - allowed
     assert not off, "off the interface: " + hosttrace.names_of(off)
     assert elf_xc.sentinel_after, "the second container stopped answering"
-    assert attackkit.leftovers() == {"mounts": [], "cgroups": [], "processes": []}
+    assert attackkit.no_leftovers() == {"mounts": [], "cgroups": [], "processes": []}
     # the loader's refusals say why, on the program's stderr
     assert "xc-libos: cannot load the program" in elf_xc.err
 

@@ -154,6 +154,83 @@ def test_program_cannot_close_the_libos_fds(xc, make_bundle, probe):
     assert "exec after close_range: OK" in out
 
 
+def _image_mapping(pid: int) -> dict[str, int]:
+    """The smaps fields of the LibOS image's code mapping of process *pid*."""
+    out: dict[str, int] = {}
+    inside = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                inside = head[-1] == "/xc-libos" and "x" in head[1]
+            elif inside and line.endswith("kB\n"):
+                out[head[0].rstrip(":")] = int(head[1])
+    return out
+
+
+def test_containers_share_one_read_only_image(xc, make_bundle):
+    """Every container executes the same file (one copy of the image's pages in memory, shared),
+    on a read-only mount no process can write through: /proc/PID/fd/1023, /proc/PID/exe."""
+    import errno
+
+    need_root()
+    cids = [f"share-{os.getpid()}-{k}" for k in range(2)]
+    try:
+        for cid in cids:
+            xc.detached("run", "--detach", "--bundle", str(make_bundle(["sleep", "60"]).path), cid)
+        pids = [xc.state(cid)["pid"] for cid in cids]
+        st = [os.stat(f"/proc/{pid}/fd/{libos_abi.XC_LIBOS_FD}") for pid in pids]
+        assert (st[0].st_dev, st[0].st_ino) == (st[1].st_dev, st[1].st_ino)
+        assert (st[0].st_dev, st[0].st_ino) == (os.stat(f"/proc/{pids[0]}/exe").st_dev, st[0].st_ino)
+        for pid in pids:
+            assert os.readlink(f"/proc/{pid}/fd/{libos_abi.XC_LIBOS_FD}") == "/xc-libos"
+            for path in (f"/proc/{pid}/fd/{libos_abi.XC_LIBOS_FD}", f"/proc/{pid}/exe"):
+                for flags in (os.O_WRONLY, os.O_RDWR | os.O_TRUNC):
+                    with pytest.raises(OSError) as e:
+                        os.close(os.open(path, flags))  # as host root, every capability
+                    assert e.value.errno in (errno.EROFS, errno.ETXTBSY), (path, e.value)
+            m = _image_mapping(pid)
+            assert m["Rss"] > 0 and m["Shared_Clean"] == m["Rss"] and m["Private_Dirty"] == 0, m
+    finally:
+        for cid in cids:
+            xc.cmd("delete", "--force", cid)
+
+
+def test_image_copies_per_version_and_fallback(tmp_path, monkeypatch):
+    """One shared copy per image version: a rebuilt image gets a new one and the old one goes
+    (an fd on it stays good); where no shared copy can be made, a sealed memfd of its own."""
+    import fcntl
+
+    need_root()
+    src = tmp_path / "xc-libos"
+    shutil.copy2(libos.image_path(), src)
+    monkeypatch.setattr(libos, "image_path", lambda: str(src))
+    monkeypatch.setattr(libos, "SHARED_DIR", str(tmp_path / "shared"))
+    fd1 = libos.image_fd()
+    fd2 = libos.image_fd()
+    try:
+        versions = os.listdir(tmp_path / "shared")
+        assert len(versions) == 1 and os.readlink(f"/proc/self/fd/{fd1}") == "/xc-libos"
+        assert os.fstat(fd1).st_ino == os.fstat(fd2).st_ino != os.stat(src).st_ino
+        assert os.pread(fd1, 4, 0) == b"\x7fELF"
+        os.utime(src, ns=(1, 1))  # a rebuilt image
+        fd3 = libos.image_fd()
+        assert os.listdir(tmp_path / "shared") != versions and len(os.listdir(tmp_path / "shared")) == 1
+        assert os.fstat(fd3).st_ino != os.fstat(fd1).st_ino and os.pread(fd1, 4, 0) == b"\x7fELF"
+        os.close(fd3)
+    finally:
+        os.close(fd1)
+        os.close(fd2)
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setattr(libos, "SHARED_DIR", str(tmp_path / "not-a-dir" / "shared"))
+    fd = libos.image_fd()
+    try:
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:xc-libos")
+        assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE
+    finally:
+        os.close(fd)
+
+
 def test_libos_off_annotation_gives_a_plain_container(xc, make_bundle):
     need_root()
     b = make_bundle(["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"])

@@ -45,7 +45,7 @@ GUEST_SRC = Path(__file__).resolve().parent / "guest" / "xcguest.c"
 
 CASES = [
     "fork_tree", "exec_sh", "exec_self", "threads", "vfork_exec", "clone_raw", "exit_codes",
-    "ids", "uname_ids", "parent_death", "clocks",
+    "ids", "uname_ids", "parent_death", "fork_state", "clocks",
     "sig_info", "sig_mask", "sigaltstack", "sig_sync", "sigchld", "eintr", "sig_nested",
     "sigsuspend", "signalfd", "thread_signals",
     "file_io", "dirs", "fd_ops", "pipes", "unix_sockets", "tcp", "udp", "epoll", "poll_select",
@@ -76,6 +76,12 @@ LIBOS_KNOWN_DIFFERENCES = {
                    "filter inside the LibOS is future work",
     "sigsys_app": "SIGSYS belongs to the LibOS: a program that blocks it reads back a mask "
                   "without it, and a raised SIGSYS is not delivered to the program",
+}
+
+# Capabilities a case needs in the container on top of the default ones (the
+# case itself then sets exactly the ones it tests with, natively as well).
+CASE_CAPABILITIES = {
+    "translated": ["CAP_SETUID", "CAP_SETGID"],
 }
 
 # Runtimes a case runs under, after native: (fixture, annotations).
@@ -126,9 +132,12 @@ def guest_bundle(tmp_path: Path, guest_rootfs: Path) -> Callable[..., Bundle]:
     """make_bundle-style factory for bundles that run xcguest."""
     n = [0]
 
-    def make(args: list[str], annotations: dict[str, str] | None = None) -> Bundle:
+    def make(args: list[str], annotations: dict[str, str] | None = None,
+             capabilities: list[str] | None = None) -> Bundle:
         n[0] += 1
         b = Bundle(tmp_path / f"bundle{n[0]}", guest_rootfs, args)
+        for caps in b.process["capabilities"].values():
+            caps.extend(c for c in capabilities or [] if c not in caps)
         if annotations:
             b.config.setdefault("annotations", {}).update(annotations)
         b.config["root"] = {"path": str(guest_rootfs), "readonly": False}
@@ -199,7 +208,7 @@ def test_syscall_case(flavour: str, case: str, where: str, request: pytest.Fixtu
     fixture, annotations = RUNTIMES[where]
     rt: RuntimeUnderTest = request.getfixturevalue(fixture)
     guest_bundle: Callable[..., Bundle] = request.getfixturevalue("guest_bundle")
-    bundle = guest_bundle([f"/xc/xcguest-{flavour}", case], annotations)
+    bundle = guest_bundle([f"/xc/xcguest-{flavour}", case], annotations, CASE_CAPABILITIES.get(case))
     got = rt.run(bundle, timeout=TIMEOUT)
     if (got.rc, got.out) != (ref.rc, ref.out):
         diff = "".join(difflib.unified_diff(ref.out.splitlines(True), got.out.splitlines(True),

@@ -24,14 +24,26 @@
  * copy the new image closes once the program is loaded. */
 #define XC_ARG_EXEC_FD "--xc-exec-fd"
 
-/* Where the LibOS maps the entry table of binaries `xc abom patch` rewrote:
- * XC_NR_MAX 8-byte pointers (read-only), then a 16-byte stub per number.
- * A pre-patched site is `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
-#define XC_ABOM_TABLE 0x100000
+/* The entry table of binaries `xc abom patch` rewrote: the first page of the
+ * LibOS image's code (gate.S, placed by layout.ld), XC_NR_MAX 8-byte
+ * pointers, then a 16-byte stub per number.  A pre-patched site is
+ * `ff 14 25 <XC_ABOM_TABLE + 8 * nr>` (call *abs32). */
+#define XC_ABOM_TABLE 0x10001000
+/* Numbers whose handlers need the trap frame: rt_sigprocmask, rt_sigreturn,
+ * pause, sigaltstack, clone3, never patched; and clone, patched online only
+ * (its trampoline sends a clone with a new stack to the trap path), never
+ * through the table: its stub is ud2.  (C and assembler.) */
+#define XC_ABOM_NEEDS_FRAME(nr) ((nr) == 14 || (nr) == 15 || (nr) == 34 || (nr) == 131 || (nr) == 435)
+#define XC_ABOM_UNPATCHABLE(nr) (XC_ABOM_NEEDS_FRAME(nr) || (nr) == 56)
 
 /* How many direct gates (gate.S) ABOM's forwarding trampolines may use in a
  * process; sites beyond them forward through the LibOS. */
 #define XC_GATE_DIRECT 2048
+/* Room for ABOM's bookkeeping (abom.c, struct abom_state) in the LibOS's
+ * writable pages (gate.S, section xc_rw): internal to the image. */
+#define XC_RW_ABOM_SIZE 81920
+/* Entries of the statistics segment's ring of fork children's sites. */
+#define XC_CHILD_SITES 64
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
 /* ABOM: rewrite system call sites into calls to the LibOS. */
 #define XC_FLAG_ABOM 1
@@ -83,6 +95,11 @@ struct xc_stats {
     uint16_t profile[XC_NR_MAX]; /* per call: XC_PROFILE_* | errno << 8 */
     char uname_release[65];      /* reported by uname() when not empty */
     char uname_version[65];
+    /* Sites where fork children trapped, for their parent to rewrite before
+     * its next fork (abom.c, xc_abom_fork_begin): a ring of (parent's pid,
+     * site | nr << 48), the parent's pid written last; 0: free. */
+    uint64_t child_sites_next;
+    uint64_t child_sites[XC_CHILD_SITES][2];
 };
 #endif
 

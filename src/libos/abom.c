@@ -80,8 +80,7 @@
 #define PAGE 4096UL
 #define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 80): put_direct */
 #define MAX_TRAMP_PAGES 128
-#define REFUSED_SLOTS 1024
-#define SEEN_SLOTS 2048
+#define SITE_SLOTS 1024 /* one page: st->sites */
 #define MAX_OBJECTS 48
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
@@ -112,6 +111,7 @@ struct object {
     int prot;
     unsigned long bias;             /* run-time address - ELF address */
     unsigned long eh, eh_size;      /* .eh_frame, in memory */
+    unsigned long ehh, ehh_size;    /* .eh_frame_hdr (its sorted table of FDEs), in memory, or 0 */
     unsigned long symoff, symsize;  /* .symtab, in the file */
     int failed;
     int gone;                       /* unmapped or mapped over since: look again */
@@ -149,17 +149,18 @@ struct func {
 struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
+    int threaded;    /* the process made a thread (or a child sharing its memory) once */
+    long forker;     /* the process that forked with this state: a fork child's parent */
+    uint64_t child_seen; /* xc_stats->child_sites_next when this process last looked */
     unsigned int n_pages, n_objects, n_gaps;
     unsigned int n_direct; /* direct gates (gate.S) taken */
+    unsigned int n_held, n_guards; /* (every trap reads them: with the other counters) */
     struct tramp_page pages[MAX_TRAMP_PAGES];
-    unsigned long refused[REFUSED_SLOTS]; /* sites left alone (open addressing) */
-    unsigned long seen[SEEN_SLOTS];       /* sites that trapped once (open addressing) */
+    uint32_t sites[SITE_SLOTS]; /* sites that trapped, and those left alone: site_state */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
     unsigned long targets[MAX_TARGETS];
-    unsigned int n_held;
     struct held held[MAX_HELD];
-    unsigned int n_guards;
     struct guard guards[MAX_GUARDS];
     struct mapping map;
     char buf[8192]; /* /proc/self/maps, section headers, symbols: not the stack */
@@ -168,15 +169,16 @@ struct abom_state {
 static struct abom_state *st;
 int xc_abom_on;
 
+/* The bookkeeping lives in the LibOS's writable pages (gate.S, xc_rw), zero
+ * at every start: no mapping of its own. */
+extern char xc_abom_area[XC_RW_ABOM_SIZE];
+_Static_assert(sizeof(struct abom_state) <= XC_RW_ABOM_SIZE, "struct abom_state: XC_RW_ABOM_SIZE (abi.h)");
+
 void xc_abom_init(void)
 {
     if (!xc_stats || !(xc_stats->flags & XC_FLAG_ABOM))
         return;
-    long p = H6(__NR_mmap, 0, (sizeof(struct abom_state) + PAGE - 1) & ~(PAGE - 1), 3 /* RW */,
-                0x22 /* PRIVATE|ANON */, -1, 0);
-    if (XC_ERR(p))
-        return;
-    st = (struct abom_state *)p;
+    st = (struct abom_state *)xc_abom_area;
     xc_abom_on = 1;
 }
 
@@ -188,65 +190,28 @@ static void put32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-extern void xc_abom_table_entry(void);
-static int patchable(long nr);
+/* The entry table of pre-patched binaries (`xc abom patch`) is part of the
+ * image, at XC_ABOM_TABLE (gate.S): check that the link put it there. */
+extern const uint64_t xc_abom_table[XC_NR_MAX];
 
-/* The entry table of pre-patched binaries (`xc abom patch`), at the fixed
- * XC_ABOM_TABLE: a pointer per number to its stub,
- *     b8 NN NN NN NN   mov $nr,%eax
- *     b9 EE EE EE EE   mov $xc_abom_table_entry,%ecx
- *     ff e1            jmp *%rcx
- * Mapped in every process on the LibOS, whether ABOM patches online or not. */
-void xc_abom_table_init(void)
+int xc_abom_table_placed(void)
 {
-    const unsigned long table = XC_ABOM_TABLE, stubs = XC_ABOM_TABLE + 8 * XC_NR_MAX;
-    const unsigned long size = 8 * XC_NR_MAX + 16 * XC_NR_MAX;
-    long p = H6(__NR_mmap, table, size, 3 /* RW */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
-    if (XC_ERR(p) || (unsigned long)p != table) {
-        if (!XC_ERR(p))
-            H2(__NR_munmap, p, size);
-        return; /* taken: pre-patched sites will fault, as they would off the LibOS */
-    }
-    for (long nr = 0; nr < XC_NR_MAX; nr++) {
-        unsigned char *stub = (unsigned char *)(stubs + 16 * (unsigned long)nr);
-        ((uint64_t *)table)[nr] = (uint64_t)(unsigned long)stub;
-        if (!patchable(nr)) { /* `xc abom patch` never points a site here */
-            stub[0] = 0x0f;
-            stub[1] = 0x0b; /* ud2 */
-            continue;
-        }
-        stub[0] = 0xb8;
-        put32(stub + 1, (uint32_t)nr);
-        stub[5] = 0xb9;
-        put32(stub + 6, (uint32_t)(unsigned long)xc_abom_table_entry);
-        stub[10] = 0xff;
-        stub[11] = 0xe1;
-        xc_memset(stub + 12, 0xcc, 4);
-    }
-    H3(__NR_mprotect, table, 8 * XC_NR_MAX, 1 /* R */);
-    H3(__NR_mprotect, stubs, 16 * XC_NR_MAX, 5 /* R|X */);
+    return (unsigned long)xc_abom_table == XC_ABOM_TABLE;
 }
 
-/* Numbers whose handlers use the trap frame, or that must stay traps, and
- * the calls made once per thread or image (the "special" verdict). */
+/* The "special" verdict (abi.h, XC_ABOM_NEEDS_FRAME): rt_sigprocmask,
+ * rt_sigreturn, pause, sigaltstack and clone3, whose handlers use the trap
+ * frame.  clone is patched, with a trampoline that sends a clone with a new
+ * stack (a thread) to the trap path (tramp_fill).  Calls made once per
+ * thread or image (exit, exit_group, execve, execveat) are patched like any
+ * other once they trap often enough, which in one process they seldom do:
+ * the sites a fork child traps at are rewritten in its parent instead
+ * (xc_abom_fork_begin). */
+_Static_assert(sizeof(struct xc_stats) <= XC_STATS_SIZE, "struct xc_stats: XC_STATS_SIZE (abi.h)");
+
 static int patchable(long nr)
 {
-    switch (nr) {
-    case __NR_exit: /* made once per thread or process image: patching costs more than it saves */
-    case __NR_exit_group:
-    case __NR_execve:
-    case __NR_execveat:
-        return 0;
-    case __NR_rt_sigprocmask:
-    case __NR_rt_sigreturn:
-    case __NR_pause:
-    case __NR_sigaltstack:
-    case __NR_clone:
-    case __NR_clone3:
-        return 0;
-    default:
-        return nr >= 0 && nr < XC_NR_MAX;
-    }
+    return nr >= 0 && nr < XC_NR_MAX && !XC_ABOM_NEEDS_FRAME(nr);
 }
 
 /* Patching never waits for the lock: a signal handler that runs on the
@@ -261,31 +226,52 @@ static void unlock(void)
     __atomic_store_n(&st->lock, 0, __ATOMIC_RELEASE);
 }
 
-/* Sets of site addresses (open addressing, 0 = empty, never removed):
- * whether *site* is in the set of *slots* entries at *tab*, adding it when
- * *add*.  Lock-free: a full set answers "in it". */
-static int site_set(unsigned long *tab, unsigned int slots, unsigned long site, int add)
+/* The sites that trapped, how often (up to SITE_COUNT_MAX), and those ABOM
+ * left alone, in one page (a process that makes a few calls touches one
+ * page of it, not several): open addressing on a 27-bit hash of the
+ * address; an entry is hash << 5 | traps << 1 | refused; 0 = empty, never
+ * removed.  Lossy on purpose: a site that shares another's hash (or arrives
+ * when the table is full) is taken for one that trapped more often, and
+ * patched sooner, or for a refused one, and left to trap; both are correct,
+ * only a little slower or sooner.  Lock-free. */
+#define SITE_COUNT_MAX 15
+#define SITE_REFUSED (-1)
+
+static uint32_t site_key(unsigned long site)
 {
-    unsigned int i = (unsigned int)((site * 0x9E3779B97F4A7C15UL) >> 40) % slots;
-    for (unsigned int n = 0; n < slots; i = (i + 1) % slots, n++) {
-        unsigned long v = __atomic_load_n(&tab[i], __ATOMIC_RELAXED);
-        if (v == site)
-            return 1;
-        if (v != 0)
-            continue;
-        if (!add)
-            return 0;
-        if (__atomic_compare_exchange_n(&tab[i], &v, site, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-            return 0;
-        if (v == site)
-            return 1;
+    uint32_t k = (uint32_t)((site * 0x9E3779B97F4A7C15UL) >> 37) << 5;
+    return k ? k : 1U << 5;
+}
+
+/* How many times *site* trapped (0: never), or SITE_REFUSED; with *count*,
+ * one trap more first, and the new count; with *refuse*, it is refused. */
+static int site_state(unsigned long site, int count, int refuse)
+{
+    uint32_t key = site_key(site);
+    unsigned int i = (key >> 5) % SITE_SLOTS;
+    for (unsigned int n = 0; n < SITE_SLOTS; i = (i + 1) % SITE_SLOTS, n++) {
+        uint32_t v = __atomic_load_n(&st->sites[i], __ATOMIC_RELAXED);
+        while (v == 0 || (v & ~31U) == key) {
+            uint32_t traps = (v >> 1) & 15, want = v;
+            if (v & 1)
+                return SITE_REFUSED;
+            if (refuse)
+                want = key | traps << 1 | 1;
+            else if (count)
+                want = key | (traps < SITE_COUNT_MAX ? traps + 1 : traps) << 1;
+            else
+                return (int)traps; /* (0: not there) */
+            if (__atomic_compare_exchange_n(&st->sites[i], &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                return refuse ? SITE_REFUSED : (int)((want >> 1) & 15);
+            /* v now holds what another thread wrote: look again */
+        }
     }
-    return 1;
+    return refuse ? SITE_REFUSED : count ? SITE_COUNT_MAX : 0; /* full */
 }
 
 static int was_refused(unsigned long site)
 {
-    return site_set(st->refused, REFUSED_SLOTS, site, 0);
+    return site_state(site, 0, 0) == SITE_REFUSED;
 }
 
 static const char *const verdict_names[XC_ABOM_VERDICTS] = {
@@ -308,7 +294,7 @@ static const char *const verdict_names[XC_ABOM_VERDICTS] = {
 static void verdict(unsigned long site, long nr, int v, const struct object *o)
 {
     if (v >= XC_ABOM_SPECIAL)
-        site_set(st->refused, REFUSED_SLOTS, site, 1);
+        site_state(site, 0, 1);
     if (!xc_stats)
         return;
     __atomic_fetch_add(v >= XC_ABOM_SPECIAL ? &xc_stats->sites_refused : &xc_stats->sites_patched, 1,
@@ -487,6 +473,9 @@ static int object_load(struct object *o, const struct mapping *m)
         if (xc_strcmp(names + name, ".eh_frame") == 0 && get(sh + 0x10, 8)) {
             o->eh = get(sh + 0x10, 8) + o->bias;
             o->eh_size = get(sh + 0x20, 8);
+        } else if (xc_strcmp(names + name, ".eh_frame_hdr") == 0 && get(sh + 0x10, 8)) {
+            o->ehh = get(sh + 0x10, 8) + o->bias;
+            o->ehh_size = get(sh + 0x20, 8);
         } else if (get(sh + 4, 4) == 2 /* SHT_SYMTAB */) {
             o->symoff = get(sh + 0x18, 8);
             o->symsize = get(sh + 0x20, 8);
@@ -595,11 +584,87 @@ static int cie_encoding(const unsigned char *cie, const unsigned char *end)
     return p ? 0 : -1;
 }
 
+/* The FDE at *fde* (its length field) in .eh_frame: its function's [start, end); -1 if unreadable. */
+static int fde_range(const struct object *o, const unsigned char *fde, unsigned long *start, unsigned long *end)
+{
+    const unsigned char *p0 = (const unsigned char *)o->eh, *eh_end = p0 + o->eh_size;
+    if (fde < p0 || fde + 12 > eh_end)
+        return -1;
+    unsigned long len = get(fde, 4);
+    const unsigned char *rec = fde + 4, *next = rec + len;
+    if (len == 0 || len == 0xffffffffUL || next > eh_end)
+        return -1;
+    unsigned long id = get(rec, 4);
+    const unsigned char *cie = rec - id;
+    int enc = id == 0 || cie < p0 ? -1 : cie_encoding(cie, eh_end);
+    if (enc < 0)
+        return -1;
+    const unsigned char *q = rec + 4;
+    *start = read_enc(enc, &q, next);
+    if (!q)
+        return -1;
+    *end = *start + read_enc(enc & 0x0f, &q, next);
+    return q && *end > *start ? 0 : -1;
+}
+
+/* With .eh_frame_hdr's table (sorted by function start; the common encoding,
+ * datarel sdata4): a binary search instead of a walk of every FDE, which in
+ * a process that lives a few milliseconds (a fork child, a short exec) costs
+ * more than the calls the patch saves.  0: found; 1: no usable table, or a
+ * case the walk answers (the site is in no function the table starts, or
+ * nested ones): walk. */
+static int func_from_table(const struct object *o, unsigned long site, struct func *f)
+{
+    const unsigned char *h = (const unsigned char *)o->ehh, *h_end = h + o->ehh_size;
+    if (!h || o->ehh_size < 12 || h[0] != 1 || h[2] != 0x03 /* udata4 */ || h[3] != 0x3b /* datarel sdata4 */)
+        return 1;
+    const unsigned char *q = h + 4;
+    read_enc(h[1], &q, h_end); /* eh_frame_ptr */
+    if (!q || q + 4 > h_end)
+        return 1;
+    unsigned long count = get(q, 4);
+    const unsigned char *tab = q + 4;
+    if (count == 0 || count > (unsigned long)(h_end - tab) / 8)
+        return 1;
+#define ENTRY_START(i) ((unsigned long)h + (unsigned long)(long)(int32_t)get(tab + 8 * (i), 4))
+    unsigned long lo = 0, hi = count; /* the last entry starting at or before the site */
+    while (hi - lo > 1) {
+        unsigned long mid = lo + (hi - lo) / 2;
+        if (ENTRY_START(mid) <= site)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    unsigned long start, end;
+    const unsigned char *fde = h + (long)(int32_t)get(tab + 8 * lo + 4, 4);
+    if (ENTRY_START(lo) > site || fde_range(o, fde, &start, &end) < 0 || start != ENTRY_START(lo) ||
+        site >= end)
+        return 1;
+    if (lo > 0) { /* the one before must end before the site: else overlapping FDEs, the walk's case */
+        unsigned long pstart, pend;
+        const unsigned char *prev = h + (long)(int32_t)get(tab + 8 * (lo - 1) + 4, 4);
+        if (fde_range(o, prev, &pstart, &pend) < 0 || pend > site)
+            return 1;
+    }
+    unsigned long i = lo + 1;
+    while (i < count && ENTRY_START(i) <= site)
+        i++;
+    f->start = start;
+    f->end = end;
+    f->next = i < count ? ENTRY_START(i) : 0;
+    if (f->next && f->next < f->end)
+        return 1; /* nested: the walk's answer */
+#undef ENTRY_START
+    return 0;
+}
+
 /* Walk .eh_frame's FDEs once: the one holding *site*, and the nearest
  * function start after the site (the next function, functions not
  * overlapping). */
 static int func_from_eh(const struct object *o, unsigned long site, struct func *f)
 {
+    if (func_from_table(o, site, f) == 0)
+        return 0;
     const unsigned char *p0 = (const unsigned char *)o->eh, *end = p0 + o->eh_size;
     f->start = f->end = 0;
     f->next = ~0UL;
@@ -1105,6 +1170,23 @@ unsigned long xc_abom_guard(unsigned long ip)
     return 0;
 }
 
+/* clone with a new stack (a thread, posix_spawn's child) needs the trap
+ * frame (libos.c, sys_clone): a clone site's trampoline sends it to the trap
+ * path from here, and only a clone without one (fork and the like) calls in:
+ *     48 89 f1         mov %rsi,%rcx    the new stack (rcx is the syscall's to clobber;
+ *     e3 0c            jrcxz call       jrcxz leaves the flags alone): none, the call
+ *     b8 38 00 00 00   mov $56,%eax
+ *     0f 05            syscall          traps; the new thread resumes right after it,
+ *     e9 RR RR RR RR   jmp site+2       on its own stack
+ * call: ...                                                                    */
+static unsigned char *put_clone_check(unsigned char *t, unsigned long back)
+{
+    static const unsigned char head[12] = {0x48, 0x89, 0xf1, 0xe3, 0x0c, 0xb8, 56, 0, 0, 0, 0x0f, 0x05};
+    xc_memcpy(t, head, sizeof head);
+    put_jmp(t + sizeof head, back);
+    return t + sizeof head + 5;
+}
+
 /* nr < 0: a JUMP site, which trapped with *seen*. */
 static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
 {
@@ -1115,6 +1197,8 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
         t = put_fast_answer(t, nr, back);
         t = put_fast_tid(t, nr, back);
         t = put_direct(t, nr, 0, back);
+        if (nr == __NR_clone)
+            t = put_clone_check(t, back);
     } else {
         t = put_direct(t, seen, 1, back);
     }
@@ -1170,6 +1254,26 @@ static void close_text(unsigned long a, unsigned long n, int prot)
     H3(__NR_mprotect, page, end - page, prot);
 }
 
+/* In a process with one thread, a rewrite is written through /proc/self/mem
+ * in one go: no other thread can run those bytes meanwhile (and a signal
+ * handler on this one cannot run during the call), the text keeps its
+ * protection and its mapping whole (mprotect splits the mapping around each
+ * page it opens, and every later fork and exit then copies and tears down
+ * the pieces), and it costs a call less.  -1 where it cannot (threads, no
+ * /proc): the caller opens the page and stores, as it does with threads. */
+static int text_write(unsigned long at, const void *bytes, unsigned long n)
+{
+    if (__atomic_load_n(&st->threaded, __ATOMIC_RELAXED))
+        return -1;
+    long fd = H3(__NR_openat, -100, "/proc/self/mem", 02 /* O_RDWR */ | 02000000 /* O_CLOEXEC */);
+    if (fd < 0)
+        return -1;
+    struct { const void *b; unsigned long l; } iov = {bytes, n};
+    long r = H5(__NR_pwritev2, fd, &iov, 1, at, 0);
+    H1(__NR_close, fd);
+    return r == (long)n ? 0 : -1;
+}
+
 /* Record a site about to be rewritten behind a placeholder (under the lock;
  * readers in signal handlers see the entry before the count). */
 static void hold(struct held h)
@@ -1185,10 +1289,13 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
     if (!tramp)
         return XC_ABOM_NO_ROOM;
     tramp_fill(tramp, nr, nr, sys + 2);
-    if (open_text(mov, 8, prot) < 0)
-        return XC_ABOM_PROTECT;
     unsigned char rel[4];
     put32(rel, (uint32_t)((long)tramp - (long)(mov + 5)));
+    unsigned char jmp5[5] = {0xe9, rel[0], rel[1], rel[2], rel[3]};
+    if (text_write(mov, jmp5, sizeof jmp5) == 0)
+        return sys - mov == 5 ? XC_ABOM_MOV32 : XC_ABOM_MOV64;
+    if (open_text(mov, 8, prot) < 0)
+        return XC_ABOM_PROTECT;
     if ((mov & 63) == 63) {
         /* Only the first byte in this line: `f4` there, then rel32 (the next
          * line's first four bytes, one aligned store), then `e9`. */
@@ -1255,6 +1362,10 @@ static int patch_jump(unsigned long sys, unsigned long slot, long nr, int prot)
     if (!tramp)
         return XC_ABOM_NO_ROOM;
     tramp_fill(tramp, -1, nr, sys + 2);
+    unsigned char jmp5[5], jmp2[2] = {0xeb, (unsigned char)(slot - (sys + 2))};
+    put_jmp(jmp5, tramp - slot + (unsigned long)jmp5); /* e9 rel32 as it will sit at slot */
+    if (text_write(slot, jmp5, sizeof jmp5) == 0 && text_write(sys, jmp2, sizeof jmp2) == 0)
+        return XC_ABOM_JUMP;
     if (open_text(slot, 5, prot) < 0)
         return XC_ABOM_PROTECT;
     put_jmp((unsigned char *)slot, tramp); /* padding: nothing runs it yet */
@@ -1298,6 +1409,19 @@ static int known_mapping(unsigned long sys)
             xc_memcpy(st->map.path, o->path, sizeof st->map.path);
             return 1;
         }
+    }
+    return 0;
+}
+
+/* Whether ABOM already read the object holding *sys* (its mapping, headers
+ * and unwind table), so that a decision there costs little. */
+static int site_object_known(unsigned long sys)
+{
+    unsigned int n = __atomic_load_n(&st->n_objects, __ATOMIC_RELAXED);
+    for (unsigned int i = 0; i < n; i++) {
+        const struct object *o = &st->objects[i];
+        if (!o->gone && !o->failed && sys >= o->lo && sys < o->hi)
+            return 1;
     }
     return 0;
 }
@@ -1363,15 +1487,76 @@ static int decide(long nr, unsigned long sys, struct object **op)
 /* fork: the child gets a copy of this state, which should not be
  * mid-change; if the lock stays taken (by this very thread, interrupted),
  * the child just never patches. */
+/* A fork child's first trap at a site: tell its parent, which rewrites the
+ * site before it forks again (learn_child_sites), so that its next children
+ * find it patched.  A child lives too short for its own traps to pay for a
+ * rewrite (glibc's fork child calls set_robust_list, then execve or _exit:
+ * three traps, where the parent itself never calls at those sites).  The
+ * ring is in the statistics segment, shared by the container's processes. */
+static void child_site(unsigned long sys, long nr)
+{
+    long parent = __atomic_load_n(&st->forker, __ATOMIC_RELAXED);
+    if (!parent || !xc_stats || !patchable(nr) || xc_getpid() == parent)
+        return;
+    uint64_t i = __atomic_fetch_add(&xc_stats->child_sites_next, 1, __ATOMIC_RELAXED) % XC_CHILD_SITES;
+    __atomic_store_n(&xc_stats->child_sites[i][1], (uint64_t)sys | (uint64_t)nr << 48, __ATOMIC_RELAXED);
+    __atomic_store_n(&xc_stats->child_sites[i][0], (uint64_t)parent, __ATOMIC_RELEASE);
+}
+
+/* Before a fork: rewrite the sites this process's children reported.  Each
+ * entry is taken once (its pid cleared); decide() checks the site as for a
+ * trap (a stale or forged entry can only name a site that is one). */
+static void learn_child_sites(long me)
+{
+    uint64_t next = __atomic_load_n(&xc_stats->child_sites_next, __ATOMIC_ACQUIRE);
+    if (next == st->child_seen || !try_lock())
+        return;
+    st->child_seen = next;
+    for (int i = 0; i < XC_CHILD_SITES; i++) {
+        uint64_t *e = xc_stats->child_sites[i], who = (uint64_t)me;
+        if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != who)
+            continue;
+        uint64_t v = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
+        if (!__atomic_compare_exchange_n(&e[0], &who, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        unsigned long sys = v & ((1UL << 48) - 1);
+        long nr = (long)(v >> 48);
+        if (was_refused(sys) || in_tramp_page(sys))
+            continue;
+        struct object *o = 0;
+        int verdict_ = decide(nr, sys, &o);
+        if (verdict_ >= 0)
+            verdict(sys, nr, verdict_, o);
+    }
+    unlock();
+}
+
 void xc_abom_fork_begin(void)
 {
     if (!st)
+        return;
+    long me = xc_getpid();
+    if (st->forker != me)
+        st->forker = me;
+    if (xc_stats)
+        learn_child_sites(me);
+    /* One thread, not interrupted mid-patch: nothing can be mid-change, and
+     * neither parent nor child writes to these pages (no copy of them). */
+    if (!__atomic_load_n(&st->threaded, __ATOMIC_RELAXED) && !__atomic_load_n(&st->lock, __ATOMIC_RELAXED))
         return;
     int locked = 0;
     for (int i = 0; i < 1000 && !(locked = try_lock()); i++)
         H0(__NR_sched_yield);
     if (locked)
         st->fork_locked = 1; /* under the lock: ours to set */
+}
+
+/* Before a thread (or a child sharing the memory) is made: from now on
+ * another thread may be patching when this process forks. */
+void xc_abom_threads(void)
+{
+    if (st && !st->threaded)
+        st->threaded = 1;
 }
 
 void xc_abom_fork_end(void)
@@ -1383,14 +1568,27 @@ void xc_abom_fork_end(void)
 }
 
 /* Called from the trap handler for a call at *call_addr* (after its syscall).
- * A site is looked at on its second trap: most of a short-lived process's
- * sites run once (start-up, a fork child's exit, an exec), and rewriting
- * one costs tens of microseconds (reading the object, decoding the
- * function, two mprotects and a page copy) against ~3 us per trap. */
+ * A site is looked at once it has trapped what its rewrite costs: most of a
+ * short-lived process's sites run once or a few times (start-up, a fork
+ * child's exit, an exec), and a trap costs ~3-5 us here, while looking at a
+ * site costs ~10-30 us in an object ABOM already read, and ~100 us or more
+ * at the first site of an object (its mappings, headers and unwind table,
+ * walked whole when it has no .eh_frame_hdr, as static binaries do): its
+ * ABOM_TRAPS_KNOWN-th trap, or ABOM_TRAPS_NEW-th.  (A rule of the
+ * ski-rental kind: a process never pays more than about twice what the
+ * best choice in hindsight would have cost it.) */
+#define ABOM_TRAPS_KNOWN 2
+#define ABOM_TRAPS_NEW 4
 void xc_abom_try(long nr, unsigned long call_addr)
 {
     unsigned long sys = call_addr - 2;
-    if (was_refused(sys) || in_tramp_page(sys) || !site_set(st->seen, SEEN_SLOTS, sys, 1) || !try_lock())
+    if (in_tramp_page(sys))
+        return;
+    int traps = site_state(sys, 1, 0);
+    if (traps == 1)
+        child_site(sys, nr);
+    if (traps == SITE_REFUSED || traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW) ||
+        !try_lock())
         return;
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);

@@ -7,6 +7,57 @@
  */
 #include "abi.h"
 
+/*
+ * The entry table of binaries `xc abom patch` rewrote, at XC_ABOM_TABLE (the
+ * image's first code page: layout.ld puts this section there).  A pointer
+ * per number to its 16-byte stub, then the stubs:
+ *     b8 NN NN NN NN   mov $nr,%eax
+ *     e9 RR RR RR RR   jmp xc_abom_table_entry
+ * and `0f 0b` (ud2) for the numbers `xc abom patch` never points a site at.
+ * Part of the image: shared page cache in every process, no mapping of its
+ * own, nothing to build at start.
+ */
+    .section xc_abom, "ax", @progbits
+    .globl xc_abom_table
+xc_abom_table:
+    .set xc_nr, 0
+    .rept XC_NR_MAX
+    .quad xc_abom_stubs + 16 * xc_nr
+    .set xc_nr, xc_nr + 1
+    .endr
+xc_abom_stubs:
+    .set xc_nr, 0
+    .rept XC_NR_MAX
+    .if XC_ABOM_UNPATCHABLE(xc_nr)
+    ud2
+    .else
+    mov $xc_nr, %eax
+    jmp xc_abom_table_entry
+    .endif
+    .balign 16, 0xcc
+    .set xc_nr, xc_nr + 1
+    .endr
+    .size xc_abom_table, . - xc_abom_table
+
+/*
+ * The LibOS's writable state, which its seal leaves writable (libos.c,
+ * xc_seal): the direct gates' return addresses, the process's state
+ * (struct xc_rw) and ABOM's bookkeeping.  Zero pages of the image's bss
+ * segment, after all the sealed ones; touched pages only cost memory.
+ */
+    .section xc_rw, "aw", @nobits
+    .balign 4096
+    .globl xc_rw_start, xc_gate_back, xc_rw_page, xc_abom_area, xc_rw_end
+xc_rw_start:
+xc_gate_back:
+    .zero 8 * XC_GATE_DIRECT
+xc_rw_page:
+    .zero 4096
+xc_abom_area:
+    .zero XC_RW_ABOM_SIZE
+    .balign 4096
+xc_rw_end:
+
     .section .text
     .globl _start
     .type _start, @function

@@ -30,15 +30,18 @@ struct xc_rw {
     int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
     long ppid;         /* getppid's answer plus one (it may be 0), 0 until asked or after the parent died */
     int ppid_watched;  /* the host sends SIGSYS when the parent dies (PR_SET_PDEATHSIG) */
+    int ppid_lazy;     /* not yet, but the LibOS may ask for it at the first getppid (xc_ppid_watch) */
     int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
     unsigned int ids[2][3];
-    long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's) */
+    long owner;        /* the process whose LibOS state this is (not a CLONE_VM child's); 0: this
+                          one, not asked yet (set before a CLONE_VM child is made: owns_state) */
     long tid_off;      /* the program set its own gs base: gettid is the host's (xc_tid_*) */
     unsigned long uts_seq; /* uname's answer: odd while being written */
     uint64_t uts_gen;      /* ... for this xc_stats->uts_generation, plus one (0: none) */
     char uts[6 * 65];
     int rng_lock, rng_seeded; /* getrandom's generator (rng_fill) */
+    long rng_pid;             /* ... seeded in this process (a fork child's copy is not seeded) */
     uint32_t rng_key[8];
     uint64_t rng_counter, rng_left; /* blocks made, blocks left before a reseed */
     uint32_t rng_buf[128];    /* 8 blocks: the next key, then output not yet given */
@@ -47,22 +50,30 @@ struct xc_rw {
 _Static_assert(sizeof(struct xc_rw) <= 4096, "struct xc_rw: one page");
 static struct xc_rw *rw;
 
+extern char xc_rw_page[4096]; /* gate.S: in the pages the seal leaves writable */
+
 void xc_rw_init(void)
 {
-    long p = H6(__NR_mmap, 0, 4096, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
-    if (!XC_ERR(p)) {
-        rw = (struct xc_rw *)p;
-        rw->owner = H0(__NR_getpid);
-    }
+    rw = (struct xc_rw *)xc_rw_page; /* zero: nothing known yet, owner 0 (this process) */
 }
 
 /* In a new process (fork, vfork, clone without CLONE_VM): its state is its
- * own, and its random numbers must not be its parent's. */
+ * own, its random numbers are not its parent's (rng_fill reseeds in a new
+ * process, seen by its pid), its pid and parent are
+ * not its parent's (the parent forgot them before the clone: pid_forget),
+ * and the host's parent-death signal is cleared (fork clears it): the LibOS
+ * watches again at the first getppid.  No host call, and no write where the
+ * value is already right: the page stays shared with the parent until
+ * either changes it (a fork child that only exits copies none of it). */
 static void child_owns_state(void)
 {
     if (rw) {
-        rw->owner = H0(__NR_getpid);
-        rw->rng_seeded = 0;
+        if (rw->owner)
+            rw->owner = 0;
+        if (!rw->ppid_lazy || rw->ppid_watched) {
+            rw->ppid_lazy = 1;
+            rw->ppid_watched = 0;
+        }
     }
     if (!rw || !rw->tid_off)
         xc_tid_forget();
@@ -71,21 +82,39 @@ static void child_owns_state(void)
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
 static int owns_state(void)
 {
-    return rw && rw->owner == H0(__NR_getpid);
+    return rw && (rw->owner == 0 || rw->owner == H0(__NR_getpid));
 }
 
 #define CLONE_THREAD 0x10000
 
 /* Before a clone: a new process must not inherit our cached pid, and one
- * that shares our memory must never use the cache. */
-static void pid_forget(unsigned long flags)
+ * that shares our memory must never use the cache (nor take our state for
+ * its own: owns_state).  Returns what pid_remember gives back to the parent
+ * of a process that does not share its memory. */
+static long pid_forget(unsigned long flags)
 {
     if (!rw || (flags & CLONE_THREAD))
-        return;
-    if (flags & 0x100 /* CLONE_VM */)
+        return 0;
+    long kept = rw->pid;
+    if (flags & 0x100 /* CLONE_VM */) {
         rw->pid_uncached = 1;
-    rw->pid = 0;
-    rw->ppid = 0;
+        if (!rw->owner)
+            rw->owner = H0(__NR_getpid);
+    }
+    if (rw->pid) /* (no write when there is nothing to forget: see child_owns_state) */
+        rw->pid = 0;
+    if (rw->ppid)
+        rw->ppid = 0;
+    return kept;
+}
+
+/* After the clone, in the parent of a process that does not share its
+ * memory (any more): its own cached pid again (the child got the copy
+ * without it).  Its ppid is asked again. */
+static void pid_remember(long kept)
+{
+    if (rw && kept)
+        __atomic_store_n(&rw->pid, kept, __ATOMIC_RELAXED);
 }
 
 #define PR_SET_PDEATHSIG 1
@@ -100,21 +129,33 @@ void xc_ppid_watch(void)
     if (!rw)
         return;
     rw->ppid = 0;
+    rw->ppid_lazy = 0;
     rw->ppid_watched = H2(__NR_prctl, PR_SET_PDEATHSIG, XC_SIGSYS) == 0;
 }
 
 /* At start: the host's parent-death signal is ours (SIGSYS, left by the
- * image before an execve) or none, or the program's own, kept across execve. */
+ * image before an execve) or none, which the LibOS replaces by its own at
+ * the first getppid (ppid_lazy), or the program's own, kept across execve. */
 void xc_ppid_init(void)
 {
     int sig = 0;
-    if (H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) == 0 && (sig == 0 || sig == XC_SIGSYS))
-        xc_ppid_watch();
+    if (!rw || H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) != 0)
+        return;
+    rw->ppid_watched = sig == XC_SIGSYS;
+    rw->ppid_lazy = sig == 0;
 }
+
+static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc);
 
 static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
+    /* Watch before asking (a parent that dies after the answer is seen), from
+     * the main thread only: the host's parent-death signal is a thread's and
+     * goes with it, and the main thread is the one that lives as long as the
+     * process. */
+    if (rw && rw->ppid_lazy && !rw->pid_uncached && H0(__NR_gettid) == sys_getpid(0, 0, 0))
+        xc_ppid_watch();
     if (!rw || rw->pid_uncached || !rw->ppid_watched)
         return H0(__NR_getppid);
     long p = __atomic_load_n(&rw->ppid, __ATOMIC_RELAXED);
@@ -142,6 +183,7 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
         long r = H2(__NR_prctl, PR_SET_PDEATHSIG, sig);
         if (r == 0) {
             rw->ppid_watched = 0;
+            rw->ppid_lazy = 0;
             rw->ppid = 0;
         }
         return r;
@@ -233,6 +275,12 @@ static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
     return p;
 }
 
+/* The calling process's pid, from the cache where it may be used (abom.c). */
+long xc_getpid(void)
+{
+    return sys_getpid(0, 0, 0);
+}
+
 /* Map the container's statistics segment, if the runtime gave one. */
 void xc_stats_attach(void)
 {
@@ -264,6 +312,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define O_TRUNC 01000
 #define O_CLOEXEC 02000000
 #define O_PATH 010000000
+#define O_DIRECTORY 0200000
 #define F_DUPFD 0
 #define F_GETFD 1
 #define F_GETFL 3
@@ -619,6 +668,7 @@ AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
 AT2(inotify_init, H1, __NR_inotify_init1, 0)
@@ -874,33 +924,156 @@ static long sys_alarm(long nr, const long *a, struct xc_ucontext *uc)
     return ov[1].sec + (ov[1].usec >= 500000 || (ov[1].sec == 0 && ov[1].usec) ? 1 : 0);
 }
 
+/* The clocks the vDSO keeps (vdso.c): REALTIME, MONOTONIC, MONOTONIC_RAW,
+ * REALTIME_COARSE, MONOTONIC_COARSE, BOOTTIME, TAI. */
+#define VDSO_CLOCKS ((1U << 0) | (1U << 1) | (1U << 4) | (1U << 5) | (1U << 6) | (1U << 7) | (1U << 11))
+
+static int vdso_clock(long clk)
+{
+    return clk >= 0 && clk < 32 && ((VDSO_CLOCKS >> clk) & 1);
+}
+
+/* The vDSO may answer, unless this trap is its own fallback (vdso.c). */
+static int vdso_ok(void *fn, struct xc_ucontext *uc)
+{
+    return fn && !(uc && xc_vdso_trapped(uc->mc.rip));
+}
+
+/* clock_gettime: the vDSO's clocks from the vDSO, the others (CPU time,
+ * alarm and fd clocks, bad ids) from the host. */
+static long sys_clock_gettime(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    if (!vdso_clock(clk) || !vdso_ok(xc_vdso.clock_gettime, uc))
+        return H2(__NR_clock_gettime, clk, a[1]);
+    struct timespec_ ts;
+    long r = xc_vdso.clock_gettime(clk, &ts);
+    if (r < 0)
+        return r;
+    return xc_user_copy((void *)a[1], &ts, sizeof ts) < 0 ? -XC_EFAULT : 0;
+}
+
+/* gettimeofday: the vDSO's answer, the kernel's timezone with it; without a
+ * vDSO the host's CLOCK_REALTIME and a zero timezone.  As Linux writes
+ * them: tv (if given) and then tz (if given), EFAULT if either faults. */
 static long sys_gettimeofday(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    if (a[0]) {
+    (void)nr;
+    struct timeval_ tv;
+    struct { int minuteswest, dsttime; } tz = {0, 0};
+    if (vdso_ok(xc_vdso.gettimeofday, uc)) {
+        long r = xc_vdso.gettimeofday(&tv, &tz);
+        if (r < 0)
+            return r;
+    } else {
         struct timespec_ ts;
         long r = H2(__NR_clock_gettime, 0, &ts);
         if (r < 0)
             return r;
-        struct timeval_ *tv = (struct timeval_ *)a[0];
-        tv->sec = ts.sec;
-        tv->usec = ts.nsec / 1000;
+        tv.sec = ts.sec;
+        tv.usec = ts.nsec / 1000;
     }
-    if (a[1])
-        xc_memset((void *)a[1], 0, 8);
+    if (a[0] && xc_user_copy((void *)a[0], &tv, sizeof tv) < 0)
+        return -XC_EFAULT;
+    if (a[1] && xc_user_copy((void *)a[1], &tz, sizeof tz) < 0)
+        return -XC_EFAULT;
     return 0;
 }
 
 static long sys_time(long nr, const long *a, struct xc_ucontext *uc)
 {
-    (void)nr, (void)uc;
-    struct timespec_ ts;
-    long r = H2(__NR_clock_gettime, 0, &ts);
+    (void)nr;
+    long t;
+    if (vdso_ok(xc_vdso.time, uc)) {
+        t = xc_vdso.time(0);
+    } else {
+        struct timespec_ ts;
+        long r = H2(__NR_clock_gettime, 0, &ts);
+        if (r < 0)
+            return r;
+        t = ts.sec;
+    }
+    if (a[0] && xc_user_copy((void *)a[0], &t, sizeof t) < 0)
+        return -XC_EFAULT;
+    return t;
+}
+
+/* clock_getres without the host (Linux's posix_clocks table, kernel/time):
+ *   REALTIME, MONOTONIC, MONOTONIC_RAW, BOOTTIME, TAI: the high-resolution
+ *     timers' resolution; REALTIME_ALARM, BOOTTIME_ALARM too, once
+ *     clock_gettime says the clock exists (it needs an RTC);
+ *   REALTIME_COARSE, MONOTONIC_COARSE: a tick;
+ *   CPU-time clocks (PROCESS/THREAD_CPUTIME_ID, and those of other
+ *     processes and threads, negative ids): 1 ns for the scheduler's clock,
+ *     (10^9 + HZ - 1) / HZ for the PROF and VIRT ones, once clock_gettime
+ *     says the clock exists; a process clock named by a thread of the caller
+ *     that does not lead its group is no clock to clock_getres (EINVAL),
+ *     although clock_gettime reads it;
+ *   fd clocks (PTP devices): 1 ns, once clock_gettime says the clock exists;
+ *   any other id: EINVAL.
+ * The tick comes from the vDSO (a COARSE clock's resolution), HZ from it. */
+static long clock_res_ns(long clk)
+{
+    if (clk >= 0) {
+        if (clk == 5 || clk == 6)
+            return xc_vdso.coarse_ns;
+        if (clk == 2 || clk == 3)
+            return 1;
+        return xc_vdso.hres_ns; /* 0, 1, 4, 7, 8, 9, 11 */
+    }
+    if ((clk & 7) == 3) /* CLOCKFD */
+        return 1;
+    if ((clk & 3) == 2) /* CPUCLOCK_SCHED */
+        return 1;
+    long hz = (1000000000L + xc_vdso.coarse_ns / 2) / xc_vdso.coarse_ns;
+    return (1000000000L + hz - 1) / hz;
+}
+
+static long sys_clock_getres(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    int clk = (int)a[0];
+    struct timespec_ ts = {0, 0};
+    if (vdso_clock(clk) && vdso_ok(xc_vdso.clock_getres, uc)) {
+        long r = xc_vdso.clock_getres(clk, &ts);
+        if (r < 0)
+            return r;
+    } else {
+        if (!vdso_clock(clk)) {
+            long r = H2(__NR_clock_gettime, clk, &ts); /* does the clock exist? */
+            if (r < 0)
+                return r;
+        }
+        if (clk < 0 && (clk & 7) != 3 && !(clk & 4 /* CPUCLOCK_PERTHREAD */)) {
+            long pid = (int)~(clk >> 3), tid = sys_gettid(0, 0, 0);
+            if (pid != 0 && pid == tid && tid != sys_getpid(0, 0, 0))
+                return -XC_EINVAL;
+        }
+        ts.sec = 0;
+        ts.nsec = clock_res_ns(clk);
+    }
+    if (a[1] && xc_user_copy((void *)a[1], &ts, sizeof ts) < 0)
+        return -XC_EFAULT;
+    return 0;
+}
+
+/* getcpu from the vDSO (x86-64's never needs the kernel); ENOSYS without one. */
+static long sys_getcpu(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr;
+    unsigned cpu, node;
+    if (!vdso_ok(xc_vdso.getcpu, uc))
+        return -XC_ENOSYS;
+    long r = xc_vdso.getcpu(&cpu, &node, 0);
     if (r < 0)
         return r;
+    int bad = 0;
     if (a[0])
-        *(long *)a[0] = ts.sec;
-    return ts.sec;
+        bad |= xc_user_copy((void *)a[0], &cpu, sizeof cpu) < 0;
+    if (a[1])
+        bad |= xc_user_copy((void *)a[1], &node, sizeof node) < 0;
+    return bad ? -XC_EFAULT : 0;
 }
 
 static long sys_poll(long nr, const long *a, struct xc_ucontext *uc)
@@ -974,16 +1147,24 @@ static long sys_ppoll(long nr, const long *a, struct xc_ucontext *uc)
     return H5(__NR_ppoll, a[0], a[1], a[2], 0, a[4]);
 }
 
+/* epoll_wait through epoll_pwait with no mask, which Linux serves with the
+ * same do_epoll_wait.  A mask of the program's loses SIGSYS; its size is
+ * checked first, as set_user_sigmask does. */
+static long sys_epoll_wait(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, 8);
+}
+
 static long sys_epoll_pwait(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    if (a[4]) {
-        uint64_t m;
-        if (user_mask(&m, (const void *)a[4]) < 0)
-            return -XC_EFAULT;
-        return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], &m, a[5]);
-    }
-    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], 0, a[5]);
+    uint64_t m;
+    if (a[4] && a[5] != 8)
+        return -XC_EINVAL;
+    if (a[4] && user_mask(&m, (const void *)a[4]) < 0)
+        return -XC_EFAULT;
+    return H6(__NR_epoll_pwait, a[0], a[1], a[2], a[3], a[4] ? &m : 0, a[5]);
 }
 
 /* wait4 through waitid: the status word is rebuilt from the siginfo. */
@@ -1062,17 +1243,119 @@ static void ids_changed(void)
         __atomic_store_n(&rw->ids_uncached, 1, __ATOMIC_RELEASE);
 }
 
-/* setreuid, setregid, setresuid, setresgid, setgroups: forwarded; the id cache goes. */
+/* setresuid, setresgid: forwarded; the id cache goes. */
 static long sys_setids(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)uc;
     ids_changed();
     return H3(nr, a[0], a[1], a[2]);
 }
-#define sys_setreuid sys_setids
-#define sys_setregid sys_setids
 #define sys_setresuid sys_setids
 #define sys_setresgid sys_setids
+
+/* setuid, setgid, setreuid, setregid through setresuid/setresgid, with
+ * Linux's rules for them (kernel/sys.c) checked first on the thread's ids
+ * (getresuid) and capability (capget: CAP_SETUID 7, CAP_SETGID 6):
+ *   setreuid(r, e): without the capability r must be the real or effective
+ *     id, e the real, effective or saved one; the saved id becomes the new
+ *     effective one when r is set or e differs from the old real id;
+ *   setuid(u): with the capability all three become u; without, u must be
+ *     the real or saved id and only the effective id changes.
+ * A refused id that the user namespace does not map answers EINVAL, as
+ * Linux checks that first (read from /proc/self/uid_map; without /proc the
+ * id counts as mapped).  setresuid then checks nothing that could refuse
+ * what these rules allowed. */
+#define NO_ID 0xffffffffU
+
+static int capable_now(int cap)
+{
+    struct { uint32_t version; int pid; } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    struct { uint32_t effective, permitted, inheritable; } data[2];
+    if (H2(__NR_capget, &hdr, data) < 0)
+        return 0;
+    return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/* Whether the user namespace maps *id* (uid_map or gid_map). */
+static int id_mapped(int gid, unsigned int id)
+{
+    char buf[1024];
+    long fd = H3(__NR_openat, AT_FDCWD, gid ? "/proc/self/gid_map" : "/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    long n = H3(__NR_read, fd, buf, sizeof buf - 1);
+    H1(__NR_close, fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = 0;
+    unsigned long v[3];
+    int k = 0;
+    for (char *p = buf; *p; p++) {
+        if (*p < '0' || *p > '9')
+            continue;
+        unsigned long x = 0;
+        while (*p >= '0' && *p <= '9')
+            x = x * 10 + (unsigned long)(*p++ - '0');
+        v[k++] = x;
+        if (k == 3) {
+            if (id >= v[0] && id - v[0] < v[2])
+                return 1;
+            k = 0;
+        }
+        if (!*p)
+            break;
+    }
+    return 0;
+}
+
+static long refused(int gid, unsigned int a, unsigned int b)
+{
+    if ((a != NO_ID && !id_mapped(gid, a)) || (b != NO_ID && !id_mapped(gid, b)))
+        return -XC_EINVAL;
+    return -XC_EPERM;
+}
+
+static long set_re(long nr, unsigned int r, unsigned int e)
+{
+    int gid = nr == __NR_setregid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    int need = (r != NO_ID && r != old[0] && r != old[1]) ||
+               (e != NO_ID && e != old[0] && e != old[1] && e != old[2]);
+    if (need && !capable_now(gid ? 6 : 7))
+        return refused(gid, r, e);
+    unsigned int s = NO_ID;
+    if (r != NO_ID || (e != NO_ID && e != old[0]))
+        s = e != NO_ID ? e : old[1];
+    return H3(setnr, r, e, s);
+}
+AT2(setreuid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+AT2(setregid, set_re, nr, (unsigned int)a[0], (unsigned int)a[1])
+
+static long set_one(long nr, unsigned int u)
+{
+    int gid = nr == __NR_setgid;
+    long getnr = gid ? __NR_getresgid : __NR_getresuid, setnr = gid ? __NR_setresgid : __NR_setresuid;
+    unsigned int old[3];
+    ids_changed();
+    if (u == NO_ID)
+        return -XC_EINVAL; /* (uid_t)-1 is never a valid id */
+    if (capable_now(gid ? 6 : 7))
+        return H3(setnr, u, u, u);
+    long x = H3(getnr, &old[0], &old[1], &old[2]);
+    if (x < 0)
+        return x;
+    if (u != old[0] && u != old[2])
+        return refused(gid, u, NO_ID);
+    return H3(setnr, NO_ID, u, NO_ID);
+}
+AT2(setuid, set_one, nr, (unsigned int)a[0])
+AT2(setgid, set_one, nr, (unsigned int)a[0])
+
 /* getresuid, getresgid: from the same answers, written one by one as Linux
  * writes them (a fault on the second leaves the first written). */
 static long sys_getresids(long nr, const long *a, struct xc_ucontext *uc)
@@ -1097,26 +1380,6 @@ AT2(getuid, getres, __NR_getresuid, 0)
 AT2(geteuid, getres, __NR_getresuid, 1)
 AT2(getgid, getres, __NR_getresgid, 0)
 AT2(getegid, getres, __NR_getresgid, 1)
-
-static long sys_setuid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresuid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresuid, -1, a[0], -1);
-    return r;
-}
-
-static long sys_setgid(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)nr, (void)uc;
-    ids_changed();
-    long r = H3(__NR_setresgid, a[0], a[0], a[0]);
-    if (r == -XC_EPERM)
-        r = H3(__NR_setresgid, -1, a[0], -1);
-    return r;
-}
 
 /* uname: the host's answer, with the kernel identity of the container's
  * profile (release, version) when it sets one; asked once, then answered in
@@ -1218,7 +1481,8 @@ static int rng_fill(unsigned long buf, unsigned long len, long *done)
 {
     if (!rw || __atomic_exchange_n(&rw->rng_lock, 1, __ATOMIC_ACQUIRE))
         return 1;
-    if (!rw->rng_seeded || rw->rng_left < len / 32 + 16) {
+    long pid = sys_getpid(0, 0, 0);
+    if (!rw->rng_seeded || rw->rng_pid != pid || rw->rng_left < len / 32 + 16) {
         if (H3(__NR_getrandom, rw->rng_key, sizeof rw->rng_key, 0) != (long)sizeof rw->rng_key) {
             __atomic_store_n(&rw->rng_lock, 0, __ATOMIC_RELEASE);
             return 1;
@@ -1228,6 +1492,7 @@ static int rng_fill(unsigned long buf, unsigned long len, long *done)
         rw->rng_avail = 0;
         xc_memset(rw->rng_buf, 0, sizeof rw->rng_buf);
         rw->rng_seeded = 1;
+        rw->rng_pid = pid;
     }
     unsigned char *out = (unsigned char *)rw->rng_buf;
     unsigned long n = 0;
@@ -1276,10 +1541,139 @@ static long sys_getrandom(long nr, const long *a, struct xc_ucontext *uc)
     return H3(nr, a[0], a[1], a[2]);
 }
 
+/* rt_sigqueueinfo through a pidfd of the thread named (PIDFD_THREAD, Linux
+ * 6.9) and pidfd_send_signal to its thread group, which Linux serves with
+ * the same kill_pid_info_type(TGID) after the same checks: the siginfo is
+ * read first (EFAULT), only the sender itself may give a si_code >= 0 or
+ * SI_TKILL (EPERM), si_signo is the signal's.  A pid that names no task is
+ * ESRCH (pidfd_open says EINVAL for one kept only as a process group).  The
+ * pidfd needs a free fd: a program with none left gets EMFILE. */
+#define PIDFD_THREAD 0200 /* O_EXCL */
+#define PIDFD_SIGNAL_THREAD_GROUP 2
+#define SI_TKILL -6
+
+static long sys_rt_sigqueueinfo(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    int pid = (int)a[0], sig = (int)a[1];
+    struct { int32_t signo, errno_, code, pad; char rest[128 - 16]; } info;
+    if (xc_user_copy(&info, (const void *)a[2], sizeof info) < 0)
+        return -XC_EFAULT;
+    if ((info.code >= 0 || info.code == SI_TKILL) && pid != sys_gettid(0, 0, 0))
+        return -XC_EPERM;
+    info.signo = sig;
+    if (pid <= 0)
+        return -XC_ESRCH;
+    long fd = H2(__NR_pidfd_open, pid, PIDFD_THREAD);
+    if (fd < 0)
+        return fd == -XC_EINVAL ? -XC_ESRCH : fd;
+    long r = H4(__NR_pidfd_send_signal, fd, sig, &info, PIDFD_SIGNAL_THREAD_GROUP);
+    H1(__NR_close, fd);
+    return r;
+}
+
+/* chdir through an O_PATH fd of the directory and fchdir: the same walk
+ * (following symlinks, ENOTDIR for a non-directory), the same search
+ * permission check on the directory itself.  The fd needs a free fd: a
+ * program with none left gets EMFILE. */
+static long sys_chdir(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    long fd = H4(__NR_openat, AT_FDCWD, a[0], O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return fd;
+    long r = H1(__NR_fchdir, fd);
+    H1(__NR_close, fd);
+    return r;
+}
+
 static long sys_tkill(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     return H3(__NR_tgkill, H0(__NR_getpid), a[0], a[1]);
+}
+
+/* --- the scheduler --------------------------------------------------------- */
+
+/* sched_getscheduler, sched_getparam, sched_setscheduler, sched_setparam
+ * through sched_getattr and sched_setattr, which reach the same function
+ * (__sched_setscheduler, with the same checks) and report the same fields:
+ * the legacy calls keep the task's nice value, which sched_setattr takes
+ * as an argument (read with getpriority(PRIO_PROCESS): 20 - nice), and
+ * sched_setparam keeps the policy (SCHED_FLAG_KEEP_POLICY).  The flag
+ * SCHED_RESET_ON_FORK in the policy is SCHED_FLAG_RESET_ON_FORK there. */
+struct sched_attr_ {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+#define SCHED_RESET_ON_FORK 0x40000000
+#define SCHED_FLAG_RESET_ON_FORK 1
+#define SCHED_FLAG_KEEP_POLICY 8
+
+static long sched_get(long pid, struct sched_attr_ *at)
+{
+    return H4(__NR_sched_getattr, pid, at, sizeof *at, 0);
+}
+
+static long sys_sched_getscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if ((int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    return at.policy | (at.flags & SCHED_FLAG_RESET_ON_FORK ? SCHED_RESET_ON_FORK : 0);
+}
+
+static long sys_sched_getparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    struct sched_attr_ at;
+    if (!a[1] || (int)a[0] < 0)
+        return -XC_EINVAL;
+    long r = sched_get((int)a[0], &at);
+    if (r < 0)
+        return r;
+    int prio = (int)at.priority;
+    return xc_user_copy((void *)a[1], &prio, sizeof prio) < 0 ? -XC_EFAULT : 0;
+}
+
+static long sched_set(long pid, long policy, const void *param, uint64_t flags)
+{
+    int prio;
+    if (!param || (int)pid < 0)
+        return -XC_EINVAL;
+    if (xc_user_copy(&prio, param, sizeof prio) < 0)
+        return -XC_EFAULT;
+    long niceval = H2(__NR_getpriority, 0 /* PRIO_PROCESS */, (int)pid);
+    if (niceval < 0)
+        return niceval;
+    struct sched_attr_ at = {.size = sizeof at, .policy = (uint32_t)policy, .flags = flags,
+                             .nice = 20 - (int)niceval, .priority = (uint32_t)prio};
+    if ((int)policy >= 0 && (policy & SCHED_RESET_ON_FORK)) {
+        at.policy &= ~(uint32_t)SCHED_RESET_ON_FORK;
+        at.flags |= SCHED_FLAG_RESET_ON_FORK;
+    }
+    return H3(__NR_sched_setattr, (int)pid, &at, 0);
+}
+
+static long sys_sched_setscheduler(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    if ((int)a[1] < 0)
+        return -XC_EINVAL;
+    return sched_set(a[0], (int)a[1], (const void *)a[2], 0);
+}
+
+static long sys_sched_setparam(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return sched_set(a[0], 0, (const void *)a[1], SCHED_FLAG_KEEP_POLICY);
 }
 
 /* --- scheduler answers that need no host ---------------------------------- */
@@ -1342,35 +1736,57 @@ static long sys_clone3(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- memory: the LibOS region is not the program's to change ---------------- */
 
-extern char __executable_start[], _end[], etext[];
+extern char __executable_start[], _end[];
 
 /* After the program is loaded the LibOS's writable pages are made read-only
  * (sealed), so the program can neither patch the LibOS's code nor change its
  * state; the LibOS opens them for its own rare writes (SIGSYS's recorded
- * action).  mprotect/munmap/mmap/mremap over the image are refused. */
-#define SEAL_START (((unsigned long)etext + 4095) & ~4095UL)
-#define SEAL_END (((unsigned long)_end + 4095) & ~4095UL)
+ * action).  mprotect/munmap/mmap/mremap over the image are refused.
+ *
+ * The image's writable segment (its bss) is [seal start, xc_rw_start)
+ * sealed, then [xc_rw_start, xc_rw_end) left writable (gate.S: the direct
+ * gates' return addresses, struct xc_rw, ABOM's bookkeeping): two mappings.
+ * The seal starts at that segment's first page, read from the image's own
+ * program headers (mapped at XC_LIBOS_BASE). */
+extern char xc_rw_start[], xc_rw_end[];
 
-/* The direct gates' return addresses (gate.S), which ABOM writes while the
- * program runs: four whole pages the seal leaves writable. */
-uint64_t xc_gate_back[XC_GATE_DIRECT] __attribute__((aligned(4096), section(".bss.xc_gate_back")));
-_Static_assert(sizeof xc_gate_back % 4096 == 0, "xc_gate_back: whole pages");
+static unsigned long seal_start(void)
+{
+    static unsigned long start; /* (in the sealed pages: set before the first seal) */
+    if (!start) {
+        const unsigned char *eh = (const unsigned char *)XC_LIBOS_BASE;
+        unsigned long phoff = *(const uint64_t *)(eh + 32);
+        unsigned int phnum = *(const uint16_t *)(eh + 56);
+        for (unsigned int i = 0; i < phnum; i++) {
+            const unsigned char *ph = eh + phoff + 56 * i;
+            if (*(const uint32_t *)ph == 1 /* PT_LOAD */ && (*(const uint32_t *)(ph + 4) & 2 /* PF_W */)) {
+                start = *(const uint64_t *)(ph + 16) & ~4095UL;
+                break;
+            }
+        }
+    }
+    return start;
+}
 
 void xc_seal(void)
 {
-    unsigned long back = (unsigned long)xc_gate_back, back_end = back + sizeof xc_gate_back;
-    H3(__NR_mprotect, SEAL_START, back - SEAL_START, 1 /* PROT_READ */);
-    H3(__NR_mprotect, back_end, SEAL_END - back_end, 1 /* PROT_READ */);
+    unsigned long s = seal_start();
+    if (s && s < (unsigned long)xc_rw_start)
+        H3(__NR_mprotect, s, (unsigned long)xc_rw_start - s, 1 /* PROT_READ */);
 }
 
 void xc_unseal(void)
 {
-    H3(__NR_mprotect, SEAL_START, SEAL_END - SEAL_START, 3 /* PROT_READ|PROT_WRITE */);
+    unsigned long s = seal_start();
+    if (s && s < (unsigned long)xc_rw_start)
+        H3(__NR_mprotect, s, (unsigned long)xc_rw_start - s, 3 /* PROT_READ|PROT_WRITE */);
 }
 
 static int hits_libos(unsigned long addr, unsigned long len)
 {
     unsigned long lo = (unsigned long)__executable_start, hi = (unsigned long)_end;
+    if ((unsigned long)xc_rw_end > hi)
+        hi = (unsigned long)xc_rw_end;
     return addr < hi && addr + len > lo;
 }
 
@@ -1384,8 +1800,10 @@ static long sys_mmap(long nr, const long *a, struct xc_ucontext *uc)
     if ((a[3] & (MAP_FIXED | MAP_FIXED_NOREPLACE)) && hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H6(__NR_mmap, a[0], a[1], a[2], a[3], a[4], a[5]);
-    if (!XC_ERR(r) && (a[3] & MAP_FIXED))
+    if (!XC_ERR(r) && (a[3] & MAP_FIXED)) {
         xc_abom_forget((unsigned long)r, (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1394,7 +1812,10 @@ static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
-    return H3(__NR_mprotect, a[0], a[1], a[2]);
+    long r = H3(__NR_mprotect, a[0], a[1], a[2]);
+    if (r == 0)
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    return r;
 }
 
 static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
@@ -1403,8 +1824,10 @@ static long sys_munmap(long nr, const long *a, struct xc_ucontext *uc)
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H2(__NR_munmap, a[0], a[1]);
-    if (r == 0)
+    if (r == 0) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    }
     return r;
 }
 
@@ -1418,6 +1841,8 @@ static long sys_mremap(long nr, const long *a, struct xc_ucontext *uc)
     if (!XC_ERR(r)) {
         xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
         xc_abom_forget((unsigned long)r, (unsigned long)a[2]);
+        xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+        xc_vdso_forget((unsigned long)r, (unsigned long)a[2]);
     }
     return r;
 }
@@ -1442,7 +1867,15 @@ static struct xc_sigaction *app_fault(long sig)
 /* The host's action: the LibOS's handler, with the mask, SA_NODEFER and
  * SA_ONSTACK of the program's handler, so that the kernel blocks what it
  * would block for that handler; with none, SA_NODEFER and SA_ONSTACK. */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old);
+
 static long install_fault(long sig, const struct xc_sigaction *app)
+{
+    return install_fault_old(sig, app, 0);
+}
+
+/* ... and what the host had (when *old*). */
+static long install_fault_old(long sig, const struct xc_sigaction *app, struct xc_sigaction *old)
 {
     int own = app->handler != SIG_DFL_ && app->handler != SIG_IGN_;
     struct xc_sigaction sa = {
@@ -1452,23 +1885,20 @@ static long install_fault(long sig, const struct xc_sigaction *app)
         .restorer = (void *)xc_restorer,
         .mask = own ? app->mask & ~SIGSYS_BIT : 0,
     };
-    return H4(__NR_rt_sigaction, sig, &sa, 0, 8);
+    return H4(__NR_rt_sigaction, sig, &sa, old, 8);
 }
 
-/* At start: the actions are the defaults, or SIG_IGN kept across execve. */
+/* At start: the actions are the defaults, or SIG_IGN kept across execve.
+ * One call each: the old action comes back from the call that installs
+ * ours (which is the same for both: install_fault). */
 long xc_install_fault_handlers(void)
 {
     for (int i = 0; i < 2; i++) {
-        struct xc_sigaction now;
-        long r = H4(__NR_rt_sigaction, fault_sigs[i], 0, &now, 8);
+        struct xc_sigaction dfl = {0}, now;
+        long r = install_fault_old(fault_sigs[i], &dfl, &now);
         if (r < 0)
             return r;
-        if (now.handler != SIG_IGN_)
-            now = (struct xc_sigaction){0};
-        *app_fault(fault_sigs[i]) = now;
-        r = install_fault(fault_sigs[i], &now);
-        if (r < 0)
-            return r;
+        *app_fault(fault_sigs[i]) = now.handler == SIG_IGN_ ? now : dfl;
     }
     return 0;
 }
@@ -1642,6 +2072,15 @@ static long sys_sigaltstack(long nr, const long *a, struct xc_ucontext *uc)
     return r;
 }
 
+/* rt_sigsuspend through ppoll with no fds and no timeout: Linux's ppoll
+ * installs the mask the same way (set_user_sigmask), sleeps until a signal,
+ * answers -ERESTARTNOHAND as sigsuspend does and leaves the old mask to be
+ * put back after the handler. */
+static long suspend(const uint64_t *mask)
+{
+    return H5(__NR_ppoll, 0, 0, 0, mask, 8);
+}
+
 static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -1650,14 +2089,14 @@ static long sys_rt_sigsuspend(long nr, const long *a, struct xc_ucontext *uc)
     uint64_t m;
     if (user_mask(&m, (const void *)a[0]) < 0)
         return -XC_EFAULT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_pause(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a;
     uint64_t m = uc->sigmask & ~SIGSYS_BIT;
-    return H2(__NR_rt_sigsuspend, &m, 8);
+    return suspend(&m);
 }
 
 static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
@@ -1673,6 +2112,21 @@ static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
 
 /* --- processes ------------------------------------------------------------ */
 
+/* A new process that does not share our memory (fork, vfork, clone without
+ * a new stack), returning through the same trap frame (or patched call). */
+static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
+{
+    xc_abom_fork_begin(); /* (first: it may ask for our pid, which pid_forget then hides from the child) */
+    long kept = pid_forget(flags);
+    long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
+    xc_abom_fork_end();
+    if (r == 0)
+        child_owns_state();
+    else
+        pid_remember(kept);
+    return r;
+}
+
 static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr;
@@ -1685,17 +2139,15 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
             flags &= ~(unsigned long)CLONE_VM; /* a shared stack would lose our frame */
         else if (flags & CLONE_VM)
             return -XC_EINVAL;
-        pid_forget(flags);
-        xc_abom_fork_begin();
-        long r = H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
-        xc_abom_fork_end();
-        if (r == 0) {
-            child_owns_state();
-            xc_ppid_watch();
-        }
-        return r;
+        return fork_like(flags, a[2], a[3], a[4]);
     }
-    pid_forget(flags);
+    if (!uc)
+        return -XC_EINVAL; /* (a patched site's trampoline sends a new stack to the trap path) */
+    int vfork = (flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK);
+    int was_uncached = rw && rw->pid_uncached;
+    long kept = pid_forget(flags);
+    if ((flags & CLONE_VM) && !vfork) /* (a vfork child runs while this process waits) */
+        xc_abom_threads();
     /* The child starts in xc_clone_thread on the new stack: leave it the
      * program's registers and return address just below the stack top. */
     uint64_t *top = (uint64_t *)sp;
@@ -1705,35 +2157,29 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
     b[4] = m->rbp; b[5] = m->rbx; b[6] = m->r11; b[7] = m->r10;
     b[8] = m->r9; b[9] = m->r8; b[10] = m->rdx; b[11] = m->rsi;
     b[12] = m->rdi; b[13] = m->rcx; b[14] = m->rip;
-    return xc_clone_thread(flags, b, (void *)a[2], (void *)a[3], (unsigned long)a[4]);
+    long r = xc_clone_thread(flags, b, (void *)a[2], (void *)a[3], (unsigned long)a[4]);
+    if (vfork && r > 0 && rw) {
+        /* posix_spawn's child has executed or exited: the memory is this
+         * process's alone again, and so are its caches. */
+        rw->pid_uncached = was_uncached;
+        if (!was_uncached) {
+            rw->owner = 0;
+            pid_remember(kept);
+        }
+    }
+    return r;
 }
 
 static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    pid_forget(0);
-    xc_abom_fork_begin();
-    long r = H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
-    xc_abom_fork_end();
-    if (r == 0) {
-        child_owns_state();
-        xc_ppid_watch();
-    }
-    return r;
+    return fork_like(XC_SIGCHLD, 0, 0, 0);
 }
 
 static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    pid_forget(0);
-    xc_abom_fork_begin();
-    long r = H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
-    xc_abom_fork_end();
-    if (r == 0) {
-        child_owns_state();
-        xc_ppid_watch();
-    }
-    return r;
+    return fork_like(CLONE_VFORK | XC_SIGCHLD, 0, 0, 0);
 }
 
 /* execve: check what the kernel would check first (the old image is gone

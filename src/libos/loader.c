@@ -50,23 +50,32 @@ static int prot_of(uint32_t f)
     return (f & PF_R ? PROT_READ : 0) | (f & PF_W ? PROT_WRITE : 0) | (f & PF_X ? PROT_EXEC : 0);
 }
 
-/* Map an ELF file; fill *img.  Returns 0 or -errno. */
-static long load_elf(const char *path, struct image *img)
+/* The first page of the file being loaded (the program, then its interpreter). */
+static char hdr[4096];
+
+/* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
+ * -errno; *n: the bytes read (or -errno). */
+static long open_program(const char *path, char *hdr, unsigned long size, long *n)
 {
-    static char hdr[4096];
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fd;
+    if (fd >= 0)
+        *n = pread_all(fd, hdr, size, 0);
+    return fd;
+}
+
+/* Map the ELF file open on *fd*, whose first *n* bytes are in *hdr*; fill
+ * *img*.  Returns 0 or -errno. */
+static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
+{
     long r = -XC_ENOEXEC;
-    long n = pread_all(fd, hdr, sizeof hdr, 0);
-    Elf64_Ehdr *eh = (Elf64_Ehdr *)hdr;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)hdr;
     if (n < (long)sizeof *eh || eh->e_ident[0] != 0x7f || eh->e_ident[1] != 'E' ||
         eh->e_ident[2] != 'L' || eh->e_ident[3] != 'F' || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
         eh->e_machine != EM_X86_64 || (eh->e_type != ET_EXEC && eh->e_type != ET_DYN) ||
         eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 64 ||
         eh->e_phoff + eh->e_phnum * sizeof(Elf64_Phdr) > (unsigned long)n)
         goto out;
-    Elf64_Phdr *ph = (Elf64_Phdr *)(hdr + eh->e_phoff);
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(hdr + eh->e_phoff);
     unsigned long lo = ~0UL, hi = 0;
     img->interp[0] = 0;
     img->phdr = 0;
@@ -112,7 +121,7 @@ static long load_elf(const char *path, struct image *img)
         base = (unsigned long)at - lo;
     }
     for (int i = 0; i < eh->e_phnum; i++) {
-        Elf64_Phdr *p = &ph[i];
+        const Elf64_Phdr *p = &ph[i];
         if (p->p_type != PT_LOAD)
             continue;
         unsigned long start = PAGE_DOWN(base + p->p_vaddr);
@@ -120,17 +129,20 @@ static long load_elf(const char *path, struct image *img)
         unsigned long mem_end = base + p->p_vaddr + p->p_memsz;
         int prot = prot_of(p->p_flags);
         if (p->p_filesz) {
-            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, prot | PROT_WRITE,
+            /* Writable first only where the rest of the last file page must
+             * be zeroed (the start of .bss): one call less per segment. */
+            int zero = p->p_memsz > p->p_filesz && (file_end & (PAGE - 1));
+            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, zero ? prot | PROT_WRITE : prot,
                         MAP_PRIVATE | MAP_FIXED, fd, PAGE_DOWN(p->p_offset));
             if (XC_ERR(m)) {
                 r = m;
                 goto out;
             }
-            /* Zero the rest of the last file page (the start of .bss). */
-            if (p->p_memsz > p->p_filesz && (file_end & (PAGE - 1)))
+            if (zero) {
                 xc_memset((void *)file_end, 0, PAGE_UP(file_end) - file_end);
-            if (!(prot & PROT_WRITE))
-                H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
+                if (!(prot & PROT_WRITE))
+                    H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
+            }
         }
         unsigned long anon = p->p_filesz ? PAGE_UP(file_end) : start;
         if (PAGE_UP(mem_end) > anon) {
@@ -152,21 +164,31 @@ static long load_elf(const char *path, struct image *img)
     img->phnum = eh->e_phnum;
     r = 0;
 out:
+    return r;
+}
+
+/* Map an ELF file by path (the interpreter); fill *img*.  0 or -errno. */
+static long load_elf(const char *path, struct image *img)
+{
+    long n = 0;
+    long fd = open_program(path, hdr, sizeof hdr, &n);
+    if (fd < 0)
+        return fd;
+    long r = load_elf_fd(fd, hdr, n, img);
     H1(__NR_close, fd);
     return r;
 }
 
-/* If PATH starts with "#!", fill interp/arg and return 1; 0 if not a script. */
-static long read_shebang(const char *path, char *interp, char **arg)
+/* If the file's first *n* bytes *hdr* start with "#!", fill interp/arg and
+ * return 1; 0 if not a script. */
+static long parse_shebang(const char *hdr, long n, char *interp, char **arg)
 {
     static char line[256];
-    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fd;
-    long n = pread_all(fd, line, sizeof line - 1, 0);
-    H1(__NR_close, fd);
-    if (n < 2 || line[0] != '#' || line[1] != '!')
+    if (n > (long)sizeof line - 1)
+        n = sizeof line - 1;
+    if (n < 2 || hdr[0] != '#' || hdr[1] != '!')
         return 0;
+    xc_memcpy(line, hdr, (size_t)n);
     line[n] = 0;
     char *p = line + 2, *end;
     for (end = p; *end && *end != '\n'; end++)
@@ -195,16 +217,12 @@ static long read_shebang(const char *path, char *interp, char **arg)
     return 1;
 }
 
-static void resolve_exe(const char *path)
+/* What /proc/self/exe should say: the file open on *fd* (symlinks resolved), or *path*. */
+static void resolve_exe(long fd, const char *path)
 {
     char fdlink[40];
-    long fd = H3(__NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */ | O_CLOEXEC);
-    long n = -1;
-    if (fd >= 0) {
-        xc_fd_path(fdlink, fd);
-        n = H4(__NR_readlinkat, AT_FDCWD, fdlink, xc_proc.exe, sizeof xc_proc.exe - 1);
-        H1(__NR_close, fd);
-    }
+    xc_fd_path(fdlink, fd);
+    long n = H4(__NR_readlinkat, AT_FDCWD, fdlink, xc_proc.exe, sizeof xc_proc.exe - 1);
     if (n > 0 && xc_proc.exe[0] == '/') {
         xc_proc.exe[n] = 0;
         return;
@@ -223,13 +241,20 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     char *sarg;
     long r;
 
-    /* `#!` programs: argv becomes [interpreter, optional arg, script, argv[1:]] */
+    /* `#!` programs: argv becomes [interpreter, optional arg, script, argv[1:]].
+     * Each file is opened and its first page read once (the program's fd
+     * then serves the loading and /proc/self/exe). */
+    long fd = -1, n = 0;
     for (int depth = 0; depth < 4; depth++) {
-        r = read_shebang(path, interp_path, &sarg);
+        fd = open_program(path, hdr, sizeof hdr, &n);
+        if (fd < 0)
+            xc_die("cannot execute", fd);
+        r = parse_shebang(hdr, n, interp_path, &sarg);
         if (r < 0)
             xc_die("cannot execute", r);
         if (r == 0)
             break;
+        H1(__NR_close, fd);
         if (depth == 3)
             xc_die("too many levels of #! interpreters", -XC_ELOOP);
         static char interp_copy[4][256];
@@ -260,7 +285,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
 
     struct image prog, interp;
-    r = load_elf(path, &prog);
+    r = n < 0 ? n : load_elf_fd(fd, hdr, n, &prog);
     if (r < 0)
         xc_die("cannot load the program", r);
     if (prog.is_go) {
@@ -278,7 +303,8 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
 
     /* What /proc/self/exe (the file, symlinks resolved) and comm should say. */
-    resolve_exe(path);
+    resolve_exe(fd, path);
+    H1(__NR_close, fd);
     if (xc_proc.close_after_load >= 0)
         H1(__NR_close, xc_proc.close_after_load);
     const char *slash = xc_strrchr(execfn, '/');
@@ -339,6 +365,8 @@ void xc_main(uint64_t *sp)
                      !close_path_fd))
         xc_die("this is the X-LibOS image: xc-runtime starts it as "
                XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
+    if (!xc_abom_table_placed())
+        xc_die("the image is not linked as layout.ld says (XC_ABOM_TABLE)", 0);
     long r = xc_install_handler(0);
     if (r < 0)
         xc_die("installing the SIGSYS handler", r);
@@ -357,12 +385,12 @@ void xc_main(uint64_t *sp)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;
     xc_tid_forget();
+    xc_vdso_init(auxv);
     xc_proc.libos_fd = XC_LIBOS_FD;
     xc_stats_attach();
     xc_rw_init();
     xc_ppid_init();
     xc_abom_init();
-    xc_abom_table_init();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
         if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)

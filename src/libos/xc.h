@@ -163,6 +163,7 @@ void xc_rw_init(void);
 void xc_ppid_init(void);
 void xc_ppid_watch(void);
 const long *xc_cached_answer(long nr);
+long xc_getpid(void);
 
 struct xc_process {
     char exe[4096];        /* the program this process runs (for /proc/self/exe) */
@@ -186,13 +187,14 @@ void xc_unseal(void);
 /* abom.c */
 extern int xc_abom_on;
 void xc_abom_init(void);
-void xc_abom_table_init(void);
+int xc_abom_table_placed(void);
 void xc_abom_try(long nr, unsigned long call_addr);
 void xc_abom_fork_begin(void);
 void xc_abom_forget(unsigned long addr, unsigned long len);
 unsigned long xc_abom_held(unsigned long call_addr, long *nr);
 unsigned long xc_abom_held_fault(unsigned long ip);
 void xc_abom_fork_end(void);
+void xc_abom_threads(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 #define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
 int xc_direct_fds(long nr);
@@ -202,6 +204,22 @@ const long *xc_tid_off(void);
 void xc_tid_forget(void);
 extern uint64_t xc_gate_back[XC_GATE_DIRECT];
 extern char xc_gate_direct[];
+
+/* vdso.c: the kernel's vDSO, when the process has one (and has not unmapped it) */
+struct xc_vdso {
+    long (*clock_gettime)(long clk, void *ts);
+    long (*clock_getres)(long clk, void *ts);
+    long (*gettimeofday)(void *tv, void *tz);
+    long (*time)(long *t);
+    long (*getcpu)(unsigned *cpu, unsigned *node, void *unused);
+    unsigned long lo, hi; /* its mapping */
+    long hres_ns;         /* the high-resolution timers' resolution (1 ns, or a tick) */
+    long coarse_ns;       /* the COARSE clocks': a tick */
+};
+extern struct xc_vdso xc_vdso;
+void xc_vdso_init(const uint64_t *auxv);
+void xc_vdso_forget(unsigned long addr, unsigned long len);
+int xc_vdso_trapped(unsigned long ip);
 
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,

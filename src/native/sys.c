@@ -10,6 +10,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
 #include <linux/filter.h>
@@ -69,6 +70,37 @@ static PyObject *sys_pivot_root(PyObject *self, PyObject *args)
         return NULL;
     if (syscall(SYS_pivot_root, new_root, put_old) < 0)
         return raise_errno(new_root);
+    Py_RETURN_NONE;
+}
+
+/* open_tree(path, flags) -> fd: with OPEN_TREE_CLONE, an O_PATH fd on a new
+ * detached bind mount of *path* (no namespace holds it; it lives as long as
+ * an fd on it). */
+static PyObject *sys_open_tree(PyObject *self, PyObject *args)
+{
+    const char *path;
+    unsigned int flags;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "sI", &path, &flags))
+        return NULL;
+    long fd = syscall(428 /* SYS_open_tree */, AT_FDCWD, path, flags);
+    if (fd < 0)
+        return raise_errno(path);
+    return PyLong_FromLong(fd);
+}
+
+/* mount_setattr(fd, attr_set, attr_clr): the attributes of the mount *fd*
+ * (an open_tree fd) itself, as struct mount_attr asks */
+static PyObject *sys_mount_setattr(PyObject *self, PyObject *args)
+{
+    int fd;
+    unsigned long long attr_set, attr_clr;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "iKK", &fd, &attr_set, &attr_clr))
+        return NULL;
+    struct { uint64_t set, clr, propagation, userns_fd; } attr = {attr_set, attr_clr, 0, 0};
+    if (syscall(442 /* SYS_mount_setattr */, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+        return raise_errno(NULL);
     Py_RETURN_NONE;
 }
 
@@ -257,6 +289,8 @@ static PyMethodDef methods[] = {
     {"umount2", sys_umount2, METH_VARARGS, "umount2(target, flags)"},
     {"pivot_root", sys_pivot_root, METH_VARARGS, "pivot_root(new_root, put_old)"},
     {"unshare", sys_unshare, METH_VARARGS, "unshare(flags)"},
+    {"open_tree", sys_open_tree, METH_VARARGS, "open_tree(path, flags) -> fd"},
+    {"mount_setattr", sys_mount_setattr, METH_VARARGS, "mount_setattr(fd, attr_set, attr_clr)"},
     {"setns", sys_setns, METH_VARARGS, "setns(fd, nstype)"},
     {"pidfd_getfd", sys_pidfd_getfd, METH_VARARGS, "pidfd_getfd(pidfd, targetfd) -> fd"},
     {"sethostname", sys_sethostname, METH_VARARGS, "sethostname(name)"},

@@ -23,10 +23,12 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import XcError
 
-# Calls whose handlers need the trap frame, and calls made once per thread or
-# image: never patched (abom.c: patchable()).
-SPECIAL = {14: "rt_sigprocmask", 15: "rt_sigreturn", 34: "pause", 131: "sigaltstack", 56: "clone", 435: "clone3",
-           60: "exit", 231: "exit_group", 59: "execve", 322: "execveat"}
+# Calls whose handlers need the trap frame: never patched (abom.c: patchable(),
+# abi.h: XC_ABOM_NEEDS_FRAME).
+SPECIAL = {14: "rt_sigprocmask", 15: "rt_sigreturn", 34: "pause", 131: "sigaltstack", 435: "clone3"}
+# ... and clone, which online ABOM patches with a trampoline that sends a clone with
+# a new stack to the trap path: never pre-patched (its table stub is ud2).
+NOT_PREPATCHED = {**SPECIAL, 56: "clone"}
 PATCHED = ("mov32", "mov64", "jump")
 
 
@@ -430,7 +432,7 @@ def patch_file(path: str, out: str) -> Patched:
         if site.verdict not in ("mov32", "mov64"):
             res.refused.append((site, f"online ABOM's verdict is {site.verdict}: not a mov site it patches"))
             continue
-        if site.nr is None or not 0 <= site.nr < XC_NR_MAX or site.nr in SPECIAL:
+        if site.nr is None or not 0 <= site.nr < XC_NR_MAX or site.nr in NOT_PREPATCHED:
             res.refused.append((site, "the LibOS keeps this call on the trap path"))
             continue
         n = 5 if site.verdict == "mov32" else 7

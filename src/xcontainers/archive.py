@@ -166,6 +166,8 @@ def pick_platform(index: Any, what: str) -> dict[str, Any]:
         raise ImageError(f"{what}: an image index without a manifests list")
     seen = []
     for d in manifests:
+        if not isinstance(d, dict) or not isinstance(d.get("platform") or {}, dict):
+            raise ImageError(f"{what}: an index entry is not a descriptor object")
         p = d.get("platform") or {}
         seen.append(f"{p.get('os', '?')}/{p.get('architecture', '?')}")
         if (p.get("os"), p.get("architecture")) == PLATFORM:
@@ -180,6 +182,8 @@ def manifest_layers(manifest: Any, what: str) -> tuple[dict[str, Any], list[dict
     if not isinstance(manifest, dict) or manifest.get("schemaVersion") != 2:
         raise ImageError(f"{what}: not a schema 2 image manifest")
     config = manifest.get("config") or {}
+    if not isinstance(config, dict):
+        raise ImageError(f"{what}: the config descriptor is not an object")
     if config.get("mediaType") not in CONFIG_TYPES:
         raise ImageError(f"{what}: unsupported config media type {config.get('mediaType')!r}")
     hex_of(config.get("digest", ""), f"{what}: config digest")
@@ -187,6 +191,8 @@ def manifest_layers(manifest: Any, what: str) -> tuple[dict[str, Any], list[dict
     if not isinstance(layers, list):
         raise ImageError(f"{what}: no layers list")
     for d in layers:
+        if not isinstance(d, dict):
+            raise ImageError(f"{what}: a layer descriptor is not an object")
         compression_of(d.get("mediaType", ""))
         hex_of(d.get("digest", ""), f"{what}: layer digest")
     return config, layers
@@ -279,6 +285,8 @@ def _import_docker(src: _Source, tx: Transaction, names_override: list[str] | No
         raise ImageError(f"{src.path}: manifest.json lists no images")
     records = []
     for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("Config", ""), str):
+            raise ImageError(f"{src.path}: manifest.json: an entry is not an object with a Config name")
         cname = item.get("Config", "")
         cfg_bytes = src.read(cname, "config")
         digest = sha256_bytes(cfg_bytes)
@@ -344,5 +352,9 @@ def import_archive(store: ImageStore, path: str, name: str | None = None) -> lis
         raise
     except (tarfile.TarError, EOFError) as e:
         raise ImageError(f"{path}: truncated or corrupt archive ({_first_line(e)})") from None
+    except (TypeError, AttributeError, KeyError) as e:
+        # JSON of the right syntax with the wrong shapes (a null where an
+        # object belongs, a list for a string): the archive is refused.
+        raise ImageError(f"{path}: malformed image metadata ({type(e).__name__}: {_first_line(e)})") from None
     finally:
         src.close()

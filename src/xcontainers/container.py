@@ -99,10 +99,10 @@ def _seccomp_program(spec_seccomp: dict[str, Any] | None) -> tuple[bytes | None,
 
 
 def _libos_image_fd(annotations: dict[str, str]) -> int:
-    """A sealed memfd of the X-LibOS image, or -1 for a plain container."""
+    """The X-LibOS image (libos.image_fd), or -1 for a plain container."""
     from . import libos
 
-    return libos.sealed_image_fd() if libos.enabled(annotations) else -1
+    return libos.image_fd() if libos.enabled(annotations) else -1
 
 
 def _wait_pidfd(pid: int, start: int, timeout: float) -> bool:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 
 from .errors import XcError
 
@@ -27,6 +25,8 @@ _GROUP = "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n"
 
 
 def _busybox() -> str:
+    import subprocess  # (only when the built-in image is made: an import costs every `xc run`)
+
     for p in BUSYBOX_CANDIDATES:
         if os.path.isfile(p):
             out = subprocess.run(["file", "-L", p], capture_output=True, text=True).stdout \
@@ -37,6 +37,9 @@ def _busybox() -> str:
 
 
 def _build_busybox(dest: str) -> None:
+    import subprocess
+    import tempfile
+
     bb = _busybox()
     tmp = tempfile.mkdtemp(prefix=".busybox-", dir=os.path.dirname(dest))
     try:

@@ -159,6 +159,8 @@ class NetworkState:
         self.dir = directory
         self.attachments: dict[str, dict[str, Any]] = {}
         self.last: dict[str, str] = {}  # bridge -> last address given
+        self.bridges: dict[str, str] = {}  # bridge -> subnet, of the bridges we (may) have made
+        self._other: dict[str, Any] = {}
         self._lock_fd = -1
 
     @property
@@ -196,13 +198,17 @@ class NetworkState:
             return
         except ValueError:
             raise NetworkError(f"network state {self.path} is corrupt (remove it, then run xc network prune)") from None
+        self._other = {k: v for k, v in data.items() if k not in ("attachments", "last", "bridges")}
         self.attachments = dict(data.get("attachments") or {})
         self.last = dict(data.get("last") or {})
+        self.bridges = dict(data.get("bridges") or {})
 
     def save(self) -> None:
         assert self._lock_fd >= 0, "save() outside the lock"
         tmp = self.path + ".tmp"
-        data = json.dumps({"attachments": self.attachments, "last": self.last}).encode()
+        # Keys this version does not know are kept for the one that wrote them.
+        data = json.dumps({**self._other, "attachments": self.attachments, "last": self.last,
+                           "bridges": self.bridges}).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             while data:

@@ -33,6 +33,10 @@ __all__ = [
     "umount2",
     "pivot_root",
     "unshare",
+    "open_tree",
+    "mount_setattr",
+    "OPEN_TREE",
+    "MOUNT_ATTR",
     "setns",
     "sethostname",
     "setdomainname",
@@ -57,6 +61,8 @@ mount = _sys.mount
 umount2 = _sys.umount2
 pivot_root = _sys.pivot_root
 unshare = _sys.unshare
+open_tree = _sys.open_tree          # (path, flags) -> O_PATH fd; OPEN_TREE.CLONE: a detached bind mount
+mount_setattr = _sys.mount_setattr  # (fd, attr_set, attr_clr): MOUNT_ATTR.* of that mount
 setns = _sys.setns
 sethostname = _sys.sethostname
 setdomainname = _sys.setdomainname
@@ -95,6 +101,22 @@ class MS:
     RELATIME = 1 << 21
     STRICTATIME = 1 << 24
     LAZYTIME = 1 << 25
+
+
+class OPEN_TREE:
+    """open_tree(2) flags."""
+
+    CLONE = 1
+    CLOEXEC = 0o2000000
+
+
+class MOUNT_ATTR:
+    """mount_setattr(2) attributes."""
+
+    RDONLY = 0x1
+    NOSUID = 0x2
+    NODEV = 0x4
+    NOEXEC = 0x8
 
 
 class CLONE:

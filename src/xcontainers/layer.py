@@ -414,7 +414,11 @@ def apply_layer(stream: BinaryIO, dest: str, form: LayerForm | None = None) -> L
                     break
                 tree.trim()
                 stats.entries += 1
-                _apply_entry(tf, member, tree, stats, dir_times, form)
+                try:
+                    _apply_entry(tf, member, tree, stats, dir_times, form)
+                except OSError as e:  # e.g. ENAMETOOLONG: the layer is refused, whatever the cause
+                    name = member.name if len(member.name) <= 80 else member.name[:77] + "..."
+                    raise LayerError(f"entry {name!r}: {e.strerror or e}") from None
         except (tarfile.TarError, EOFError) as e:
             raise LayerError(f"truncated or corrupt tar archive after {stats.entries} entries ({e})") from None
         # Directory mtimes last: creating their contents changed them.

@@ -6,8 +6,9 @@ package's build) is a static executable linked at a fixed address below
 program: ``xc-libos --xc-init PATH ARGV0 ARGS...``.  The image installs its
 SIGSYS handler and the seccomp filter that is the exokernel interface, then
 loads the program; every later execve of the program re-executes the image
-from the fd XC_LIBOS_FD, which the runtime leaves open on a sealed memfd
-holding a copy of the image (so the container never sees a host path).
+from the fd XC_LIBOS_FD, which the runtime leaves open on the image
+(image_fd(): one read-only file shared by every container, so its pages are
+in memory once; the container never sees a host path).
 
 The interface (host calls allowed from the LibOS's gate) and the syscall
 table (what the LibOS does with each call) are data in src/libos/*.def;
@@ -20,7 +21,8 @@ import os
 
 from .errors import ContainerError
 
-__all__ = ["image_path", "abi", "interface", "table", "sealed_image_fd", "enabled", "ANNOTATION"]
+__all__ = ["image_path", "abi", "interface", "table", "image_fd", "sealed_image_fd", "enabled", "ANNOTATION",
+           "SHARED_DIR"]
 
 ANNOTATION = "org.xcontainers.libos"
 _PKG = os.path.dirname(os.path.abspath(__file__))
@@ -94,8 +96,84 @@ def enabled(annotations: dict[str, str]) -> bool:
     return v in ("on", "true", "1")
 
 
+# Where the shared, read-only copies of the image live (one per image version).
+SHARED_DIR = "/run/xcontainers/libos"
+SHARED_NAME = "xc-libos"  # what /proc/PID/maps and /proc/PID/exe show inside the container
+
+
+def image_fd() -> int:
+    """The LibOS image for a container process: a read-only fd on one file
+    that every container shares, so the image's pages are in memory once,
+    not once per container (as a memfd copy per container would be).
+
+    The file is a copy of the installed image, made once per version under
+    SHARED_DIR (never written again: rebuilding the installed image makes a
+    new copy, and running containers keep theirs).  Each container gets it
+    through a detached, read-only bind mount of the copy's directory
+    (open_tree(2), mount_setattr(2)): no namespace holds that mount, nothing
+    is left mounted on the host, and no process -- a container's root with
+    every capability included -- can open the file for writing through
+    /proc/PID/fd/XC_LIBOS_FD or /proc/PID/exe (EROFS; ETXTBSY while it is
+    executed), truncate it or map it shared and writable.  Inside the
+    container its path is /xc-libos.  Where that cannot be done (no
+    CAP_SYS_ADMIN, an old kernel, /run not writable) the container gets a
+    sealed memfd of its own (sealed_image_fd)."""
+    try:
+        return _shared_image_fd()
+    except OSError:
+        return sealed_image_fd()
+
+
+def _shared_image_fd() -> int:
+    from .kernel import MOUNT_ATTR, OPEN_TREE, mount_setattr, open_tree
+
+    src = image_path()
+    st = os.stat(src)
+    version = f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+    d = os.path.join(SHARED_DIR, version)
+    if not os.path.exists(os.path.join(d, SHARED_NAME)):
+        _install_shared_copy(src, d, st.st_size)
+    tree = open_tree(d, OPEN_TREE.CLONE | OPEN_TREE.CLOEXEC)
+    try:
+        mount_setattr(tree, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID | MOUNT_ATTR.NODEV, MOUNT_ATTR.NOEXEC)
+        fd = os.open(SHARED_NAME, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=tree)
+    finally:
+        os.close(tree)
+    if os.fstat(fd).st_size != st.st_size:
+        os.close(fd)
+        raise OSError(f"{d}/{SHARED_NAME}: not a copy of {src}")
+    return fd
+
+
+def _install_shared_copy(src: str, d: str, size: int) -> None:
+    """Copy the image into *d* (atomically: a complete file or none), and
+    remove the copies of other versions (running containers keep theirs open)."""
+    import shutil
+    import tempfile
+
+    os.makedirs(SHARED_DIR, mode=0o700, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".new-", dir=SHARED_DIR)
+    try:
+        shutil.copyfile(src, os.path.join(tmp, SHARED_NAME))
+        if os.stat(os.path.join(tmp, SHARED_NAME)).st_size != size:
+            raise OSError(f"{src} changed while it was copied")
+        os.chmod(os.path.join(tmp, SHARED_NAME), 0o555)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, d)  # (another runtime may have made it meanwhile: then keep that one)
+        except OSError:
+            if not os.path.exists(os.path.join(d, SHARED_NAME)):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in os.listdir(SHARED_DIR):
+        if old != os.path.basename(d) and not old.startswith(".new-"):
+            shutil.rmtree(os.path.join(SHARED_DIR, old), ignore_errors=True)
+
+
 def sealed_image_fd() -> int:
-    """A sealed, read-only memfd holding a copy of the LibOS image."""
+    """A sealed, read-only memfd holding a copy of the LibOS image (one per
+    container: the fallback of image_fd)."""
     import fcntl
 
     with open(image_path(), "rb") as f:

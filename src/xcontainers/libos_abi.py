@@ -33,7 +33,7 @@ XC_ABOM_CACHE_LINE = 10
 XC_ABOM_NO_ROOM = 11
 XC_ABOM_PROTECT = 12
 XC_ABOM_VERDICTS = 16
-XC_ABOM_TABLE = 0x100000     # the entry table of pre-patched binaries (xc abom patch)
+XC_ABOM_TABLE = 0x10001000   # the entry table of pre-patched binaries (xc abom patch): the LibOS image's first code page
 
 # The names the LibOS's trace prints for the verdicts (abom.c), by value.
 ABOM_VERDICT_NAMES = ("mov32", "mov64", "jump", "special", "not-file", "no-function", "undecodable",

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["create_netns", "remove_netns", "ensure_bridge", "check_subnet_free", "add_veth",
-           "configure_container", "configure_loopback", "delete_link", "link_names", "set_sysctl",
-           "bridge_subnet"]
+           "configure_container", "delete_link", "link_names", "set_sysctl",
+           "bridge_subnet", "flush_conntrack"]
 
 CONTAINER_SYSCTLS = (
     ("net/ipv4/ping_group_range", "0 2147483647"),
@@ -100,6 +100,7 @@ def create_netns(path: str) -> None:
         msg = b""
         try:
             kernel.unshare(kernel.CLONE.NEWNET)
+            kernel.loopback_up()  # one ioctl: the none mode needs no netlink (nor pyroute2's import)
             kernel.mount("/proc/self/ns/net", path, None, kernel.MS.BIND, None)
             for name, value in CONTAINER_SYSCTLS:
                 set_sysctl(name, value)
@@ -260,11 +261,6 @@ def add_veth(host_name: str, netns: str, bridge: str) -> None:
             raise _nl_fail(f"attaching {host_name} to {bridge}", e) from None
 
 
-def configure_loopback(netns: str) -> None:
-    with _ipr(netns) as ns:
-        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
-
-
 def configure_container(netns: str, address: str, prefixlen: int, gateway: str) -> None:
     """Inside *netns*: lo up, eth0 up with *address*, default route via *gateway*."""
     with _ipr(netns) as ns:
@@ -291,3 +287,30 @@ def delete_link(name: str) -> bool:
                 return False
             raise _nl_fail(f"deleting link {name}", e) from None
     return True
+
+
+def flush_conntrack(address: str) -> int:
+    """Forget the kernel's connection tracking entries of a container's
+    *address* (connections it opened, and those DNATed to it); return how
+    many.  Without this, a UDP flow to a published port that keeps sending
+    stays bound to the old address after the container is gone, and would
+    miss a new container publishing the same port.  Best effort: an entry
+    that expires meanwhile, or a kernel without conntrack's netlink, is no
+    reason to keep the container's network."""
+    try:
+        from pyroute2 import Conntrack
+        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+        with Conntrack() as ct:
+            entries = list(ct.dump_entries(tuple_orig=NFCTAttrTuple(saddr=address)))
+            entries += list(ct.dump_entries(tuple_reply=NFCTAttrTuple(saddr=address)))
+            n = 0
+            for e in entries:
+                try:
+                    ct.delete(e)
+                    n += 1
+                except Exception:  # noqa: BLE001 - gone meanwhile
+                    pass
+            return n
+    except Exception:  # noqa: BLE001 - see above
+        return 0

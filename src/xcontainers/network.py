@@ -287,6 +287,8 @@ def attach(cid: str, root: str, req: NetworkRequest, bundle: str, hostname: str)
         if req.mode == "bridge":
             _check_published(st, req.ports)
             subnet = parse_subnet(req.subnet)
+            if req.bridge not in st.bridges and not _is_bridge(req.bridge):
+                st.bridges[req.bridge] = str(subnet)  # we make it: recorded before
             att.update(bridge=req.bridge, subnet=str(subnet), gateway=subnet.gateway,
                        prefixlen=subnet.prefixlen, address=st.allocate(req.bridge, subnet),
                        ports=[p.to_dict() for p in req.ports], tag=_tag(key))
@@ -299,6 +301,8 @@ def attach(cid: str, root: str, req: NetworkRequest, bundle: str, hostname: str)
             _unmake(att, strict=False)
             del st.attachments[key]
             st.last = last
+            if att.get("bridge") and not _is_bridge(att["bridge"]):
+                st.bridges.pop(att["bridge"], None)
             st.save()
             raise
     try:
@@ -317,12 +321,14 @@ def _ensure_bridge(att: dict[str, Any]) -> None:
     bridge = att["bridge"]
     if links.bridge_subnet(bridge) is None:
         links.check_subnet_free(parse_subnet(att["subnet"]), bridge)
-    links.ensure_bridge(bridge, att["gateway"], att["prefixlen"])
+    created = links.ensure_bridge(bridge, att["gateway"], att["prefixlen"])
     links.set_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
     if _read("/proc/sys/net/ipv4/ip_forward").strip() != "1":
         links.set_sysctl("net/ipv4/ip_forward", "1")
-    if f"xc-bridge:{bridge}" not in nft.tagged_rules("xc-bridge:"):
-        nft.apply(nft.ensure_table() + nft.bridge_rules(bridge, att["subnet"]))
+    tag = f"xc-bridge:{bridge}"
+    old = nft.tagged_rules("xc-bridge:").get(tag, [])
+    if created or not old:  # a new bridge's rules replace any a previous one of that name left
+        nft.apply(nft.ensure_table() + nft.delete_rules(old) + nft.bridge_rules(bridge, att["subnet"]))
 
 
 def _make(att: dict[str, Any]) -> None:
@@ -330,9 +336,8 @@ def _make(att: dict[str, Any]) -> None:
 
     if att["mode"] == "bridge":
         _ensure_bridge(att)
-    links.create_netns(att["netns"])
+    links.create_netns(att["netns"])  # lo is up in it
     if att["mode"] == "none":
-        links.configure_loopback(att["netns"])
         return
     links.add_veth(att["veth"], att["netns"], att["bridge"])
     links.configure_container(att["netns"], att["address"], att["prefixlen"], att["gateway"])
@@ -353,6 +358,8 @@ def _unmake(att: dict[str, Any], strict: bool = True) -> None:
         steps.append(("nft rules", lambda: nft.delete_tagged([att["tag"]])))
     if att.get("veth"):
         steps.append(("veth", lambda: links.delete_link(att["veth"])))
+    if att.get("address"):
+        steps.append(("conntrack", lambda: links.flush_conntrack(att["address"])))
     steps.append(("netns", lambda: links.remove_netns(att["netns"])))
     for what, step in steps:
         try:
@@ -422,6 +429,10 @@ def collect_garbage() -> list[str]:
     return freed
 
 
+def _is_bridge(name: str) -> bool:
+    return os.path.isdir(f"/sys/class/net/{name}/bridge")
+
+
 def attachments() -> dict[str, dict[str, Any]]:
     with NetworkState() as st:
         return dict(st.attachments)
@@ -429,8 +440,8 @@ def attachments() -> dict[str, dict[str, Any]]:
 
 def prune() -> dict[str, list[str]]:
     """Garbage, then what no record names: namespace files, ``xcv*`` links,
-    tagged rules; and bridges (with their rules) that no container uses.
-    Only bridges this module made (named in its rules) are removed."""
+    tagged rules; and the rules of bridges no container uses, and those
+    bridges if this module made them."""
     from . import links, nft
 
     freed = collect_garbage()
@@ -452,16 +463,18 @@ def prune() -> dict[str, list[str]]:
                     out["netns"].append(p)
         tags = nft.tagged_rules()
         stale = [t for t in tags if t.startswith("xc:") and t not in used_tags]
-        bridges = [t[len("xc-bridge:"):] for t in tags if t.startswith("xc-bridge:")]
-        unused = [b for b in bridges if b not in used_bridges]
-        stale += [f"xc-bridge:{b}" for b in unused]
+        bridges = {t[len("xc-bridge:"):] for t in tags if t.startswith("xc-bridge:")} | set(st.bridges)
+        unused = sorted(b for b in bridges if b not in used_bridges)
+        stale += [f"xc-bridge:{b}" for b in unused if f"xc-bridge:{b}" in tags]
         if stale:
             nft.delete_tagged(stale)
             out["rules"] = stale
         for b in unused:
-            if links.delete_link(b):
+            # Only a bridge we made goes (one we found and used keeps living).
+            if b in st.bridges and _is_bridge(b) and links.delete_link(b):
                 out["bridges"].append(b)
             st.last.pop(b, None)
+            st.bridges.pop(b, None)
         if not used_bridges and not nft.tagged_rules():
             nft.delete_table()
         st.save()

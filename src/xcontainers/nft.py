@@ -37,7 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Iterable
 
-__all__ = ["TABLE", "ensure_table", "bridge_rules", "port_rules", "apply", "delete_tagged",
+__all__ = ["TABLE", "ensure_table", "bridge_rules", "port_rules", "apply", "delete_tagged", "delete_rules",
            "tagged_rules", "delete_table", "table_exists"]
 
 TABLE = "xcontainers"
@@ -129,15 +129,18 @@ def tagged_rules(prefix: str = "xc") -> dict[str, list[tuple[str, int]]]:
     return out
 
 
+def delete_rules(rules: Iterable[tuple[str, int]]) -> str:
+    """The script deleting *rules* ((chain, handle) pairs)."""
+    return "".join(f"delete rule ip {TABLE} {chain} handle {h}\n" for chain, h in rules)
+
+
 def delete_tagged(tags: Iterable[str]) -> int:
     """Delete every rule whose comment is one of *tags*; return how many."""
     want = set(tags)
-    found = tagged_rules()
-    lines = [f"delete rule ip {TABLE} {chain} handle {h}\n"
-             for tag, rules in found.items() if tag in want for chain, h in rules]
-    if lines:
-        apply("".join(lines))
-    return len(lines)
+    found = [r for tag, rules in tagged_rules().items() if tag in want for r in rules]
+    if found:
+        apply(delete_rules(found))
+    return len(found)
 
 
 def delete_table() -> None:

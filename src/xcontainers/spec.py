@@ -140,10 +140,10 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return names.get(t, t.__name__)
 
 
-def _q(v: Any) -> str:
-    """A value the config gave, for an error message: its repr, at most 60 characters."""
+def _q(v: Any, limit: int = 60) -> str:
+    """A value the config gave, for an error message: its repr, at most *limit* characters."""
     r = repr(v)
-    return r if len(r) <= 60 else r[:56] + "...'"
+    return r if len(r) <= limit else r[:limit - 4] + "...'"
 
 
 def _key(k: str) -> str:
@@ -211,7 +211,7 @@ def _parse_process(p: Any) -> Process:
             raise ConfigError(f"process.env[{i}]: {_q(e)} is not of the form NAME=VALUE")
     cwd = _get(p, "cwd", str, "process.", "/")
     if not cwd.startswith("/"):
-        raise ConfigError(f"process.cwd: {_q(cwd)} must be an absolute path")
+        raise ConfigError(f"process.cwd: {_q(cwd, 300)} must be an absolute path")
     proc = Process(args=args, env=env, cwd=cwd)
     user = _obj(p.get("user") or {}, "process.user")
     proc.uid = _uint(user.get("uid", 0), "process.user.uid")
@@ -280,7 +280,7 @@ def _parse_mounts(ms: Any) -> list[Mount]:
         if not isinstance(dest, str) or not dest:
             raise ConfigError(f"mounts[{i}].destination: must be a non-empty string")
         if not dest.startswith("/"):
-            raise ConfigError(f"mounts[{i}].destination: {_q(dest)} must be an absolute path")
+            raise ConfigError(f"mounts[{i}].destination: {_q(dest, 300)} must be an absolute path")
         typ = _get(m, "type", str, f"mounts[{i}].")
         src = _get(m, "source", str, f"mounts[{i}].")
         opts = _str_list(m.get("options") or [], f"mounts[{i}].options")
@@ -366,7 +366,7 @@ def _parse_linux(lx: Any) -> dict[str, Any]:
             raise ConfigError(f"linux.namespaces[{i}]: namespace {_q(t)} given twice")
         path = _get(n, "path", str, f"linux.namespaces[{i}].")
         if path is not None and not os.path.exists(path):
-            raise ConfigError(f"linux.namespaces[{i}].path: {_q(path)} does not exist")
+            raise ConfigError(f"linux.namespaces[{i}].path: {_q(path, 300)} does not exist")
         nss.append(Namespace(t, path or None))
     sysctl = _obj(lx.get("sysctl") or {}, "linux.sysctl")
     for k, v in sysctl.items():
@@ -469,7 +469,7 @@ def parse(doc: Any, bundle: str) -> Spec:
         raise ConfigError("root.path: must be a non-empty string")
     root_path = os.path.normpath(os.path.join(bundle, root_path))
     if not os.path.isdir(root_path):
-        raise ConfigError(f"root.path: rootfs {_q(root_path)} does not exist or is not a directory")
+        raise ConfigError(f"root.path: rootfs {_q(root_path, 300)} does not exist or is not a directory")
     readonly = bool(_get(root, "readonly", bool, "root.", False))
     process = _parse_process(doc["process"]) if doc.get("process") is not None else None
     lx = _parse_linux(doc.get("linux"))

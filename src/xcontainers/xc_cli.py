@@ -397,7 +397,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return bench(a)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; the arguments of `abom` and `bench` only when
+    *command* is one of them (or None): their modules take longer to import
+    than the rest of a short `xc run`."""
     p = argparse.ArgumentParser(prog="xc", description="xcontainers: run X-Containers")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     r = sub.add_parser("run", help="run a command in a new container")
@@ -456,25 +459,30 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--top", type=int, default=8, help="how many of the most frequent calls to name")
     st.set_defaults(fn=cmd_stats)
-    from .abom import add_arguments as abom_arguments
     ab = sub.add_parser("abom", help="the offline ABOM analyzer: scan and pre-patch binaries")
-    abom_arguments(ab)
+    if command in (None, "abom"):
+        from .abom import add_arguments as abom_arguments
+
+        abom_arguments(ab)
     ab.set_defaults(fn=cmd_abom)
     lo = sub.add_parser("libos", help="the X-LibOS: its host interface and its system call table")
     lo.add_argument("what", choices=("interface", "table"))
     lo.add_argument("--json", action="store_true")
     lo.add_argument("--markdown", action="store_true")
     lo.set_defaults(fn=cmd_libos)
-    from .benchharness import add_arguments as bench_arguments
     b = sub.add_parser("bench", help="benchmarks: every experiment on every runtime, into a results folder")
-    bench_arguments(b)
+    if command in (None, "bench"):
+        from .benchharness import add_arguments as bench_arguments
+
+        bench_arguments(b)
     b.set_defaults(fn=cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = build_parser()
-    a = p.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    p = build_parser(next((x for x in args if not x.startswith("-")), ""))
+    a = p.parse_args(args)
     if not getattr(a, "fn", None):
         p.print_help()
         sys.exit(0)

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1247,6 +1248,93 @@ static int case_parent_death(void)
     }
     out("grandchildren reparented to us: %d %d\n", codes[0] < codes[1] ? codes[0] : codes[1],
         codes[0] < codes[1] ? codes[1] : codes[0]);
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    return 0;
+}
+
+/* What a new process must not take over from its parent, where the X-LibOS
+ * answers from per-process caches: its pid and parent, its random bytes;
+ * and the caches after posix_spawn and vfork children are gone. */
+struct fork_report {
+    pid_t pid, ppid;
+    unsigned char rnd[32];
+};
+
+static void *ask_ppid(void *arg)
+{
+    *(pid_t *)arg = getppid();
+    return NULL;
+}
+
+static int case_fork_state(void)
+{
+    pid_t me = getpid(), pp = getppid();
+    unsigned char mine[32];
+    for (int i = 0; i < 50; i++) /* a few calls: under ABOM the sites become patched calls */
+        CHECK(getpid() == me && getppid() == pp);
+    CHECK(getrandom(mine, sizeof mine, 0) == (ssize_t)sizeof mine);
+    int fds[2];
+    xpipe(fds);
+    pid_t c = xfork();
+    if (c == 0) {
+        struct fork_report r = {getpid(), getppid(), {0}};
+        if (getrandom(r.rnd, sizeof r.rnd, 0) != (ssize_t)sizeof r.rnd ||
+            write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(3);
+        _exit(0);
+    }
+    struct fork_report r;
+    CHECK(read(fds[0], &r, sizeof r) == (ssize_t)sizeof r);
+    CHECK(getrandom(mine, sizeof mine, 0) == (ssize_t)sizeof mine);
+    out("fork child: own pid=%s parent=%s random bytes not the parent's=%s\n", yesno(r.pid == c),
+        yesno(r.ppid == me), yesno(memcmp(r.rnd, mine, sizeof mine) != 0));
+    out("fork child: %s\n", status_str(xwait(c)));
+    out("parent after fork: pid=%s ppid=%s\n", yesno(getpid() == me), yesno(getppid() == pp));
+
+    /* vfork and posix_spawn children run in the parent's memory for a while */
+    pid_t v = vfork();
+    if (v == 0)
+        _exit(getpid() & 0x7f);
+    int st = xwait(v);
+    out("vfork child's pid=%s\n", yesno(WIFEXITED(st) && WEXITSTATUS(st) == (v & 0x7f)));
+    for (int i = 0; i < 3; i++) {
+        char *av[] = {"sh", "-c", "exit 0", NULL};
+        CHECK(posix_spawn(&v, "/bin/sh", NULL, NULL, av, environ) == 0);
+        CHECK(WIFEXITED(xwait(v)));
+    }
+    out("after vfork and posix_spawn: pid=%s ppid=%s\n", yesno(getpid() == me), yesno(getppid() == pp));
+    c = xfork();
+    if (c == 0) {
+        struct fork_report r2 = {getpid(), getppid(), {0}};
+        _exit(r2.pid == getpid() && r2.ppid == me ? 0 : 3);
+    }
+    out("fork after posix_spawn: %s\n", status_str(xwait(c)));
+
+    /* A thread asks for the parent first and exits; then the parent dies:
+     * the main thread must see the new parent (the subreaper, us). */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int ready[2];
+    xpipe(ready);
+    c = xfork();
+    if (c == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            pid_t seen = -1;
+            pthread_t t;
+            if (pthread_create(&t, NULL, ask_ppid, &seen) != 0 || pthread_join(t, NULL) != 0)
+                _exit(4);
+            pid_t before = getppid();
+            if (seen != before || write(ready[1], "x", 1) != 1)
+                _exit(3);
+            _exit(wait_reparented(before, me, 0));
+        }
+        char b;
+        _exit(g > 0 && read(ready[0], &b, 1) == 1 ? 0 : 4);
+    }
+    out("middle process: %s\n", status_str(xwait(c)));
+    pid_t w = wait(&st);
+    out("grandchild whose thread asked first, reparented to us: %s\n",
+        w > 0 ? status_str(st) : "none");
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     return 0;
 }
@@ -4161,6 +4249,439 @@ static void translated_xattrs(void)
     close(fd), close(pfd);
 }
 
+/* Exactly these capabilities, effective and permitted (natively the
+ * program has them all, in the container it was given these). */
+static void set_caps(uint64_t caps)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2] = {{(uint32_t)caps, (uint32_t)caps, 0},
+                                          {(uint32_t)(caps >> 32), (uint32_t)(caps >> 32), 0}};
+    CHECK(syscall(SYS_capset, &h, d) == 0);
+}
+#define CAPS_IDS ((1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))
+
+struct id_case {
+    const char *what;
+    int gid, privileged;
+    long nr, a0, a1;
+};
+
+static void translated_ids(void)
+{
+    static const struct id_case cases[] = {
+        {"setreuid(e, -1)", 0, 0, SYS_setreuid, 2000, -1},
+        {"setreuid(saved, -1)", 0, 0, SYS_setreuid, 3000, -1},
+        {"setreuid(-1, saved)", 0, 0, SYS_setreuid, -1, 3000},
+        {"setreuid(-1, real)", 0, 0, SYS_setreuid, -1, 1000},
+        {"setreuid(-1, other)", 0, 0, SYS_setreuid, -1, 4000},
+        {"setreuid(-1, -1)", 0, 0, SYS_setreuid, -1, -1},
+        {"setreuid(real, real)", 0, 0, SYS_setreuid, 1000, 1000},
+        {"setreuid(other, other), privileged", 0, 1, SYS_setreuid, 4000, 5000},
+        {"setreuid(-1, real), privileged", 0, 1, SYS_setreuid, -1, 1000},
+        {"setreuid(-2, -1), unmapped-looking", 0, 0, SYS_setreuid, -2, -1},
+        {"setuid(saved)", 0, 0, SYS_setuid, 3000, 0},
+        {"setuid(real)", 0, 0, SYS_setuid, 1000, 0},
+        {"setuid(effective only)", 0, 0, SYS_setuid, 2000, 0},
+        {"setuid(other), privileged", 0, 1, SYS_setuid, 7, 0},
+        {"setuid(-1), privileged", 0, 1, SYS_setuid, -1, 0},
+        {"setuid(-1)", 0, 0, SYS_setuid, -1, 0},
+        {"setregid(e, -1)", 1, 0, SYS_setregid, 2000, -1},
+        {"setregid(saved, -1)", 1, 0, SYS_setregid, 3000, -1},
+        {"setregid(-1, saved)", 1, 0, SYS_setregid, -1, 3000},
+        {"setregid(-1, other)", 1, 0, SYS_setregid, -1, 4000},
+        {"setregid(other, -1), privileged", 1, 1, SYS_setregid, 4000, -1},
+        {"setgid(saved)", 1, 0, SYS_setgid, 3000, 0},
+        {"setgid(effective only)", 1, 0, SYS_setgid, 2000, 0},
+        {"setgid(other), privileged", 1, 1, SYS_setgid, 9, 0},
+    };
+    int pp[2];
+    xpipe(pp);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct id_case *c = &cases[i];
+        pid_t p = xfork();
+        if (p == 0) {
+            /* real 1000, effective 2000, saved 3000; the capabilities kept or dropped */
+            set_caps(CAPS_IDS);
+            CHECK(prctl(PR_SET_KEEPCAPS, 1) == 0);
+            CHECK(syscall(SYS_setresgid, 1000, 2000, 3000) == 0);
+            CHECK(syscall(SYS_setresuid, 1000, 2000, 3000) == 0);
+            set_caps(c->privileged ? CAPS_IDS : 0);
+            char line[160];
+            errno = 0;
+            long r = syscall(c->nr, c->a0, c->a1);
+            int e = errno;
+            unsigned int v[3];
+            CHECK(syscall(c->gid ? SYS_getresgid : SYS_getresuid, &v[0], &v[1], &v[2]) == 0);
+            int n = snprintf(line, sizeof line, "%s: %s, now %u %u %u\n", c->what, r == 0 ? "0" : en(e), v[0],
+                             v[1], v[2]);
+            write_all(pp[1], line, (size_t)n);
+            _exit(0);
+        }
+        CHECK_EQ(xwait(p), 0);
+        char line[160];
+        ssize_t n = read(pp[0], line, sizeof line);
+        CHECK(n > 0);
+        write_all(1, line, (size_t)n);
+    }
+    close(pp[0]), close(pp[1]);
+}
+
+static void translated_sched(void)
+{
+    pid_t p = xfork();
+    if (p == 0) {
+        set_caps(0);
+        struct sched_param sp = {0};
+        void *volatile null = NULL;
+        CHECK(setpriority(PRIO_PROCESS, 0, 5) == 0);
+        out("getscheduler: %d, getparam: %ld/%d\n", sched_getscheduler(0), (long)sched_getparam(0, &sp),
+            sp.sched_priority);
+        CHECK(sched_setscheduler(0, SCHED_BATCH, &sp) == 0);
+        out("SCHED_BATCH: %d, nice kept: %d\n", sched_getscheduler(0), getpriority(PRIO_PROCESS, 0));
+        CHECK(sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp) == 0);
+        out("SCHED_OTHER|SCHED_RESET_ON_FORK: %#x, nice kept: %d\n", sched_getscheduler(0),
+            getpriority(PRIO_PROCESS, 0));
+        out("setparam(0): %ld, policy kept: %#x\n", (long)sched_setparam(0, &sp), sched_getscheduler(0));
+        EXPECT_ERR(sched_setscheduler(0, SCHED_OTHER, &sp), EPERM); /* only CAP_SYS_NICE clears it */
+        sp.sched_priority = 1;
+        EXPECT_ERR(sched_setparam(0, &sp), EINVAL);
+        EXPECT_ERR(sched_setscheduler(0, SCHED_OTHER, &sp), EINVAL);
+        EXPECT_ERR(sched_setscheduler(0, SCHED_FIFO, &sp), EPERM);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, 0, -1, &sp), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, 0, 99, &sp), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, -1, SCHED_OTHER, &sp), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, null), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, (void *)8), EFAULT);
+        EXPECT_ERR(syscall(SYS_sched_setscheduler, 1 << 22, SCHED_OTHER, &sp), ESRCH);
+        EXPECT_ERR(syscall(SYS_sched_setparam, 0, null), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_setparam, 1 << 22, &sp), ESRCH);
+        EXPECT_ERR(syscall(SYS_sched_getparam, 0, null), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_getparam, -1, &sp), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_getparam, 0, (void *)8), EFAULT);
+        EXPECT_ERR(syscall(SYS_sched_getparam, 1 << 22, &sp), ESRCH);
+        EXPECT_ERR(syscall(SYS_sched_getscheduler, -1), EINVAL);
+        EXPECT_ERR(syscall(SYS_sched_getscheduler, 1 << 22), ESRCH);
+        _exit(0);
+    }
+    CHECK_EQ(xwait(p), 0);
+}
+
+static volatile sig_atomic_t g_tq_sig, g_tq_code, g_tq_val;
+static void h_tq(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    g_tq_sig = sig, g_tq_code = si->si_code, g_tq_val = si->si_value.sival_int;
+}
+
+static pid_t g_tq_tid;
+static void *thr_tq(void *arg)
+{
+    (void)arg;
+    g_tq_tid = gettid();
+    siginfo_t si = {0};
+    si.si_code = 0; /* SI_USER: only to the sender itself */
+    errno = 0;
+    long r = syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR2, &si);
+    return (void *)(r == 0 ? 0L : (long)errno);
+}
+
+static void translated_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_sigaction = h_tq;
+    sa.sa_flags = SA_SIGINFO;
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0 && sigaction(SIGUSR2, &sa, NULL) == 0);
+    union sigval v = {.sival_int = 42};
+    CHECK(sigqueue(getpid(), SIGUSR1, v) == 0);
+    out("sigqueue to self: %s %s value %d\n", signame(g_tq_sig), code_name(g_tq_sig, g_tq_code), (int)g_tq_val);
+    siginfo_t si = {0};
+    si.si_signo = SIGHUP; /* rt_sigqueueinfo sets it to the signal sent */
+    si.si_code = SI_QUEUE;
+    si.si_value.sival_int = 7;
+    g_tq_sig = 0;
+    CHECK(syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR2, &si) == 0);
+    out("rt_sigqueueinfo with another si_signo: %s %s value %d\n", signame(g_tq_sig),
+        code_name(g_tq_sig, g_tq_code), (int)g_tq_val);
+    si.si_code = SI_USER;
+    g_tq_sig = 0;
+    CHECK(syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR2, &si) == 0);
+    out("SI_USER from the main thread to its own pid: %s\n", signame(g_tq_sig));
+    pthread_t t;
+    void *res;
+    CHECK(pthread_create(&t, NULL, thr_tq, NULL) == 0 && pthread_join(t, &res) == 0);
+    out("SI_USER from another thread to the pid: %s\n", en((int)(long)res));
+    si.si_code = SI_QUEUE;
+    pid_t c = xfork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, 0, SIGUSR2, &si), ESRCH);
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, -3, SIGUSR2, &si), ESRCH);
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, 1 << 22, SIGUSR2, &si), ESRCH);
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, c, 999, &si), EINVAL);
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, c, SIGUSR2, (void *)8), EFAULT);
+    si.si_code = SI_USER;
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, c, SIGTERM, &si), EPERM);
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, 0, SIGTERM, &si), EPERM);
+    si.si_code = SI_TKILL;
+    EXPECT_ERR(syscall(SYS_rt_sigqueueinfo, c, SIGTERM, &si), EPERM);
+    si.si_code = SI_QUEUE;
+    out("rt_sigqueueinfo(child, 0): %ld\n", (long)syscall(SYS_rt_sigqueueinfo, c, 0, &si));
+    CHECK(syscall(SYS_rt_sigqueueinfo, c, SIGTERM, &si) == 0);
+    out("child: %s\n", status_str(xwait(c)));
+    signal(SIGUSR1, SIG_DFL), signal(SIGUSR2, SIG_DFL);
+}
+
+static void translated_chdir(void)
+{
+    char was[512], now[512];
+    void *volatile null = NULL;
+    CHECK(getcwd(was, sizeof was) != NULL);
+    CHECK(mkdir("d", 0755) == 0 && symlink("d", "dl") == 0 && mkdir("closed", 0600) == 0);
+    CHECK(syscall(SYS_chdir, "dl") == 0 && getcwd(now, sizeof now) != NULL);
+    out("chdir through a symlink: ends in /d=%s\n", yesno(strlen(now) > 2 && strcmp(now + strlen(now) - 2, "/d") == 0));
+    CHECK(syscall(SYS_chdir, "..") == 0 && getcwd(now, sizeof now) != NULL);
+    out("chdir ..: back=%s\n", yesno(strcmp(now, was) == 0));
+    EXPECT_ERR(syscall(SYS_chdir, "file"), ENOTDIR);
+    EXPECT_ERR(syscall(SYS_chdir, "missing"), ENOENT);
+    EXPECT_ERR(syscall(SYS_chdir, ""), ENOENT);
+    EXPECT_ERR(syscall(SYS_chdir, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_chdir, "file/x"), ENOTDIR);
+    pid_t p = xfork();
+    if (p == 0) {
+        set_caps(0); /* no CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH */
+        EXPECT_ERR(syscall(SYS_chdir, "closed"), EACCES);
+        int fd = open("closed", O_PATH);
+        EXPECT_ERR(fchdir(fd), EACCES);
+        _exit(0);
+    }
+    CHECK_EQ(xwait(p), 0);
+}
+
+static void translated_sockets(void)
+{
+    void *volatile null = NULL;
+    int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}, sb = sa, from;
+    socklen_t len = sizeof sa;
+    CHECK(bind(a, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(a, (struct sockaddr *)&sa, &len) == 0);
+    CHECK(bind(b, (struct sockaddr *)&sb, sizeof sb) == 0 && getsockname(b, (struct sockaddr *)&sb, &len) == 0);
+    char buf[64];
+    CHECK(sendto(b, "one", 3, 0, (struct sockaddr *)&sa, sizeof sa) == 3);
+    len = sizeof from;
+    memset(&from, 0, sizeof from);
+    long n = recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+    out("recvfrom: %ld %s, name length %u, the sender=%s\n", n, esc(buf, n > 0 ? (size_t)n : 0), len,
+        yesno(from.sin_port == sb.sin_port && from.sin_addr.s_addr == sb.sin_addr.s_addr));
+    CHECK(sendto(b, "two", 3, 0, (struct sockaddr *)&sa, sizeof sa) == 3);
+    len = 4;
+    memset(&from, 0, sizeof from);
+    n = recvfrom(a, buf, 2, MSG_TRUNC, (struct sockaddr *)&from, &len);
+    out("recvfrom 2 of 3 with MSG_TRUNC, a 4-byte name: %ld, name length %u, family kept=%s, port not=%s\n", n,
+        len, yesno(from.sin_family == AF_INET), yesno(from.sin_port == 0));
+    CHECK(sendto(b, "three", 5, 0, (struct sockaddr *)&sa, sizeof sa) == 5);
+    n = recvfrom(a, buf, sizeof buf, MSG_PEEK, NULL, NULL);
+    out("recvfrom MSG_PEEK without a name: %ld\n", n);
+    len = (socklen_t)-1;
+    EXPECT_ERR(recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, &len), EINVAL);
+    EXPECT_ERR(recvfrom(a, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL), EAGAIN);
+    CHECK(sendto(b, "four", 4, 0, (struct sockaddr *)&sa, sizeof sa) == 4);
+    EXPECT_ERR(recvfrom(a, buf, sizeof buf, 0, (struct sockaddr *)&from, null), EFAULT);
+    EXPECT_ERR(recvfrom(a, buf, sizeof buf, MSG_DONTWAIT, NULL, NULL), EAGAIN); /* the datagram went */
+    EXPECT_ERR(recvfrom(a, buf, sizeof buf, MSG_DONTWAIT | 0x80000000, NULL, NULL), EAGAIN);
+    EXPECT_ERR(recvfrom(a, null, 4, MSG_DONTWAIT, NULL, NULL), EAGAIN);
+    char *top = (char *)0x7ffffffff000 - 8; /* a range that runs past the top of user space */
+    static char low[16];                      /* far below it (a stack may be within 2 GiB of it) */
+    EXPECT_ERR(recvfrom(a, low, (size_t)-1, MSG_DONTWAIT, NULL, NULL), EAGAIN); /* capped at MAX_RW_COUNT */
+    EXPECT_ERR(recvfrom(a, top, 4096, MSG_DONTWAIT, NULL, NULL), EFAULT);
+    EXPECT_ERR(recvfrom(-1, top, 4096, 0, NULL, NULL), EFAULT);
+    EXPECT_ERR(recvfrom(-1, low, (size_t)-1, 0, NULL, NULL), EBADF);
+    EXPECT_ERR(recvfrom(-1, buf, 4, 0, NULL, NULL), EBADF);
+    EXPECT_ERR(recvfrom(0 + open(".", O_RDONLY), buf, 4, 0, NULL, NULL), ENOTSOCK);
+    EXPECT_ERR(sendto(b, "x", 1, 0, (struct sockaddr *)&sa, 0), EINVAL);
+    EXPECT_ERR(sendto(b, "x", 1, 0, (struct sockaddr *)&sa, 200), EINVAL);
+    EXPECT_ERR(sendto(b, "x", 1, 0, (struct sockaddr *)&sa, -1), EINVAL);
+    EXPECT_ERR(sendto(-1, "x", 1, 0, (struct sockaddr *)&sa, 200), EBADF);
+    EXPECT_ERR(sendto(-1, top, 4096, 0, (struct sockaddr *)&sa, 200), EFAULT);
+    EXPECT_ERR(sendto(b, top, 4096, 0, (struct sockaddr *)&sa, sizeof sa), EFAULT);
+    EXPECT_ERR(sendto(b, "x", 1, 0, (struct sockaddr *)null, 0), EDESTADDRREQ);
+    EXPECT_ERR(sendto(b, "x", 1, 0, (struct sockaddr *)8, sizeof sa), EFAULT);
+    EXPECT_ERR(sendto(b, "x", 1, 0x80000000, (struct sockaddr *)&sa, 2), EINVAL);
+    int u[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, u) == 0);
+    out("unix sendto with a name of length 0: %ld\n", (long)sendto(u[0], "u", 1, 0, (struct sockaddr *)&sa, 0));
+    EXPECT_ERR(sendto(u[0], "u", 1, 0, (struct sockaddr *)&sa, 3), EINVAL);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+    out("unix stream sendto with a name of length 0: %ld\n",
+        (long)sendto(u[0], "s", 1, MSG_NOSIGNAL, (struct sockaddr *)&sa, 0));
+    EXPECT_ERR(sendto(u[0], "s", 1, MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof sa), EISCONN);
+    close(a), close(b);
+}
+
+static volatile sig_atomic_t g_tr_alarm;
+static void h_tr_alarm(int sig) { (void)sig; g_tr_alarm++; }
+
+static void translated_waiting(void)
+{
+    void *volatile null = NULL;
+    int ep = epoll_create1(0), pp[2];
+    xpipe(pp);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 7}, got[4];
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, pp[0], &ev) == 0);
+    out("epoll_wait, nothing ready, timeout 0: %d\n", epoll_wait(ep, got, 4, 0));
+    double t0 = now_s();
+    int r = epoll_wait(ep, got, 4, 30);
+    out("epoll_wait 30 ms: %d, waited at least 30 ms=%s\n", r, yesno(now_s() - t0 >= 0.029));
+    put_byte(pp[1], 'x');
+    r = epoll_wait(ep, got, 4, -1);
+    out("epoll_wait ready, no timeout: %d data %u\n", r, r > 0 ? got[0].data.u32 : 0);
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    out("epoll_pwait with a mask: %ld\n", (long)syscall(SYS_epoll_pwait, ep, got, 4, 0, &m, 8));
+    EXPECT_ERR(syscall(SYS_epoll_pwait, ep, got, 4, 0, &m, 7), EINVAL);
+    out("epoll_pwait, no mask, a bad size: %ld\n", (long)syscall(SYS_epoll_pwait, ep, got, 4, 0, null, 7));
+    EXPECT_ERR(syscall(SYS_epoll_pwait, ep, got, 4, 0, (void *)8, 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_epoll_pwait, -1, got, 4, 0, (void *)8, 7), EINVAL);
+    EXPECT_ERR(syscall(SYS_epoll_pwait, -1, got, 4, 0, null, 8), EBADF);
+    EXPECT_ERR(epoll_wait(ep, got, 0, 0), EINVAL);
+    EXPECT_ERR(epoll_wait(pp[0], got, 4, 0), EINVAL);
+    EXPECT_ERR(epoll_wait(-1, got, 4, 0), EBADF);
+    /* a signal ends epoll_wait with EINTR, SA_RESTART or not */
+    struct sigaction sa = {0};
+    sa.sa_handler = h_tr_alarm;
+    sa.sa_flags = SA_RESTART;
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    struct itimerval it = {{0, 0}, {0, 20000}};
+    char c;
+    CHECK(read(pp[0], &c, 1) == 1);
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    EXPECT_ERR(epoll_wait(ep, got, 4, -1), EINTR);
+    alarm(WATCHDOG_SECS);
+    /* rt_sigsuspend: a stop and a continue do not end it, a handled signal does */
+    pid_t p = xfork();
+    if (p == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        g_tr_alarm = 0;
+        signal(SIGUSR1, h_tr_alarm);
+        long rr = syscall(SYS_rt_sigsuspend, &none, 8);
+        _exit(rr == -1 && errno == EINTR && g_tr_alarm == 1 ? 0 : 1);
+    }
+    msleep(20);
+    CHECK(kill(p, SIGSTOP) == 0);
+    int st;
+    CHECK(waitpid(p, &st, WUNTRACED) == p && WIFSTOPPED(st));
+    CHECK(kill(p, SIGCONT) == 0);
+    msleep(20);
+    out("sigsuspend still waiting after stop and continue: %s\n", yesno(waitpid(p, &st, WNOHANG) == 0));
+    CHECK(kill(p, SIGUSR1) == 0);
+    out("then ended by a handled signal: %s\n", status_str(xwait(p)));
+    EXPECT_ERR(syscall(SYS_rt_sigsuspend, &m, 7), EINVAL);
+    EXPECT_ERR(syscall(SYS_rt_sigsuspend, (void *)8, 8), EFAULT);
+    close(ep), close(pp[0]), close(pp[1]);
+}
+
+static long ts_ns(const struct timespec *t) { return t->tv_sec * 1000000000L + t->tv_nsec; }
+
+static void *thr_clockres(void *arg)
+{
+    clockid_t own = (clockid_t)((~(long)gettid() << 3) | 2); /* this thread's tid as a process clock */
+    struct timespec ts;
+    long g = syscall(SYS_clock_gettime, own, &ts), r = syscall(SYS_clock_getres, own, &ts);
+    snprintf(arg, 64, "gettime %s, getres %s", g == 0 ? "0" : en(errno), r == 0 ? "0" : en(errno));
+    return NULL;
+}
+
+static void translated_time(void)
+{
+    void *volatile null = NULL;
+    static const int vdso_clocks[] = {CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE,
+                                      CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME, CLOCK_TAI};
+    int agree = 1;
+    for (size_t i = 0; i < sizeof vdso_clocks / sizeof vdso_clocks[0]; i++) {
+        struct timespec a, b, c;
+        CHECK(clock_gettime(vdso_clocks[i], &a) == 0);
+        CHECK(syscall(SYS_clock_gettime, vdso_clocks[i], &b) == 0);
+        CHECK(clock_gettime(vdso_clocks[i], &c) == 0);
+        /* the coarse clocks may lag the fine ones by a tick, never run backwards */
+        agree &= ts_ns(&a) <= ts_ns(&b) && ts_ns(&b) <= ts_ns(&c) && b.tv_nsec < 1000000000L;
+    }
+    out("raw clock_gettime between two vDSO reads, every vDSO clock: %s\n", yesno(agree));
+    struct timespec ts;
+    EXPECT_ERR(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_gettime, CLOCK_PROCESS_CPUTIME_ID, null), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_gettime, 10, &ts), EINVAL);
+    EXPECT_ERR(syscall(SYS_clock_gettime, 12, &ts), EINVAL);
+    struct timeval tv;
+    struct timezone tz = {-1, -1}, vtz = {-1, -1};
+    CHECK(gettimeofday(&tv, &vtz) == 0);
+    CHECK(syscall(SYS_gettimeofday, &tv, &tz) == 0);
+    out("raw gettimeofday: timezone as the vDSO's=%s, usec < 10^6=%s\n",
+        yesno(tz.tz_minuteswest == vtz.tz_minuteswest && tz.tz_dsttime == vtz.tz_dsttime), yesno(tv.tv_usec < 1000000));
+    out("gettimeofday(NULL, NULL): %ld, (NULL, tz): %ld\n", (long)syscall(SYS_gettimeofday, NULL, NULL),
+        (long)syscall(SYS_gettimeofday, NULL, &tz));
+    EXPECT_ERR(syscall(SYS_gettimeofday, null + 8, NULL), EFAULT);
+    EXPECT_ERR(syscall(SYS_gettimeofday, &tv, null + 8), EFAULT);
+    time_t t0 = time(NULL), t1 = 0;
+    long raw = syscall(SYS_time, &t1);
+    out("raw time: matches time() within a second=%s, stored=%s\n", yesno(raw - t0 <= 1 && raw >= t0),
+        yesno(t1 == raw));
+    EXPECT_ERR(syscall(SYS_time, null + 8), EFAULT);
+    for (int clk = 0; clk <= 12; clk++) {
+        struct timespec res = {-1, -1};
+        long r = syscall(SYS_clock_getres, clk, &res);
+        out("clock_getres(%d): %s", clk, r == 0 ? "" : en(errno));
+        if (r == 0)
+            out("%ld.%09ld", (long)res.tv_sec, res.tv_nsec);
+        out("\n");
+    }
+    pid_t c = xfork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    struct { const char *what; clockid_t id; } cpu[] = {
+        {"own PROF", (clockid_t)((~0L << 3) | 0)},
+        {"own VIRT", (clockid_t)((~0L << 3) | 1)},
+        {"own SCHED", (clockid_t)((~0L << 3) | 2)},
+        {"own thread VIRT", (clockid_t)((~0L << 3) | 4 | 1)},
+        {"child SCHED", (clockid_t)((~(long)c << 3) | 2)},
+        {"child PROF", (clockid_t)((~(long)c << 3) | 0)},
+        {"child's thread clock", (clockid_t)((~(long)c << 3) | 4 | 2)},
+        {"no such process", (clockid_t)((~(1L << 22) << 3) | 2)},
+        {"CPUCLOCK_WHICH 3", (clockid_t)((~0L << 3) | 3 | 4)},
+        {"fd clock of fd 3", (clockid_t)((~3L << 3) | 3)},
+        {"fd clock of a bad fd", (clockid_t)((~900L << 3) | 3)},
+    };
+    for (size_t i = 0; i < sizeof cpu / sizeof cpu[0]; i++) {
+        struct timespec res = {-1, -1};
+        long r = syscall(SYS_clock_getres, cpu[i].id, &res);
+        out("clock_getres(%s): %s", cpu[i].what, r == 0 ? "" : en(errno));
+        if (r == 0)
+            out("%ld.%09ld", (long)res.tv_sec, res.tv_nsec);
+        out("\n");
+    }
+    CHECK(kill(c, SIGKILL) == 0);
+    xwait(c);
+    char line[64];
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, thr_clockres, line) == 0 && pthread_join(th, NULL) == 0);
+    out("a thread's own tid as a process clock: %s\n", line);
+    out("clock_getres(MONOTONIC, NULL): %ld\n", (long)syscall(SYS_clock_getres, CLOCK_MONOTONIC, NULL));
+    EXPECT_ERR(syscall(SYS_clock_getres, CLOCK_MONOTONIC, null + 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_getres, CLOCK_PROCESS_CPUTIME_ID, null + 8), EFAULT);
+    EXPECT_ERR(syscall(SYS_clock_getres, 10, null + 8), EINVAL);
+    unsigned cpu_no = 9999, node = 9999;
+    CHECK(syscall(SYS_getcpu, &cpu_no, &node, NULL) == 0);
+    out("getcpu: a cpu this machine has=%s, node 0=%s\n", yesno(cpu_no < (unsigned)sysconf(_SC_NPROCESSORS_CONF)),
+        yesno(node == 0));
+    out("getcpu(NULL, NULL): %ld\n", (long)syscall(SYS_getcpu, NULL, NULL, NULL));
+    EXPECT_ERR(syscall(SYS_getcpu, null + 8, &node, NULL), EFAULT);
+    EXPECT_ERR(syscall(SYS_getcpu, &cpu_no, null + 8, NULL), EFAULT);
+}
+
 static int case_translated(void)
 {
     scratch();
@@ -4169,6 +4690,13 @@ static int case_translated(void)
     translated_rw();
     translated_modes();
     translated_xattrs();
+    translated_ids();
+    translated_sched();
+    translated_signals();
+    translated_chdir();
+    translated_sockets();
+    translated_waiting();
+    translated_time();
     return 0;
 }
 
@@ -4756,6 +5284,7 @@ static const struct tcase CASES[] = {
     {"ids", case_ids},
     {"uname_ids", case_uname_ids},
     {"parent_death", case_parent_death},
+    {"fork_state", case_fork_state},
     {"clocks", case_clocks},
     {"sig_info", case_sig_info},
     {"sig_mask", case_sig_mask},

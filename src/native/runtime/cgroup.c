@@ -18,6 +18,13 @@ static const char *const V1_FLAGS[] = {"rw", "ro", "noprefix", "clone_children",
                                        "favordynmods"};
 static const char *const V2_CONTROLLERS[] = {"memory", "pids", "cpu", "cpuset", "io"};
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* --- paths ----------------------------------------------------------------- */
 
 static bool has_dotdot(const char *p)
@@ -902,43 +909,135 @@ char *cgroup_kill_file(const struct cgroup *cg)
     return f;
 }
 
-bool cgroup_exists(const struct cgroup *cg)
+/* Cgroup._freezer(): the v1 freezer directory, or the unified one with
+ * cgroup.freeze; NULL with the Python runtime's message when neither. */
+static const char *freezer(const struct cgroup *cg, bool *v1)
 {
-    for (int i = 0; i < cg->nh; i++)
-        if (lexists(cg->dirs[i]))
-            return true;
-    return false;
+    if (!cg->v2) {
+        for (int i = 0; i < cg->nh; i++)
+            if (!is_v2(&cg->h[i]) && has_controller(&cg->h[i], "freezer")) {
+                *v1 = true;
+                return cg->dirs[i];
+            }
+    }
+    const char *u = unified_dir(cg);
+    if (u) {
+        char *f = path_join(u, "cgroup.freeze");
+        bool ok = access(f, F_OK) == 0;
+        free(f);
+        if (ok) {
+            *v1 = false;
+            return u;
+        }
+    }
+    xcr_fail("cgroup %s: no freezer (no v1 freezer hierarchy and no cgroup v2 cgroup.freeze)", cg->path);
+    return NULL;
 }
 
-int cgroup_kill_all(const struct cgroup *cg)
+/* Cgroup._frozen_state: 1 frozen, 0 thawed, -1 in between, -2 unreadable. */
+static int frozen_state(bool v1, const char *d)
 {
-    char *f = cgroup_kill_file(cg);
-    if (f == NULL)
-        return xcr_fail("no cgroup.kill");
-    int rc = cg_write(f, "1");
+    char *f = path_join(d, v1 ? "freezer.state" : "cgroup.events");
+    char *t = cg_read(f);
     free(f);
-    if (rc < 0)
+    if (t == NULL)
+        return -2;
+    int r = -1;
+    if (v1) {
+        r = strcmp(t, "FROZEN") == 0 ? 1 : strcmp(t, "THAWED") == 0 ? 0 : -1;
+    } else {
+        char *save = NULL;
+        for (char *line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            if (strncmp(line, "frozen ", 7) == 0)
+                r = strcmp(line + 7, "1") == 0;
+    }
+    free(t);
+    return r;
+}
+
+static bool is_frozen(const struct cgroup *cg)
+{
+    bool v1;
+    const char *d = freezer(cg, &v1);
+    return d && frozen_state(v1, d) == 1;
+}
+
+/* Cgroup._set_frozen: -1 with the Python runtime's message. */
+static int set_frozen(const struct cgroup *cg, bool frozen, double timeout)
+{
+    bool v1;
+    const char *d = freezer(cg, &v1);
+    if (d == NULL)
         return -1;
+    char *f = path_join(d, v1 ? "freezer.state" : "cgroup.freeze");
+    const char *want = v1 ? (frozen ? "FROZEN" : "THAWED") : (frozen ? "1" : "0");
+    double deadline = now_s() + timeout, delay = 0.01;
+    int rc = 0;
+    for (;;) {
+        if (cg_write(f, want) < 0) {
+            rc = -1;
+            break;
+        }
+        int st = frozen_state(v1, d);
+        if (st == -2) {
+            rc = xcr_fail_errno("%s", f);
+            break;
+        }
+        if (st == (int)frozen)
+            break;
+        if (now_s() > deadline) {
+            if (frozen)
+                cg_write(f, v1 ? "THAWED" : "0");
+            rc = xcr_fail("%s: the cgroup did not become %s within %.1fs", f, want, timeout);
+            break;
+        }
+        struct timespec ts = {0, (long)(delay * 1e9)};
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 0.2 ? 0.2 : delay * 2;
+    }
+    free(f);
+    return rc;
+}
+
+int cgroup_thaw(const struct cgroup *cg)
+{
+    return set_frozen(cg, false, 10.0);
+}
+
+static void signal_all(const struct cgroup *cg, int sig)
+{
     const char *d = procs_dir(cg);
     if (d) {
         pid_t *pids = NULL;
         size_t n = 0;
         procs_walk(d, &pids, &n);
         for (size_t i = 0; i < n; i++)
-            kill(pids[i], SIGKILL);
+            kill(pids[i], sig);
         free(pids);
     }
-    return 0;
+}
+
+int cgroup_kill_all(const struct cgroup *cg, int sig)
+{
+    if (sig == SIGKILL) {
+        char *f = cgroup_kill_file(cg);
+        if (f != NULL) {
+            int rc = cg_write(f, "1");
+            free(f);
+            if (rc < 0)
+                return -1;
+            signal_all(cg, sig);
+            return 0;
+        }
+    }
+    bool froze = false;
+    if (!is_frozen(cg) && set_frozen(cg, true, 2.0) == 0)
+        froze = true;
+    signal_all(cg, sig);
+    return froze ? set_frozen(cg, false, 10.0) : 0;
 }
 
 /* --- destroy -------------------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static bool rmdir_retry(const char *d, double deadline)
 {

@@ -63,11 +63,12 @@ int cgroup_add(struct cgroup *cg, pid_t pid);
 
 /* The unified hierarchy's cgroup.kill of this cgroup, if the file exists. */
 char *cgroup_kill_file(const struct cgroup *cg);
-/* Whether any of the cgroup's directories exists. */
-bool cgroup_exists(const struct cgroup *cg);
-/* kill_all(SIGKILL) where cgroup.kill exists: write it, then SIGKILL every
- * process listed.  -1 if the write failed (nothing was signalled). */
-int cgroup_kill_all(const struct cgroup *cg);
+/* Cgroup.kill_all(sig): cgroup.kill for SIGKILL where it exists, else the
+ * signal to every process listed, frozen meanwhile where a freezer works.
+ * -1 with the Python runtime's message where it would raise. */
+int cgroup_kill_all(const struct cgroup *cg, int sig);
+/* Cgroup.thaw() */
+int cgroup_thaw(const struct cgroup *cg);
 /* destroy(timeout): -1 with the Python runtime's message if a cgroup stays busy. */
 int cgroup_destroy(struct cgroup *cg, double timeout);
 

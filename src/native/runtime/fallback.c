@@ -17,9 +17,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef XC_PYTHON
@@ -62,6 +64,27 @@ static void py_path_literal(struct sbuf *b, const char *s)
     sb_puts(b, "'.decode('utf-8', 'surrogateescape')");
 }
 
+/* PYTHON -IS -c CODE, then n more arguments from args. */
+static char **python_argv(char *const *args, int n)
+{
+    char *src = path_dirname(package_dir());
+    struct sbuf code = {0};
+    sb_puts(&code, "import sys; sys.path.insert(0, ");
+    py_path_literal(&code, src);
+    sb_puts(&code, "); from xcontainers.runtime_cli import main; main()");
+    free(src);
+    char **argv = xmalloc(sizeof(char *) * (n + 5));
+    int k = 0;
+    argv[k++] = XC_PYTHON;
+    argv[k++] = "-IS";
+    argv[k++] = "-c";
+    argv[k++] = code.s;
+    for (int i = 0; i < n; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    return argv;
+}
+
 _Noreturn void fallback(const char *why, ...)
 {
     char reason[1024];
@@ -70,25 +93,35 @@ _Noreturn void fallback(const char *why, ...)
     vsnprintf(reason, sizeof reason, why, ap);
     va_end(ap);
     log_debug("python path: %s", reason);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &s, NULL); /* (held during a native create) */
     fflush(stdout);
     fflush(stderr);
-
-    char *src = path_dirname(package_dir());
-    struct sbuf code = {0};
-    sb_puts(&code, "import sys; sys.path.insert(0, ");
-    py_path_literal(&code, src);
-    sb_puts(&code, "); from xcontainers.runtime_cli import main; main()");
-
-    char **argv = xmalloc(sizeof(char *) * (xcr_argc + 5));
-    int n = 0;
-    argv[n++] = XC_PYTHON;
-    argv[n++] = "-IS";
-    argv[n++] = "-c";
-    argv[n++] = code.s;
-    for (int i = 1; i < xcr_argc; i++)
-        argv[n++] = xcr_argv[i];
-    argv[n] = NULL;
-    execv(XC_PYTHON, argv);
+    execv(XC_PYTHON, python_argv(xcr_argv + 1, xcr_argc - 1));
     fprintf(stderr, "xc-runtime: cannot start the Python runtime (%s): %s\n", XC_PYTHON, strerror(errno));
     _exit(1);
+}
+
+int run_python(char *const args[])
+{
+    int n = 0;
+    while (args[n])
+        n++;
+    char **argv = python_argv(args, n);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execv(XC_PYTHON, argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return status;
 }

@@ -77,6 +77,19 @@ static int utf8_len(const unsigned char *p, const unsigned char *end, unsigned *
     return n;
 }
 
+bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned cp;
+        int k = utf8_len(p, end, &cp);
+        if (k == 0)
+            return false;
+        p += k;
+    }
+    return true;
+}
+
 static void put_utf8(struct sbuf *b, unsigned c)
 {
     char o[4];

@@ -52,6 +52,8 @@ bool json_is_str(const struct jval *v);
 bool json_is_str_array(const struct jval *v);
 
 void json_escape(struct sbuf *b, const char *s, size_t n);
+/* Strict UTF-8 (what Python's decoder takes). */
+bool utf8_valid(const char *s, size_t n);
 void json_dump(struct sbuf *b, const struct jval *v);
 void json_dump_pretty(struct sbuf *b, const struct jval *v, int level);
 

@@ -128,17 +128,14 @@ int cmd_kill(const struct opts *o)
         fallback("kill: signal %s", o->signal);
     if (o->all) {
         struct cgroup cg;
-        if (sig != SIGKILL || strcmp(live, ST_PAUSED) == 0)
-            fallback("kill --all: the freezer");
-        if (cgroup_from_state(st.cgroup, &cg) < 0)
+        if (st.cgroup->n == 0 || cgroup_from_state(st.cgroup, &cg) < 0)
             fallback("kill --all: %s", xcr_error);
-        char *kf = cgroup_kill_file(&cg);
-        if (kf == NULL)
-            fallback("kill --all: no cgroup.kill");
-        free(kf);
         log_debug("native path: kill --all %s", o->id);
-        if (cgroup_kill_all(&cg) < 0)
-            fallback("kill --all: %s", xcr_error);
+        if (cgroup_kill_all(&cg, sig) < 0 ||
+            (strcmp(live, ST_PAUSED) == 0 && sig == SIGKILL && cgroup_thaw(&cg) < 0)) {
+            log_error(xcr_error);
+            return 1;
+        }
         return 0;
     }
     int fd AUTOCLOSE = pidfd_open_(st.pid);
@@ -172,7 +169,6 @@ struct delete_plan {
     struct state st;
     struct cgroup cg;
     const char *live;
-    bool kill_file;
 };
 
 static bool plan_delete(const char *root, const char *id, bool force, struct delete_plan *p)
@@ -183,19 +179,12 @@ static bool plan_delete(const char *root, const char *id, bool force, struct del
     bool running = strcmp(p->live, ST_RUNNING) == 0, paused = strcmp(p->live, ST_PAUSED) == 0;
     if ((running || paused) && !force)
         return xcr_fail("the container is %s", p->live), false;
-    if (paused)
-        return xcr_fail("a paused container (the freezer)"), false;
     if (p->st.cgroup->n == 0)
         return xcr_fail("no cgroup record"), false;
     if (cgroup_from_state(p->st.cgroup, &p->cg) < 0)
         return false;
     if (state_has_hooks(&p->st))
         return xcr_fail("poststop hooks"), false;
-    char *kf = cgroup_kill_file(&p->cg);
-    p->kill_file = kf != NULL;
-    free(kf);
-    if (!p->kill_file && cgroup_exists(&p->cg))
-        return xcr_fail("no cgroup.kill (the freezer)"), false;
     return true;
 }
 
@@ -206,15 +195,19 @@ static int do_delete(const char *root, const char *id, struct delete_plan *p)
     struct state *st = &p->st;
     if (strcmp(p->live, ST_STOPPED) != 0)
         kill(st->pid, SIGKILL);
-    if (p->kill_file)
-        cgroup_kill_all(&p->cg); /* a failure is ignored, as Python's */
+    /* failures are ignored, as Python's */
+    if (cgroup_kill_all(&p->cg, SIGKILL) == 0 && strcmp(p->live, ST_PAUSED) == 0)
+        cgroup_thaw(&p->cg);
     if (st->pid) {
         wait_pidfd(st->pid, st->pid_start, 10.0);
         waitpid(st->pid, NULL, WNOHANG);
     }
+    mark("killed");
     if (cgroup_destroy(&p->cg, 5.0) < 0)
         return -1;
+    mark("cgroup-removed");
     store_remove(root, id);
+    mark("deleted");
     return 0;
 }
 
@@ -293,9 +286,11 @@ int start_container(const char *root, const char *id, bool may_fall_back)
     close(fd);
     unlink(fifo);
     if (rc == 0) {
+        mark("released");
         state_set(&st, ST_RUNNING);
         rc = state_save(root, &st);
-        mark("started");
+        if (rc == 0)
+            mark("started");
     }
     free(fifo);
     free(dir);

@@ -10,6 +10,7 @@
  */
 #include "ops.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,9 @@ int main(int argc, char **argv)
     xcr_argc = argc;
     xcr_argv = argv;
     mark("interpreter");
+    /* as the Python runtime (the interpreter ignores it): a closed stdout is
+     * an error to report, not a silent death; the init resets it */
+    signal(SIGPIPE, SIG_IGN);
     struct opts o = {0};
     o.root = getenv("XC_RUNTIME_ROOT");
     if (o.root == NULL)

@@ -199,7 +199,7 @@ static int parse_process(struct jval *p, struct spec *sp)
     if (!falsy(env) && str_list(env, "process.env", (const char ***)&sp->env, &sp->nenv) < 0)
         return -1;
     for (int i = 0; i < sp->nenv; i++)
-        if (strchr(sp->env[i], '=') == NULL)
+        if (strchr(sp->env[i], '=') == NULL || sp->env[i][0] == '=')
             REFUSE("process.env[%d]", i);
     if (opt_str(p, "cwd", &sp->cwd) < 0)
         return -1;
@@ -281,11 +281,8 @@ static int parse_process(struct jval *p, struct spec *sp)
         }
     }
     struct jval *rl = json_opt(p, "rlimits");
-    if (rl && !(rl->t == J_ARR)) {
-        if (!falsy(rl))
-            REFUSE("process.rlimits");
-        rl = NULL;
-    }
+    if (rl && rl->t != J_ARR)
+        REFUSE("process.rlimits");
     for (size_t i = 0; rl && i < rl->n; i++) {
         struct jval *r = rl->v[i];
         static const char *const rkeys[] = {"type", "hard", "soft", NULL};
@@ -714,6 +711,9 @@ static int parse_annotations(struct spec *sp)
     sp->libos = true;
     sp->abom = true;
     struct jval *a = sp->annotations;
+    for (size_t i = 0; i < a->n; i++)
+        if (strncmp(a->k[i], "org.xcontainers.rootfs.", 23) == 0)
+            REFUSE("annotations.%s (an overlay root)", a->k[i]);
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->k[i], key) == 0) {
             int v = on_off(a->v[i]->s);

@@ -83,8 +83,10 @@ long long process_start_time(pid_t pid);
 /* "%Y-%m-%dT%H:%M:%S.NNNNNNNNNZ" of now, as the Python runtime writes it. */
 char *now_rfc3339(void);
 
-/* --- phase marks (XC_TIMING), as xcontainers.timing --------------------- */
-void mark(const char *phase);
+/* --- named points (XC_TIMING, XC_FAULT), as xcontainers.points ---------- */
+/* This process has passed *point* (a key of points.POINTS): a line to the
+ * XC_TIMING file; with XC_FAULT=point, SIGKILL to itself (the fault tests). */
+void mark(const char *point);
 
 /* --- the log (--log, --log-format, --debug), as xcontainers.log --------- */
 struct logcfg {
@@ -100,6 +102,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* --- handing over to the Python runtime (fallback.c) --------------------- */
 /* exec the Python runtime with the original argv; never returns. */
 _Noreturn void fallback(const char *why, ...) __attribute__((format(printf, 1, 2)));
+/* Run the Python runtime with these arguments (NULL-terminated) in a child;
+ * its wait status. */
+int run_python(char *const args[]);
 /* Where the package (runtime_cli.py, xc-libos) lives: the directory of
  * this executable. */
 const char *package_dir(void);

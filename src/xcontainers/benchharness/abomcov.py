@@ -114,7 +114,7 @@ def _go_binary(ctx: Ctx) -> str:
 
 def _run_once(ctx: Ctx, rt, app: str) -> dict[str, Any]:
     """python3 / sh / go to completion on *rt*; the statistics it left."""
-    path = os.path.join(ctx.top, f"abom-stats-{app}-{rt.name}.json")
+    path = os.path.join(ctx.top, f"abom-stats-{app}-{rt.slug}.json")
     binds: list[str] = []
     if app == "busybox sh":
         rootfs, args = ctx.bb_rootfs(), ["/bin/sh", "-c", SH_SCRIPT]
@@ -130,7 +130,7 @@ def _run_once(ctx: Ctx, rt, app: str) -> dict[str, Any]:
         else:
             prog = _go_binary(ctx)
             args, binds = [prog], [os.path.dirname(prog)]
-    bundle = write_bundle(os.path.join(ctx.top, f"b-abom-{app.replace(' ', '-')}-{rt.name}"), rootfs, args, rt,
+    bundle = write_bundle(os.path.join(ctx.top, f"b-abom-{app.replace(' ', '-')}-{rt.slug}"), rootfs, args, rt,
                           host_dirs=app != "busybox sh", binds=binds)
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.load(f)

@@ -138,7 +138,7 @@ class SyscallRunner:
                 raise RunFailed(f"exit status {r.returncode}: {(r.stderr or r.stdout).strip()[-400:]}")
             out = r.stdout
         else:
-            bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.name}"), self.rootfs,
+            bundle = write_bundle(os.path.join(self.ctx.top, f"sb-{rt.slug}"), self.rootfs,
                                   [GUEST_BIN, op, str(n)], rt)
             out = rt.run(bundle, rt.new_id(f"sb-{op}"), timeout=timeout).out
         d = parse_syscall_result(out, op, n)
@@ -221,13 +221,14 @@ def syscalls(ctx: Ctx, ops: list[str] | None = None, target: float | None = None
 
 # (key in syscall_bench's line, metric name, unit): what a fork and a fork+exec cost, and why.
 FORK_METRICS = {
-    "fork": [("ns_per_op", "fork", "ns/op"), ("minflt_child", "fork: minor faults per child", "faults"),
+    "fork": [("ns_per_op", "fork", "ns/op"), ("cpu_ns_per_op", "fork: CPU time", "ns/op"),
+             ("minflt_child", "fork: minor faults per child", "faults"),
              ("minflt_self", "fork: minor faults in the parent per fork", "faults"),
              ("child_pte_kb", "fork: child's page tables at rest (VmPTE)", "kB"),
              ("child_minflt", "fork: child's minor faults at rest", "faults"),
              ("pte_kb", "parent's page tables (VmPTE)", "kB"), ("maps", "parent's mappings", "mappings"),
              ("fdsize", "parent's fd table (FDSize)", "fds")],
-    "forkexec": [("ns_per_op", "fork+exec", "ns/op"),
+    "forkexec": [("ns_per_op", "fork+exec", "ns/op"), ("cpu_ns_per_op", "fork+exec: CPU time", "ns/op"),
                  ("minflt_child", "fork+exec: minor faults per child (both images)", "faults"),
                  ("child_pte_kb", "exec: new image's page tables at rest (VmPTE)", "kB"),
                  ("child_maps", "exec: new image's mappings", "mappings"),
@@ -279,6 +280,8 @@ def fork(ctx: Ctx, target: float | None = None) -> dict[str, Any]:
             "notes": ["bench/syscall_bench.c `fork` (fork, _exit in the child, waitpid) and `forkexec` (fork, "
                       "execve of the same static binary, which exits at once, waitpid), interleaved across runtimes; "
                       "a discarded first round sizes N so one run takes about the target time.",
+                      "CPU time: user and system time of the parent and its children over the timed loop, per "
+                      "op (getrusage), which other load on the machine disturbs less than the time. "
                       "Minor faults per op from getrusage over the timed loop (RUSAGE_CHILDREN: for fork+exec "
                       "both images of the child). After the loop one child is looked at from the parent while it "
                       "waits: right after its fork (blocked in a read), or after it executed the benchmark again "
@@ -299,7 +302,7 @@ def spawn(ctx: Ctx) -> dict[str, Any]:
     uml_reps = min(reps, 3 if ctx.quick else 10)
     rootfs = ctx.bb_rootfs()
     avail = ctx.avail
-    bundles = {rt.name: write_bundle(os.path.join(ctx.top, f"spawn-{rt.name}"), rootfs, ["/bin/true"], rt)
+    bundles = {rt.name: write_bundle(os.path.join(ctx.top, f"spawn-{rt.slug}"), rootfs, ["/bin/true"], rt)
                for rt in avail if rt.kind == "oci"}
     samples: dict[str, list[float]] = {rt.name: [] for rt in avail}
     failed: dict[str, str] = {}
@@ -464,7 +467,7 @@ class Server:
         self.cid: str | None = None
         self.proc: subprocess.Popen | None = None
         self.pid = 0
-        self.log = os.path.join(ctx.top, f"{tag}-{rt.name}-{self.port}.log")
+        self.log = os.path.join(ctx.top, f"{tag}-{rt.slug}-{self.port}.log")
         if rt.kind == "native":
             # unique: a port can come back later in the run (a fixed name made native fail at N=100)
             tmp = tempfile.mkdtemp(prefix=f"native-tmp-{self.port}-", dir=ctx.top)
@@ -482,7 +485,7 @@ class Server:
         else:
             rootfs = self.ctx.__dict__.setdefault("_host_rootfs", None) or host_rootfs(os.path.join(self.ctx.top, "host-rootfs"))
             self.ctx.__dict__["_host_rootfs"] = rootfs
-            bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.name}-{self.port}"), rootfs,
+            bundle = write_bundle(os.path.join(self.ctx.top, f"b-{self.tag}-{self.rt.slug}-{self.port}"), rootfs,
                                   self.argv, self.rt, hostnet=True, host_dirs=True, binds=[self.app],
                                   caps=SERVER_CAPS, own_cgroup=self.own_cgroup)
             self.cid = self.rt.new_id(self.tag)
@@ -696,11 +699,11 @@ def _launch_pss(ctx: Ctx, rt: Runtime, rootfs: str, settle: float) -> float:
             return pss_kb(descendants([p.pid])) / 1024
         finally:
             _kill_group(p)
-    bundle = write_bundle(os.path.join(ctx.top, f"mem-{rt.name}"), rootfs, ["/bin/sleep", "3600"], rt)
+    bundle = write_bundle(os.path.join(ctx.top, f"mem-{rt.slug}"), rootfs, ["/bin/sleep", "3600"], rt)
     before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
     cid = rt.new_id("mem")
     try:
-        pid = rt.start(bundle, cid, os.path.join(ctx.top, f"mem-{rt.name}.log"), net="none")
+        pid = rt.start(bundle, cid, os.path.join(ctx.top, f"mem-{rt.slug}.log"), net="none")
         time.sleep(settle)
         pids = descendants([pid]) | (pids_with_exe(rt.binary) - before)
         return pss_kb(pids) / 1024
@@ -708,9 +711,73 @@ def _launch_pss(ctx: Ctx, rt: Runtime, rootfs: str, settle: float) -> float:
         rt.delete(cid)
 
 
-def memory(ctx: Ctx) -> dict[str, Any]:
+def _kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def idle_many(ctx: Ctx, rt: Runtime, rootfs: str, n: int, settle: float,
+              log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """N idle containers (busybox `sleep 3600`) at once: PSS per container
+    (MB: their processes and any new process running the runtime's binary),
+    the drop of MemAvailable per container (MB: kernel memory too, and
+    whatever else the machine did meanwhile) and the seconds to start them.
+    Each container has a cgroup of its own; all are stopped afterwards."""
+    before = set(int(d) for d in os.listdir("/proc") if d.isdigit())
+    avail0 = _mem_available_mb()
+    started: list[tuple[str, int]] = []
+    t0 = time.perf_counter()
+    try:
+        if rt.kind == "native":
+            procs = [subprocess.Popen([os.path.join(rootfs, "bin", "sleep"), "3600"], start_new_session=True)
+                     for _ in range(n)]
+            started = [("", p.pid) for p in procs]
+        else:
+            for k in range(n):
+                bundle = write_bundle(os.path.join(ctx.top, f"idle-{rt.slug}-{k}"), rootfs, ["/bin/sleep", "3600"], rt)
+                cid = rt.new_id("idle")
+                try:
+                    started.append((cid, rt.start(bundle, cid, os.path.join(ctx.top, f"idle-{rt.slug}.log"), net="none")))
+                except RunFailed as e:
+                    raise RunFailed(f"container {k + 1} of {n}: {e}") from None
+                if log and (k + 1) % 100 == 0:
+                    log(f"idle: {rt.name} {k + 1}/{n} started ({time.perf_counter() - t0:.0f} s)")
+        start_s = time.perf_counter() - t0
+        time.sleep(settle)
+        pids = descendants([pid for _, pid in started])
+        if rt.kind == "oci" and rt.binary:
+            pids |= pids_with_exe(rt.binary) - before
+        return {"pss_mb": pss_kb(pids) / 1024 / n, "avail_mb": (avail0 - _mem_available_mb()) / n,
+                "start_s": start_s}
+    finally:
+        if rt.kind == "native":
+            _kill_pids([pid for _, pid in started])
+        else:
+            _stop_ids(rt, [cid for cid, _ in started])
+
+
+def _stop_ids(rt: Runtime, cids: list[str]) -> None:
+    """Delete containers in parallel (8 at a time): stopping is not measured."""
+    if len(cids) <= 1:
+        for c in cids:
+            rt.delete(c)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(cids))) as pool:
+        list(pool.map(rt.delete, cids))
+
+
+def memory(ctx: Ctx, ns: list[int] | None = None) -> dict[str, Any]:
     reps = ctx.reps or (1 if ctx.quick else 3)
     settle = 0.5 if ctx.quick else 1.0
+    ns = ns or ([10] if ctx.quick else [10, 100])
     rootfs = ctx.bb_rootfs()
     samples: dict[str, list[float]] = {rt.name: [] for rt in ctx.avail}
     failed: dict[str, str] = {}
@@ -725,14 +792,37 @@ def memory(ctx: Ctx) -> dict[str, Any]:
     cells = ctx.missing_cells()
     for rt in ctx.avail:
         cells[rt.name] = stats.failed(failed[rt.name]) if rt.name in failed else stats.summarize(samples[rt.name])
-    return {"title": "Memory footprint: PSS of an idle container (MB)", "unit": "MB", "higher_is_better": False,
-            "reps": reps,
-            "notes": ["One container running busybox `sleep 3600`, started detached; after "
+    metrics = [{"name": "idle PSS", "unit": "MB", "higher_is_better": False, "cells": cells}]
+    # N at once: what one more container costs once the shared pages are shared
+    many = [r for r in ctx.avail if r.kind in ("native", "oci")]
+    res: dict[tuple[int, str], dict[str, Any]] = {}
+    for n in ns:
+        for rt in many:
+            try:
+                res[(n, rt.name)] = idle_many(ctx, rt, rootfs, n, settle)
+            except (RunFailed, OSError) as e:
+                res[(n, rt.name)] = {"fail": f"N={n}: {e}"}
+            ctx.log(f"memory: N={n} {rt.name} done")
+    for n in ns:
+        for key, label in (("pss_mb", "PSS per container"), ("avail_mb", "MemAvailable drop per container")):
+            cells = ctx.missing_cells({r.name for r in many}, {"uml": "one guest per container: see idle PSS"})
+            for rt in many:
+                r = res[(n, rt.name)]
+                cells[rt.name] = stats.failed(r["fail"]) if "fail" in r else stats.summarize([r[key]])
+            metrics.append({"name": f"N={n} {label}", "unit": "MB", "higher_is_better": False, "cells": cells})
+    return {"title": "Memory footprint: PSS of idle containers (MB)", "unit": "MB", "higher_is_better": False,
+            "reps": reps, "ns": ns,
+            "notes": ["idle PSS: one container running busybox `sleep 3600`, started detached; after "
                       f"{settle} s the PSS (/proc/PID/smaps_rollup) of what the launch left running is summed: "
                       "the container's processes and their descendants plus any new process running the runtime's "
                       "binary (runsc's sandbox and gofer). native: the sleep process alone; uml: the linux.uml "
-                      "process tree (128 MB guest)."],
-            "metrics": _finish([{"name": "idle PSS", "unit": "MB", "higher_is_better": False, "cells": cells}])}
+                      "process tree (128 MB guest). One container has every page it maps to itself, shared ones "
+                      "too (the busybox binary, the LibOS image).",
+                      "N=...: N such containers at once (one repetition), the same PSS summed over all of them, "
+                      "divided by N: what each costs once the pages they can share are shared. MemAvailable drop: "
+                      "/proc/meminfo before and after starting them, divided by N (kernel memory too: namespaces, "
+                      "page tables, cgroups; other activity on the machine shows up there as well)."],
+            "metrics": _finish(metrics)}
 
 
 # --- scalability --------------------------------------------------------------------------------

@@ -72,6 +72,11 @@ class Runtime:
     def available(self) -> bool:
         return self.status == "available"
 
+    @property
+    def slug(self) -> str:
+        """The name as a file name (xc@/some/tree is another build's xc)."""
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
+
     def describe(self) -> dict[str, Any]:
         return {"status": self.status, "reason": self.reason, "binary": self.binary,
                 "version": self.version, "kind": self.kind}
@@ -204,8 +209,20 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
     out: dict[str, Runtime] = {}
     for name in names:
         name = ALIASES.get(name, name)
-        if name not in ALL:
-            raise ValueError(f"unknown runtime {name!r} (known: {', '.join(ALL)})")
+        kind, _, other = name.partition("@")
+        if kind not in ALL or (other and not kind.startswith("xc")):
+            raise ValueError(f"unknown runtime {name!r} (known: {', '.join(ALL)}; "
+                             "xc, xc-trap and xc-nolibos also as NAME@TREE or NAME@XC_RUNTIME, another build)")
+        if other:
+            # An A/B between builds: another tree's .venv/bin/xc-runtime, or an xc-runtime given by path.
+            b = os.path.join(other, ".venv", "bin", "xc-runtime") if os.path.isdir(other) else other
+            if not os.access(b, os.X_OK):
+                rt = Runtime(name, "oci", status="missing", reason=f"not an executable xc-runtime: {b}")
+            else:
+                rt = Runtime(name, "oci", b, version=_version(b), root=os.path.join(state_dir, f"state-{len(out)}"),
+                             annotations={"xc-nolibos": {LIBOS: "off"}, "xc-trap": {LIBOS + ".abom": "off"}}.get(kind, {}))
+            out[name] = rt
+            continue
         if name == "native":
             rt = Runtime(name, "native", version=f"Linux {os.uname().release}")
         elif name == "uml":
