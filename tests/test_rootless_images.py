@@ -620,3 +620,54 @@ def test_root_and_rootless_stores_are_kept_apart(space, imgs, tmp_path):
     nosub.vars["XC_STORAGE"] = str(sp.store)
     r = nosub.xc("image", "ls")
     assert r.rc != 0  # mode 0700: not even readable
+
+
+# -- reading the image's files without mounting it -----------------------------------
+
+
+def test_layer_view_follows_overlay_rules(tmp_path):
+    """imagerun.LayerView (how rootless `xc run` reads /etc/passwd) against
+    the kernel's overlayfs mounting the same layers."""
+    from xcontainers.imagerun import LayerView
+
+    need_root()
+    low, mid, top = (tmp_path / n for n in ("low", "mid", "top"))
+    for d in (low, mid, top):
+        d.mkdir()
+    for d in ("etc", "gone", "opq", "link", "real"):
+        (low / d).mkdir()
+    (low / "etc/passwd").write_text("low\n")
+    (low / "etc/group").write_text("group-low\n")
+    (low / "gone/f").write_text("gone\n")
+    (low / "opq/hidden").write_text("hidden\n")
+    (low / "real/passwd").write_text("via-link\n")
+    (mid / "etc").mkdir()
+    (mid / "etc/passwd").write_text("mid\n")
+    os.mknod(mid / "gone", 0o020000, os.makedev(0, 0))  # whiteout of a directory
+    (mid / "opq").mkdir()
+    os.setxattr(mid / "opq", "trusted.overlay.opaque", b"y")
+    (mid / "opq/kept").write_text("kept\n")
+    (top / "link").mkdir()
+    os.symlink("../real", top / "link/to")  # relative, through the merged view
+    os.symlink("/etc/passwd", top / "abs")
+    (top / "etc").mkdir()
+    os.mknod(top / "etc/group", 0o020000, os.makedev(0, 0))
+    view = LayerView([str(top), str(mid), str(low)])
+    got = {p: view.read(p) for p in ("/etc/passwd", "/etc/group", "/gone/f", "/opq/hidden", "/opq/kept",
+                                     "/link/to/passwd", "/abs", "/../etc/passwd", "/nothing")}
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={top}:{mid}:{low}", str(mnt)], check=True)
+    try:
+        want = {}
+        for p in got:
+            q = mnt / p.lstrip("/").replace("../", "")
+            # absolute symlinks resolve in the view, as inside the container
+            if p == "/abs":
+                q = mnt / "etc/passwd"
+            want[p] = q.read_bytes() if q.exists() else None
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert got == want
+    assert got["/etc/passwd"] == b"mid\n" and got["/gone/f"] is None and got["/opq/hidden"] is None
+

@@ -306,6 +306,11 @@ def _xattrs(member: tarfile.TarInfo, stats: LayerStats, form: LayerForm) -> list
         if name == OVERRIDE_XATTR and form.owners == "xattr":
             stats.warnings.append(f"{member.name}: xattr {name} dropped (this store records owners in it)")
             continue
+        if name.startswith("user.fuseoverlayfs.") and form.rootless:
+            # fuse-overlayfs's own metadata: the kernel's overlayfs would not read it, so the two
+            # drivers would show the image differently
+            stats.warnings.append(f"{member.name}: xattr {name} dropped (fuse-overlayfs metadata)")
+            continue
         out.append((name, data))
     return out
 
