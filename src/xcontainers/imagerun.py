@@ -112,7 +112,7 @@ def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
 
     _need_root("running a container of a stored image")
     st = _store()
-    st.layer_form()  # refuses a rootless user's store
+    st.check_root_store()
     rootfs = os.path.join(bundle, "rootfs")
     upper = os.path.join(bundle, OVERLAY_DIR, "upper")
     work = os.path.join(bundle, OVERLAY_DIR, "work")

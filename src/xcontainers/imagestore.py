@@ -215,17 +215,22 @@ class ImageStore:
         _write_atomic(os.path.join(self.root, FORM_FILE), stdjson.dumps(rec, indent=1).encode())
         return rec
 
+    def check_root_store(self) -> None:
+        """Refuse (as root) a store a user made for rootless containers."""
+        rec = self.form_record()
+        if rec is not None and rec.get("rootless"):
+            raise ImageError(f"the image store {self.root} was made by uid {rec.get('uid')} for rootless "
+                             "containers; root's xc needs a store of its own (XC_STORAGE)")
+
     def layer_form(self) -> Any:
         """The layer.LayerForm layers are unpacked in here (root's unless the
         store is a rootless one); a store of the other kind is an error."""
         from .layer import LayerForm
 
-        rec = self.form_record()
         if not _rootless_context():
-            if rec is not None and rec.get("rootless"):
-                raise ImageError(f"the image store {self.root} was made by uid {rec.get('uid')} for rootless "
-                                 "containers; root's xc needs a store of its own (XC_STORAGE)")
+            self.check_root_store()
             return LayerForm()
+        rec = self.form_record()
         if rec is None or not rec.get("rootless"):
             raise ImageError(f"the image store {self.root} is not a rootless store")
         return LayerForm(opaque_xattr=rec.get("opaque", "user.overlay.opaque"),
