@@ -240,8 +240,8 @@ def runtime_binary(kind: str) -> str | None:
     own = os.path.join(ROOT, "src", "xcontainers", "xc-runtime")  # this tree's native entry point
     if os.access(own, os.X_OK):
         return own
-    venv = os.path.join(ROOT, ".venv", "bin", "xc-runtime")
-    return shutil.which("xc-runtime") or (venv if os.path.exists(venv) else None)
+    venv = os.path.join(ROOT, ".venv", "bin", "xc-runtime")  # else the tree's venv, as the tests pick it
+    return venv if os.path.exists(venv) else shutil.which("xc-runtime")
 
 
 def missing_prerequisites(runtimes: list[str]) -> list[str]:

@@ -50,8 +50,12 @@ static int prot_of(uint32_t f)
     return (f & PF_R ? PROT_READ : 0) | (f & PF_W ? PROT_WRITE : 0) | (f & PF_X ? PROT_EXEC : 0);
 }
 
-/* The first page of the file being loaded (the program, then its interpreter). */
-static char hdr[4096];
+/* The first page of the file being loaded (the program, then its interpreter):
+ * one page of the sealed bss, not two.  The program's path is on the
+ * loader's stack, whose frames lie above the program's initial stack pointer
+ * (xc_load_and_run) and so stay as they are while the program runs
+ * (AT_EXECFN points there): only the bytes written cost. */
+static char hdr[4096] __attribute__((aligned(4096)));
 
 /* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
  * -errno; *n: the bytes read (or -errno). */
@@ -88,7 +92,7 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
                 hi = ph[i].p_vaddr + ph[i].p_memsz;
         } else if (ph[i].p_type == PT_NOTE && ph[i].p_filesz >= 16) {
             /* The Go linker's build ID note: name "Go", type 4. */
-            static char note[256];
+            char note[256];
             unsigned long len = ph[i].p_filesz < sizeof note ? ph[i].p_filesz : sizeof note;
             if (pread_all(fd, note, len, (long)ph[i].p_offset) == (long)len) {
                 for (unsigned long o = 0; o + 16 <= len;) {
@@ -179,13 +183,12 @@ static long load_elf(const char *path, struct image *img)
     return r;
 }
 
-/* If the file's first *n* bytes *hdr* start with "#!", fill interp/arg and
- * return 1; 0 if not a script. */
-static long parse_shebang(const char *hdr, long n, char *interp, char **arg)
+/* If the file's first *n* bytes *hdr* start with "#!", fill interp/arg (arg
+ * points into *line*, 256 bytes) and return 1; 0 if not a script. */
+static long parse_shebang(const char *hdr, long n, char *line, char *interp, char **arg)
 {
-    static char line[256];
-    if (n > (long)sizeof line - 1)
-        n = sizeof line - 1;
+    if (n > 255)
+        n = 255;
     if (n < 2 || hdr[0] != '#' || hdr[1] != '!')
         return 0;
     xc_memcpy(line, hdr, (size_t)n);
@@ -234,7 +237,8 @@ static void resolve_exe(long fd, const char *path)
 
 void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
 {
-    static char interp_path[256];
+    /* (#! scripts only: untouched pages of the bss cost nothing) */
+    static char interp_path[256], line[256], interp_copy[4][256], sarg_copy[4][256];
     static char *script_argv_prefix[4];
     int nprefix = 0;
     const char *execfn = path;
@@ -249,7 +253,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         fd = open_program(path, hdr, sizeof hdr, &n);
         if (fd < 0)
             xc_die("cannot execute", fd);
-        r = parse_shebang(hdr, n, interp_path, &sarg);
+        r = parse_shebang(hdr, n, line, interp_path, &sarg);
         if (r < 0)
             xc_die("cannot execute", r);
         if (r == 0)
@@ -257,13 +261,11 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         H1(__NR_close, fd);
         if (depth == 3)
             xc_die("too many levels of #! interpreters", -XC_ELOOP);
-        static char interp_copy[4][256];
         xc_memcpy(interp_copy[depth], interp_path, xc_strlen(interp_path) + 1);
         /* Replace argv[0] by the script's path, prefix the interpreter. */
         script_argv_prefix[0] = interp_copy[depth];
         nprefix = 1;
         if (sarg) {
-            static char sarg_copy[4][256];
             xc_memcpy(sarg_copy[depth], sarg, xc_strlen(sarg) + 1);
             script_argv_prefix[nprefix++] = sarg_copy[depth];
         }
@@ -399,10 +401,10 @@ void xc_main(uint64_t *sp)
     /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
      * then slide the program's argv strings to the start of the argument
      * area, so /proc/PID/cmdline shows the program's command line. */
-    static char path[4096];
     unsigned long plen = xc_strlen(argv[2]);
-    if (plen >= sizeof path)
+    if (plen >= 4096)
         xc_die("program path too long", -XC_ENAMETOOLONG);
+    char path[plen + 1]; /* (on the stack, above the program's: AT_EXECFN points here) */
     xc_memcpy(path, argv[2], plen + 1);
     char *area = argv[0], *from = argv[3];
     char *end = argv[argc - 1] + xc_strlen(argv[argc - 1]) + 1;

@@ -166,11 +166,12 @@ const long *xc_cached_answer(long nr);
 long xc_getpid(void);
 
 struct xc_process {
-    char exe[4096];        /* the program this process runs (for /proc/self/exe) */
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */
     struct xc_sigaction app_fault[2]; /* ... for SIGBUS and SIGSEGV (xc_fault_handler) */
     int libos_fd;          /* fd of the LibOS image, kept for execve */
     int close_after_load;  /* fexecve's copy of a close-on-exec fd, or -1 */
+    char exe[4096];        /* the program this process runs (for /proc/self/exe); last: of
+                              its page-and-more only the bytes a path needs are touched */
 };
 extern struct xc_process xc_proc;
 void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc);

@@ -188,6 +188,11 @@ def _preload(spec: Spec | None, terminal: bool) -> None:
         import tempfile  # noqa: F401
 
 
+# Whether this runtime runs as root on the host (taken before any user
+# namespace makes every process root in its own).
+_ROOT_ON_HOST = os.geteuid() == 0
+
+
 def _hide_from_the_container() -> None:
     """Not dumpable until the execve: the processes that enter the
     container run the host's Python, and its /proc/PID/exe (like its other
@@ -197,8 +202,12 @@ def _hide_from_the_container() -> None:
     process's /proc/PID files belong to root and need CAP_SYS_PTRACE to
     follow; execve of the LibOS image (or the program) makes the process
     dumpable again.  (Set after the user namespace's id maps are written:
-    the runtime writes them through /proc/PID.)"""
-    kernel.prctl(PR.SET_DUMPABLE, 0)
+    the runtime writes them through /proc/PID.)  A rootless runtime skips
+    it: its containers can write nothing of the host that their user could
+    not, and its network helpers (slirp4netns, pasta), running as that user,
+    must open the init's /proc/PID/ns files."""
+    if _ROOT_ON_HOST:
+        kernel.prctl(PR.SET_DUMPABLE, 0)
 
 
 def setup_process_main(ctx: InitContext) -> NoReturn:

@@ -99,6 +99,7 @@ def enabled(annotations: dict[str, str]) -> bool:
 # Where the shared, read-only copies of the image live (one per image version).
 SHARED_DIR = "/run/xcontainers/libos"
 SHARED_NAME = "xc-libos"  # what /proc/PID/maps and /proc/PID/exe show inside the container
+SHARED_KEEP = 4           # image versions kept there
 
 
 def image_fd() -> int:
@@ -147,7 +148,9 @@ def _shared_image_fd() -> int:
 
 def _install_shared_copy(src: str, d: str, size: int) -> None:
     """Copy the image into *d* (atomically: a complete file or none), and
-    remove the copies of other versions (running containers keep theirs open)."""
+    remove the copies of all but the SHARED_KEEP newest other versions
+    (running containers keep theirs open; two builds used in turn, as in an
+    A/B benchmark, keep theirs)."""
     import shutil
     import tempfile
 
@@ -166,9 +169,15 @@ def _install_shared_copy(src: str, d: str, size: int) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    others = []
     for old in os.listdir(SHARED_DIR):
         if old != os.path.basename(d) and not old.startswith(".new-"):
-            shutil.rmtree(os.path.join(SHARED_DIR, old), ignore_errors=True)
+            try:
+                others.append((os.stat(os.path.join(SHARED_DIR, old)).st_mtime, old))
+            except OSError:
+                pass
+    for _, old in sorted(others, reverse=True)[SHARED_KEEP - 1:]:
+        shutil.rmtree(os.path.join(SHARED_DIR, old), ignore_errors=True)
 
 
 def sealed_image_fd() -> int:

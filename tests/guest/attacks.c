@@ -43,6 +43,7 @@
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -1280,7 +1281,13 @@ static int watch(int seconds)
                 }
                 link[k] = 0;
                 struct stat a, b;
+                struct statvfs v;
+                /* The LibOS image every container shares (xcontainers.libos.image_fd): a file
+                 * on a detached read-only mount, which nobody can open for writing. */
+                int shared_image = w == 0 && strcmp(link, "/xc-libos") == 0 && fstatvfs(fd, &v) == 0 &&
+                                   (v.f_flag & ST_RDONLY);
                 int foreign = fstat(fd, &a) == 0 && !(strncmp(link, "/memfd:", 7) == 0 && a.st_nlink == 0) &&
+                              !shared_image &&
                               (stat(link, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino);
                 if (foreign) {
                     found++;

@@ -466,6 +466,47 @@ static void *hammer(void *arg)
     return NULL;
 }
 
+/* A clone site: long site_clone(flags, stack, ptid, ctid, tls, fn).  A fork
+ * child returns 0 from it; a child on a new stack (a thread) finds fn on
+ * that stack, calls it and exits; the parent returns the child's id.  The
+ * LibOS rewrites the site (mov32) with a trampoline that sends a clone with
+ * a new stack to the trap path. */
+__asm__(".pushsection .text\n.globl site_clone\n.type site_clone,@function\nsite_clone:\n.cfi_startproc\n"
+        "test %rsi, %rsi\njz 1f\nsub $16, %rsi\nmov %r9, (%rsi)\n"
+        "1: mov %rcx, %r10\n.globl site_clone_mov\nsite_clone_mov: mov $56, %eax\nsyscall\n"
+        "test %rax, %rax\njnz 2f\ntest %rsi, %rsi\njz 2f\n"
+        "pop %rax\ncall *%rax\nmov $60, %eax\nxor %edi, %edi\nsyscall\n"
+        "2: ret\n.cfi_endproc\n.size site_clone, .-site_clone\n.popsection\n");
+long site_clone(unsigned long flags, void *stack, int *ptid, int *ctid, unsigned long tls, void (*fn)(void));
+extern unsigned char site_clone_mov[];
+static volatile int clone_flag;
+static void clone_thread_fn(void)
+{
+    clone_flag = 42;
+}
+
+static void probe_clone_site(void)
+{
+    int forks_ok = 1;
+    for (int i = 0; i < 6; i++) {
+        long pid = site_clone(SIGCHLD, 0, 0, 0, 0, 0);
+        if (pid == 0)
+            _exit(7);
+        int st = 0;
+        forks_ok &= pid > 0 && waitpid((pid_t)pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 7;
+    }
+    printf("fork through a clone site: %s\n", forks_ok ? "ok" : "wrong");
+    printf("clone site rewritten: %s\n", site_clone_mov[0] == 0xe9 ? "yes" : "no");
+    char *stack = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    static volatile int ctid = 1;
+    long t = stack == MAP_FAILED ? -1 :
+             site_clone(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+                        CLONE_CHILD_CLEARTID, stack + 65536, NULL, (int *)&ctid, 0, clone_thread_fn);
+    for (int i = 0; t > 0 && ctid != 0 && i < 2000; i++)
+        usleep(1000);
+    printf("thread through a rewritten clone site: %s\n", t > 0 && ctid == 0 && clone_flag == 42 ? "ok" : "wrong");
+}
+
 static int probe_abom(void)
 {
     long bad = 0;
@@ -486,6 +527,7 @@ static int probe_abom(void)
     for (int i = 0; i < 10; i++)
         later = site_inside_longer();
     printf("b8 inside a longer instruction kept: %s\n", later == first ? "yes" : "no");
+    probe_clone_site();
     return 0;
 }
 
