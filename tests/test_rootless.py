@@ -126,11 +126,15 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 
 
 def _rmtree(top: Path) -> None:
-    # overlayfs leaves its work/work directory mode 000
+    # overlayfs leaves its work/work directory mode 000.  os.walk lists
+    # symlinks to directories among the directories, and chmod follows
+    # them: an image's `lnk -> /etc` would make the host's /etc 0700.
     for dirpath, dirnames, _ in os.walk(top):
         for d in dirnames:
+            p = os.path.join(dirpath, d)
             try:
-                os.chmod(os.path.join(dirpath, d), 0o700)
+                if not os.path.islink(p):
+                    os.chmod(p, 0o700)
             except OSError:
                 pass
     shutil.rmtree(top, ignore_errors=True)

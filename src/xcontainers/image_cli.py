@@ -20,8 +20,10 @@ def _bundles() -> str:
 
 def _in_use(image_id: str) -> list[str]:
     from . import imagerun
+    from .rootless import in_own_userns
 
-    imagerun.gc(_bundles())
+    if not in_own_userns():  # rootless: the stale bundles went before (cmd_rm)
+        imagerun.gc(_bundles())
     return imagerun.in_use(_bundles(), image_id)
 
 
@@ -56,20 +58,24 @@ def cmd_images(a: argparse.Namespace) -> int:
 
 def cmd_import(a: argparse.Namespace) -> int:
     from .archive import import_archive
-    from .imagestore import ImageStore
+    from .imagestore import ImageStore, as_owner
 
-    for rec in import_archive(ImageStore(), a.file, a.name):
+    st = ImageStore()
+    for rec in as_owner(st, import_archive, st, a.file, a.name):
         print(f"imported {rec['id'][:12]} ({len(rec['layers'])} layers)"
               + (": " + ", ".join(rec["names"]) if rec["names"] else ""))
     return 0
 
 
 def cmd_rm(a: argparse.Namespace) -> int:
-    from .imagestore import ImageStore
+    from . import imagerun
+    from .imagestore import ImageStore, as_owner
 
     st = ImageStore()
+    if os.geteuid() != 0:  # before the store's user namespace, where _in_use leaves them be
+        imagerun.gc(_bundles())
     for ref in a.refs:
-        for line in st.remove(ref, in_use=_in_use, force=a.force):
+        for line in as_owner(st, st.remove, ref, in_use=_in_use, force=a.force):
             print(line)
     return 0
 
@@ -86,22 +92,24 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 
 def cmd_pull(a: argparse.Namespace) -> int:
-    from .imagestore import ImageStore
+    from .imagestore import ImageStore, as_owner
     from .registry import pull
 
-    rec = pull(ImageStore(), a.ref, insecure=a.insecure, creds=a.creds, cert_dir=a.cert_dir,
-               progress=None if a.quiet else sys.stderr)
+    st = ImageStore()
+    rec = as_owner(st, pull, st, a.ref, insecure=a.insecure, creds=a.creds, cert_dir=a.cert_dir,
+                   progress=None if a.quiet else sys.stderr)
     print(rec["id"])
     return 0
 
 
 def cmd_prune(a: argparse.Namespace) -> int:
     from . import imagerun
-    from .imagestore import ImageStore
+    from .imagestore import ImageStore, as_owner
 
     for cid in imagerun.gc(_bundles()):
         print(f"removed stale container bundle {cid}")
-    for line in ImageStore().prune(in_use=lambda i: imagerun.in_use(_bundles(), i)):
+    st = ImageStore()
+    for line in as_owner(st, st.prune, in_use=lambda i: imagerun.in_use(_bundles(), i)):
         print(line)
     return 0
 

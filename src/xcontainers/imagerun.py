@@ -21,6 +21,20 @@ mounting and creating, or between deleting and unmounting -- is stale:
 :func:`gc` (run by `xc run`, `xc rm`, `xc ps` and `xc system prune`)
 unmounts and removes it.
 
+**Rootless** (:func:`rootless_overlay`), nothing is mounted on the host:
+the bundle gets the same ``overlay/upper``, ``overlay/work`` and an empty
+``rootfs/``, and the config the annotation ``org.xcontainers.rootfs.overlay``
+(rootfs.py), so the container's init mounts the overlay at its root inside
+the container's own user and mount namespaces -- the kernel's overlayfs
+with ``userxattr`` (the store's opaque directories are
+``user.overlay.opaque``), or fuse-overlayfs where the kernel refuses (or
+``XC_ROOTLESS_OVERLAY=fuse``; a store whose whiteouts are ``.wh.`` files
+always uses it).  The mount goes with the container; `xc rm` and the stale
+collector only remove directories (in the store's user namespace when the
+container left files of its subordinate ids).  The image's /etc/passwd and
+/etc/group (for ``User``) are read from the layers with overlayfs's rules
+(:class:`LayerView`); a missing WorkingDir is made by the runtime inside.
+
 The lower directories are given to overlayfs relative to the store's
 ``layers/`` directory (the mount is made with that as the working
 directory, as Docker's overlay2 driver does), which keeps the option string
@@ -48,8 +62,8 @@ from typing import Any
 from . import _json as json
 from .errors import XcError
 
-__all__ = ["MARKER", "find", "mount_rootfs", "write_marker", "remove_bundle", "gc", "in_use",
-           "apply_config", "OVERLAY_DIR"]
+__all__ = ["MARKER", "find", "mount_rootfs", "rootless_overlay", "LayerView", "write_marker", "remove_bundle",
+           "gc", "in_use", "apply_config", "OVERLAY_DIR"]
 
 MARKER = "xc-bundle.json"
 OVERLAY_DIR = "overlay"
@@ -98,6 +112,7 @@ def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
 
     _need_root("running a container of a stored image")
     st = _store()
+    st.check_root_store()
     rootfs = os.path.join(bundle, "rootfs")
     upper = os.path.join(bundle, OVERLAY_DIR, "upper")
     work = os.path.join(bundle, OVERLAY_DIR, "work")
@@ -135,6 +150,157 @@ def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
     return rootfs
 
 
+def rootless_overlay(rec: dict[str, Any], bundle: str, state_root: str) -> tuple[dict[str, str], "LayerView"]:
+    """For an unprivileged user: the bundle's upper, work and (empty) rootfs
+    directories, and the annotations that make the container's init mount
+    the image's layers at its root (see the module's doc); with a view of
+    the layers for reading the image's user database."""
+    from .imagestore import ImageError, hex_of
+    from .rootfs import OVERLAY
+
+    st = _store()
+    form = st.rootless_form()
+    rootfs = os.path.join(bundle, "rootfs")
+    upper = os.path.join(bundle, OVERLAY_DIR, "upper")
+    work = os.path.join(bundle, OVERLAY_DIR, "work")
+    for p in (upper, work):
+        if "," in p or ":" in p:
+            raise XcError(f"{p}: overlayfs paths may not contain ',' or ':' (set XC_BUNDLES elsewhere)")
+    with st.lock(exclusive=False):
+        write_marker(bundle, state_root, rec["id"])
+        for d in rec["layers"]:
+            if not st.has_layer(d):
+                raise ImageError(f"image {rec['id'][:12]}: layer {d} is missing from the store "
+                                 "(xc image rm it and import it again)")
+        lowers = [f"{hex_of(d)}/diff" for d in reversed(rec["layers"])]
+        if not lowers:
+            os.makedirs(os.path.join(st.layers, "empty"), 0o755, exist_ok=True)
+            lowers = ["empty"]
+    os.makedirs(upper, 0o755)
+    os.mkdir(work, 0o700)
+    os.mkdir(rootfs, 0o755)
+    data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work},userxattr"
+    if len(data) > _OPT_LIMIT:
+        raise ImageError(f"image {rec['id'][:12]} has {len(lowers)} layers: too many for one overlay mount here")
+    driver = os.environ.get("XC_ROOTLESS_OVERLAY", "auto")
+    if driver not in ("auto", "kernel", "fuse"):
+        raise XcError(f"XC_ROOTLESS_OVERLAY={driver!r}: expected auto, kernel or fuse")
+    if form.get("whiteouts") == "files":
+        driver = "fuse"  # the kernel's overlayfs knows no .wh. files
+    ann = {OVERLAY: data, OVERLAY + ".dir": st.layers, OVERLAY + ".driver": driver}
+    return ann, LayerView([os.path.join(st.layers, lo) for lo in lowers])
+
+
+class LayerView:
+    """Lookups in the merged view of image layers without mounting them,
+    by overlayfs's rules: the topmost layer holding a name decides what it
+    is; below a directory, lower layers' directories merge until an opaque
+    one, a whiteout or a non-directory; a whiteout (device 0/0, or a
+    ``.wh.NAME`` file) hides the name in every layer below.  Symlinks are
+    followed within the view."""
+
+    _OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque")
+
+    def __init__(self, lowers: list[str]) -> None:
+        self.lowers = lowers  # top layer first
+
+    def read(self, path: str, limit: int = 4 << 20) -> bytes | None:
+        """The contents of the regular file *path* (absolute, in the view),
+        or None if there is none (or it cannot be read)."""
+        host = self.resolve(path)
+        if host is None:
+            return None
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            import stat
+
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return os.read(fd, limit)
+        finally:
+            os.close(fd)
+
+    def resolve(self, path: str) -> str | None:
+        """The host path of what *path* names in the view (symlinks followed)."""
+        import stat
+
+        todo = path.split("/")
+        done: list[str] = []
+        host = self.lowers[0] if self.lowers else None
+        links = 0
+        while todo:
+            name = todo.pop(0)
+            if name in ("", "."):
+                continue
+            if name == "..":
+                done = done[:-1]
+                continue
+            hit = self._top(done + [name])
+            if hit is None:
+                return None
+            host, mode = hit
+            if stat.S_ISLNK(mode):
+                links += 1
+                if links > 40:
+                    return None
+                target = os.readlink(host)
+                if target.startswith("/"):
+                    done = []
+                todo = target.split("/") + todo
+                continue
+            done.append(name)
+        return host
+
+    def _top(self, parts: list[str]) -> tuple[str, int] | None:
+        """The topmost entry of *parts* (whose directories are real
+        directories in the view), as (host path, st_mode)."""
+        import stat
+
+        layers = list(self.lowers)
+        top: tuple[str, int] | None = None
+        for i, name in enumerate(parts):
+            top = None
+            merged = []
+            for d in layers:
+                p = os.path.join(d, name)
+                try:
+                    st = os.lstat(p)
+                except FileNotFoundError:
+                    if os.path.lexists(os.path.join(d, ".wh." + name)):
+                        break
+                    continue
+                except OSError:
+                    return None  # not a directory, or not ours to look into
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    break  # a whiteout
+                if top is None:
+                    top = (p, st.st_mode)
+                if not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(top[1]):
+                    break
+                merged.append(p)
+                if self._opaque(p):
+                    break
+            if top is None:
+                return None
+            if i < len(parts) - 1:
+                if not stat.S_ISDIR(top[1]):
+                    return None
+                layers = merged
+        return top
+
+    def _opaque(self, path: str) -> bool:
+        for name in self._OPAQUE_XATTRS:
+            try:
+                if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                    return True
+            except OSError:
+                pass
+        return os.path.lexists(os.path.join(path, ".wh..wh..opq"))
+
+
 def _unmount(path: str) -> None:
     from . import kernel
 
@@ -149,6 +315,9 @@ def _unmount(path: str) -> None:
 
 def remove_bundle(bundle: str) -> None:
     """Unmount the bundle's overlay root (if any) and remove the bundle."""
+    if os.geteuid() != 0:
+        _remove_rootless(bundle)
+        return
     rootfs = os.path.join(bundle, "rootfs")
     if os.path.isdir(os.path.join(bundle, OVERLAY_DIR)):
         for _ in range(8):
@@ -158,6 +327,37 @@ def remove_bundle(bundle: str) -> None:
         if os.path.ismount(rootfs):
             raise XcError(f"{rootfs}: still mounted; not removing the bundle")
     shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _remove_rootless(bundle: str) -> None:
+    """Remove a rootless container's bundle.  Its root was mounted inside
+    the container, so there is nothing to unmount; but the container may
+    have left files of its other ids (chown to a subordinate id) or
+    directories the user cannot enter, and overlayfs leaves
+    ``work/work`` mode 000.  What the user cannot remove is removed in a
+    user namespace with the container's id maps."""
+    from .rootless import container_id_maps, in_own_userns, run_in_userns
+
+    work = os.path.join(bundle, OVERLAY_DIR, "work", "work")
+    try:
+        os.chmod(work, 0o700)
+    except OSError:
+        pass
+    try:
+        shutil.rmtree(bundle)
+        return
+    except FileNotFoundError:
+        if not os.path.lexists(bundle):
+            return
+    except OSError:
+        pass
+    if in_own_userns():
+        shutil.rmtree(bundle, ignore_errors=True)
+        return
+    uid_maps, gid_maps = container_id_maps()
+    run_in_userns(uid_maps, gid_maps, shutil.rmtree, bundle, ignore_errors=True)
+    if os.path.lexists(bundle):
+        raise XcError(f"{bundle}: could not remove all of it")
 
 
 def _stale(bundle: str, cid: str) -> bool:
@@ -214,7 +414,11 @@ def in_use(bundles: str, image_id: str) -> list[str]:
 # -- image config -> OCI runtime config ----------------------------------------
 
 
-def _read_db(rootfs: str, path: str) -> list[list[str]]:
+def _read_db(rootfs: str | LayerView, path: str) -> list[list[str]]:
+    if isinstance(rootfs, LayerView):
+        data = rootfs.read(path)
+        lines = data.decode("utf-8", errors="replace").splitlines() if data else []
+        return [line.split(":") for line in lines if line.strip() and not line.startswith("#")]
     from .securejoin import secure_join
 
     try:
@@ -224,7 +428,7 @@ def _read_db(rootfs: str, path: str) -> list[list[str]]:
         return []
 
 
-def resolve_user(rootfs: str, user: str) -> dict[str, Any]:
+def resolve_user(rootfs: str | LayerView, user: str) -> dict[str, Any]:
     """``process.user`` for the image's ``User`` (``name``, ``uid``,
     ``name:group``, ``uid:gid`` ...), resolved in the image's files."""
     u, _, g = user.partition(":")
@@ -272,9 +476,11 @@ def _merge_env(*lists: list[str]) -> list[str]:
     return list(out.values())
 
 
-def apply_config(spec: dict[str, Any], cfg: dict[str, Any], rootfs: str, *, cmd: list[str],
+def apply_config(spec: dict[str, Any], cfg: dict[str, Any], rootfs: str | LayerView, *, cmd: list[str],
                  env: list[str], entrypoint: str | None = None, image: str = "") -> list[str]:
-    """Fill *spec* from the image config *cfg*; return warnings."""
+    """Fill *spec* from the image config *cfg*; return warnings.  *rootfs*
+    is the mounted root, or (rootless) a view of the layers: then a missing
+    WorkingDir is left to the runtime, which makes process.cwd inside."""
     c = cfg.get("config") or cfg.get("Config") or {}
     warnings = []
     proc = spec["process"]
@@ -294,7 +500,7 @@ def apply_config(spec: dict[str, Any], cfg: dict[str, Any], rootfs: str, *, cmd:
     if not wd.startswith("/"):
         raise XcError(f"image {image!r}: WorkingDir {wd!r} is not absolute")
     proc["cwd"] = wd
-    if wd != "/":
+    if wd != "/" and isinstance(rootfs, str):
         from .securejoin import secure_join
 
         os.makedirs(secure_join(rootfs, wd), 0o755, exist_ok=True)

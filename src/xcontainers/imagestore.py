@@ -12,6 +12,8 @@ Layout (``$XC_STORAGE``, default ``/var/lib/xcontainers/storage``)::
     tmp/partial/HEX.part    blobs being downloaded (a pull resumes them)
     lock                    flock(2): shared while a container's layers
                             are looked up, exclusive while the store changes
+    storage.json            a rootless user's store only: the form its
+                            layers are unpacked in (below)
 
 An image's id is the digest of its config (as Docker's).  A name
 (``repo:tag``) belongs to one image at a time; an image that loses its last
@@ -23,6 +25,22 @@ checked out are they renamed into ``layers/`` and the index rewritten (a
 rename of a new file over the old), all under the exclusive lock.  An import
 that fails, or a process killed half-way, leaves only its ``tmp/`` directory,
 which the next store operation removes once its process is gone.
+
+**Rootless stores.**  An unprivileged user's store (by default
+``~/.local/share/xcontainers/storage``) is changed only from inside a user
+namespace (:func:`as_owner`, rootless.run_in_userns) whose id maps are
+those of the user's containers: container root is the user, and with a
+range in /etc/subuid and /etc/subgid, ids 1-65536 are the range's.  The
+first change of a new store decides its form and records it in
+``storage.json`` (layer.py's :class:`~layer.LayerForm`): ``owners`` "ids"
+(files belong to the mapped ids, as the image says) when the user has a
+range, else "xattr" (files are the user's, other owners recorded in
+``user.containers.override_stat``); ``whiteouts`` "chardev" when the
+kernel lets the user make the 0/0 device (Linux 5.8+), else "files";
+opaque directories as ``user.overlay.opaque``; devices skipped.  The maps
+of an "ids" store are recorded with it: if /etc/subuid changes, the store's
+files belong to ids the user no longer has, which is an error that says
+so.  Root refuses a rootless store and a user refuses root's.
 """
 
 from __future__ import annotations
@@ -37,9 +55,11 @@ from typing import Any, Callable, Iterator
 from . import _json as json
 from .errors import XcError
 
-__all__ = ["STORAGE", "ImageError", "ImageStore", "Transaction", "hex_of", "sha256_bytes"]
+__all__ = ["STORAGE", "ImageError", "ImageStore", "Transaction", "hex_of", "sha256_bytes", "as_owner",
+           "FORM_FILE"]
 
 STORAGE = os.environ.get("XC_STORAGE", "/var/lib/xcontainers/storage")
+FORM_FILE = "storage.json"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -75,8 +95,34 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
 
 def _need_root(what: str) -> None:
     if os.geteuid() != 0:
-        raise ImageError(f"{what} needs root for now: layers keep their owners, devices and overlayfs "
-                         "whiteouts (rootless containers run rootfs directories and the built-in busybox)")
+        raise ImageError(f"{what} as an unprivileged user goes through the rootless store "
+                         "(imagerun.rootless_overlay)")
+
+
+def _rootless_context() -> bool:
+    """Whether store work here is a rootless user's: not root, or root only
+    inside the user namespace rootless.run_in_userns made."""
+    if os.geteuid() != 0:
+        return True
+    from .rootless import in_own_userns
+
+    return in_own_userns()
+
+
+def _ids(maps: list[dict[str, int]]) -> str:
+    return ", ".join(f"{m['hostID']}-{m['hostID'] + m['size'] - 1}" for m in maps)
+
+
+def as_owner(store: "ImageStore", fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)`` with the rights to change *store*: as root, right
+    here; as an unprivileged user, in a user namespace with the store's id
+    maps (rootless.run_in_userns), its form decided first if it is new."""
+    from . import rootless
+
+    if os.geteuid() == 0 or rootless.in_own_userns():
+        return fn(*args, **kw)
+    form = store.rootless_form()
+    return rootless.run_in_userns(form["uid_maps"], form["gid_maps"], fn, *args, **kw)
 
 
 def _process_alive(pid: int, start: int) -> bool:
@@ -98,6 +144,98 @@ class ImageStore:
         self.layers = os.path.join(self.root, "layers")
         self.tmp = os.path.join(self.root, "tmp")
         self.index_path = os.path.join(self.root, "images.json")
+
+    # -- the store's form (rootless stores) ----------------------------------
+
+    def form_record(self) -> dict[str, Any] | None:
+        """``storage.json``: the form of a rootless store, None for root's."""
+        try:
+            with open(os.path.join(self.root, FORM_FILE), "rb") as f:
+                rec = json.loads(f.read())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise ImageError(f"{os.path.join(self.root, FORM_FILE)} is corrupt") from None
+        if not isinstance(rec, dict):
+            raise ImageError(f"{os.path.join(self.root, FORM_FILE)} is corrupt")
+        return rec
+
+    def _is_empty(self) -> bool:
+        return not self.load_index() and not _listdir(self.layers)
+
+    def rootless_form(self) -> dict[str, Any]:
+        """The form of this rootless user's store, decided and recorded now
+        if the store is new; an error if root made it, or if the ids its
+        layers belong to are no longer the user's."""
+        from . import rootless
+
+        rec = self.form_record()
+        if rec is None:
+            if not self._is_empty():
+                raise ImageError(f"the image store {self.root} holds layers unpacked by root; a rootless xc "
+                                 "needs a store of its own (unset XC_STORAGE, or name another)")
+            rec = self._new_form()
+        if not rec.get("rootless"):
+            raise ImageError(f"{os.path.join(self.root, FORM_FILE)} does not describe a rootless store")
+        if rec.get("uid") != os.geteuid():
+            raise ImageError(f"the image store {self.root} was made by uid {rec.get('uid')}; "
+                             "each user needs a store of its own")
+        if rec.get("owners") == "ids":
+            uid_maps, gid_maps = rootless.container_id_maps()
+            if (uid_maps, gid_maps) != (rec.get("uid_maps"), rec.get("gid_maps")):
+                raise ImageError(
+                    f"the image store {self.root} holds files of host uids {_ids(rec['uid_maps'])} and gids "
+                    f"{_ids(rec['gid_maps'])}, but {rootless.SUBUID} and {rootless.SUBGID} now give "
+                    f"{rootless.user_name()} uids {_ids(uid_maps)} and gids {_ids(gid_maps)}")
+        return rec
+
+    def _new_form(self) -> dict[str, Any]:
+        from . import rootless
+
+        self.ensure()
+        uid_maps, gid_maps = rootless.container_id_maps()
+        probe = os.path.join(self.tmp, f"whiteout-probe-{os.getpid()}")
+        try:
+            os.mknod(probe, 0o020000, os.makedev(0, 0))
+            whiteouts = "chardev"
+        except PermissionError:
+            whiteouts = "files"  # before Linux 5.8
+        finally:
+            try:
+                os.unlink(probe)
+            except FileNotFoundError:
+                pass
+        owners = "ids" if len(uid_maps) > 1 else "xattr"
+        if owners == "xattr":
+            uid_maps, gid_maps = uid_maps[:1], gid_maps[:1]
+        rec = {"version": 1, "rootless": True, "uid": os.geteuid(), "owners": owners, "whiteouts": whiteouts,
+               "opaque": "user.overlay.opaque", "devices": False, "uid_maps": uid_maps, "gid_maps": gid_maps}
+        import json as stdjson
+
+        _write_atomic(os.path.join(self.root, FORM_FILE), stdjson.dumps(rec, indent=1).encode())
+        return rec
+
+    def check_root_store(self) -> None:
+        """Refuse (as root) a store a user made for rootless containers."""
+        rec = self.form_record()
+        if rec is not None and rec.get("rootless"):
+            raise ImageError(f"the image store {self.root} was made by uid {rec.get('uid')} for rootless "
+                             "containers; root's xc needs a store of its own (XC_STORAGE)")
+
+    def layer_form(self) -> Any:
+        """The layer.LayerForm layers are unpacked in here (root's unless the
+        store is a rootless one); a store of the other kind is an error."""
+        from .layer import LayerForm
+
+        if not _rootless_context():
+            self.check_root_store()
+            return LayerForm()
+        rec = self.form_record()
+        if rec is None or not rec.get("rootless"):
+            raise ImageError(f"the image store {self.root} is not a rootless store")
+        return LayerForm(opaque_xattr=rec.get("opaque", "user.overlay.opaque"),
+                         whiteouts=rec.get("whiteouts", "chardev"), owners=rec.get("owners", "ids"),
+                         devices=False, rootless=True)
 
     # -- locking and the index ---------------------------------------------
 
@@ -202,13 +340,18 @@ class ImageStore:
 
     @contextmanager
     def transaction(self, kind: str) -> Iterator["Transaction"]:
-        """A work area for one import; removed whatever happens."""
-        _need_root("importing or pulling images")
+        """A work area for one import; removed whatever happens.  (A
+        rootless user's import runs in the store's user namespace:
+        :func:`as_owner`.)"""
+        if os.geteuid() != 0:
+            raise ImageError("importing or pulling images as an unprivileged user: call it through "
+                             "imagestore.as_owner")
+        form = self.layer_form()
         self.ensure()
         self.gc_tmp()
         path = os.path.join(self.tmp, f"{kind}-{_self_tag()}-{os.urandom(4).hex()}")
         os.mkdir(path, 0o700)
-        tx = Transaction(self, path)
+        tx = Transaction(self, path, form)
         try:
             yield tx
         finally:
@@ -317,9 +460,10 @@ class Transaction:
     """One import's work area: layers are unpacked and verified here, then
     committed to the store together with the image's blobs and names."""
 
-    def __init__(self, store: ImageStore, path: str) -> None:
+    def __init__(self, store: ImageStore, path: str, form: Any = None) -> None:
         self.store = store
         self.path = path
+        self.form = form
         self.layers: dict[str, str] = {}  # diff-id -> its unpacked directory here
         self.blobs: dict[str, bytes] = {}
         self._n = 0
@@ -357,7 +501,7 @@ class Transaction:
             compression = sniff_compression(src.head)
         try:
             plain = HashingReader(decompressed(src, compression))
-            stats = apply_layer(plain, diff)  # type: ignore[arg-type]
+            stats = apply_layer(plain, diff, self.form)  # type: ignore[arg-type]
             plain.drain()
             raw.drain()
         except LayerError as e:
@@ -372,13 +516,18 @@ class Transaction:
         info = {"diff_id": diff_id, "blob": blob_digest or raw.digest(), "compression": compression,
                 "size": stats.bytes, "entries": stats.entries, "whiteouts": stats.whiteouts,
                 "opaque_dirs": stats.opaque_dirs}
+        if stats.devices_skipped or stats.owners_recorded:
+            info.update(devices_skipped=stats.devices_skipped, owners_recorded=stats.owners_recorded)
         with open(os.path.join(layer, "layer.json"), "w") as f:
             stdjson.dump(info, f)
         self.layers[diff_id] = layer
-        for w in stats.warnings[:5]:
+        if stats.warnings:
             from . import log
 
-            log.warning(f"{what}: {w}")
+            for w in stats.warnings[:5]:
+                log.warning(f"{what}: {w}")
+            if len(stats.warnings) > 5:
+                log.warning(f"{what}: ... and {len(stats.warnings) - 5} more like these")
         return stats.bytes
 
     def commit(self, records: list[dict[str, Any]]) -> None:

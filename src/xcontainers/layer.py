@@ -47,6 +47,31 @@ A parent directory that the archive never lists is made ``0755 root:root``
 The caller unpacks into a fresh temporary directory and only renames it
 into the store once the digests check out, so a refused archive leaves
 nothing behind but that temporary directory, which the caller removes.
+
+**Rootless forms** (:class:`LayerForm`; imagestore.py picks one per store
+and records it).  An unprivileged user unpacks inside a user namespace
+(rootless.run_in_userns) where it holds every capability over its own id
+and, when it has a range in /etc/subuid, over 65536 more; what it cannot do
+there decides the form:
+
+* opaque directories carry ``user.overlay.opaque=y`` (``trusted.*`` needs
+  CAP_SYS_ADMIN over the host; overlayfs reads ``user.overlay.*`` when
+  mounted with ``userxattr``, as a user namespace mounts it, and so does
+  fuse-overlayfs);
+* whiteouts stay character devices 0/0: since Linux 5.8 anyone may make
+  that one device (``vfs_mknod`` exempts it from CAP_MKNOD).  Where the
+  kernel refuses it, whiteouts stay ``.wh.NAME`` files and opaque
+  directories also keep their ``.wh..wh..opq`` file: the forms
+  fuse-overlayfs reads (the kernel's overlayfs does not);
+* owners: with a range, ``chown`` as the entry says (ids the maps do not
+  cover are an error naming the entry); with only the user's own id, every
+  file belongs to the user (container root) and an entry owned by anyone
+  else records its owner in ``user.containers.override_stat``
+  (``UID:GID:0MODE``, the convention of containers/storage that
+  fuse-overlayfs reads with ``xattr_permissions=2``);
+* device nodes cannot be made in a user namespace: they are skipped with
+  a warning, as podman does (FIFOs are kept); ``trusted.*`` and other
+  xattrs the namespace may not set are dropped with a warning.
 """
 
 from __future__ import annotations
@@ -69,6 +94,8 @@ __all__ = [
     "decompressed",
     "apply_layer",
     "LayerStats",
+    "LayerForm",
+    "OVERRIDE_XATTR",
 ]
 
 
@@ -89,6 +116,7 @@ LAYER_MEDIA_TYPES: dict[str, str] = {
     "application/vnd.docker.image.rootfs.diff.tar": "",
 }
 
+OVERRIDE_XATTR = "user.containers.override_stat"
 _OPAQUE = ".wh..wh..opq"
 _WH = ".wh."
 _REFUSED_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
@@ -175,12 +203,26 @@ def decompressed(f: BinaryIO, compression: str) -> BinaryIO:
     raise LayerError(f"unsupported layer compression {compression!r}")
 
 
+@dataclass(frozen=True)
+class LayerForm:
+    """How a layer is laid out on disk (see the module's doc).  The default
+    is root's: host ids, ``trusted.overlay.opaque``, devices made."""
+
+    opaque_xattr: str = "trusted.overlay.opaque"
+    whiteouts: str = "chardev"  # or "files": .wh.NAME and .wh..wh..opq kept as files
+    owners: str = "ids"  # or "xattr": files are the caller's, owners in OVERRIDE_XATTR
+    devices: bool = True  # False: device nodes skipped with a warning
+    rootless: bool = False  # xattrs the user namespace may not set are dropped, not errors
+
+
 @dataclass
 class LayerStats:
     entries: int = 0
     bytes: int = 0
     whiteouts: int = 0
     opaque_dirs: int = 0
+    devices_skipped: int = 0
+    owners_recorded: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -245,7 +287,7 @@ class _Tree:
         return fd
 
 
-def _xattrs(member: tarfile.TarInfo, stats: LayerStats) -> list[tuple[str, bytes]]:
+def _xattrs(member: tarfile.TarInfo, stats: LayerStats, form: LayerForm) -> list[tuple[str, bytes]]:
     out = []
     for key, value in member.pax_headers.items():
         if key.startswith("SCHILY.xattr."):
@@ -261,12 +303,20 @@ def _xattrs(member: tarfile.TarInfo, stats: LayerStats) -> list[tuple[str, bytes
         if name.startswith(_REFUSED_XATTR_PREFIXES):
             raise LayerError(f"entry {member.name!r}: xattr {name!r} is overlayfs metadata; "
                              "a layer may not carry it")
+        if name == OVERRIDE_XATTR and form.owners == "xattr":
+            stats.warnings.append(f"{member.name}: xattr {name} dropped (this store records owners in it)")
+            continue
+        if name.startswith("user.fuseoverlayfs.") and form.rootless:
+            # fuse-overlayfs's own metadata: the kernel's overlayfs would not read it, so the two
+            # drivers would show the image differently
+            stats.warnings.append(f"{member.name}: xattr {name} dropped (fuse-overlayfs metadata)")
+            continue
         out.append((name, data))
     return out
 
 
 def _set_xattrs(target: int | str, xattrs: list[tuple[str, bytes]], entry: str, stats: LayerStats,
-                symlink: bool = False) -> None:
+                symlink: bool = False, form: LayerForm | None = None) -> None:
     for name, data in xattrs:
         if symlink and name.startswith("user."):
             continue  # the kernel allows no user.* xattrs on symlinks
@@ -276,7 +326,41 @@ def _set_xattrs(target: int | str, xattrs: list[tuple[str, bytes]], entry: str, 
             if e.errno in (errno.EOPNOTSUPP, errno.ENOTSUP):
                 stats.warnings.append(f"{entry}: xattr {name} not supported here, dropped")
                 continue
+            if form is not None and form.rootless and e.errno in (errno.EPERM, errno.EACCES):
+                stats.warnings.append(f"{entry}: xattr {name} cannot be set in a user namespace, dropped")
+                continue
             raise LayerError(f"entry {entry!r}: xattr {name!r}: {e.strerror}") from None
+
+
+def _owner(m: tarfile.TarInfo, form: LayerForm, stats: LayerStats, *, fd: int | None = None,
+           parent: int | None = None, name: str = "", symlink: bool = False) -> None:
+    """Give the new entry (by *fd*, or *name* in *parent*) the entry's owner,
+    in the store's form.  Before the mode is set: chown clears setuid."""
+    if form.owners == "xattr":
+        if (m.uid, m.gid) == (0, 0) or symlink:
+            return  # the user is container root; a symlink's owner means nothing
+        value = f"{m.uid}:{m.gid}:0{stat.S_IMODE(m.mode):o}".encode()
+        target: int | str = fd if fd is not None else f"/proc/self/fd/{parent}/{name}"
+        try:
+            os.setxattr(target, OVERRIDE_XATTR, value)
+        except OSError as e:
+            if e.errno != errno.EPERM or fd is not None:
+                raise LayerError(f"entry {m.name!r}: recording its owner: {e.strerror}") from None
+            # user.* xattrs exist on files and directories only (here: a FIFO)
+            stats.warnings.append(f"{m.name}: owner {m.uid}:{m.gid} not recorded (no user.* xattrs on a FIFO)")
+            return
+        stats.owners_recorded += 1
+        return
+    try:
+        if fd is not None:
+            os.fchown(fd, m.uid, m.gid)
+        else:
+            os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+    except OSError as e:
+        if e.errno == errno.EINVAL and form.rootless:
+            raise LayerError(f"entry {m.name!r}: owner {m.uid}:{m.gid} is not among the ids the store maps "
+                             "(container ids 0-65536 with a range in /etc/subuid and /etc/subgid)") from None
+        raise
 
 
 def _mtime_ns(member: tarfile.TarInfo) -> int:
@@ -316,8 +400,10 @@ def _copy_data(src: BinaryIO, fd: int, size: int, entry: str) -> int:
     return done
 
 
-def apply_layer(stream: BinaryIO, dest: str) -> LayerStats:
-    """Unpack the tar *stream* (uncompressed) into the empty directory *dest*."""
+def apply_layer(stream: BinaryIO, dest: str, form: LayerForm | None = None) -> LayerStats:
+    """Unpack the tar *stream* (uncompressed) into the empty directory *dest*,
+    in *form* (default: root's)."""
+    form = form or LayerForm()
     stats = LayerStats()
     tree = _Tree(dest)
     dir_times: list[tuple[list[str], int]] = []
@@ -334,7 +420,7 @@ def apply_layer(stream: BinaryIO, dest: str) -> LayerStats:
                 tree.trim()
                 stats.entries += 1
                 try:
-                    _apply_entry(tf, member, tree, stats, dir_times)
+                    _apply_entry(tf, member, tree, stats, dir_times, form)
                 except OSError as e:  # e.g. ENAMETOOLONG: the layer is refused, whatever the cause
                     name = member.name if len(member.name) <= 80 else member.name[:77] + "..."
                     raise LayerError(f"entry {name!r}: {e.strerror or e}") from None
@@ -353,23 +439,25 @@ def apply_layer(stream: BinaryIO, dest: str) -> LayerStats:
 
 
 def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree, stats: LayerStats,
-                 dir_times: list[tuple[list[str], int]]) -> None:
+                 dir_times: list[tuple[list[str], int]], form: LayerForm) -> None:
     entry = m.name
     parts = _parts(entry, "entry")
     if not parts:
         if not m.isdir():
             raise LayerError(f"entry {entry!r}: the layer's root must be a directory")
         fd = tree.root_fd
-        os.fchown(fd, m.uid, m.gid)
+        _owner(m, form, stats, fd=fd)
         os.fchmod(fd, stat.S_IMODE(m.mode))
-        _set_xattrs(fd, _xattrs(m, stats), entry, stats)
+        _set_xattrs(fd, _xattrs(m, stats, form), entry, stats, form=form)
         dir_times.append((parts, _mtime_ns(m)))
         return
     base = parts[-1]
     if base.startswith(_WH):
         parent = tree.dir(parts[:-1], entry)
         if base == _OPAQUE:
-            os.setxattr(parent, "trusted.overlay.opaque", b"y")
+            os.setxattr(parent, form.opaque_xattr, b"y")
+            if form.whiteouts == "files":
+                _whiteout_file(base, parent)
             stats.opaque_dirs += 1
         elif not base.startswith(_WH + _WH):
             hidden = base[len(_WH):]
@@ -378,13 +466,23 @@ def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree, stats: La
             try:
                 os.stat(hidden, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
-                # An overlayfs whiteout: a character device 0/0.
-                os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+                if form.whiteouts == "files":
+                    _whiteout_file(base, parent)
+                else:
+                    # An overlayfs whiteout: a character device 0/0.
+                    os.mknod(hidden, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
                 stats.whiteouts += 1
             # else: the same layer holds the name; a whiteout hides lower layers only.
         return
     parent = tree.dir(parts[:-1], entry)
-    xattrs = _xattrs(m, stats)
+    if form.whiteouts == "files":
+        try:  # this layer's own entry makes its earlier whiteout of the name moot
+            os.unlink(_WH + base, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise LayerError(f"entry {entry!r}: {_WH + base!r} is a directory") from None
+    xattrs = _xattrs(m, stats, form)
     mode = stat.S_IMODE(m.mode)
     ns = _mtime_ns(m)
     if m.isdir():
@@ -395,12 +493,17 @@ def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree, stats: La
             pass
         fd = os.open(base, _DIR_FLAGS, dir_fd=parent)
         try:
-            os.fchown(fd, m.uid, m.gid)
+            _owner(m, form, stats, fd=fd)
             os.fchmod(fd, mode)
-            _set_xattrs(fd, xattrs, entry, stats)
+            _set_xattrs(fd, xattrs, entry, stats, form=form)
         finally:
             os.close(fd)
         dir_times.append((parts, ns))
+        return
+    if (m.ischr() or m.isblk()) and not form.devices and not (m.ischr() and m.devmajor == m.devminor == 0):
+        stats.devices_skipped += 1
+        stats.warnings.append(f"{entry}: device node {m.devmajor}:{m.devminor} skipped "
+                              "(a user namespace cannot make devices)")
         return
     _remove_existing(tree, parent, parts, False)
     if m.isreg():
@@ -410,17 +513,17 @@ def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree, stats: La
             src = tf.extractfile(m)
             assert src is not None
             stats.bytes += _copy_data(src, fd, m.size, entry)  # type: ignore[arg-type]
-            os.fchown(fd, m.uid, m.gid)
+            _owner(m, form, stats, fd=fd)
             os.fchmod(fd, mode)  # after chown, which clears setuid/setgid
-            _set_xattrs(fd, xattrs, entry, stats)
+            _set_xattrs(fd, xattrs, entry, stats, form=form)
             os.utime(fd, ns=(ns, ns))
         finally:
             os.close(fd)
     elif m.issym():
         os.symlink(m.linkname, base, dir_fd=parent)
-        os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        _owner(m, form, stats, parent=parent, name=base, symlink=True)
         if xattrs:
-            _set_xattrs(f"/proc/self/fd/{parent}/{base}", xattrs, entry, stats, symlink=True)
+            _set_xattrs(f"/proc/self/fd/{parent}/{base}", xattrs, entry, stats, symlink=True, form=form)
         os.utime(base, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
     elif m.islnk():
         target = _parts(m.linkname, f"hard link {entry!r} ->")
@@ -440,10 +543,16 @@ def _apply_entry(tf: tarfile.TarFile, m: tarfile.TarInfo, tree: _Tree, stats: La
         kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
         os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0,
                  dir_fd=parent)
-        os.chown(base, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
+        _owner(m, form, stats, parent=parent, name=base)
         os.chmod(base, mode, dir_fd=parent)
         if xattrs:
-            _set_xattrs(f"/proc/self/fd/{parent}/{base}", xattrs, entry, stats)
+            _set_xattrs(f"/proc/self/fd/{parent}/{base}", xattrs, entry, stats, form=form)
         os.utime(base, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
     else:
         raise LayerError(f"entry {entry!r}: unsupported tar entry type {m.type!r}")
+
+
+def _whiteout_file(name: str, parent: int) -> None:
+    """A whiteout kept as the tar names it (an empty file, fuse-overlayfs's form)."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o000, dir_fd=parent)
+    os.close(fd)

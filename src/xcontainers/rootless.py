@@ -47,6 +47,8 @@ from .errors import ConfigError, SetupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .spec import IdMapping, Spec
 
 __all__ = [
@@ -60,6 +62,9 @@ __all__ = [
     "subid_ranges",
     "SUBUID",
     "SUBGID",
+    "container_id_maps",
+    "run_in_userns",
+    "in_own_userns",
 ]
 
 SUBUID = "/etc/subuid"
@@ -252,3 +257,147 @@ def write_id_maps(spec: Spec, pid: int) -> None:
         if p.returncode != 0:
             why = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
             raise SetupError(f"{field}: {helper} failed: {why}")
+
+
+# --- the ids of a rootless `xc` container, and work done with them -------------------
+
+
+def container_id_maps(uid: int | None = None, gid: int | None = None
+                      ) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
+    """The id maps `xc` gives a rootless container, in config.json's form:
+    container root is the user; with a range in /etc/subuid *and*
+    /etc/subgid (and newuidmap/newgidmap installed), container ids 1 up to
+    65536 map onto the start of the user's largest range, as podman does.
+    The user's image store is unpacked with the same maps (imagestore.py)."""
+    uid = os.geteuid() if uid is None else uid
+    gid = os.getegid() if gid is None else gid
+    out: dict[str, list[dict[str, int]]] = {}
+    for key, path, own in (("uidMappings", SUBUID, uid), ("gidMappings", SUBGID, gid)):
+        maps = [{"containerID": 0, "hostID": own, "size": 1}]
+        ranges = subid_ranges(path, uid)
+        if ranges and helper_exists(key):
+            start, count = max(ranges, key=lambda r: r[1])
+            maps.append({"containerID": 1, "hostID": start, "size": min(count, 65536)})
+        out[key] = maps
+    if len(out["uidMappings"]) != len(out["gidMappings"]):  # a range of one kind only: own ids only
+        return out["uidMappings"][:1], out["gidMappings"][:1]
+    return out["uidMappings"], out["gidMappings"]
+
+
+_in_userns = False
+
+
+def in_own_userns() -> bool:
+    """Whether this process is the child :func:`run_in_userns` made."""
+    return _in_userns
+
+
+class _Maps:
+    """What write_id_maps reads of a Spec."""
+
+    def __init__(self, uid_maps: list[dict[str, int]], gid_maps: list[dict[str, int]]) -> None:
+        from .spec import IdMapping
+
+        self.uid_mappings = [IdMapping(m["containerID"], m["hostID"], m["size"]) for m in uid_maps]
+        self.gid_mappings = [IdMapping(m["containerID"], m["hostID"], m["size"]) for m in gid_maps]
+
+
+def run_in_userns(uid_maps: list[dict[str, int]], gid_maps: list[dict[str, int]],
+                  fn: Any, *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)`` in a forked child that lives in a new user
+    namespace with these id maps (container id 0 is the caller), and its
+    result (pickled back), or the exception it raised.
+
+    This is how an unprivileged user owns files as several ids, as
+    ``podman unshare`` does: in the namespace the child holds every
+    capability over the ids the maps name, so it may chown a file to any
+    of them (on disk: the subordinate id the map names), make directories
+    it cannot enter on the host, and remove them again.  The child dies
+    with its parent (PR_SET_PDEATHSIG), so an `xc` killed by SIGKILL leaves
+    no worker behind: only what the work left on disk, which the store
+    collects later."""
+    import pickle
+    import signal
+    import sys
+
+    from . import kernel
+    from .errors import XcError
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sync_r, sync_w = os.pipe()  # child -> parent: "u", it has its user namespace
+    go_r, go_w = os.pipe()  # parent -> child: "g", its id maps are written
+    res_r, res_w = os.pipe()  # child -> parent: the pickled outcome
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        global _in_userns
+        code = 0
+        try:
+            os.close(sync_r)
+            os.close(go_w)
+            os.close(res_r)
+            try:
+                kernel.prctl(kernel.PR.SET_PDEATHSIG, signal.SIGKILL)
+                if os.getppid() != parent:
+                    os._exit(1)
+                kernel.unshare(kernel.CLONE.NEWUSER)
+            except OSError as e:
+                raise SetupError(f"cannot make a user namespace: {e.strerror}") from None
+            os.write(sync_w, b"u")
+            os.close(sync_w)
+            if os.read(go_r, 1) != b"g":
+                os._exit(1)
+            _in_userns = True
+            try:
+                outcome: tuple[str, Any] = ("ok", fn(*args, **kw))
+            except (XcError, OSError) as e:
+                outcome = ("err", e)
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, one line
+            outcome = ("err", XcError(f"{type(e).__name__}: {e}"))
+            code = 1
+        try:
+            try:
+                data = pickle.dumps(outcome)
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                data = pickle.dumps(("err", XcError(str(outcome[1]))))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(res_w, view):]
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(sync_w)
+    os.close(go_r)
+    os.close(res_w)
+    try:
+        try:
+            if os.read(sync_r, 1) == b"u":
+                write_id_maps(_Maps(uid_maps, gid_maps), pid)  # type: ignore[arg-type]
+                os.write(go_w, b"g")
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            os.close(sync_r)
+            os.close(go_w)
+        chunks = []
+        while True:
+            data = os.read(res_r, 1 << 16)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(res_r)
+        _, status = os.waitpid(pid, 0)
+    if not chunks:
+        why = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+               else f"exit status {os.waitstatus_to_exitcode(status)}")
+        raise XcError(f"the worker in the user namespace died ({why})")
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "err":
+        raise value
+    return value

@@ -14,7 +14,8 @@
     xc bench ...                    benchmarks (xc bench -h)
 
 IMAGE is an image of the store (``xc image import``, ``xc pull``: the
-container's root is an overlay of the image's layers, docs/images.md), the
+container's root is an overlay of the image's layers, docs/images.md; a
+rootless container mounts it inside its own namespaces), the
 built-in ``busybox`` (the default, made from Debian's busybox-static on
 first use) or a directory holding a rootfs (both copied into the bundle).
 Each container gets a bundle under /var/lib/xcontainers/containers/ID and
@@ -62,14 +63,17 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
     bundle = os.path.join(BUNDLES, cid)
     os.makedirs(BUNDLES, exist_ok=True)
     os.mkdir(bundle)
+    overlay: dict[str, str] = {}
     try:
         if rec is None:
             from .image import copy_rootfs, image_rootfs
 
             imagerun.write_marker(bundle, STATE_ROOT, None)
             copy_rootfs(image_rootfs(a.image), os.path.join(bundle, "rootfs"))
-        else:
-            rootfs = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
+        elif os.geteuid() == 0:
+            rootfs: Any = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
+        else:  # mounted by the container's init, in its own namespaces
+            overlay, rootfs = imagerun.rootless_overlay(rec, bundle, STATE_ROOT)
         spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=a.tty, hostname=a.hostname or cid[:12])
         spec["root"]["readonly"] = False
         res = spec["linux"]["resources"]
@@ -82,7 +86,7 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         else:
             _rootless_bundle(spec, bundle, a)
-        spec["annotations"] = _libos_annotations(a)
+        spec["annotations"] = {**overlay, **_libos_annotations(a)}
         if rec is None:
             spec["process"]["env"] += a.env
             if a.entrypoint is not None:
@@ -124,15 +128,7 @@ def _rootless_bundle(spec: dict[str, Any], bundle: str, a: argparse.Namespace) -
 
     rootless_spec(spec)
     lx = spec["linux"]
-    for key, path, own in (("uidMappings", rootless.SUBUID, os.geteuid()),
-                           ("gidMappings", rootless.SUBGID, os.getegid())):
-        ranges = rootless.subid_ranges(path, os.geteuid())
-        if ranges and rootless.helper_exists(key):
-            start, count = max(ranges, key=lambda r: r[1])
-            lx[key] = [{"containerID": 0, "hostID": own, "size": 1},
-                       {"containerID": 1, "hostID": start, "size": min(count, 65536)}]
-    if len({len(lx["uidMappings"]), len(lx["gidMappings"])}) != 1:  # one without a range: own ids only
-        lx["uidMappings"], lx["gidMappings"] = lx["uidMappings"][:1], lx["gidMappings"][:1]
+    lx["uidMappings"], lx["gidMappings"] = rootless.container_id_maps()
     rootless_net.configure_bundle(spec, bundle, a.net)
 
 
