@@ -146,6 +146,13 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
         }
         return r;
     }
+    if (opt == 26 /* PR_SET_TSC */ && (int)a[1] == 2 /* PR_TSC_SIGSEGV */) {
+        /* rdtsc faults from now on: the vDSO's clocks read it */
+        long r = H2(__NR_prctl, opt, a[1]);
+        if (r == 0 && xc_vdso.lo)
+            xc_vdso_forget(xc_vdso.lo, xc_vdso.hi - xc_vdso.lo);
+        return r;
+    }
     if (opt == PR_GET_PDEATHSIG && rw && rw->ppid_watched) {
         long r = H2(__NR_prctl, PR_GET_PDEATHSIG, a[1]); /* the host checks the pointer */
         if (r == 0)
