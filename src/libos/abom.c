@@ -960,7 +960,7 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
  *     eb XX             jmp full
  *     f3 48 0f ae c8    rdgsbase %rax
  *     48 89 c1          mov %rax,%rcx
- *     e3 XX             jrcxz full            0: the thread has not asked yet
+ *     e3 XX             jrcxz full            0: not learnt (a gs base of the program's)
  *     put_count(patched[nr])
  *     e9 RR*4           jmp site+2
  * full: ... */

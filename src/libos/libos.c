@@ -57,15 +57,17 @@ void xc_rw_init(void)
 }
 
 /* In a new process (fork, vfork, clone without CLONE_VM): its state is its
- * own, and its random numbers must not be its parent's. */
-static void child_owns_state(void)
+ * own, and its random numbers must not be its parent's; its thread learns
+ * its tid (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID,
+ * else 0). */
+static void child_owns_state(unsigned long ctid)
 {
     if (rw) {
         rw->owner = H0(__NR_getpid);
         rw->rng_seeded = 0;
     }
     if (!rw || !rw->tid_off)
-        xc_tid_forget();
+        xc_tid_learn(ctid);
 }
 
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
@@ -172,11 +174,16 @@ const long *xc_cached_answer(long nr)
 }
 
 /* gettid: each thread keeps its answer in its gs base, which x86-64 Linux
- * programs leave alone (their TLS is fs); 0 until the thread asks.  Needs
- * the FSGSBASE instructions (AT_HWCAP2), set by the loader in xc_fsgsbase.
- * The base is cleared in every new thread and process (xc_clone_thread,
- * child_owns_state) and at start; a program that sets its own gs base
- * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process. */
+ * programs leave alone (their TLS is fs).  Needs the FSGSBASE instructions
+ * (AT_HWCAP2), set by the loader in xc_fsgsbase.  Every thread learns its
+ * tid when it is born, from set_tid_address, which returns the caller's tid
+ * and is given the value the kernel already holds (so it changes nothing):
+ * the child_tid of a CLONE_CHILD_CLEARTID clone, else NULL, as after an
+ * execve (xc_clone_thread for new threads, child_owns_state for new
+ * processes, the loader at start).  A program that sets its own gs base
+ * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process; its
+ * gettid then reads the thread's clear_child_tid (PR_GET_TID_ADDRESS) and
+ * gives it back to set_tid_address.  No host gettid is needed. */
 int xc_fsgsbase;
 
 const long *xc_tid_off(void)
@@ -184,25 +191,29 @@ const long *xc_tid_off(void)
     return xc_fsgsbase && rw ? &rw->tid_off : 0;
 }
 
-void xc_tid_forget(void)
+void xc_tid_learn(unsigned long clear_child_tid)
 {
-    if (xc_fsgsbase)
-        __asm__ volatile("wrgsbase %0" : : "r"(0UL));
+    if (xc_fsgsbase) {
+        long t = H1(__NR_set_tid_address, clear_child_tid);
+        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
+    }
 }
 
+#define PR_GET_TID_ADDRESS 40
 static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    if (!xc_fsgsbase || !rw || __atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED))
-        return H0(__NR_gettid);
-    unsigned long t;
-    __asm__ volatile("rdgsbase %0" : "=r"(t));
-    if (t)
-        return (long)t;
-    long r = H0(__NR_gettid);
-    if (r > 0)
-        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)r));
-    return r;
+    if (xc_fsgsbase && rw && !__atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED)) {
+        unsigned long t;
+        __asm__ volatile("rdgsbase %0" : "=r"(t));
+        if (t)
+            return (long)t;
+    }
+    unsigned long clear_child_tid = 0;
+    long r = H2(__NR_prctl, PR_GET_TID_ADDRESS, &clear_child_tid);
+    if (r < 0)
+        return r;
+    return H1(__NR_set_tid_address, clear_child_tid);
 }
 
 /* arch_prctl: the program's own gs base turns gettid's answer off; until
@@ -277,6 +288,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define F_GETFL 3
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
+#define CLONE_CHILD_CLEARTID 0x200000
 #define CLONE_NS_FLAGS 0x7e020000UL
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
@@ -1879,7 +1891,7 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
         struct xc_sigaction dfl = {0};
         H4(__NR_rt_sigaction, sig, &dfl, 0, 8);
         if (si->code <= 0)
-            H3(__NR_tgkill, H0(__NR_getpid), H0(__NR_gettid), sig);
+            H3(__NR_tgkill, H0(__NR_getpid), sys_gettid(0, 0, 0), sig);
         return;
     }
     /* The program's handler; the kernel blocked what it would for it (install_fault). */
@@ -2059,7 +2071,7 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
         long r = H5(__NR_clone, flags, 0, a[2], a[3], a[4]);
         xc_abom_fork_end();
         if (r == 0) {
-            child_owns_state();
+            child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)a[3] : 0);
             xc_ppid_watch();
         }
         return r;
@@ -2085,7 +2097,7 @@ static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
     long r = H5(__NR_clone, XC_SIGCHLD, 0, 0, 0, 0);
     xc_abom_fork_end();
     if (r == 0) {
-        child_owns_state();
+        child_owns_state(0);
         xc_ppid_watch();
     }
     return r;
@@ -2099,7 +2111,7 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
     long r = H5(__NR_clone, CLONE_VFORK | XC_SIGCHLD, 0, 0, 0, 0);
     xc_abom_fork_end();
     if (r == 0) {
-        child_owns_state();
+        child_owns_state(0);
         xc_ppid_watch();
     }
     return r;
