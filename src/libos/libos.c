@@ -358,61 +358,9 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
-/* The stat calls through statx.  The kernel's newfstatat (vfs_fstatat)
- * takes a NULL or empty path with AT_EMPTY_PATH on an fd >= 0 as fstat of
- * that fd, whatever the other flags; any other path it walks as statx does,
- * with AT_NO_AUTOMOUNT added, and fills struct stat as cp_new_stat does
- * from the same attributes.  (Both AT_STATX_SYNC bits at once: newfstatat
- * accepts them, statx does not; the forced sync is kept.) */
-struct stat_ {
-    uint64_t dev, ino, nlink;
-    uint32_t mode, uid, gid, pad0;
-    uint64_t rdev;
-    int64_t size, blksize, blocks;
-    uint64_t atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
-    int64_t unused[3];
-};
-_Static_assert(sizeof(struct stat_) == 144, "struct stat (x86-64)");
-
-static uint64_t encode_dev(uint32_t major, uint32_t minor)
-{
-    return (minor & 0xff) | (major << 8) | ((uint64_t)(minor & ~0xffU) << 12);
-}
-
-/* 0 or -EFAULT (the path cannot be read); *empty: NULL or "" */
-static long path_empty(const char *p, int *empty)
-{
-    char c = 0;
-    if (p && xc_user_copy(&c, p, 1) < 0)
-        return -XC_EFAULT;
-    *empty = c == 0;
-    return 0;
-}
-
-static long fstatat_statx(long dfd, const char *path, void *buf, unsigned int flags)
-{
-    struct xc_statx sx;
-    int empty = 0;
-    long r;
-    if ((flags & AT_EMPTY_PATH) && path_empty(path, &empty) == 0 && empty && (int)dfd >= 0) {
-        r = H5(__NR_statx, dfd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &sx);
-    } else {
-        if ((flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
-            flags &= ~AT_STATX_DONT_SYNC;
-        r = H5(__NR_statx, dfd, path, flags | AT_NO_AUTOMOUNT, XC_STATX_BASIC_STATS, &sx);
-    }
-    if (r < 0)
-        return r;
-    struct stat_ st = {
-        .dev = encode_dev(sx.dev_major, sx.dev_minor), .ino = sx.ino, .nlink = sx.nlink,
-        .mode = sx.mode, .uid = sx.uid, .gid = sx.gid, .rdev = encode_dev(sx.rdev_major, sx.rdev_minor),
-        .size = (int64_t)sx.size, .blksize = sx.blksize, .blocks = (int64_t)sx.blocks,
-        .atime = (uint64_t)sx.atime.sec, .atime_ns = sx.atime.nsec, .mtime = (uint64_t)sx.mtime.sec,
-        .mtime_ns = sx.mtime.nsec, .ctime = (uint64_t)sx.ctime.sec, .ctime_ns = sx.ctime.nsec,
-    };
-    return xc_user_copy(buf, &st, sizeof st) < 0 ? -XC_EFAULT : 0;
-}
-
+/* newfstatat: /proc/self/exe is the program.  (stat, lstat, fstat reach it
+ * too; a patched site of newfstatat whose path starts neither "/pro" nor
+ * "/dev" goes to the host from a direct gate, xc_direct_fds.) */
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -420,7 +368,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
     char h[PATH_HEAD];
     if (!((int)a[3] & AT_SYMLINK_NOFOLLOW))
         p = host_path(h, p);
-    return fstatat_statx(a[0], p, (void *)a[2], (unsigned int)a[3]);
+    return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -433,22 +381,23 @@ static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    return fstatat_statx(AT_FDCWD, host_path(h, (const char *)a[0]), (void *)a[1], 0);
+    return H4(__NR_newfstatat, AT_FDCWD, host_path(h, (const char *)a[0]), a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return fstatat_statx(AT_FDCWD, (const char *)a[0], (void *)a[1], AT_SYMLINK_NOFOLLOW);
+    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
 }
 
-/* fstat takes an unsigned fd: a negative one is no open file (never the cwd). */
+/* fstat takes an unsigned fd: a negative one is no open file, where
+ * newfstatat(AT_FDCWD, "", AT_EMPTY_PATH) would be the cwd. */
 static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     if ((int)a[0] < 0)
         return -XC_EBADF;
-    return fstatat_statx(a[0], "", (void *)a[1], AT_EMPTY_PATH);
+    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
 }
 
 static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
@@ -469,55 +418,8 @@ static long sys_pipe(long nr, const long *a, struct xc_ucontext *uc)
     return H2(__NR_pipe2, a[0], 0);
 }
 
-/* pread64, pwrite64, readv, writev through preadv2 and pwritev2, which Linux
- * serves with the same code: an offset of -1 there means the file position
- * (readv, writev).  Where pread64 and pwrite64 part from a one-iovec
- * preadv2/pwritev2:
- *  - any negative offset is EINVAL, before the fd is looked at;
- *  - the whole length must be a reachable range (else EFAULT, after the fd's
- *    checks), where a single iovec is first capped at MAX_RW_COUNT: a vector
- *    call of 0 bytes makes the fd's checks, then EFAULT;
- *  - 0 bytes reach the file's own read or write (a directory answers
- *    EISDIR), not so in the vector calls: once preadv2 has checked the fd
- *    and the offset, read or write of 0 bytes gives that answer (0 bytes
- *    move no file position). */
-struct iovec_ {
-    unsigned long base, len;
-};
-
-/* The kernel's access_ok(): the range lies below the top of user space. */
-static int user_range(unsigned long p, unsigned long n)
-{
-    return n <= USER_END && p <= USER_END - n;
-}
-
-static long rw_at(long nr, long vnr, const long *a)
-{
-    if (a[3] < 0)
-        return -XC_EINVAL;
-    unsigned long n = (unsigned long)a[2];
-    int reachable = user_range((unsigned long)a[1], n);
-    struct iovec_ iov = {(unsigned long)a[1], reachable ? n : 0};
-    long r = H6(vnr, a[0], &iov, 1, a[3], 0, 0);
-    if (r == 0 && !reachable)
-        return -XC_EFAULT;
-    if (r == 0 && n == 0)
-        r = H3(nr == __NR_pread64 ? __NR_read : __NR_write, a[0], a[1], 0);
-    return r;
-}
-
-static long sys_pread64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)uc;
-    return rw_at(nr, __NR_preadv2, a);
-}
-
-static long sys_pwrite64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)uc;
-    return rw_at(nr, __NR_pwritev2, a);
-}
-
+/* readv and writev through preadv2 and pwritev2 at offset -1, which Linux
+ * serves with the same code (do_readv, do_writev). */
 static long sys_readv(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -2420,9 +2322,9 @@ int xc_direct_fds(long nr)
         return -1;
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
-    /* openat looks only at paths that start "/proc" or "/dev"
+    /* openat and newfstatat look only at paths that start "/proc" or "/dev"
      * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat)
+    if (nr == __NR_openat || nr == __NR_newfstatat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;
