@@ -59,11 +59,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -170,6 +173,68 @@ static void op_stat(long n)
     for (long i = 0; i < n; i++)
         if (stat("/", &st) != 0)
             die("stat", "stat /");
+}
+
+/* Calls the X-LibOS translates into other host calls (interface.def), or
+ * answers from the vDSO, each timed on its cheapest case. */
+static void op_pread1(long n)
+{
+    char c;
+    for (long i = 0; i < n; i++)
+        if (pread(fd_zero, &c, 1, 0) != 1)
+            die("pread1", "pread /dev/zero");
+}
+
+static void op_readv1(long n)
+{
+    char c;
+    struct iovec iov = {&c, 1};
+    for (long i = 0; i < n; i++)
+        if (readv(fd_zero, &iov, 1) != 1)
+            die("readv1", "readv /dev/zero");
+}
+
+static void op_fstat(long n)
+{
+    struct stat st;
+    for (long i = 0; i < n; i++)
+        if (fstat(fd_zero, &st) != 0)
+            die("fstat", "fstat /dev/zero");
+}
+
+static void op_epollwait0(long n)
+{
+    struct epoll_event ev;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        die("epollwait0", "epoll_create1");
+    for (long i = 0; i < n; i++)
+        if (epoll_wait(ep, &ev, 1, 0) != 0)
+            die("epollwait0", "epoll_wait");
+    close(ep);
+}
+
+/* a unix datagram sent and received back (sendto + recvfrom) */
+static void op_unixdgram(long n)
+{
+    int sv[2];
+    char c = 'x';
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0)
+        die("unixdgram", "socketpair");
+    for (long i = 0; i < n; i++)
+        if (sendto(sv[0], &c, 1, 0, NULL, 0) != 1 || recvfrom(sv[1], &c, 1, MSG_DONTWAIT, NULL, NULL) != 1)
+            die("unixdgram", "sendto/recvfrom");
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* clock_gettime as a system call of the program's own (not through libc's vDSO) */
+static void op_rawclock(long n)
+{
+    struct timespec ts;
+    for (long i = 0; i < n; i++)
+        if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) != 0)
+            die("rawclock", "clock_gettime");
 }
 
 /* pipe: the child echoes each byte back; both sides set up before timing.
@@ -386,6 +451,12 @@ static const struct op OPS[] = {
     {"read1", op_read1, 1000, NULL, NULL},
     {"openclose", op_openclose, 500, NULL, NULL},
     {"stat", op_stat, 500, NULL, NULL},
+    {"fstat", op_fstat, 1000, NULL, NULL},
+    {"pread1", op_pread1, 1000, NULL, NULL},
+    {"readv1", op_readv1, 1000, NULL, NULL},
+    {"epollwait0", op_epollwait0, 1000, NULL, NULL},
+    {"unixdgram", op_unixdgram, 500, NULL, NULL},
+    {"rawclock", op_rawclock, 1000, NULL, NULL},
     {"pipe", op_pipe, 200, pipe_setup, pipe_teardown},
     {"fork", op_fork, 3, NULL, NULL},
     {"forkexec", op_forkexec, 2, NULL, NULL},

@@ -48,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "src"))
 
-from xcontainers.benchharness.experiments import OPS  # noqa: E402
+from xcontainers.benchharness.experiments import EXTRA_OPS, OPS  # noqa: E402
 from xcontainers.benchharness.runtimes import in_private_mount_ns  # noqa: E402
 
 RUNTIMES = ["native", "runc", "runc-seccomp", "crun", "runsc", "xc-off", "xc-nolibos", "xc-trap", "xc"]
@@ -115,14 +115,15 @@ def main() -> None:
                     help="seconds one run's loop should take (default 0.4; 0.1 with --quick)")
     ap.add_argument("--quick", action="store_true", help="a fast pass: 1 repetition, short runs")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES), help=f"subset of {','.join(RUNTIMES)}")
-    ap.add_argument("--ops", default=",".join(OPS), help=f"subset of {','.join(OPS)}")
+    ap.add_argument("--ops", default=",".join(OPS),
+                    help=f"subset of {','.join(OPS)} (default), or of {','.join(EXTRA_OPS)}")
     ap.add_argument("--json", help="write the results here as JSON")
     a = ap.parse_args()
     reps = a.reps if a.reps is not None else (1 if a.quick else 5)
     target = a.target if a.target is not None else (0.1 if a.quick else 0.4)
     rts = [x for x in a.runtimes.split(",") if x]
     ops = [x for x in a.ops.split(",") if x]
-    bad = [x for x in rts if x not in RUNTIMES] + [x for x in ops if x not in OPS]
+    bad = [x for x in rts if x not in RUNTIMES] + [x for x in ops if x not in OPS + EXTRA_OPS]
     if bad or reps < 1 or target <= 0:
         ap.error(f"unknown runtime or op: {', '.join(bad)}" if bad else "--reps and --target must be > 0")
     command = " ".join(["bench/syscalls.py", *sys.argv[1:]])

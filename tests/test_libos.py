@@ -118,6 +118,69 @@ def test_never_allowed_calls_never_reach_the_host(xc, make_bundle, probe, gate_a
     assert lines["hostname unchanged"] == "yes"
 
 
+def _libos_symbols() -> dict[str, int]:
+    image = ROOT / "src/xcontainers/xc-libos"
+    out = subprocess.run(["nm", str(image)], capture_output=True, text=True, check=True).stdout
+    return {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^([0-9a-f]+) \w (\S+)$", out, re.M)}
+
+
+# What each argument check answers, through the gate and (for calls the LibOS
+# forwards) from the program: the filter's answer either way.
+CHECKS = {
+    "ioctl FIONBIO": "program OK, gate OK",
+    "ioctl FIONREAD": "program OK, gate OK",
+    "ioctl TCGETS of a pipe": "program ENOTTY, gate ENOTTY",       # allowed; a pipe is no terminal
+    "ioctl TIOCSTI": "program ENOTTY, gate ENOTTY",
+    "ioctl TIOCSETD": "program ENOTTY, gate ENOTTY",
+    "ioctl BLKGETSIZE64": "program ENOTTY, gate ENOTTY",
+    "ioctl with a request in the high half": "program OK, gate OK",  # the kernel reads 32 bits
+    "fcntl F_GETFL": "program OK, gate OK",
+    "fcntl 9999": "program EINVAL, gate EINVAL",
+    "socket AF_INET6": "program OK, gate OK",
+    "socket AF_NETLINK route": "program OK, gate OK",
+    "socket AF_NETLINK netfilter": "program EPROTONOSUPPORT, gate EPROTONOSUPPORT",
+    "socket AF_NETLINK generic": "program EPROTONOSUPPORT, gate EPROTONOSUPPORT",
+    "socket AF_PACKET": "program EAFNOSUPPORT, gate EAFNOSUPPORT",
+    "socket AF_ALG": "program EAFNOSUPPORT, gate EAFNOSUPPORT",
+    "socket AF_VSOCK": "program EAFNOSUPPORT, gate EAFNOSUPPORT",
+    "socketpair AF_UNIX": "program OK, gate OK",
+    "socketpair AF_TIPC": "program EAFNOSUPPORT, gate EAFNOSUPPORT",
+    "prctl PR_SET_NAME": "program OK, gate OK",
+    "prctl PR_SET_SYSCALL_USER_DISPATCH": "program EINVAL, gate EINVAL",
+    "prctl 12345": "program EINVAL, gate EINVAL",
+    "prctl PR_SET_MM": "program EPERM, gate EPERM",
+    "arch_prctl ARCH_GET_FS": "program OK, gate OK",
+    "arch_prctl ARCH_MAP_VDSO_64": "program EINVAL, gate EINVAL",
+    "arch_prctl ARCH_SHSTK_ENABLE": "program EINVAL, gate EINVAL",
+    "mprotect of the LibOS's code": "gate EPERM",
+    "mprotect PROT_EXEC of the LibOS's data": "gate EPERM",
+    "mprotect PROT_READ of the LibOS's data": "gate OK",           # its own seal
+    "mprotect PROT_EXEC just below the LibOS": "gate ENOMEM",      # allowed; nothing mapped there
+    "mmap MAP_FIXED over the LibOS": "gate EPERM",
+    "munmap of the LibOS": "gate EPERM",
+    "munmap across the LibOS's end": "gate EPERM",
+    "munmap of 8 GiB below the LibOS": "gate EPERM",
+    "munmap above 4 GiB": "gate OK",
+    "madvise into the LibOS": "gate EPERM",
+    "madvise just below the LibOS": "gate ENOMEM",
+    "madvise of 0 bytes in the LibOS": "gate OK",
+    "mremap from the LibOS": "gate EPERM",
+    "mremap MREMAP_FIXED onto the LibOS": "gate EPERM",
+    "still served": "yes",
+}
+
+
+def test_interface_argument_checks(xc, make_bundle, probe, gate_address):
+    """The filter's argument checks (src/libos/interface.def), through the gate the program can
+    jump into and from the program's own code; the LibOS still serves afterwards."""
+    syms = _libos_symbols()
+    lo, etext, end = syms["__executable_start"], syms["etext"], syms["_end"]
+    up = lambda x: (x + 4095) & ~4095  # noqa: E731
+    out = _run_probe(xc, make_bundle, probe, "checks", hex(gate_address), hex(lo), hex(up(etext)), hex(up(end)))
+    got = dict(line.split(": ", 1) for line in out.splitlines())
+    assert got == CHECKS
+
+
 def test_program_cannot_remove_the_filter(xc, make_bundle, probe):
     out = _run_probe(xc, make_bundle, probe, "filter")
     assert "prctl(PR_SET_SECCOMP, STRICT): EPERM" in out

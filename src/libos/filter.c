@@ -7,13 +7,20 @@
  *                                        the caller's own saved registers)
  *   not x86-64, or an x32 number      -> kill the process
  *   issued outside the gate           -> SIGSYS: the LibOS serves the call
- *   issued from the gate, on the list -> allow (after the argument check of
- *                                        its line in interface.def)
+ *   issued from the gate, on the list -> allow, after the argument check of its
+ *                                        line in interface.def (below)
  *   issued from the gate, not listed  -> EPERM; it never runs on the host
  *
  * The instruction pointer the kernel reports is the address after the
  * 2-byte `syscall`, so the gate's range is (start, end].  The list is
  * searched as a binary tree over the sorted numbers.
+ *
+ * The program can reach the gate too (it shares the address space with the
+ * LibOS and may jump into it), so what the gate allows, with these checks,
+ * is what the container can ask of the host: the LibOS's own checks make
+ * its answers right, these make the boundary.  Classic BPF sees each 64-bit
+ * argument as two 32-bit halves (the low one at the lower offset); an int
+ * argument is compared on its low half only, as the kernel reads it.
  */
 #include "xc.h"
 
@@ -23,8 +30,12 @@
 #include <linux/seccomp.h>
 
 extern char __start_xc_gate[], __stop_xc_gate[];
+extern char __executable_start[], etext[], _end[];
 
-enum check { ANY, CLONE, PRCTL, EXEC_LIBOS };
+enum check {
+    ANY, CLONE, PRCTL, EXEC_LIBOS, IOCTL, FCNTL, SOCKET, ARCH_PRCTL, MMAP, MPROTECT, NOT_LIBOS, MREMAP,
+    N_CHECKS
+};
 
 struct host_call {
     unsigned int nr;
@@ -38,7 +49,103 @@ static const struct host_call interface[] = {
 };
 #define N_HOST (sizeof interface / sizeof interface[0])
 
-#define MAX_INSNS 1024
+/* --- the allow-lists (the why of each: interface.def) ---------------------- */
+
+/* ioctl requests: terminals, the generic fd ones, files' flags and clones,
+ * sockets' queue sizes, timestamps, owners and interface configuration,
+ * the entropy count.  Not TIOCSTI (typing into a terminal another process
+ * reads), TIOCLINUX, TIOCCONS, TIOCSETD (line disciplines), TIOCSSERIAL,
+ * TIOCSLCKTRMIOS, nor any device's own requests (block, loop, tun, kvm,
+ * drm, sound, input, perf, nsfs, pidfd, filesystems' private ones). */
+static const uint32_t ioctl_ok[] = {
+    /* the most frequent first: isatty, window size, close-on-exec, non-blocking, bytes to read */
+    0x5401 /* TCGETS */, 0x5413 /* TIOCGWINSZ */, 0x5451 /* FIOCLEX */, 0x5421 /* FIONBIO */,
+    0x541B /* FIONREAD, SIOCINQ */, 0x5450 /* FIONCLEX */, 0x5452 /* FIOASYNC */, 0x5460 /* FIOQSIZE */,
+    /* terminals */
+    0x5402 /* TCSETS */, 0x5403 /* TCSETSW */, 0x5404 /* TCSETSF */, 0x5405 /* TCGETA */, 0x5406 /* TCSETA */,
+    0x5407 /* TCSETAW */, 0x5408 /* TCSETAF */, 0x5409 /* TCSBRK */, 0x540A /* TCXONC */, 0x540B /* TCFLSH */,
+    0x540C /* TIOCEXCL */, 0x540D /* TIOCNXCL */, 0x540E /* TIOCSCTTY */, 0x540F /* TIOCGPGRP */,
+    0x5410 /* TIOCSPGRP */, 0x5411 /* TIOCOUTQ, SIOCOUTQ */, 0x5414 /* TIOCSWINSZ */, 0x5415 /* TIOCMGET */,
+    0x5416 /* TIOCMBIS */, 0x5417 /* TIOCMBIC */, 0x5418 /* TIOCMSET */, 0x5419 /* TIOCGSOFTCAR */,
+    0x541A /* TIOCSSOFTCAR */, 0x541E /* TIOCGSERIAL */, 0x5420 /* TIOCPKT */, 0x5422 /* TIOCNOTTY */,
+    0x5424 /* TIOCGETD */, 0x5425 /* TCSBRKP */, 0x5427 /* TIOCSBRK */, 0x5428 /* TIOCCBRK */,
+    0x5429 /* TIOCGSID */, 0x802C542A /* TCGETS2 */, 0x402C542B /* TCSETS2 */, 0x402C542C /* TCSETSW2 */,
+    0x402C542D /* TCSETSF2 */, 0x80045430 /* TIOCGPTN */, 0x40045431 /* TIOCSPTLCK */,
+    0x80045432 /* TIOCGDEV */, 0x40045436 /* TIOCSIG */, 0x5437 /* TIOCVHANGUP */, 0x80045438 /* TIOCGPKT */,
+    0x80045439 /* TIOCGPTLCK */, 0x80045440 /* TIOCGEXCL */, 0x5441 /* TIOCGPTPEER */,
+    0x5456 /* TIOCGLCKTRMIOS */, 0x5459 /* TIOCSERGETLSR */, 0x545C /* TIOCMIWAIT */, 0x545D /* TIOCGICOUNT */,
+    /* files */
+    0x2 /* FIGETBSZ */, 0x80086601 /* FS_IOC_GETFLAGS */, 0x40086602 /* FS_IOC_SETFLAGS */,
+    0x80087601 /* FS_IOC_GETVERSION */, 0xC020660B /* FS_IOC_FIEMAP */, 0x40049409 /* FICLONE */,
+    0x4020940D /* FICLONERANGE */, 0xC0189436 /* FIDEDUPERANGE */, 0x801C581F /* FS_IOC_FSGETXATTR */,
+    0x401C5820 /* FS_IOC_FSSETXATTR */,
+    /* sockets */
+    0x8901 /* FIOSETOWN */, 0x8902 /* SIOCSPGRP */, 0x8903 /* FIOGETOWN */, 0x8904 /* SIOCGPGRP */,
+    0x8905 /* SIOCATMARK */, 0x8906 /* SIOCGSTAMP_OLD */, 0x8907 /* SIOCGSTAMPNS_OLD */,
+    0x80108906 /* SIOCGSTAMP_NEW */, 0x80108907 /* SIOCGSTAMPNS_NEW */, 0x894B /* SIOCOUTQNSD */,
+    0x890B /* SIOCADDRT */, 0x890C /* SIOCDELRT */, 0x8910 /* SIOCGIFNAME */, 0x8912 /* SIOCGIFCONF */,
+    0x8913 /* SIOCGIFFLAGS */, 0x8914 /* SIOCSIFFLAGS */, 0x8915 /* SIOCGIFADDR */, 0x8916 /* SIOCSIFADDR */,
+    0x8917 /* SIOCGIFDSTADDR */, 0x8918 /* SIOCSIFDSTADDR */, 0x8919 /* SIOCGIFBRDADDR */,
+    0x891A /* SIOCSIFBRDADDR */, 0x891B /* SIOCGIFNETMASK */, 0x891C /* SIOCSIFNETMASK */,
+    0x891D /* SIOCGIFMETRIC */, 0x8921 /* SIOCGIFMTU */, 0x8922 /* SIOCSIFMTU */, 0x8927 /* SIOCGIFHWADDR */,
+    0x8933 /* SIOCGIFINDEX */, 0x8935 /* SIOCGIFPFLAGS */, 0x8938 /* SIOCGIFCOUNT */, 0x8942 /* SIOCGIFTXQLEN */,
+    /* the random device: how much entropy the kernel counts */
+    0x80045200 /* RNDGETENTCNT */,
+};
+
+/* fcntl commands: every one Linux 6.18 knows (an unknown one is EINVAL there
+ * too), so a command added later reaches the host only once listed here. */
+static const uint32_t fcntl_ok[] = {
+    1 /* F_GETFD */, 3 /* F_GETFL */, 2 /* F_SETFD */, 1030 /* F_DUPFD_CLOEXEC */, 4 /* F_SETFL */,
+    0 /* F_DUPFD */, 5 /* F_GETLK */, 6 /* F_SETLK */, 7 /* F_SETLKW */, 8 /* F_SETOWN */, 9 /* F_GETOWN */,
+    10 /* F_SETSIG */, 11 /* F_GETSIG */, 15 /* F_SETOWN_EX */, 16 /* F_GETOWN_EX */, 17 /* F_GETOWNER_UIDS */,
+    36 /* F_OFD_GETLK */, 37 /* F_OFD_SETLK */, 38 /* F_OFD_SETLKW */, 1024 /* F_SETLEASE */,
+    1025 /* F_GETLEASE */, 1026 /* F_NOTIFY */, 1027 /* F_DUPFD_QUERY */, 1028 /* F_CREATED_QUERY */,
+    1031 /* F_SETPIPE_SZ */, 1032 /* F_GETPIPE_SZ */, 1033 /* F_ADD_SEALS */, 1034 /* F_GET_SEALS */,
+    1035 /* F_GET_RW_HINT */, 1036 /* F_SET_RW_HINT */,
+};
+
+/* prctl options: the process's own attributes.  PR_SET_SECCOMP and PR_SET_MM
+ * are EPERM (below); every other option not here is EINVAL, as an unknown
+ * one is: notably PR_SET_SYSCALL_USER_DISPATCH (SIGSYS is the LibOS's) and
+ * the options of other architectures. */
+static const uint32_t prctl_ok[] = {
+    15 /* PR_SET_NAME */, 24 /* PR_CAPBSET_DROP */, 47 /* PR_CAP_AMBIENT */, 1 /* PR_SET_PDEATHSIG */,
+    2 /* PR_GET_PDEATHSIG */, 8 /* PR_SET_KEEPCAPS */, 38 /* PR_SET_NO_NEW_PRIVS */, 23 /* PR_CAPBSET_READ */,
+    16 /* PR_GET_NAME */, 4 /* PR_SET_DUMPABLE */, 3 /* PR_GET_DUMPABLE */, 36 /* PR_SET_CHILD_SUBREAPER */,
+    37 /* PR_GET_CHILD_SUBREAPER */, 39 /* PR_GET_NO_NEW_PRIVS */, 27 /* PR_GET_SECUREBITS */,
+    28 /* PR_SET_SECUREBITS */, 7 /* PR_GET_KEEPCAPS */, 21 /* PR_GET_SECCOMP */, 13 /* PR_GET_TIMING */,
+    14 /* PR_SET_TIMING */, 25 /* PR_GET_TSC */, 26 /* PR_SET_TSC */, 29 /* PR_SET_TIMERSLACK */,
+    30 /* PR_GET_TIMERSLACK */, 31 /* PR_TASK_PERF_EVENTS_DISABLE */, 32 /* PR_TASK_PERF_EVENTS_ENABLE */,
+    33 /* PR_MCE_KILL */, 34 /* PR_MCE_KILL_GET */, 40 /* PR_GET_TID_ADDRESS */, 41 /* PR_SET_THP_DISABLE */,
+    42 /* PR_GET_THP_DISABLE */, 52 /* PR_GET_SPECULATION_CTRL */, 53 /* PR_SET_SPECULATION_CTRL */,
+    57 /* PR_SET_IO_FLUSHER */, 58 /* PR_GET_IO_FLUSHER */, 62 /* PR_SCHED_CORE */, 65 /* PR_SET_MDWE */,
+    66 /* PR_GET_MDWE */, 67 /* PR_SET_MEMORY_MERGE */, 68 /* PR_GET_MEMORY_MERGE */,
+    77 /* PR_TIMER_CREATE_RESTORE_IDS */, 78 /* PR_FUTEX_HASH */, 0x41555856 /* PR_GET_AUXV */,
+    0x53564d41 /* PR_SET_VMA */, 0x59616d61 /* PR_SET_PTRACER */,
+};
+
+/* arch_prctl: the fs and gs bases, CPUID faulting, the AMX permission, the
+ * address-tagging and shadow-stack queries.  Not: mapping a vDSO
+ * (ARCH_MAP_VDSO_*: CRIU's), enabling tagged addresses (the LibOS checks
+ * ranges on untagged ones), enabling or unlocking shadow stacks (the LibOS
+ * returns through frames it builds). */
+static const uint32_t arch_prctl_ok[] = {
+    0x1002 /* ARCH_SET_FS */, 0x1003 /* ARCH_GET_FS */, 0x1001 /* ARCH_SET_GS */, 0x1004 /* ARCH_GET_GS */,
+    0x1011 /* ARCH_GET_CPUID */, 0x1012 /* ARCH_SET_CPUID */, 0x1021 /* ARCH_GET_XCOMP_SUPP */,
+    0x1022 /* ARCH_GET_XCOMP_PERM */, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 0x4001 /* ARCH_GET_UNTAG_MASK */,
+    0x4003 /* ARCH_GET_MAX_TAG_BITS */, 0x5005 /* ARCH_SHSTK_STATUS */,
+};
+
+/* Netlink protocols: routing (ip, getifaddrs), socket diagnostics (ss),
+ * audit (what CAP_AUDIT_WRITE is for), device events.  Not netfilter, xfrm,
+ * generic netlink or the others. */
+static const uint32_t netlink_ok[] = {0 /* NETLINK_ROUTE */, 4 /* NETLINK_SOCK_DIAG */, 9 /* NETLINK_AUDIT */,
+                                      15 /* NETLINK_KOBJECT_UEVENT */};
+
+/* --- the program ------------------------------------------------------------- */
+
+#define MAX_INSNS 2048
 static struct sock_filter prog[MAX_INSNS];
 static unsigned int n_insns;
 
@@ -47,8 +154,8 @@ static unsigned int n_insns;
 #define OFF_ARCH 4
 #define OFF_IP_LO 8
 #define OFF_IP_HI 12
-#define OFF_ARG0_LO 16
-#define OFF_ARG0_HI 20
+#define ARG_LO(i) (16 + 8 * (i))
+#define ARG_HI(i) (20 + 8 * (i))
 
 static unsigned int emit(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
 {
@@ -58,19 +165,197 @@ static unsigned int emit(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
     return n_insns++;
 }
 
-/* Labels at the end of the program, patched once their place is known. */
-struct fixup {
+/* Labels: jumps to places emitted later, patched once all are known.  A
+ * conditional jump reaches at most 255 instructions ahead. */
+#define MAX_LABELS 256
+#define MAX_FIXUPS 512
+static int label_at[MAX_LABELS];
+static unsigned int n_labels;
+static struct fixup {
     unsigned int at;
-    int target; /* 0 allow, 1 trap, 2 errno, 3 kill, 4.. check blocks */
-};
-static struct fixup fixups[512];
+    int label;
+    int field; /* 0: k (BPF_JA), 1: jt, 2: jf */
+} fixups[MAX_FIXUPS];
 static unsigned int n_fixups;
 
-static void ja_to(int target)
+static int new_label(void)
 {
-    unsigned int at = emit(BPF_JMP | BPF_JA, 0, 0, 0);
-    fixups[n_fixups++] = (struct fixup){at, target};
+    if (n_labels >= MAX_LABELS)
+        xc_die("seccomp program: too many labels", 0);
+    label_at[n_labels] = -1;
+    return (int)n_labels++;
 }
+
+static void place(int l)
+{
+    label_at[l] = (int)n_insns;
+}
+
+static void fix(unsigned int at, int label, int field)
+{
+    if (n_fixups >= MAX_FIXUPS)
+        xc_die("seccomp program: too many jumps", 0);
+    fixups[n_fixups++] = (struct fixup){at, label, field};
+}
+
+static void ja(int label)
+{
+    fix(emit(BPF_JMP | BPF_JA, 0, 0, 0), label, 0);
+}
+
+/* if (A <op> k, or X with BPF_X) goto t else goto f; a label of -1 falls
+ * through.  Every target is reached through a BPF_JA, whose reach has no
+ * limit; the conditional jump itself only steps over it. */
+static void jump(uint16_t op, uint32_t k, int t, int f)
+{
+    if (t >= 0 && f >= 0) {
+        emit(BPF_JMP | op, k, 0, 1);
+        ja(t);
+        ja(f);
+    } else if (t >= 0) {
+        emit(BPF_JMP | op, k, 0, 1);
+        ja(t);
+    } else if (f >= 0) {
+        emit(BPF_JMP | op, k, 1, 0);
+        ja(f);
+    }
+}
+
+static void ld(uint32_t off)
+{
+    emit(BPF_LD | BPF_W | BPF_ABS, off, 0, 0);
+}
+
+static void ret(uint32_t v)
+{
+    emit(BPF_RET | BPF_K, v, 0, 0);
+}
+
+#define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
+
+/* A in list: allow; else the rest of the block.  (Each value gets its own
+ * return, so no jump is longer than one instruction.) */
+static void allow_if_in(const uint32_t *v, unsigned int n)
+{
+    for (unsigned int i = 0; i < n; i++) {
+        emit(BPF_JMP | BPF_JEQ | BPF_K, v[i], 0, 1);
+        ret(SECCOMP_RET_ALLOW);
+    }
+}
+#define ALLOW_IF_IN(list) allow_if_in(list, sizeof list / sizeof list[0])
+
+/* Whether [arg a, arg a + arg n) meets [lo, hi), a range below 4 GiB; goto
+ * yes or no.  The kernel rounds the length up to whole pages and wants the
+ * address page-aligned, as lo and hi are, so the byte range decides. */
+static void overlap(int a, int n, uint32_t lo, uint32_t hi, int yes, int no)
+{
+    ld(ARG_HI(a));
+    jump(BPF_JEQ | BPF_K, 0, -1, no);         /* starts at or above 4 GiB: no */
+    ld(ARG_LO(a));
+    jump(BPF_JGE | BPF_K, hi, no, -1);        /* starts at or after the range: no */
+    ld(ARG_HI(n));
+    jump(BPF_JEQ | BPF_K, 0, -1, yes);        /* starts before its end, 4 GiB long or more */
+    ld(ARG_LO(a));
+    emit(BPF_ST, 0, 0, 0);                    /* M[0] = start */
+    ld(ARG_LO(n));
+    emit(BPF_LDX | BPF_W | BPF_MEM, 0, 0, 0); /* X = start */
+    emit(BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0); /* A = end, modulo 2^32 */
+    int no_carry = new_label();
+    jump(BPF_JGT | BPF_X, 0, no_carry, -1);   /* end > start: it did not wrap */
+    jump(BPF_JEQ | BPF_X, 0, no, yes);        /* a length of 0: nothing; else it wrapped past 4 GiB */
+    place(no_carry);
+    jump(BPF_JGT | BPF_K, lo, yes, no);       /* the end lies after the start of the range */
+}
+
+/* One block per check; A holds nothing on entry. */
+static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi)
+{
+    int deny = new_label(), allow = new_label();
+    switch (c) {
+    case CLONE: /* clone without namespace flags */
+        ld(ARG_LO(0));
+        jump(BPF_JSET | BPF_K, NS_FLAGS, deny, allow);
+        break;
+    case PRCTL:
+        ld(ARG_LO(0));
+        jump(BPF_JEQ | BPF_K, 22 /* PR_SET_SECCOMP */, deny, -1);
+        jump(BPF_JEQ | BPF_K, 35 /* PR_SET_MM */, deny, -1);
+        ALLOW_IF_IN(prctl_ok);
+        ret(ERRNO(XC_EINVAL));
+        break;
+    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, ...) only */
+        ld(ARG_LO(0));
+        jump(BPF_JEQ | BPF_K, XC_LIBOS_FD, -1, deny);
+        ld(ARG_HI(0));
+        jump(BPF_JEQ | BPF_K, 0, allow, deny);
+        break;
+    case IOCTL:
+        ld(ARG_LO(1));
+        ALLOW_IF_IN(ioctl_ok);
+        ret(ERRNO(25 /* ENOTTY */));
+        break;
+    case FCNTL:
+        ld(ARG_LO(1));
+        ALLOW_IF_IN(fcntl_ok);
+        ret(ERRNO(XC_EINVAL));
+        break;
+    case SOCKET: { /* socket and socketpair: the family, and netlink's protocol */
+        int netlink = new_label();
+        ld(ARG_LO(0));
+        jump(BPF_JEQ | BPF_K, 1 /* AF_UNIX */, allow, -1);
+        jump(BPF_JEQ | BPF_K, 2 /* AF_INET */, allow, -1);
+        jump(BPF_JEQ | BPF_K, 10 /* AF_INET6 */, allow, -1);
+        jump(BPF_JEQ | BPF_K, 16 /* AF_NETLINK */, netlink, -1);
+        ret(ERRNO(97 /* EAFNOSUPPORT */));
+        place(netlink);
+        ld(ARG_LO(2));
+        ALLOW_IF_IN(netlink_ok);
+        ret(ERRNO(93 /* EPROTONOSUPPORT */));
+        break;
+    }
+    case ARCH_PRCTL:
+        ld(ARG_LO(0));
+        ALLOW_IF_IN(arch_prctl_ok);
+        ret(ERRNO(XC_EINVAL));
+        break;
+    case MMAP: /* a fixed mapping never over the LibOS */
+        ld(ARG_LO(3));
+        jump(BPF_JSET | BPF_K, 0x10 /* MAP_FIXED */ | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, allow);
+        overlap(0, 1, lo, hi, deny, allow);
+        break;
+    case MPROTECT: { /* never on the LibOS's code; never PROT_EXEC on the rest of it (its seal
+                      * only makes its data read-only, or writable again) */
+        int data = new_label();
+        overlap(0, 1, lo, text_end, deny, data);
+        place(data);
+        ld(ARG_LO(2));
+        jump(BPF_JSET | BPF_K, 4 /* PROT_EXEC */, -1, allow);
+        overlap(0, 1, lo, hi, deny, allow);
+        break;
+    }
+    case NOT_LIBOS: /* munmap, madvise: never on the LibOS */
+        overlap(0, 1, lo, hi, deny, allow);
+        break;
+    case MREMAP: { /* neither from nor, MREMAP_FIXED, onto the LibOS */
+        int to = new_label();
+        overlap(0, 1, lo, hi, deny, to);
+        place(to);
+        ld(ARG_LO(3));
+        jump(BPF_JSET | BPF_K, 2 /* MREMAP_FIXED */, -1, allow);
+        overlap(4, 2, lo, hi, deny, allow);
+        break;
+    }
+    default:
+        break;
+    }
+    place(deny);
+    ret(ERRNO(XC_EPERM));
+    place(allow);
+    ret(SECCOMP_RET_ALLOW);
+}
+
+static int check_label[N_CHECKS];
+static int l_allow, l_trap, l_errno, l_kill;
 
 /* Emit the search for the sorted numbers idx[lo, hi). */
 static void emit_tree(const unsigned int *idx, int lo, int hi)
@@ -79,27 +364,29 @@ static void emit_tree(const unsigned int *idx, int lo, int hi)
         for (int i = lo; i < hi; i++) {
             const struct host_call *h = &interface[idx[i]];
             emit(BPF_JMP | BPF_JEQ | BPF_K, h->nr, 0, 1);
-            ja_to(h->check == ANY ? 0 : 3 + (int)h->check);
+            ja(h->check == ANY ? l_allow : check_label[h->check]);
         }
-        ja_to(2);
+        ja(l_errno);
         return;
     }
-    int mid = (lo + hi) / 2;
-    emit(BPF_JMP | BPF_JGE | BPF_K, interface[idx[mid]].nr, 0, 1);
-    unsigned int right = emit(BPF_JMP | BPF_JA, 0, 0, 0);
+    int mid = (lo + hi) / 2, right = new_label();
+    jump(BPF_JGE | BPF_K, interface[idx[mid]].nr, right, -1);
     emit_tree(idx, lo, mid);
-    prog[right].k = n_insns - right - 1;
+    place(right);
     emit_tree(idx, mid, hi);
 }
 
 long xc_install_filter(void)
 {
     unsigned long start = (unsigned long)__start_xc_gate, end = (unsigned long)__stop_xc_gate;
+    unsigned long lo = (unsigned long)__executable_start & ~4095UL, hi = ((unsigned long)_end + 4095) & ~4095UL;
+    unsigned long text_end = ((unsigned long)etext + 4095) & ~4095UL;
     unsigned int idx[N_HOST];
-    unsigned int labels[8];
 
     if ((start >> 32) != (end >> 32))
         xc_die("the gate crosses a 4 GiB boundary", 0);
+    if (hi >> 32)
+        xc_die("the LibOS image lies above 4 GiB", 0);
     for (unsigned int i = 0; i < N_HOST; i++)
         idx[i] = i;
     for (unsigned int i = 1; i < N_HOST; i++) /* insertion sort by number */
@@ -108,59 +395,50 @@ long xc_install_filter(void)
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
         }
-    n_insns = n_fixups = 0;
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_ARCH, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-    ja_to(3);
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_NR, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigreturn, 0, 1);
-    ja_to(0);
-    emit(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1); /* x32 ABI */
-    ja_to(3);
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_IP_HI, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(start >> 32), 1, 0);
-    ja_to(1);
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_IP_LO, 0, 0);
-    emit(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)start, 1, 0);
-    ja_to(1);
-    emit(BPF_JMP | BPF_JGT | BPF_K, (uint32_t)end, 0, 1);
-    ja_to(1);
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_NR, 0, 0);
+    n_insns = n_fixups = n_labels = 0;
+    l_allow = new_label(), l_trap = new_label(), l_errno = new_label(), l_kill = new_label();
+    for (int c = 0; c < N_CHECKS; c++)
+        check_label[c] = new_label();
+
+    ld(OFF_ARCH);
+    jump(BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, l_kill);
+    ld(OFF_NR);
+    jump(BPF_JEQ | BPF_K, __NR_rt_sigreturn, l_allow, -1);
+    jump(BPF_JGE | BPF_K, 0x40000000u, l_kill, -1); /* x32 ABI */
+    ld(OFF_IP_HI);
+    jump(BPF_JEQ | BPF_K, (uint32_t)(start >> 32), -1, l_trap);
+    ld(OFF_IP_LO);
+    jump(BPF_JGT | BPF_K, (uint32_t)start, -1, l_trap);
+    jump(BPF_JGT | BPF_K, (uint32_t)end, l_trap, -1);
+    ld(OFF_NR);
     emit_tree(idx, 0, (int)N_HOST);
 
-    labels[0] = emit(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
-    labels[1] = emit(BPF_RET | BPF_K, SECCOMP_RET_TRAP, 0, 0);
-    labels[2] = emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | XC_EPERM, 0, 0);
-    labels[3] = emit(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS, 0, 0);
-    /* CLONE: no namespace flags */
-    labels[3 + CLONE] = emit(BPF_LD | BPF_W | BPF_ABS, OFF_ARG0_LO, 0, 0);
-    emit(BPF_JMP | BPF_JSET | BPF_K, NS_FLAGS, 1, 0);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | XC_EPERM, 0, 0);
-    /* PRCTL: never PR_SET_SECCOMP (22) or PR_SET_MM (35) */
-    labels[3 + PRCTL] = emit(BPF_LD | BPF_W | BPF_ABS, OFF_ARG0_LO, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, 22, 2, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, 35, 1, 0);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | XC_EPERM, 0, 0);
-    /* EXEC_LIBOS: execveat(XC_LIBOS_FD, ...) only */
-    labels[3 + EXEC_LIBOS] = emit(BPF_LD | BPF_W | BPF_ABS, OFF_ARG0_LO, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, XC_LIBOS_FD, 0, 3);
-    emit(BPF_LD | BPF_W | BPF_ABS, OFF_ARG0_HI, 0, 0);
-    emit(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
-    emit(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | XC_EPERM, 0, 0);
+    place(l_allow);
+    ret(SECCOMP_RET_ALLOW);
+    place(l_trap);
+    ret(SECCOMP_RET_TRAP);
+    place(l_errno);
+    ret(ERRNO(XC_EPERM));
+    place(l_kill);
+    ret(SECCOMP_RET_KILL_PROCESS);
+    for (int c = ANY + 1; c < N_CHECKS; c++) {
+        place(check_label[c]);
+        emit_check((enum check)c, (uint32_t)lo, (uint32_t)text_end, (uint32_t)hi);
+    }
 
     for (unsigned int i = 0; i < n_fixups; i++) {
-        int t = fixups[i].target;
-        prog[fixups[i].at].k = labels[t] - fixups[i].at - 1;
+        const struct fixup *f = &fixups[i];
+        int to = label_at[f->label];
+        long off = (long)to - (long)f->at - 1;
+        if (to < 0 || off < 0 || (f->field && off > 255))
+            xc_die("seccomp program: a jump out of reach", off);
+        if (f->field == 0)
+            prog[f->at].k = (uint32_t)off;
+        else if (f->field == 1)
+            prog[f->at].jt = (uint8_t)off;
+        else
+            prog[f->at].jf = (uint8_t)off;
     }
     struct sock_fprog fprog = {(unsigned short)n_insns, prog};
     return H3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
-}
-
-/* How many distinct host calls the interface allows (for `--xc-interface`). */
-unsigned long xc_interface_size(void)
-{
-    return N_HOST;
 }

@@ -275,9 +275,16 @@ xc_clone_thread:
     syscall
     test %rax, %rax
     jnz 1f
-    cmpl $0, xc_fsgsbase(%rip)  /* a new thread or process: gettid's answer is not the */
-    je 3f                       /* parent's (libos.c, sys_gettid) */
+    cmpl $0, xc_fsgsbase(%rip)  /* a new thread or process learns its tid for gettid */
+    je 3f                       /* (libos.c, xc_tid_learn): */
+    mov %rdi, %rsi              /* (the flags; the stack is already the child's) */
+    xor %edi, %edi
+    test $0x200000, %esi        /* CLONE_CHILD_CLEARTID: the kernel keeps ctid as */
+    cmovnz %r10, %rdi           /* its clear_child_tid, else NULL; */
+    mov $218, %eax              /* set_tid_address(the same) returns the tid */
+    syscall
     wrgsbase %rax
+    mov %rsi, %rdi
 3:  test $0x4000, %edi          /* a CLONE_VFORK child (posix_spawn) drops the parent's */
     jz 2f                       /* sigaltstack: its traps would land on the parent's frame */
     sub $32, %rsp

@@ -62,10 +62,12 @@ void xc_rw_init(void)
  * process, seen by its pid), its pid and parent are
  * not its parent's (the parent forgot them before the clone: pid_forget),
  * and the host's parent-death signal is cleared (fork clears it): the LibOS
- * watches again at the first getppid.  No host call, and no write where the
- * value is already right: the page stays shared with the parent until
- * either changes it (a fork child that only exits copies none of it). */
-static void child_owns_state(void)
+ * watches again at the first getppid.  Its thread learns its tid
+ * (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID, else 0).
+ * No other host call, and no write where the value is already right: the
+ * page stays shared with the parent until either changes it (a fork child
+ * that only exits copies none of it). */
+static void child_owns_state(unsigned long ctid)
 {
     if (rw) {
         if (rw->owner)
@@ -76,7 +78,7 @@ static void child_owns_state(void)
         }
     }
     if (!rw || !rw->tid_off)
-        xc_tid_forget();
+        xc_tid_learn(ctid);
 }
 
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
@@ -188,6 +190,13 @@ static long sys_prctl(long nr, const long *a, struct xc_ucontext *uc)
         }
         return r;
     }
+    if (opt == 26 /* PR_SET_TSC */ && (int)a[1] == 2 /* PR_TSC_SIGSEGV */) {
+        /* rdtsc faults from now on: the vDSO's clocks read it */
+        long r = H2(__NR_prctl, opt, a[1]);
+        if (r == 0 && xc_vdso.lo)
+            xc_vdso_forget(xc_vdso.lo, xc_vdso.hi - xc_vdso.lo);
+        return r;
+    }
     if (opt == PR_GET_PDEATHSIG && rw && rw->ppid_watched) {
         long r = H2(__NR_prctl, PR_GET_PDEATHSIG, a[1]); /* the host checks the pointer */
         if (r == 0)
@@ -207,11 +216,16 @@ const long *xc_cached_answer(long nr)
 }
 
 /* gettid: each thread keeps its answer in its gs base, which x86-64 Linux
- * programs leave alone (their TLS is fs); 0 until the thread asks.  Needs
- * the FSGSBASE instructions (AT_HWCAP2), set by the loader in xc_fsgsbase.
- * The base is cleared in every new thread and process (xc_clone_thread,
- * child_owns_state) and at start; a program that sets its own gs base
- * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process. */
+ * programs leave alone (their TLS is fs).  Needs the FSGSBASE instructions
+ * (AT_HWCAP2), set by the loader in xc_fsgsbase.  Every thread learns its
+ * tid when it is born, from set_tid_address, which returns the caller's tid
+ * and is given the value the kernel already holds (so it changes nothing):
+ * the child_tid of a CLONE_CHILD_CLEARTID clone, else NULL, as after an
+ * execve (xc_clone_thread for new threads, child_owns_state for new
+ * processes, the loader at start).  A program that sets its own gs base
+ * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process; its
+ * gettid then reads the thread's clear_child_tid (PR_GET_TID_ADDRESS) and
+ * gives it back to set_tid_address.  No host gettid is needed. */
 int xc_fsgsbase;
 
 const long *xc_tid_off(void)
@@ -219,25 +233,29 @@ const long *xc_tid_off(void)
     return xc_fsgsbase && rw ? &rw->tid_off : 0;
 }
 
-void xc_tid_forget(void)
+void xc_tid_learn(unsigned long clear_child_tid)
 {
-    if (xc_fsgsbase)
-        __asm__ volatile("wrgsbase %0" : : "r"(0UL));
+    if (xc_fsgsbase) {
+        long t = H1(__NR_set_tid_address, clear_child_tid);
+        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
+    }
 }
 
+#define PR_GET_TID_ADDRESS 40
 static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    if (!xc_fsgsbase || !rw || __atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED))
-        return H0(__NR_gettid);
-    unsigned long t;
-    __asm__ volatile("rdgsbase %0" : "=r"(t));
-    if (t)
-        return (long)t;
-    long r = H0(__NR_gettid);
-    if (r > 0)
-        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)r));
-    return r;
+    if (xc_fsgsbase && rw && !__atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED)) {
+        unsigned long t;
+        __asm__ volatile("rdgsbase %0" : "=r"(t));
+        if (t)
+            return (long)t;
+    }
+    unsigned long clear_child_tid = 0;
+    long r = H2(__NR_prctl, PR_GET_TID_ADDRESS, &clear_child_tid);
+    if (r < 0)
+        return r;
+    return H1(__NR_set_tid_address, clear_child_tid);
 }
 
 /* arch_prctl: the program's own gs base turns gettid's answer off; until
@@ -318,6 +336,7 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define F_GETFL 3
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
+#define CLONE_CHILD_CLEARTID 0x200000
 #define CLONE_NS_FLAGS 0x7e020000UL
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
@@ -387,61 +406,9 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
-/* The stat calls through statx.  The kernel's newfstatat (vfs_fstatat)
- * takes a NULL or empty path with AT_EMPTY_PATH on an fd >= 0 as fstat of
- * that fd, whatever the other flags; any other path it walks as statx does,
- * with AT_NO_AUTOMOUNT added, and fills struct stat as cp_new_stat does
- * from the same attributes.  (Both AT_STATX_SYNC bits at once: newfstatat
- * accepts them, statx does not; the forced sync is kept.) */
-struct stat_ {
-    uint64_t dev, ino, nlink;
-    uint32_t mode, uid, gid, pad0;
-    uint64_t rdev;
-    int64_t size, blksize, blocks;
-    uint64_t atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
-    int64_t unused[3];
-};
-_Static_assert(sizeof(struct stat_) == 144, "struct stat (x86-64)");
-
-static uint64_t encode_dev(uint32_t major, uint32_t minor)
-{
-    return (minor & 0xff) | (major << 8) | ((uint64_t)(minor & ~0xffU) << 12);
-}
-
-/* 0 or -EFAULT (the path cannot be read); *empty: NULL or "" */
-static long path_empty(const char *p, int *empty)
-{
-    char c = 0;
-    if (p && xc_user_copy(&c, p, 1) < 0)
-        return -XC_EFAULT;
-    *empty = c == 0;
-    return 0;
-}
-
-static long fstatat_statx(long dfd, const char *path, void *buf, unsigned int flags)
-{
-    struct xc_statx sx;
-    int empty = 0;
-    long r;
-    if ((flags & AT_EMPTY_PATH) && path_empty(path, &empty) == 0 && empty && (int)dfd >= 0) {
-        r = H5(__NR_statx, dfd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &sx);
-    } else {
-        if ((flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
-            flags &= ~AT_STATX_DONT_SYNC;
-        r = H5(__NR_statx, dfd, path, flags | AT_NO_AUTOMOUNT, XC_STATX_BASIC_STATS, &sx);
-    }
-    if (r < 0)
-        return r;
-    struct stat_ st = {
-        .dev = encode_dev(sx.dev_major, sx.dev_minor), .ino = sx.ino, .nlink = sx.nlink,
-        .mode = sx.mode, .uid = sx.uid, .gid = sx.gid, .rdev = encode_dev(sx.rdev_major, sx.rdev_minor),
-        .size = (int64_t)sx.size, .blksize = sx.blksize, .blocks = (int64_t)sx.blocks,
-        .atime = (uint64_t)sx.atime.sec, .atime_ns = sx.atime.nsec, .mtime = (uint64_t)sx.mtime.sec,
-        .mtime_ns = sx.mtime.nsec, .ctime = (uint64_t)sx.ctime.sec, .ctime_ns = sx.ctime.nsec,
-    };
-    return xc_user_copy(buf, &st, sizeof st) < 0 ? -XC_EFAULT : 0;
-}
-
+/* newfstatat: /proc/self/exe is the program.  (stat, lstat, fstat reach it
+ * too; a patched site of newfstatat whose path starts neither "/pro" nor
+ * "/dev" goes to the host from a direct gate, xc_direct_fds.) */
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -449,7 +416,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
     char h[PATH_HEAD];
     if (!((int)a[3] & AT_SYMLINK_NOFOLLOW))
         p = host_path(h, p);
-    return fstatat_statx(a[0], p, (void *)a[2], (unsigned int)a[3]);
+    return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -462,22 +429,23 @@ static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    return fstatat_statx(AT_FDCWD, host_path(h, (const char *)a[0]), (void *)a[1], 0);
+    return H4(__NR_newfstatat, AT_FDCWD, host_path(h, (const char *)a[0]), a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return fstatat_statx(AT_FDCWD, (const char *)a[0], (void *)a[1], AT_SYMLINK_NOFOLLOW);
+    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
 }
 
-/* fstat takes an unsigned fd: a negative one is no open file (never the cwd). */
+/* fstat takes an unsigned fd: a negative one is no open file, where
+ * newfstatat(AT_FDCWD, "", AT_EMPTY_PATH) would be the cwd. */
 static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     if ((int)a[0] < 0)
         return -XC_EBADF;
-    return fstatat_statx(a[0], "", (void *)a[1], AT_EMPTY_PATH);
+    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
 }
 
 static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
@@ -498,55 +466,8 @@ static long sys_pipe(long nr, const long *a, struct xc_ucontext *uc)
     return H2(__NR_pipe2, a[0], 0);
 }
 
-/* pread64, pwrite64, readv, writev through preadv2 and pwritev2, which Linux
- * serves with the same code: an offset of -1 there means the file position
- * (readv, writev).  Where pread64 and pwrite64 part from a one-iovec
- * preadv2/pwritev2:
- *  - any negative offset is EINVAL, before the fd is looked at;
- *  - the whole length must be a reachable range (else EFAULT, after the fd's
- *    checks), where a single iovec is first capped at MAX_RW_COUNT: a vector
- *    call of 0 bytes makes the fd's checks, then EFAULT;
- *  - 0 bytes reach the file's own read or write (a directory answers
- *    EISDIR), not so in the vector calls: once preadv2 has checked the fd
- *    and the offset, read or write of 0 bytes gives that answer (0 bytes
- *    move no file position). */
-struct iovec_ {
-    unsigned long base, len;
-};
-
-/* The kernel's access_ok(): the range lies below the top of user space. */
-static int user_range(unsigned long p, unsigned long n)
-{
-    return n <= USER_END && p <= USER_END - n;
-}
-
-static long rw_at(long nr, long vnr, const long *a)
-{
-    if (a[3] < 0)
-        return -XC_EINVAL;
-    unsigned long n = (unsigned long)a[2];
-    int reachable = user_range((unsigned long)a[1], n);
-    struct iovec_ iov = {(unsigned long)a[1], reachable ? n : 0};
-    long r = H6(vnr, a[0], &iov, 1, a[3], 0, 0);
-    if (r == 0 && !reachable)
-        return -XC_EFAULT;
-    if (r == 0 && n == 0)
-        r = H3(nr == __NR_pread64 ? __NR_read : __NR_write, a[0], a[1], 0);
-    return r;
-}
-
-static long sys_pread64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)uc;
-    return rw_at(nr, __NR_preadv2, a);
-}
-
-static long sys_pwrite64(long nr, const long *a, struct xc_ucontext *uc)
-{
-    (void)uc;
-    return rw_at(nr, __NR_pwritev2, a);
-}
-
+/* readv and writev through preadv2 and pwritev2 at offset -1, which Linux
+ * serves with the same code (do_readv, do_writev). */
 static long sys_readv(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -1949,7 +1870,7 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
         struct xc_sigaction dfl = {0};
         H4(__NR_rt_sigaction, sig, &dfl, 0, 8);
         if (si->code <= 0)
-            H3(__NR_tgkill, H0(__NR_getpid), H0(__NR_gettid), sig);
+            H3(__NR_tgkill, H0(__NR_getpid), sys_gettid(0, 0, 0), sig);
         return;
     }
     /* The program's handler; the kernel blocked what it would for it (install_fault). */
@@ -2121,7 +2042,7 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
     xc_abom_fork_end();
     if (r == 0)
-        child_owns_state();
+        child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
     else
         pid_remember(kept);
     return r;
@@ -2485,9 +2406,9 @@ int xc_direct_fds(long nr)
         return -1;
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
-    /* openat looks only at paths that start "/proc" or "/dev"
+    /* openat and newfstatat look only at paths that start "/proc" or "/dev"
      * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat)
+    if (nr == __NR_openat || nr == __NR_newfstatat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;

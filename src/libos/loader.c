@@ -386,7 +386,7 @@ void xc_main(uint64_t *sp)
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;
-    xc_tid_forget();
+    xc_tid_learn(0); /* after execve the kernel holds no clear_child_tid */
     xc_vdso_init(auxv);
     xc_proc.libos_fd = XC_LIBOS_FD;
     xc_stats_attach();

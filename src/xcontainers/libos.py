@@ -363,9 +363,21 @@ def interface_markdown() -> str:
     """docs/interface.md: generated from src/libos/interface.def."""
     rows = interface()
     checks = {
-        "CLONE": "no namespace flags",
-        "PRCTL": "not PR_SET_SECCOMP or PR_SET_MM",
+        "CLONE": "no namespace flags (EPERM)",
+        "PRCTL": "the process's own attributes; never PR_SET_SECCOMP or PR_SET_MM (EPERM), "
+                 "PR_SET_SYSCALL_USER_DISPATCH or an unlisted option (EINVAL)",
         "EXEC_LIBOS": "only the LibOS image (fd 1023)",
+        "ARCH_PRCTL": "fs/gs bases, CPUID faulting, AMX permission, tagging and shadow-stack queries "
+                      "(else EINVAL)",
+        "IOCTL": "terminal, socket, pipe and file requests; never TIOCSTI, TIOCLINUX, TIOCCONS, "
+                 "TIOCSETD or device requests (ENOTTY)",
+        "FCNTL": "the commands Linux 6.18 knows (else EINVAL)",
+        "SOCKET": "AF_UNIX, AF_INET, AF_INET6; AF_NETLINK route, sock_diag, audit, uevent "
+                  "(else EAFNOSUPPORT, EPROTONOSUPPORT)",
+        "MMAP": "MAP_FIXED never over the LibOS image (EPERM)",
+        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM)",
+        "NOT_LIBOS": "never on the LibOS image (EPERM)",
+        "MREMAP": "neither from nor onto the LibOS image (EPERM)",
     }
     out = [
         "# The exokernel interface",
@@ -381,4 +393,18 @@ def interface_markdown() -> str:
         "|---:|---|---|",
     ]
     out += [f"| {nr} | {name} | {checks.get(check, '')} |" for nr, name, check in rows]
+    out += ["", "## The argument checks, and why", "",
+            "From the header of `src/libos/interface.def` (the filter is `src/libos/filter.c`):", "", "```"]
+    out += _check_notes()
+    out += ["```"]
     return "\n".join(out) + "\n"
+
+
+def _check_notes() -> list[str]:
+    """The header comment of interface.def, from the first check to the end."""
+    with open(_def_file("interface.def")) as f:
+        head = f.read().split("*/", 1)[0]
+    lines = [line[3:] if line.startswith(" * ") else line.lstrip(" *") for line in head.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ANY "))
+    end = next(i for i, line in enumerate(lines) if "xcontainers/libos.py parses" in line)
+    return [line.rstrip() for line in lines[start:end]]

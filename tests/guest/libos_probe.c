@@ -7,6 +7,9 @@
  *   libos_probe sigsys            ... nor take or block the LibOS's SIGSYS
  *   libos_probe region            ... nor remap, unprotect or unmap the LibOS
  *   libos_probe fds               ... nor close or replace the LibOS's fds
+ *   libos_probe checks GATE LO TEXT_END HI
+ *                                 the interface's argument checks, through the
+ *                                 gate and from the program
  *   libos_probe abom...           ABOM's rewrites keep the program's meaning
  *
  * Each prints one line per check, "name: result", and exits 0; the test
@@ -44,6 +47,10 @@ static const char *err_name(long r)
     case EFAULT: return "EFAULT";
     case ENOENT: return "ENOENT";
     case ENOTDIR: return "ENOTDIR";
+    case ENOTTY: return "ENOTTY";
+    case ENOMEM: return "ENOMEM";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
     default: return "other";
     }
 }
@@ -103,6 +110,78 @@ static int probe_never(unsigned long gate)
     char host[65] = {0};
     gethostname(host, sizeof host - 1);
     printf("hostname unchanged: %s\n", strcmp(host, "xcprobe") == 0 ? "yes" : host);
+    return 0;
+}
+
+/* The argument checks of the exokernel interface (src/libos/interface.def):
+ * each call through the LibOS's gate, and (where the LibOS forwards it) as
+ * the program's own system call. */
+static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text_end, unsigned long hi)
+{
+    gate_fn g = (gate_fn)gate;
+    int p[2];
+    if (pipe(p) != 0)
+        return 1;
+    int v = 0, sv[2];
+    unsigned long fsbase;
+    struct { const char *name; long nr, a, b, c; int forwarded; } calls[] = {
+        {"ioctl FIONBIO", SYS_ioctl, p[0], 0x5421, (long)&v, 1},
+        {"ioctl FIONREAD", SYS_ioctl, p[0], 0x541B, (long)&v, 1},
+        {"ioctl TCGETS of a pipe", SYS_ioctl, p[0], 0x5401, (long)&v, 1},
+        {"ioctl TIOCSTI", SYS_ioctl, p[0], 0x5412, (long)"x", 1},
+        {"ioctl TIOCSETD", SYS_ioctl, p[0], 0x5423, (long)&v, 1},
+        {"ioctl BLKGETSIZE64", SYS_ioctl, p[0], 0x80081272, (long)&v, 1},
+        {"ioctl with a request in the high half", SYS_ioctl, p[0], 0x100005421L, (long)&v, 1},
+        {"fcntl F_GETFL", SYS_fcntl, p[0], F_GETFL, 0, 1},
+        {"fcntl 9999", SYS_fcntl, p[0], 9999, 0, 1},
+        {"socket AF_INET6", SYS_socket, 10 /* AF_INET6 */, 2 /* SOCK_DGRAM */, 0, 1},
+        {"socket AF_NETLINK route", SYS_socket, 16, 3 /* SOCK_RAW */, 0, 1},
+        {"socket AF_NETLINK netfilter", SYS_socket, 16, 3, 12, 1},
+        {"socket AF_NETLINK generic", SYS_socket, 16, 3, 16, 1},
+        {"socket AF_PACKET", SYS_socket, 17, 3, 0, 1},
+        {"socket AF_ALG", SYS_socket, 38, 5 /* SOCK_SEQPACKET */, 0, 1},
+        {"socket AF_VSOCK", SYS_socket, 40, 1, 0, 1},
+        {"socketpair AF_UNIX", SYS_socketpair, 1, 1, 0, 1},
+        {"socketpair AF_TIPC", SYS_socketpair, 30, 5, 0, 1},
+        {"prctl PR_SET_NAME", SYS_prctl, PR_SET_NAME, (long)"probe", 0, 1},
+        {"prctl PR_SET_SYSCALL_USER_DISPATCH", SYS_prctl, 59, 0, 0, 1},
+        {"prctl 12345", SYS_prctl, 12345, 0, 0, 1},
+        {"prctl PR_SET_MM", SYS_prctl, PR_SET_MM, 0, 0, 1},
+        {"arch_prctl ARCH_GET_FS", SYS_arch_prctl, 0x1003, (long)&fsbase, 0, 1},
+        {"arch_prctl ARCH_MAP_VDSO_64", SYS_arch_prctl, 0x2003, 0x7f0000000000L, 0, 1},
+        {"arch_prctl ARCH_SHSTK_ENABLE", SYS_arch_prctl, 0x5001, 1, 0, 1},
+        {"mprotect of the LibOS's code", SYS_mprotect, lo, 4096, PROT_READ, 0},
+        {"mprotect PROT_EXEC of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ | PROT_EXEC, 0},
+        {"mprotect PROT_READ of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ, 0},
+        {"mprotect PROT_EXEC just below the LibOS", SYS_mprotect, lo - 8192, 8192, PROT_READ | PROT_EXEC, 0},
+        {"mmap MAP_FIXED over the LibOS", SYS_mmap, hi - 4096, 4096, PROT_READ, 0},
+        {"munmap of the LibOS", SYS_munmap, lo, 4096, 0, 0},
+        {"munmap across the LibOS's end", SYS_munmap, hi - 4096, 8192, 0, 0},
+        {"munmap of 8 GiB below the LibOS", SYS_munmap, 0x100000, 1L << 33, 0, 0},
+        {"munmap above 4 GiB", SYS_munmap, 1L << 40, 4096, 0, 0},
+        {"madvise into the LibOS", SYS_madvise, lo - 8192, 8192 + 4096, MADV_DONTNEED, 0},
+        {"madvise just below the LibOS", SYS_madvise, lo - 8192, 8192, MADV_DONTNEED, 0},
+        {"madvise of 0 bytes in the LibOS", SYS_madvise, lo + 4096, 0, MADV_DONTNEED, 0},
+        {"mremap from the LibOS", SYS_mremap, lo, 4096, 4096, 0},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        long a = calls[i].a, b = calls[i].b, c = calls[i].c, d = 0, e = 0;
+        if (calls[i].nr == SYS_socketpair)
+            d = (long)sv;
+        if (calls[i].nr == SYS_mmap)
+            d = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, e = -1;
+        long r2 = g(calls[i].nr, a, b, c, d, e, 0);
+        if (calls[i].forwarded)
+            printf("%s: program %s, gate %s\n", calls[i].name, err_name(raw(calls[i].nr, a, b, c, d, e, 0)),
+                   err_name(r2));
+        else
+            printf("%s: gate %s\n", calls[i].name, err_name(r2));
+    }
+    /* mremap of a page of ours onto the LibOS */
+    char *mine = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("mremap MREMAP_FIXED onto the LibOS: gate %s\n",
+           err_name(g(SYS_mremap, (long)mine, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, lo, 0)));
+    printf("still served: %s\n", getppid() >= 0 && raw(SYS_getpid, 0, 0, 0, 0, 0, 0) == getpid() ? "yes" : "no");
     return 0;
 }
 
@@ -579,6 +658,9 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (strcmp(argv[1], "checks") == 0 && argc > 5)
+        return probe_checks(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0),
+                            strtoul(argv[5], NULL, 0));
     if (strcmp(argv[1], "never") == 0 && argc > 2)
         return probe_never(strtoul(argv[2], NULL, 0));
     if (strcmp(argv[1], "filter") == 0)
