@@ -36,7 +36,8 @@ KERNEL_MADE = {219: "restart_syscall"}
 
 def build_guest(out: Path) -> Path:
     """The attack guest, a static program."""
-    subprocess.run(["gcc", "-O1", "-static", "-Wall", "-o", str(out), str(GUEST)], check=True)
+    subprocess.run(["gcc", "-O1", "-static", "-Wall", "-I", str(ROOT / "src/libos"), "-o", str(out), str(GUEST)],
+                   check=True)
     return out
 
 

@@ -346,18 +346,11 @@ def test_program_cannot_remap_or_reprotect_the_libos_image(xc_run: Outcome, inte
     assert_confined(xc_run, "region-app", interface)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: madvise is forwarded as it is, so the program can drop the "
-                   "LibOS's private pages (MADV_DONTNEED resets its state to the file's or to zeros; on the "
-                   "direct gates' slots it kills the process); fix: refuse madvise over the image in libos.c "
-                   "as mprotect is")
 def test_program_cannot_reset_the_libos_pages(xc_run: Outcome):
     got = xc_run.results["region-app"]
     assert [got[f"{t}.madvise-dontneed"] for t in IMAGE_TARGETS] == ["EPERM, then served"] * 3
 
 
-@pytest.mark.xfail(strict=True, reason="finding: the ABOM entry table at XC_ABOM_TABLE (0x100000) lies "
-                   "outside the image range hits_libos() protects: the program can reprotect, unmap and "
-                   "replace it (only pre-patched binaries use it); fix: include it in hits_libos()")
 def test_program_cannot_change_the_abom_entry_table(xc_run: Outcome):
     got = xc_run.results["region-app"]
     assert got["entry-table.mprotect-rw"].startswith("EPERM") and got["entry-table.munmap"].startswith("EPERM")

@@ -55,7 +55,8 @@
 #define LIBOS_FD 1023
 #define STATS_FD 1022
 #define TRACE_FD 1021
-#define ABOM_TABLE 0x100000UL
+#include "abi.h" /* the LibOS's constants (src/libos/abi.h) */
+#define ABOM_TABLE ((unsigned long)XC_ABOM_TABLE)
 #define X32_BIT 0x40000000L
 
 /* --- results ----------------------------------------------------------------- */
