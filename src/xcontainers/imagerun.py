@@ -157,6 +157,9 @@ def remove_bundle(bundle: str) -> None:
             _unmount(rootfs)
         if os.path.ismount(rootfs):
             raise XcError(f"{rootfs}: still mounted; not removing the bundle")
+        from .points import mark
+
+        mark("unmounted")
     shutil.rmtree(bundle, ignore_errors=True)
 
 
