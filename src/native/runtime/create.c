@@ -398,7 +398,7 @@ fail:;
 }
 
 /* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
-static void delete_after(const struct opts *o)
+void delete_after(const struct opts *o)
 {
     if (delete_force(o->root, o->id) != 1)
         return;
@@ -411,7 +411,7 @@ static void delete_after(const struct opts *o)
  * it is, undoes what it made and exits 130.  Here SIGINT waits (blocked)
  * until create is done or undone; then the container is deleted and the
  * runtime exits 130.  (fallback() unblocks it first.) */
-static void hold_sigint(bool hold)
+void hold_sigint(bool hold)
 {
     sigset_t s;
     sigemptyset(&s);
@@ -419,7 +419,7 @@ static void hold_sigint(bool hold)
     sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
 }
 
-static bool interrupted(void)
+bool interrupted(void)
 {
     sigset_t s;
     sigpending(&s);
@@ -436,6 +436,18 @@ static int create_or_fall_back(struct creation *c, bool foreground)
         return 130;
     }
     return 0; /* SIGINT still held: the caller lets it go */
+}
+
+int create_native(const struct opts *o, bool foreground, pid_t *init_pid)
+{
+    struct creation c;
+    if (plan_create(o, &c) < 0)
+        return -1;
+    hold_sigint(true);
+    if (do_create(&c, foreground) < 0)
+        return -1;
+    *init_pid = c.init_pid;
+    return 0;
 }
 
 int cmd_create(const struct opts *o)
