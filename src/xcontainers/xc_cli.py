@@ -83,7 +83,7 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
         else:
             from . import runtemplate
 
-            rootfs = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
+            rootfs = imagerun.mount_rootfs(rec, bundle, STATE_ROOT, volatile=a.rm)
             mark("mounted")
             runtemplate.write_if_missing(rec, rootfs, a.image)
         spec = new_spec(cmd, a.tty, a.hostname or cid[:12])

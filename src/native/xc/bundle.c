@@ -24,6 +24,8 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <linux/close_range.h>
+#include <linux/fs.h>
 #include <unistd.h>
 
 #include "../runtime/state.h"
@@ -86,8 +88,33 @@ static bool attachment_alive(const struct jval *att)
     return strcmp(state_live(&st), ST_STOPPED) != 0;
 }
 
+/* trash entries whose remover is gone (imagerun._gc_trash removes them) */
+static int trash_to_collect(const char *bundles)
+{
+    char *trash = trash_dir(bundles);
+    DIR *d = opendir(trash);
+    free(trash);
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        const char *dot = strrchr(e->d_name, '.');
+        long long pid = 0, start = -2;
+        if (dot == NULL || sscanf(dot + 1, "%lld-%lld", &pid, &start) != 2 || pid <= 0 ||
+            process_start_time(pid) != start)
+            rc = xcr_fail("%s: to be removed", e->d_name);
+    }
+    closedir(d);
+    return rc;
+}
+
 int nothing_to_collect(const struct where *w)
 {
+    if (trash_to_collect(w->bundles) < 0)
+        return -1;
     DIR *d = opendir(w->bundles);
     if (d) {
         struct dirent *e;
@@ -125,7 +152,7 @@ int nothing_to_collect(const struct where *w)
 
 /* --- making --------------------------------------------------------------------------------- */
 
-int bundle_mount(const struct where *w, const char *bundle, const struct image *img)
+int bundle_mount(const struct where *w, const char *bundle, const struct image *img, bool is_volatile)
 {
     char *layers = path_join(w->storage, "layers");
     char *rootfs = path_join(bundle, "rootfs");
@@ -168,7 +195,7 @@ int bundle_mount(const struct where *w, const char *bundle, const struct image *
             return xcr_fail("image %.12s: layer sha256:%s is missing from the store", img->id, img->layers[i]);
         sb_printf(&opts, "%s%s/diff", i == img->nlayers - 1 ? "" : ":", img->layers[i]);
     }
-    sb_printf(&opts, ",upperdir=%s,workdir=%s", upper, work);
+    sb_printf(&opts, ",upperdir=%s,workdir=%s%s", upper, work, is_volatile ? ",volatile" : "");
     if (opts.len > 4095)
         return xcr_fail("too many layers for one overlay mount");
     if (makedirs(upper, 0755) < 0 || mkdir(work, 0700) < 0 || mkdir(rootfs, 0755) < 0)
@@ -343,7 +370,7 @@ static void rmtree_at(int dirfd, const char *name, int depth)
     unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
-int bundle_remove(const char *bundle)
+static int bundle_unmount(const char *bundle)
 {
     char *rootfs = path_join(bundle, "rootfs");
     char *overlay = path_join(bundle, "overlay");
@@ -359,8 +386,74 @@ int bundle_remove(const char *bundle)
             return xcr_fail("%s: still mounted; not removing the bundle", rootfs);
         mark("unmounted");
     }
-    rmtree_at(AT_FDCWD, bundle, 0);
     free(rootfs);
     free(overlay);
+    return 0;
+}
+
+int bundle_remove(const char *bundle)
+{
+    if (bundle_unmount(bundle) < 0)
+        return -1;
+    rmtree_at(AT_FDCWD, bundle, 0);
+    return 0;
+}
+
+char *trash_dir(const char *bundles)
+{
+    char *norm = path_normpath(bundles);
+    char *parent = path_dirname(norm);
+    char *t = path_join(parent, ".xc-trash");
+    free(norm);
+    free(parent);
+    return t;
+}
+
+int bundle_remove_later(const char *bundles, const char *bundle, const char *cid)
+{
+    if (bundle_unmount(bundle) < 0)
+        return -1;
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) {
+        rmtree_at(AT_FDCWD, bundle, 0);
+        return 0;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child == 0) {
+        /* the remover: none of the caller's files (its pipes see the end
+         * of this command when the parent exits), its own session */
+        close(sync[1]);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3; fd++)
+            dup2(null, fd);
+        dup2(sync[0], 3);
+        close_range(4, ~0U, CLOSE_RANGE_UNSHARE);
+        setsid();
+        char *path = NULL;
+        char buf[4096];
+        ssize_t n = read(3, buf, sizeof buf - 1); /* the trash path, or nothing */
+        if (n > 0) {
+            buf[n] = 0;
+            path = buf;
+            mark("removing");
+            rmtree_at(AT_FDCWD, path, 0);
+        }
+        _exit(0);
+    }
+    close(sync[0]);
+    char *trash = trash_dir(bundles);
+    long long start = child > 0 ? process_start_time(child) : -1;
+    char *dest = xasprintf("%s/%s.%d-%lld", trash, cid, (int)child, start);
+    bool moved = child > 0 && start >= 0 && (mkdir(trash, 0700) == 0 || errno == EEXIST) &&
+                 renameat2(AT_FDCWD, bundle, AT_FDCWD, dest, RENAME_NOREPLACE) == 0;
+    if (moved)
+        write_all(sync[1], dest, strlen(dest));
+    close(sync[1]); /* (the child exits at once if nothing was written) */
+    if (!moved)
+        rmtree_at(AT_FDCWD, bundle, 0);
+    free(trash);
+    free(dest);
     return 0;
 }

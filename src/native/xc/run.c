@@ -271,7 +271,7 @@ int xc_run(const struct where *w, struct run_args *a)
         fallback("%s: %s", w->bundles, strerror(errno));
     if (mkdir(bundle, 0777) < 0)
         fallback("%s: %s", bundle, strerror(errno));
-    if (bundle_mount(w, bundle, &img) < 0)
+    if (bundle_mount(w, bundle, &img, a->rm) < 0)
         undo_and_fall_back(bundle, xcr_error);
     mark("mounted");
     struct jval *spec = NULL;
@@ -340,7 +340,9 @@ int xc_run(const struct where *w, struct run_args *a)
     mark("exited");
     if (!o.keep)
         delete_after(&o);
-    if (a->rm && remove_after(bundle) < 0)
+    if (a->rm && bundle_remove_later(w->bundles, bundle, cid) < 0) {
+        fprintf(stderr, "xc: %s\n", xcr_error);
         return 1;
+    }
     return code < 0 ? 128 - code : code;
 }

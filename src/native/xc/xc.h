@@ -79,9 +79,10 @@ int image_find(const struct where *w, const char *ref, struct image *img);
  * -1 with xcr_error naming what is to be collected (or not understood). */
 int nothing_to_collect(const struct where *w);
 /* imagerun.mount_rootfs into the new directory bundle: the marker, the
- * overlay of the image's layers with a fresh upper layer at bundle/rootfs.
- * -1 (xcr_error set) on failure; the caller removes the bundle. */
-int bundle_mount(const struct where *w, const char *bundle, const struct image *img);
+ * overlay of the image's layers with a fresh upper layer at bundle/rootfs
+ * (volatile: no sync of the upper layer, for --rm).  -1 (xcr_error set) on
+ * failure; the caller removes the bundle. */
+int bundle_mount(const struct where *w, const char *bundle, const struct image *img, bool is_volatile);
 /* The template's directories (the WorkingDir) in the fresh rootfs. */
 int bundle_mkdirs(const char *bundle, const struct image *img);
 /* network.attach for host and none: resolv.conf, hosts, hostname in the
@@ -90,6 +91,14 @@ struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *
 /* imagerun.remove_bundle: unmount bundle/rootfs, remove the bundle.  -1
  * (xcr_error set) if the overlay stays mounted (the bundle is then kept). */
 int bundle_remove(const char *bundle);
+/* The same for `--rm` once the container is deleted: unmount, then move the
+ * bundle to trash_dir(bundles)/ID.PID-START and let a child (PID) remove it
+ * after this process has exited and reported the exit status.  A remover
+ * killed half-way leaves an entry whose PID is gone: imagerun.gc removes it
+ * (and until then the native path falls back, so that Python's gc runs). */
+int bundle_remove_later(const char *bundles, const char *bundle, const char *cid);
+/* imagerun.trash_dir: BUNDLES/../.xc-trash */
+char *trash_dir(const char *bundles);
 
 /* --- run.c ----------------------------------------------------------------------------- */
 
