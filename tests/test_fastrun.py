@@ -433,3 +433,12 @@ def test_kill9_at_each_point_leaves_nothing(cli, path, point):
     assert r.returncode == 0 or "does not exist" in r.stderr or "not found" in r.stderr, r.stderr
     cli("ps")
     _assert_nothing_left(cli, cid)
+
+
+def test_rootless_stays_on_the_python_path(cli):
+    """Not root: the Python command line (rootless mode) takes every command."""
+    p = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NATIVE, "run", "--rm",
+                        "--network", "host", "xctest/bb:1", "true"], capture_output=True, text=True, timeout=120,
+                       env={**cli.env, "XC_DEBUG": "1", "HOME": "/nonexistent"}, stdin=subprocess.DEVNULL)
+    assert "xc: debug: python path: not root (rootless mode)" in p.stderr, p.stderr
+    assert "native path" not in p.stderr
