@@ -18,23 +18,24 @@ STAMP   := $(VENV)/.setup-done
 # launcher did, `$(PY) -IS` (no user site, PYTHON* variables ignored, no
 # site module) with the package's directory put on the path, then main()
 # (docs/architecture.md, "The native path").  The console scripts in
-# $(VENV)/bin stay as pip made them (pure Python).  /usr/local/bin/xc is a
-# two-line launcher too: `python -I` ignores PYTHON* variables (a
-# PYTHONDONTWRITEBYTECODE=1 in the caller's environment would make every
-# command compile its modules anew) and keeps the venv's site-packages.
+# $(VENV)/bin stay as pip made them (pure Python).  /usr/local/bin/xc is
+# xc's native entry point (src/xcontainers/xc, from src/native/xc/): it runs
+# `xc run` of a stored image itself and every other command as
+# `$(PY) -I` (PYTHON* variables ignored: a PYTHONDONTWRITEBYTECODE=1 in the
+# caller's environment would make every command compile its modules anew;
+# the venv's site-packages kept) with xc_cli's main().
 
 .PHONY: setup demo test bench fuzz trinity clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch]) scripts/setup-host scripts/setup-rootless
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch] src/native/xc/*.[ch]) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
 	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
 	XC_PYTHON='$(abspath $(PY))' $(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench,abom,images]'
 	ln -sfn '$(abspath src/xcontainers/xc-runtime)' /usr/local/bin/.xc-runtime.tmp
 	mv -Tf /usr/local/bin/.xc-runtime.tmp /usr/local/bin/xc-runtime
-	printf '#!%s -I\nfrom xcontainers.xc_cli import main; main()\n' '$(abspath $(PY))' > /usr/local/bin/.xc.tmp
-	chmod 755 /usr/local/bin/.xc.tmp
-	mv -f /usr/local/bin/.xc.tmp /usr/local/bin/xc
+	ln -sfn '$(abspath src/xcontainers/xc)' /usr/local/bin/.xc.tmp
+	mv -Tf /usr/local/bin/.xc.tmp /usr/local/bin/xc
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -66,4 +67,4 @@ trinity: setup
 	$(PY) bench/trinity.py --seconds $(SECONDS_TRINITY)
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so src/xcontainers/xc-runtime
+	rm -rf $(VENV) build src/*.egg-info src/xcontainers/*.so src/xcontainers/xc-runtime src/xcontainers/xc

@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
 """Images: what running from a stored image and pulling one cost.
 
-(a) start-to-exit of a /bin/true container, interleaved:
+(a) start-to-exit of a /bin/true container, interleaved (all with
+    --network host: a network namespace is another experiment's cost):
     bundle   `xc-runtime run --bundle B` of a prepared bundle (the image's
-             rootfs already unpacked, the config `xc run` would write);
-    image    `xc run --rm IMAGE /bin/true` of an imported image (overlay
-             mount, config from the image, unmount and removal at the end);
+             rootfs already unpacked, the config `xc run` would write), the
+             native runtime (src/xcontainers/xc-runtime);
+    cold     `xc run --rm IMAGE /bin/true`, the first run after the image
+             was imported (removed and imported again before each one);
+    bundle-cold  the bundle run as the first command after the same
+             re-import: a first command after a quiet spell pays the
+             kernel's wait for an RCU grace period at its first cgroup
+             move (cgroup v1 here), 10-20 ms, whatever it runs;
+    warm     the same command again (xc's native entry point, the image's
+             run template: docs/architecture.md, "xc's native run");
+    python   the same command on the Python command line (XC_NATIVE=0), as
+             every `xc run` was before the native entry point;
     rootfs   `xc run --rm DIR /bin/true` of the same rootfs as a directory
-             (copied into the bundle: the way before images).
+             (copied into the bundle: the way before images; Python).
     Also the image steps alone, in one process (find the image, mount the
     overlay, turn the image config into the OCI config, unmount, remove):
     what images add to `xc run` whatever the rest costs.
@@ -39,8 +49,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "src"))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-XC = os.path.join(VENV_BIN, "xc")
-XC_RUNTIME = os.path.join(VENV_BIN, "xc-runtime")
+PKG = os.path.join(ROOT, "src", "xcontainers")
+# The entry points as installed (Makefile): the native programs.
+XC = os.path.join(PKG, "xc")
+XC_RUNTIME = os.path.join(PKG, "xc-runtime")
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -111,18 +123,47 @@ def bench_run(top: str, reps: int) -> dict[str, object]:
     cfg["linux"]["cgroupsPath"] = "/xc/bench-images"
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f)
-    times: dict[str, list[float]] = {"bundle": [], "image": [], "rootfs": []}
+    image = [XC, "run", "--rm", "--network", "host", "bench/bb:1", "/bin/true"]
+    bundle_run = [XC_RUNTIME, "--root", f"{top}/state", "run", "--bundle", bundle, "bench-images"]
     cmds = {
-        "bundle": [XC_RUNTIME, "--root", f"{top}/state", "run", "--bundle", bundle, "bench-images"],
-        "image": [XC, "run", "--rm", "--network", "host", "bench/bb:1", "/bin/true"],
-        "rootfs": [XC, "run", "--rm", "--network", "host", rootfs, "/bin/true"],
+        "bundle": (bundle_run, env),
+        "cold": (image, env),
+        "bundle-cold": (bundle_run, env),
+        "warm": (image, env),
+        "python": (image, {**env, "XC_NATIVE": "0"}),
+        "rootfs": ([XC, "run", "--rm", "--network", "host", rootfs, "/bin/true"], env),
     }
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+
+    def reimport() -> None:
+        subprocess.run([XC, "image", "rm", "bench/bb:1"], env=env, check=True, capture_output=True)
+        subprocess.run([XC, "image", "import", f"{top}/bb.tar"], env=env, check=True, capture_output=True)
+        # The import's writes (the layer's files, the index, the template)
+        # go to disk now, not during the next command, whichever it is.
+        os.sync()
+
+    def native(c: list[str], e: dict[str, str]) -> None:
+        p = subprocess.run(c, env={**e, "XC_DEBUG": "1"}, capture_output=True, text=True)
+        if "native path: run" not in p.stderr:
+            raise SystemExit(f"{' '.join(c)} did not take the native path: {p.stderr}")
+
+    native(image, env)
     for _ in range(2):  # warm up
-        for c in cmds.values():
-            _run(c, env)
-    for _ in range(reps):
-        for k, c in cmds.items():
-            times[k].append(_run(c, env))
+        for c, e in cmds.values():
+            _run(c, e)
+    for i in range(reps):
+        for first in ("cold", "bundle-cold"):
+            reimport()
+            c, e = cmds[first]
+            times[first].append(_run(c, e))
+        # The others back to back in a rotating order: a run's leftover work (a Python run's
+        # exit, the native remover, the kernel's deferred frees) lands on
+        # whichever command comes next.  (A pause between runs instead lets
+        # this VM's vCPUs idle, and every command then takes 2-4x longer.)
+        rest = ["bundle", "warm", "python", "rootfs"]
+        for k in [*rest[i % len(rest):], *rest[:i % len(rest)]]:
+            c, e = cmds[k]
+            times[k].append(_run(c, e))
     # The image steps alone, in-process.
     code = (
         "import os, time, shutil\n"
@@ -279,12 +320,13 @@ def main() -> None:
             results["run"] = bench_run(os.path.join(top, "run"), a.reps)
             r = results["run"]
             print(f"(a) /bin/true start to exit, {a.reps} interleaved runs, median (min-max) ms:")
-            for k in ("bundle", "image", "rootfs", "image_steps"):
+            for k in ("bundle", "warm", "python", "rootfs", "bundle-cold", "cold", "image_steps"):
                 s = r[k]  # type: ignore[index]
-                print(f"    {k:<12} {s['median_ms']:7.1f} ({s['min_ms']:.1f}-{s['max_ms']:.1f})")
-            added = r["image"]["median_ms"] - r["bundle"]["median_ms"]  # type: ignore[index]
-            print(f"    xc run IMAGE - xc-runtime run of a prepared bundle: {added:+.1f} ms "
-                  f"(of which the image steps: {r['image_steps']['median_ms']:.1f} ms)")  # type: ignore[index]
+                print(f"    {k:<12} {s['median_ms']:7.2f} ({s['min_ms']:.2f}-{s['max_ms']:.2f})")
+            for k, base in (("warm", "bundle"), ("python", "bundle"), ("cold", "bundle-cold")):
+                m, b = r[k]["median_ms"], r[base]["median_ms"]  # type: ignore[index]
+                print(f"    xc run IMAGE ({k}) - xc-runtime run of the bundle ({base}): {m - b:+.2f} ms ({m / b:.2f}x)")
+            print(f"    (the image steps alone, in Python: {r['image_steps']['median_ms']:.1f} ms)")  # type: ignore[index]
         if a.only != "run":
             os.makedirs(os.path.join(top, "pull"))
             results["pull"] = p = bench_pull(os.path.join(top, "pull"), a.pull_reps, a.mb)

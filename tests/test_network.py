@@ -34,7 +34,10 @@ from conftest import ROOT, build_busybox_rootfs, need_root
 
 from xcontainers import ipam, network  # noqa: E402
 
-XC = str(ROOT / ".venv/bin/xc")
+# xc as installed: the native entry point (src/xcontainers/xc, which runs what it
+# can itself and hands the rest to xc_cli), else the venv's console script.
+_XC_NATIVE = ROOT / "src" / "xcontainers" / "xc"
+XC = str(_XC_NATIVE) if os.access(_XC_NATIVE, os.X_OK) else str(ROOT / ".venv/bin/xc")
 NETDIR = ipam.STATE_DIR
 NETNS_DIR = os.path.join(NETDIR, "netns")
 

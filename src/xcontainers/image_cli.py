@@ -64,7 +64,15 @@ def cmd_import(a: argparse.Namespace) -> int:
     for rec in as_owner(st, import_archive, st, a.file, a.name):
         print(f"imported {rec['id'][:12]} ({len(rec['layers'])} layers)"
               + (": " + ", ".join(rec["names"]) if rec["names"] else ""))
+        _run_template(rec)
     return 0
+
+
+def _run_template(rec: dict[str, Any]) -> None:
+    """The image's run template, for `xc run`'s native path (runtemplate.py)."""
+    from . import runtemplate
+
+    runtemplate.write_isolated(rec)
 
 
 def cmd_rm(a: argparse.Namespace) -> int:
@@ -98,6 +106,7 @@ def cmd_pull(a: argparse.Namespace) -> int:
     st = ImageStore()
     rec = as_owner(st, pull, st, a.ref, insecure=a.insecure, creds=a.creds, cert_dir=a.cert_dir,
                    progress=None if a.quiet else sys.stderr)
+    _run_template(rec)
     print(rec["id"])
     return 0
 

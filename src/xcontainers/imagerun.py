@@ -105,8 +105,12 @@ def _read_marker(bundle: str) -> dict[str, Any] | None:
         return None
 
 
-def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
-    """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs."""
+def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str, volatile: bool = False) -> str:
+    """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs.
+    *volatile* (for a container removed when it exits, as podman does for
+    `--rm`): overlayfs's ``volatile`` option, no sync of the upper layer
+    (fsync in the container, and at the unmount: ~0.7 ms of this host's
+    ~0.8 ms umount)."""
     from . import kernel
     from .imagestore import ImageError, _need_root, hex_of
 
@@ -134,7 +138,7 @@ def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str) -> str:
         os.makedirs(upper, 0o755)
         os.mkdir(work, 0o700)
         os.mkdir(rootfs, 0o755)
-        opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+        opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}" + (",volatile" if volatile else "")
         if len(opts) > _OPT_LIMIT:
             raise ImageError(f"image {rec['id'][:12]} has {len(lowers)} layers: too many for one overlay "
                              "mount here")
@@ -326,6 +330,9 @@ def remove_bundle(bundle: str) -> None:
             _unmount(rootfs)
         if os.path.ismount(rootfs):
             raise XcError(f"{rootfs}: still mounted; not removing the bundle")
+        from .points import mark
+
+        mark("unmounted")
     shutil.rmtree(bundle, ignore_errors=True)
 
 
@@ -372,9 +379,34 @@ def _stale(bundle: str, cid: str) -> bool:
     return not (pid and process_start_time(pid) == m.get("owner_start"))
 
 
+def trash_dir(bundles: str) -> str:
+    """Where xc's native `xc run --rm` moves a container's unmounted bundle
+    for a child process to remove after the exit status is reported
+    (src/native/xc/bundle.c): ``.xc-trash`` beside *bundles*, entries
+    ``ID.PID-START`` (PID and start time of that child)."""
+    return os.path.join(os.path.dirname(os.path.normpath(bundles)), ".xc-trash")
+
+
+def _gc_trash(bundles: str) -> None:
+    from .state import process_start_time
+
+    trash = trash_dir(bundles)
+    try:
+        names = os.listdir(trash)
+    except OSError:
+        return
+    for n in names:
+        pid, _, start = n.rpartition(".")[2].partition("-")
+        if pid.isdigit() and start.isdigit() and process_start_time(int(pid)) == int(start):
+            continue  # its remover is at work
+        shutil.rmtree(os.path.join(trash, n), ignore_errors=True)
+
+
 def gc(bundles: str) -> list[str]:
-    """Remove the stale bundles under *bundles* (see the module's doc);
-    return their ids."""
+    """Remove the stale bundles under *bundles* (see the module's doc), and
+    the bundles in trash_dir() whose remover is gone; return the ids of the
+    stale bundles."""
+    _gc_trash(bundles)
     try:
         names = os.listdir(bundles)
     except FileNotFoundError:

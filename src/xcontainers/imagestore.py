@@ -404,6 +404,13 @@ class ImageStore:
                     os.unlink(os.path.join(self.blobs, h))
                 except FileNotFoundError:
                     pass
+        templates = os.path.join(self.root, "templates")  # runtemplate.py: HEX.json per image
+        for n in _listdir(templates):
+            if n.split(".")[0] not in images:
+                try:
+                    os.unlink(os.path.join(templates, n))
+                except FileNotFoundError:
+                    pass
         return done
 
     def prune(self, *, in_use: Callable[[str], list[str]]) -> list[str]:

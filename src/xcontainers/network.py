@@ -4,8 +4,11 @@ The OCI way: ``xc`` makes the container's network namespace *before* the
 container, configures it, and writes its path into the bundle's
 config.json (``linux.namespaces: [{"type": "network", "path": ...}]``);
 the runtime only joins it.  ``--network host`` drops the network namespace
-from the config (the container shares the host's); ``none`` gives a
-namespace of its own with only ``lo``, up; ``bridge`` (the default) adds a
+from the config (the container shares the host's); ``none`` leaves a new
+network namespace in the config, which the runtime makes with the
+container (only ``lo``, up; the two sysctls below set through
+``linux.sysctl``): nothing is made or recorded on the host, nothing can be
+left behind; ``bridge`` (the default) makes a named namespace and adds a
 veth pair to the bridge, an address from the bridge's subnet, a default
 route, masquerade for what leaves the host, and DNAT rules for each
 published port.  Every container also gets /etc/resolv.conf, /etc/hosts
@@ -43,7 +46,8 @@ DEFAULT_BRIDGE = "xc0"
 DEFAULT_SUBNET = "10.88.0.0/16"
 DEFAULT_ROOT = "/run/xc"
 NETNS_DIR = os.path.join(STATE_DIR, "netns")
-_FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # what Docker uses when the host has only loopback servers
+_FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
+NEW_NETNS = "new"  # _edit_config: a network namespace the runtime makes  # what Docker uses when the host has only loopback servers
 
 
 @record
@@ -211,13 +215,21 @@ def _write_dns_files(bundle: str, mode: str, hostname: str, address: str | None,
 
 
 def _edit_config(bundle: str, netns: str | None, mounts: list[dict[str, Any]]) -> None:
-    """Point config.json's network namespace at *netns* (None: the host's) and add *mounts*."""
+    """Point config.json's network namespace at *netns* (None: the host's;
+    NEW_NETNS: a new one the runtime makes, with the container sysctls) and
+    add *mounts*."""
     path = os.path.join(bundle, "config.json")
     with open(path, "rb") as f:
         spec = json.loads(f.read())
     linux = spec.setdefault("linux", {})
     nss = [n for n in linux.get("namespaces") or [] if n.get("type") != "network"]
-    if netns is not None:
+    if netns == NEW_NETNS:
+        from .links import CONTAINER_SYSCTLS
+
+        nss.append({"type": "network"})
+        linux["sysctl"] = {**(linux.get("sysctl") or {}),
+                           **{k.replace("/", "."): v for k, v in CONTAINER_SYSCTLS}}
+    elif netns is not None:
         nss.append({"type": "network", "path": netns})
     linux["namespaces"] = nss
     dests = {m["destination"] for m in mounts}
@@ -274,8 +286,11 @@ def attach(cid: str, root: str, req: NetworkRequest, bundle: str, hostname: str)
     """Make the container's network and edit its bundle to use it; return
     the attachment (None for the host's network).  On failure nothing made
     here is left."""
-    if req.mode == "host":
-        _edit_config(bundle, None, _write_dns_files(bundle, "host", hostname, None, None))
+    if req.mode in ("host", "none"):
+        # none: a network namespace of the container's own, made by the
+        # runtime with the container (lo up); nothing on the host to record.
+        _edit_config(bundle, None if req.mode == "host" else NEW_NETNS,
+                     _write_dns_files(bundle, req.mode, hostname, None, None))
         return None
     key = _key(root, cid)
     att: dict[str, Any] = {"id": cid, "root": os.path.abspath(root), "mode": req.mode,

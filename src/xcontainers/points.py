@@ -20,7 +20,9 @@ them:
 
 The points, in the order a ``run`` passes them (P: the runtime process;
 S: the setup process; I: the container's init; E: an exec'd process's
-setup), are listed in POINTS.  Without either variable mark() costs one
+setup; X: the ``xc`` process, which is also P for `xc run`; R: the child
+that removes a bundle after the native `xc run --rm`), are listed in
+POINTS.  Without either variable mark() costs one
 comparison.
 """
 
@@ -53,6 +55,11 @@ POINTS: dict[str, str] = {
     "cgroup-removed": "P: delete: the cgroup removed, the state not yet",
     "deleted": "P: delete done",
     "end": "P: the command's last step, before the exit",
+    # `xc run` of a stored image (X: the `xc` process), around the runtime's own points
+    "mounted": "X: xc run: the bundle, its marker and the overlay root made",
+    "configured": "X: xc run: config.json and the network's files written, the container not yet created",
+    "unmounted": "X: xc run --rm (or xc rm): the bundle's overlay unmounted, the bundle not yet removed",
+    "removing": "R: native xc run --rm: the remover child, the bundle moved to the trash, not yet removed",
 }
 
 _fd = -1

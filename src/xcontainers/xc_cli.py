@@ -37,8 +37,9 @@ import uuid
 from typing import Any
 
 from .errors import XcError
+from .points import mark
 
-__all__ = ["main"]
+__all__ = ["main", "new_spec"]
 
 STATE_ROOT = os.environ.get("XC_ROOT", "/run/xc")
 BUNDLES = os.environ.get("XC_BUNDLES", "/var/lib/xcontainers/containers")
@@ -55,9 +56,20 @@ def _parse_size(text: str) -> int:
         raise XcError(f"invalid size {text!r} (examples: 64m, 1g, 1048576)") from None
 
 
+def new_spec(cmd: list[str], terminal: bool, hostname: str) -> dict[str, Any]:
+    """The config every `xc run` container starts from, before its flags
+    and its image fill it in (runtemplate.py keeps it, filled from the
+    image, for the native entry point)."""
+    from .defaults import default_spec
+
+    spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=terminal, hostname=hostname)
+    spec["root"]["readonly"] = False
+    spec["linux"]["namespaces"].append({"type": "cgroup"})
+    return spec
+
+
 def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
     from . import imagerun
-    from .defaults import default_spec
 
     rec = imagerun.find(a.image)
     bundle = os.path.join(BUNDLES, cid)
@@ -71,17 +83,19 @@ def _bundle(cid: str, a: argparse.Namespace, cmd: list[str]) -> str:
             imagerun.write_marker(bundle, STATE_ROOT, None)
             copy_rootfs(image_rootfs(a.image), os.path.join(bundle, "rootfs"))
         elif os.geteuid() == 0:
-            rootfs: Any = imagerun.mount_rootfs(rec, bundle, STATE_ROOT)
+            from . import runtemplate
+
+            rootfs: Any = imagerun.mount_rootfs(rec, bundle, STATE_ROOT, volatile=a.rm)
+            mark("mounted")
+            runtemplate.write_if_missing(rec, rootfs, a.image)
         else:  # mounted by the container's init, in its own namespaces
             overlay, rootfs = imagerun.rootless_overlay(rec, bundle, STATE_ROOT)
-        spec: dict[str, Any] = default_spec(cmd or ["sh"], terminal=a.tty, hostname=a.hostname or cid[:12])
-        spec["root"]["readonly"] = False
+        spec = new_spec(cmd, a.tty, a.hostname or cid[:12])
         res = spec["linux"]["resources"]
         if a.memory:
             res["memory"] = {"limit": _parse_size(a.memory)}
         if a.pids_limit:
             res["pids"] = {"limit": a.pids_limit}
-        spec["linux"]["namespaces"].append({"type": "cgroup"})
         if os.geteuid() == 0:
             spec["linux"]["cgroupsPath"] = f"/xc/{cid}"
         else:
@@ -221,6 +235,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         except BaseException:
             _remove_bundle(cid)
             raise
+    mark("configured")
     detached = False
     try:
         if a.detach:

@@ -848,6 +848,36 @@ int cgroup_add(struct cgroup *cg, pid_t pid)
     return 0;
 }
 
+const char *cgroup_v2_dir(const struct cgroup *cg)
+{
+    for (int i = 0; i < cg->nh; i++)
+        if (is_v2(&cg->h[i]))
+            return cg->dirs[i];
+    return NULL;
+}
+
+/* Moving a process into a cgroup by its pid (cgroup.procs) takes the
+ * kernel's global cgroup_threadgroup_rwsem for writing, whose first writer
+ * after a quiet spell waits for an RCU grace period: 5-20 ms here, paid by
+ * the first container started after any pause.  A thread that moves only
+ * itself ("0" to a v1 hierarchy's tasks file) takes no such lock, and
+ * clone3(CLONE_INTO_CGROUP) puts a new process into a v2 cgroup as it is
+ * made (only the lock's cheap read side).  The init, single-threaded, joins
+ * its v1 cgroups itself; its v2 one it was cloned into, or joins by
+ * cgroup.procs where clone3 could not do that (the lock's slow path). */
+int cgroup_join_self(const struct cgroup *cg, bool in_v2)
+{
+    for (int i = 0; i < cg->nh; i++) {
+        if (!is_v2(&cg->h[i])) {
+            if (cg_put(cg->dirs[i], "tasks", "0") < 0)
+                return -1;
+        } else if (!in_v2 && cg_put(cg->dirs[i], "cgroup.procs", "0") < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* --- processes, kill ----------------------------------------------------------------- */
 
 static void procs_walk(const char *dir, pid_t **pids, size_t *n)

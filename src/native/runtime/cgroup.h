@@ -60,6 +60,12 @@ int cgroup_from_state(const struct jval *rec, struct cgroup *cg);
 int cgroup_create(struct cgroup *cg);
 int cgroup_apply(struct cgroup *cg, const struct resources *r);
 int cgroup_add(struct cgroup *cg, pid_t pid);
+/* The cgroup's directory in the v2 hierarchy, if there is one. */
+const char *cgroup_v2_dir(const struct cgroup *cg);
+/* The calling single-threaded process joins the cgroup itself: "0" to each
+ * v1 hierarchy's tasks, and to cgroup.procs of the v2 one unless it was
+ * cloned into it (in_v2).  No RCU grace period (see cgroup.c). */
+int cgroup_join_self(const struct cgroup *cg, bool in_v2);
 
 /* The unified hierarchy's cgroup.kill of this cgroup, if the file exists. */
 char *cgroup_kill_file(const struct cgroup *cg);

@@ -8,7 +8,9 @@
  *       clone(CLONE_NEW* | SIGCHLD) ─> init (I, pid 1 of its pid namespace)
  *                                      (with namespaces to join: a setup
  *                                      process setns()es, then clones I)
- *       I into the cgroup, oom_score_adj, the state saved, 'G' ─> I: rootfs, credentials ...
+ *                                      I joins its cgroup itself (cgroup.c:
+ *       <─ 'J'                         cgroup_join_self; cloned into the v2 one)
+ *       oom_score_adj, the state saved, 'G' ─> I: rootfs, credentials ...
  *       <─ 'R' (ready), or 'E' + why
  *       "created", the pid file
  *
@@ -55,6 +57,9 @@ struct creation {
     pid_t init_pid, setup_pid;
     int sync[2]; /* [0] the runtime's end, [1] the init's */
     int dir_fd, libos_fd, stats_fd;
+    int cg2_fd;   /* the v2 cgroup directory (clone3's CLONE_INTO_CGROUP), or -1 */
+    bool into_v2; /* (in the init) cloned into it */
+    bool joined;  /* the init's 'J' received */
 };
 
 /* --- deciding ------------------------------------------------------------------------------ */
@@ -63,7 +68,7 @@ static int plan_create(const struct opts *o, struct creation *c)
 {
     memset(c, 0, sizeof *c);
     c->o = o;
-    c->sync[0] = c->sync[1] = c->dir_fd = c->libos_fd = c->stats_fd = -1;
+    c->sync[0] = c->sync[1] = c->dir_fd = c->libos_fd = c->stats_fd = c->cg2_fd = -1;
     if (!id_valid(o->id))
         return xcr_fail("invalid container id");
     c->dir = state_dir(o->root, o->id);
@@ -118,7 +123,7 @@ static void undo_create(struct creation *c)
     }
     if (c->reserved)
         store_remove(c->o->root, c->o->id);
-    int *fds[] = {&c->sync[0], &c->sync[1], &c->dir_fd, &c->libos_fd, &c->stats_fd};
+    int *fds[] = {&c->sync[0], &c->sync[1], &c->dir_fd, &c->libos_fd, &c->stats_fd, &c->cg2_fd};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         if (*fds[i] >= 0) {
             close(*fds[i]);
@@ -132,6 +137,29 @@ static pid_t clone_process(unsigned long flags)
 {
     /* fork-like: the child goes on from here, on a copy of this stack */
     return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* clone_process, into the container's v2 cgroup where the kernel can
+ * (clone3's CLONE_INTO_CGROUP: no cgroup move later, see cgroup.c);
+ * c->into_v2 tells the child which it was. */
+static pid_t clone_init(struct creation *c, unsigned long flags)
+{
+    if (c->cg2_fd >= 0) {
+        struct {
+            uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+                set_tid_size, cgroup;
+        } args = {.flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)c->cg2_fd};
+        c->into_v2 = true;
+        pid_t pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0)
+            return pid;
+    }
+    c->into_v2 = false;
+    return clone_process(flags);
 }
 
 static int send_error(int sock)
@@ -176,6 +204,12 @@ _Noreturn static void start_init(struct creation *c)
         _exit(1);
     }
     mark_fault("namespaces"); /* (timed where clone returned) */
+    if (cgroup_join_self(&c->cg, c->into_v2) < 0) {
+        send_error(c->sync[1]);
+        _exit(1);
+    }
+    if (send(c->sync[1], "J", 1, MSG_NOSIGNAL) != 1)
+        _exit(1);
     struct init_ctx ic = {
         .id = c->o->id,
         .sp = &c->sp,
@@ -209,7 +243,7 @@ static int spawn_init(struct creation *c, bool foreground)
     for (int i = 0; i < c->sp.nns; i++)
         joins |= c->sp.ns[i].path != NULL;
     if (foreground && !joins) {
-        pid_t pid = clone_process(flags);
+        pid_t pid = clone_init(c, flags);
         if (pid < 0)
             return xcr_fail_errno("clone");
         if (pid == 0)
@@ -242,7 +276,7 @@ static int spawn_init(struct creation *c, bool foreground)
             }
             close(fd);
         }
-        pid_t pid = clone_process(flags);
+        pid_t pid = clone_init(c, flags);
         if (pid < 0) {
             xcr_fail_errno("clone");
             send_error(c->sync[1]);
@@ -259,8 +293,15 @@ static int spawn_init(struct creation *c, bool foreground)
     c->setup_pid = setup;
     char msg[4096];
     ssize_t n;
-    while ((n = recv(c->sync[0], msg, sizeof msg - 1, 0)) < 0 && errno == EINTR)
-        ;
+    for (;;) { /* the init's 'J' may come first */
+        while ((n = recv(c->sync[0], msg, sizeof msg - 1, 0)) < 0 && errno == EINTR)
+            ;
+        if (n == 1 && msg[0] == 'J') {
+            c->joined = true;
+            continue;
+        }
+        break;
+    }
     waitpid(setup, NULL, 0);
     c->setup_pid = 0;
     if (n <= 0)
@@ -269,6 +310,32 @@ static int spawn_init(struct creation *c, bool foreground)
     if (msg[0] == 'E')
         return xcr_fail("%s", msg + 1);
     c->init_pid = atoi(msg + 1);
+    return 0;
+}
+
+/* The init's 'J': it is in the container's cgroup (cgroup_join_self). */
+static int wait_joined(struct creation *c)
+{
+    char msg[4096];
+    ssize_t n = 1;
+    while (!c->joined) {
+        while ((n = recv(c->sync[0], msg, sizeof msg - 1, 0)) < 0 && errno == EINTR)
+            ;
+        if (n <= 0)
+            break;
+        msg[n] = 0;
+        if (msg[0] == 'E')
+            return xcr_fail("%s", msg + 1);
+        c->joined = msg[0] == 'J';
+        if (!c->joined)
+            return xcr_fail("the init said %c", msg[0]);
+    }
+    if (!c->joined) {
+        char *r = py_repr(c->o->id);
+        xcr_fail("container %s: the container's init died during setup", r);
+        free(r);
+        return -1;
+    }
     return 0;
 }
 
@@ -332,6 +399,9 @@ static int do_create(struct creation *c, bool foreground)
     mark("cgroup");
     if (foreground)
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    const char *v2 = cgroup_v2_dir(&c->cg);
+    if (v2 != NULL)
+        c->cg2_fd = open(v2, O_PATH | O_DIRECTORY | O_CLOEXEC); /* (-1: joined by cgroup.procs) */
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->sync) < 0) {
         xcr_fail_errno("socketpair");
         goto fail;
@@ -340,13 +410,13 @@ static int do_create(struct creation *c, bool foreground)
         goto fail;
     close(c->sync[1]);
     c->sync[1] = -1;
-    int *fds[] = {&c->dir_fd, &c->libos_fd, &c->stats_fd};
-    for (int i = 0; i < 3; i++)
+    int *fds[] = {&c->dir_fd, &c->libos_fd, &c->stats_fd, &c->cg2_fd};
+    for (int i = 0; i < 4; i++)
         if (*fds[i] >= 0) {
             close(*fds[i]);
             *fds[i] = -1;
         }
-    if (cgroup_add(&c->cg, c->init_pid) < 0)
+    if (wait_joined(c) < 0)
         goto fail;
     if (sp->has_oom) {
         char path[64], val[16];
@@ -398,7 +468,7 @@ fail:;
 }
 
 /* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
-static void delete_after(const struct opts *o)
+void delete_after(const struct opts *o)
 {
     if (delete_force(o->root, o->id) != 1)
         return;
@@ -411,7 +481,7 @@ static void delete_after(const struct opts *o)
  * it is, undoes what it made and exits 130.  Here SIGINT waits (blocked)
  * until create is done or undone; then the container is deleted and the
  * runtime exits 130.  (fallback() unblocks it first.) */
-static void hold_sigint(bool hold)
+void hold_sigint(bool hold)
 {
     sigset_t s;
     sigemptyset(&s);
@@ -419,7 +489,7 @@ static void hold_sigint(bool hold)
     sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
 }
 
-static bool interrupted(void)
+bool interrupted(void)
 {
     sigset_t s;
     sigpending(&s);
@@ -436,6 +506,18 @@ static int create_or_fall_back(struct creation *c, bool foreground)
         return 130;
     }
     return 0; /* SIGINT still held: the caller lets it go */
+}
+
+int create_native(const struct opts *o, bool foreground, pid_t *init_pid)
+{
+    struct creation c;
+    if (plan_create(o, &c) < 0)
+        return -1;
+    hold_sigint(true);
+    if (do_create(&c, foreground) < 0)
+        return -1;
+    *init_pid = c.init_pid;
+    return 0;
 }
 
 int cmd_create(const struct opts *o)

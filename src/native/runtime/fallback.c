@@ -64,19 +64,22 @@ static void py_path_literal(struct sbuf *b, const char *s)
     sb_puts(b, "'.decode('utf-8', 'surrogateescape')");
 }
 
-/* PYTHON -IS -c CODE, then n more arguments from args. */
-static char **python_argv(char *const *args, int n)
+const char *xcr_fallback_module = "xcontainers.runtime_cli";
+const char *xcr_fallback_flags = "-IS";
+
+/* PYTHON FLAGS -c CODE (MODULE's main()), then n more arguments from args. */
+static char **python_argv(char *const *args, int n, const char *module, const char *flags)
 {
     char *src = path_dirname(package_dir());
     struct sbuf code = {0};
     sb_puts(&code, "import sys; sys.path.insert(0, ");
     py_path_literal(&code, src);
-    sb_puts(&code, "); from xcontainers.runtime_cli import main; main()");
+    sb_printf(&code, "); from %s import main; main()", module);
     free(src);
     char **argv = xmalloc(sizeof(char *) * (n + 5));
     int k = 0;
     argv[k++] = XC_PYTHON;
-    argv[k++] = "-IS";
+    argv[k++] = (char *)flags;
     argv[k++] = "-c";
     argv[k++] = code.s;
     for (int i = 0; i < n; i++)
@@ -99,8 +102,8 @@ _Noreturn void fallback(const char *why, ...)
     sigprocmask(SIG_UNBLOCK, &s, NULL); /* (held during a native create) */
     fflush(stdout);
     fflush(stderr);
-    execv(XC_PYTHON, python_argv(xcr_argv + 1, xcr_argc - 1));
-    fprintf(stderr, "xc-runtime: cannot start the Python runtime (%s): %s\n", XC_PYTHON, strerror(errno));
+    execv(XC_PYTHON, python_argv(xcr_argv + 1, xcr_argc - 1, xcr_fallback_module, xcr_fallback_flags));
+    fprintf(stderr, "%s: cannot start Python (%s): %s\n", xcr_prog, XC_PYTHON, strerror(errno));
     _exit(1);
 }
 
@@ -109,7 +112,7 @@ int run_python(char *const args[])
     int n = 0;
     while (args[n])
         n++;
-    char **argv = python_argv(args, n);
+    char **argv = python_argv(args, n, "xcontainers.runtime_cli", "-IS");
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();

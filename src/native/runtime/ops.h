@@ -20,6 +20,16 @@ struct opts {
 };
 
 int cmd_create(const struct opts *o);
+/* For xc's native `run` (src/native/xc/), which drives the steps itself:
+ * Runtime.create without falling back: 0 with the init's pid, or -1 with
+ * xcr_error set and everything it made undone.  SIGINT is held from its
+ * start (as a native create holds it): the caller looks at interrupted()
+ * and lets it go with hold_sigint(false), or fallback() does. */
+int create_native(const struct opts *o, bool foreground, pid_t *init_pid);
+void hold_sigint(bool hold);
+bool interrupted(void);
+/* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
+void delete_after(const struct opts *o);
 int cmd_run(const struct opts *o);
 int cmd_start(const struct opts *o);
 int cmd_state(const struct opts *o);

@@ -467,6 +467,7 @@ void mark_fault(const char *point)
 /* --- the log ------------------------------------------------------------------ */
 
 struct logcfg xcr_log;
+const char *xcr_prog = "xc-runtime";
 
 static void log_write(const char *level, const char *msg)
 {
@@ -515,5 +516,5 @@ void log_debug(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_write("debug", msg);
-    fprintf(stderr, "xc-runtime: debug: %s\n", msg);
+    fprintf(stderr, "%s: debug: %s\n", xcr_prog, msg);
 }

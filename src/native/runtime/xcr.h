@@ -99,13 +99,19 @@ struct logcfg {
     bool debug;
 };
 extern struct logcfg xcr_log;
+/* The program the debug lines name ("xc-runtime"; xc's entry point sets "xc"). */
+extern const char *xcr_prog;
 void log_error(const char *msg);
 void log_warning(const char *msg);
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- handing over to the Python runtime (fallback.c) --------------------- */
-/* exec the Python runtime with the original argv; never returns. */
+/* exec the Python runtime with the original argv; never returns.  (xc's
+ * entry point makes it exec xc's Python command line instead: the module
+ * whose main() runs, and the interpreter's flags.) */
 _Noreturn void fallback(const char *why, ...) __attribute__((format(printf, 1, 2)));
+extern const char *xcr_fallback_module; /* "xcontainers.runtime_cli" */
+extern const char *xcr_fallback_flags;  /* "-IS" */
 /* Run the Python runtime with these arguments (NULL-terminated) in a child;
  * its wait status. */
 int run_python(char *const args[]);
