@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -483,9 +484,14 @@ def test_bad_libos_profile_is_refused_cleanly(xc, make_bundle, value, error):
     b = make_bundle(["/bin/true"])
     b.config["annotations"] = {"org.xcontainers.libos.syscalls": value}
     b.write()
-    r = xc.run(b)
+    cid = f"badprof-{uuid.uuid4().hex[:8]}"
+    r = xc.run(b, cid)
     assert r.rc != 0 and error in r.err, r.err
-    assert snapshot_host() == before
+    after = snapshot_host()
+    # What this container could have left (others' containers come and go meanwhile).
+    assert sorted(set(after["mounts"]) - set(before["mounts"])) == []
+    assert [c for c in after["cgroups"] if os.path.basename(c) == cid] == []
+    assert not os.path.exists(os.path.join(xc.root, cid))
 
 
 # --- offline ABOM ---------------------------------------------------------------------------
