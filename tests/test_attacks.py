@@ -303,8 +303,6 @@ def test_other_abis_under_runc_with_dockers_profile(runc_run: Outcome, interface
     assert _nr("mount") in calls
 
 
-@pytest.mark.xfail(strict=True, reason="finding (compatibility): the filter kills any number >= 0x40000000 "
-                   "(x32), -1 included; Linux answers syscall(-1) with ENOSYS (src/libos/filter.c)")
 def test_syscall_minus_one_gets_enosys(xc_run: Outcome):
     assert xc_run.results["abi"]["nr-minus-1-app"] == "ENOSYS"
 

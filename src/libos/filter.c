@@ -6,6 +6,7 @@
  *   rt_sigreturn                      -> allow, from anywhere (it only restores
  *                                        the caller's own saved registers)
  *   not x86-64, or an x32 number      -> kill the process
+ *     (0x40000000 <= nr < 0x80000000)
  *   issued outside the gate           -> SIGSYS: the LibOS serves the call
  *   issued from the gate, on the list -> allow, after the argument check of its
  *                                        line in interface.def (below)
@@ -404,7 +405,12 @@ long xc_install_filter(void)
     jump(BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, l_kill);
     ld(OFF_NR);
     jump(BPF_JEQ | BPF_K, __NR_rt_sigreturn, l_allow, -1);
-    jump(BPF_JGE | BPF_K, 0x40000000u, l_kill, -1); /* x32 ABI */
+    /* x32 ABI: numbers with __X32_SYSCALL_BIT; above them (-1 ...) no ABI has
+     * a call, and the LibOS answers ENOSYS as Linux does */
+    int not_x32 = new_label();
+    jump(BPF_JGE | BPF_K, 0x80000000u, not_x32, -1);
+    jump(BPF_JGE | BPF_K, 0x40000000u, l_kill, -1);
+    place(not_x32);
     ld(OFF_IP_HI);
     jump(BPF_JEQ | BPF_K, (uint32_t)(start >> 32), -1, l_trap);
     ld(OFF_IP_LO);
