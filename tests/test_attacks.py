@@ -451,10 +451,6 @@ def test_forged_signals_at_the_libos_handlers(xc_run: Outcome, interface):
     assert_confined(xc_run, "signals", interface)
 
 
-@pytest.mark.xfail(strict=True, reason="finding (compatibility): a SIGSEGV/SIGBUS queued with a fault's "
-                   "si_code (rt_sigqueueinfo to itself) is taken for a fault; with the default action the "
-                   "LibOS restores it and returns, expecting the instruction to fault again, so the process "
-                   "lives where Linux kills it (xc_fault_handler, libos.c: re-send the signal)")
 def test_forged_fault_signal_kills_as_on_linux(xc_run: Outcome, runc_run: Outcome):
     for k in ("queue-sigsegv-maperr", "queue-sigbus-adrerr"):
         assert xc_run.results["signals"][k] == runc_run.results["signals"][k], k

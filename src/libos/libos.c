@@ -1839,6 +1839,26 @@ static void faults_across_exec(int on)
     }
 }
 
+/* Whether a SIGSEGV/SIGBUS with a fault's si_code came from a fault the
+ * instruction at the frame's ip takes again, or was sent: a process may queue
+ * any si_code to itself (rt_sigqueueinfo, rt_tgsigqueueinfo,
+ * pidfd_send_signal), so si_code alone proves nothing.  The kernel writes its
+ * record of the thread's last trap into the frame: a page fault's is trap 14
+ * with cr2 the faulting address, which it also gives as si_addr; a general
+ * protection or stack fault's (non-canonical address, hlt) is trap 13 or 12
+ * with SI_KERNEL.  The record stays from the last real fault, so a forged
+ * signal can still pass for one by repeating it; a real fault of another
+ * kind is taken for sent and sent again, which kills just the same. */
+#define SI_KERNEL_ 0x80
+static int real_fault(const struct xc_siginfo_sys *si, const struct xc_ucontext *uc)
+{
+    if (si->code <= 0)
+        return 0;
+    if (uc->mc.trapno == 14)
+        return uc->mc.cr2 == (unsigned long)si->call_addr;
+    return si->code == SI_KERNEL_ && (uc->mc.trapno == 13 || uc->mc.trapno == 12);
+}
+
 void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     unsigned long ip = uc->mc.rip;
@@ -1861,15 +1881,16 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
         return;
     }
     struct xc_sigaction act = *app_fault(sig);
-    if (act.handler == SIG_IGN_ && si->code <= 0)
-        return; /* sent (kill, tgkill), and ignored */
+    int real = real_fault(si, uc);
+    if (act.handler == SIG_IGN_ && !real)
+        return; /* sent (kill, tgkill, queued with any si_code), and ignored */
     if (act.handler == SIG_DFL_ || act.handler == SIG_IGN_) {
         /* The default action, by the host: a fault strikes again when its
-         * instruction runs again; a sent signal is sent again.  (An ignored
-         * fault kills, as in Linux.) */
+         * instruction runs again (the core shows it); a sent signal is sent
+         * again.  (An ignored fault kills, as in Linux.) */
         struct xc_sigaction dfl = {0};
         H4(__NR_rt_sigaction, sig, &dfl, 0, 8);
-        if (si->code <= 0)
+        if (!real)
             H3(__NR_tgkill, H0(__NR_getpid), sys_gettid(0, 0, 0), sig);
         return;
     }
