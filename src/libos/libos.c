@@ -693,6 +693,18 @@ static const char *exe_path(const char *head, const char *p)
     return is_proc_self_exe(head) && xc_proc.exe[0] ? xc_proc.exe : p;
 }
 
+/* loader.c: the file a `#!` line or PT_INTERP names, opened as the
+ * program's execve would: Linux opens interpreters before the new image
+ * replaces the old, so /proc/self/exe is the calling program (its path came
+ * in argv[0], xc_main); the LibOS's own fds are not there (ENOENT, as
+ * open says).  NULL: ENOENT. */
+const char *xc_interp_path(const char *p)
+{
+    if (is_libos_fd_path(p))
+        return 0;
+    return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
+}
+
 /* /proc/self/fd/1022 and /proc/self/fd/1023 (and /dev/fd/...) do not exist for the program. */
 static int is_libos_fd_path(const char *p)
 {
@@ -2172,7 +2184,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
                        : small;
     if (big && XC_ERR(nargv))
         return (long)nargv;
-    nargv[0] = "xc-libos";
+    nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
     nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
     nargv[2] = (char *)path;
     for (long i = 0; i < argc; i++)

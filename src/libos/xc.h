@@ -222,6 +222,8 @@ void xc_vdso_init(const uint64_t *auxv);
 void xc_vdso_forget(unsigned long addr, unsigned long len);
 int xc_vdso_trapped(unsigned long ip);
 
+const char *xc_interp_path(const char *p);
+
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,
                                  uint64_t *auxv);
