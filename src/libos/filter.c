@@ -32,10 +32,16 @@
 
 extern char __start_xc_gate[], __stop_xc_gate[];
 extern char __executable_start[], etext[], _end[];
+extern char xc_exec_path[], xc_exec_guard[]; /* gate.S */
+
+/* The fds the LibOS keeps for the whole life of a process (the trace's,
+ * XC_TRACE_FD, is the program's own while the trace is off). */
+static const uint32_t libos_fds[] = {XC_STATS_FD, XC_LIBOS_FD};
+#define N_LIBOS_FDS (sizeof libos_fds / sizeof libos_fds[0])
 
 enum check {
     ANY, CLONE, PRCTL, EXEC_LIBOS, IOCTL, FCNTL, SOCKET, ARCH_PRCTL, MMAP, MPROTECT, NOT_LIBOS, MREMAP,
-    N_CHECKS
+    CLOSE, DUP3, CLOSE_RANGE, N_CHECKS
 };
 
 struct host_call {
@@ -284,11 +290,35 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ALLOW_IF_IN(prctl_ok);
         ret(ERRNO(XC_EINVAL));
         break;
-    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, ...) only */
+    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, xc_exec_path, ...) only: the path is "" or EFAULT
+                      * (gate.S), so the file is the one on XC_LIBOS_FD, which CLOSE, DUP3 and
+                      * CLOSE_RANGE keep there */
         ld(ARG_LO(0));
         jump(BPF_JEQ | BPF_K, XC_LIBOS_FD, -1, deny);
         ld(ARG_HI(0));
+        jump(BPF_JEQ | BPF_K, 0, -1, deny);
+        ld(ARG_LO(1));
+        jump(BPF_JEQ | BPF_K, (uint32_t)(unsigned long)xc_exec_path, -1, deny);
+        ld(ARG_HI(1));
         jump(BPF_JEQ | BPF_K, 0, allow, deny);
+        break;
+    case CLOSE: /* close: never the LibOS's fds */
+    case DUP3:  /* dup3: never onto them */
+        ld(c == CLOSE ? ARG_LO(0) : ARG_LO(1));
+        for (unsigned int i = 0; i < N_LIBOS_FDS; i++)
+            jump(BPF_JEQ | BPF_K, libos_fds[i], deny, -1);
+        ja(allow);
+        break;
+    case CLOSE_RANGE: /* close_range: never over them (first <= fd <= last) */
+        for (unsigned int i = 0; i < N_LIBOS_FDS; i++) {
+            int next = new_label();
+            ld(ARG_LO(0));
+            jump(BPF_JGT | BPF_K, libos_fds[i], next, -1);
+            ld(ARG_LO(1));
+            jump(BPF_JGE | BPF_K, libos_fds[i], deny, -1);
+            place(next);
+        }
+        ja(allow);
         break;
     case IOCTL:
         ld(ARG_LO(1));
@@ -326,7 +356,19 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         break;
     case MPROTECT: { /* never on the LibOS's code; never PROT_EXEC on the rest of it (its seal
                       * only makes its data read-only, or writable again) */
-        int data = new_label();
+        int data = new_label(), code = new_label();
+        /* but the guard of execveat's path may be made PROT_NONE (xc_exec_guard_up) */
+        ld(ARG_LO(0));
+        jump(BPF_JEQ | BPF_K, (uint32_t)(unsigned long)xc_exec_guard, -1, code);
+        ld(ARG_HI(0));
+        jump(BPF_JEQ | BPF_K, 0, -1, code);
+        ld(ARG_LO(1));
+        jump(BPF_JEQ | BPF_K, 4096, -1, code);
+        ld(ARG_HI(1));
+        jump(BPF_JEQ | BPF_K, 0, -1, code);
+        ld(ARG_LO(2));
+        jump(BPF_JEQ | BPF_K, 0 /* PROT_NONE */, allow, code);
+        place(code);
         overlap(0, 1, lo, text_end, deny, data);
         place(data);
         ld(ARG_LO(2));

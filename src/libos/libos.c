@@ -2200,7 +2200,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     if (watched)
         H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
     faults_across_exec(1);
-    r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    r = H5(__NR_execveat, XC_LIBOS_FD, xc_exec_path, nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
     faults_across_exec(0);
     if (watched)
         xc_ppid_watch();

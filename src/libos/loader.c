@@ -407,6 +407,18 @@ void xc_main(uint64_t *sp)
         if (r < 0)
             xc_die("installing the seccomp filter", r);
     }
+    /* What the filter's EXEC_LIBOS check relies on: the image it runs is on
+     * XC_LIBOS_FD (an exec closes it there only if the program made it
+     * close-on-exec from the gate), and the path it takes is "" before a page
+     * no one can read (gate.S, xc_exec_path). */
+    r = H2(__NR_fcntl, XC_LIBOS_FD, 1 /* F_GETFD */);
+    if (r < 0)
+        xc_die("the LibOS image is not open on its fd (XC_LIBOS_FD)", r);
+    if (xc_exec_path + 1 != xc_exec_guard || ((unsigned long)xc_exec_guard & (PAGE - 1)) || xc_exec_path[0])
+        xc_die("the image is not linked as gate.S says (xc_exec_guard)", 0);
+    r = H3(__NR_mprotect, xc_exec_guard, PAGE, 0 /* PROT_NONE */);
+    if (r < 0)
+        xc_die("protecting the exec guard", r);
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;

@@ -366,7 +366,10 @@ def interface_markdown() -> str:
         "CLONE": "no namespace flags (EPERM)",
         "PRCTL": "the process's own attributes; never PR_SET_SECCOMP or PR_SET_MM (EPERM), "
                  "PR_SET_SYSCALL_USER_DISPATCH or an unlisted option (EINVAL)",
-        "EXEC_LIBOS": "only the LibOS image (fd 1023)",
+        "EXEC_LIBOS": "only the LibOS image (fd 1023, the LibOS's own empty path)",
+        "CLOSE": "never the LibOS's fds 1022, 1023 (EPERM)",
+        "DUP3": "never onto the LibOS's fds 1022, 1023 (EPERM)",
+        "CLOSE_RANGE": "never over the LibOS's fds 1022, 1023 (EPERM)",
         "ARCH_PRCTL": "fs/gs bases, CPUID faulting, AMX permission, tagging and shadow-stack queries "
                       "(else EINVAL)",
         "IOCTL": "terminal, socket, pipe and file requests; never TIOCSTI, TIOCLINUX, TIOCCONS, "
@@ -375,7 +378,8 @@ def interface_markdown() -> str:
         "SOCKET": "AF_UNIX, AF_INET, AF_INET6; AF_NETLINK route, sock_diag, audit, uevent "
                   "(else EAFNOSUPPORT, EPROTONOSUPPORT)",
         "MMAP": "MAP_FIXED never over the LibOS image (EPERM)",
-        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM)",
+        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM); "
+                    "PROT_NONE on the guard of execveat's path",
         "NOT_LIBOS": "never on the LibOS image (EPERM)",
         "MREMAP": "neither from nor onto the LibOS image (EPERM)",
     }
