@@ -705,7 +705,23 @@ const char *xc_interp_path(const char *p)
     return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
 }
 
-/* /proc/self/fd/1022 and /proc/self/fd/1023 (and /dev/fd/...) do not exist for the program. */
+/* Whether *n* is the name of one of the LibOS's fds (XC_STATS_FD,
+ * XC_LIBOS_FD) in /proc/<pid>/fd: a decimal number, as procfs writes it (a
+ * leading 0 names no fd there). */
+static int is_libos_fd_name(const char *n)
+{
+    if (n[0] < '1' || n[0] > '9')
+        return 0;
+    long v = 0;
+    for (int i = 0; n[i]; i++) {
+        if (n[i] < '0' || n[i] > '9' || i >= 9)
+            return 0;
+        v = v * 10 + (n[i] - '0');
+    }
+    return v == XC_STATS_FD || v == XC_LIBOS_FD;
+}
+
+/* /proc/self/fd/N and /dev/fd/N of the LibOS's fds do not exist for the program. */
 static int is_libos_fd_path(const char *p)
 {
     if (!p || p[0] != '/')
@@ -716,7 +732,7 @@ static int is_libos_fd_path(const char *p)
         p += 8;
     else
         return 0;
-    return p[0] == '1' && p[1] == '0' && p[2] == '2' && (p[3] == '2' || p[3] == '3') && p[4] == 0;
+    return is_libos_fd_name(p);
 }
 
 static long readlink_exe(char *buf, long size)
@@ -785,7 +801,7 @@ static long sys_utime(long nr, const long *a, struct xc_ucontext *uc)
 }
 
 /* getdents64: leave the LibOS's fds out of a /proc/<pid>/fd listing.  The
- * entries are looked at first; only a listing that holds "1022" or "1023"
+ * entries are looked at first; only a listing that holds their numbers
  * pays for checking which directory it is. */
 struct dirent64_ {
     uint64_t ino;
@@ -795,10 +811,7 @@ struct dirent64_ {
     char name[];
 };
 
-static int is_libos_fd_name(const char *n)
-{
-    return n[0] == '1' && n[1] == '0' && n[2] == '2' && (n[3] == '2' || n[3] == '3') && n[4] == 0;
-}
+
 
 static int is_proc_fd_dir(long fd)
 {

@@ -361,15 +361,17 @@ def table_markdown() -> str:
 
 def interface_markdown() -> str:
     """docs/interface.md: generated from src/libos/interface.def."""
+    from .libos_abi import XC_LIBOS_FD, XC_STATS_FD
     rows = interface()
+    fds = f"{XC_STATS_FD}, {XC_LIBOS_FD}"
     checks = {
         "CLONE": "no namespace flags (EPERM)",
         "PRCTL": "the process's own attributes; never PR_SET_SECCOMP or PR_SET_MM (EPERM), "
                  "PR_SET_SYSCALL_USER_DISPATCH or an unlisted option (EINVAL)",
-        "EXEC_LIBOS": "only the LibOS image (fd 1023, the LibOS's own empty path)",
-        "CLOSE": "never the LibOS's fds 1022, 1023 (EPERM)",
-        "DUP3": "never onto the LibOS's fds 1022, 1023 (EPERM)",
-        "CLOSE_RANGE": "never over the LibOS's fds 1022, 1023 (EPERM)",
+        "EXEC_LIBOS": f"only the LibOS image (fd {XC_LIBOS_FD}, the LibOS's own empty path)",
+        "CLOSE": f"never the LibOS's fds {fds} (EPERM)",
+        "DUP3": f"never onto the LibOS's fds {fds} (EPERM)",
+        "CLOSE_RANGE": f"never over the LibOS's fds {fds} (EPERM)",
         "ARCH_PRCTL": "fs/gs bases, CPUID faulting, AMX permission, tagging and shadow-stack queries "
                       "(else EINVAL)",
         "IOCTL": "terminal, socket, pipe and file requests; never TIOCSTI, TIOCLINUX, TIOCCONS, "
