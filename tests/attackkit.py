@@ -76,7 +76,7 @@ class Libos:
     def syms_file(self) -> str:
         lines = [f"{n} {self.syms[n]:#x}" for n in (
             "xc_host_syscall", "xc_gate_direct", "xc_gate_back", "xc_restorer", "xc_sigsys_handler",
-            "xc_proc", "xc_stats", "__executable_start", "_end") if n in self.syms]
+            "xc_proc", "xc_stats", "__executable_start", "_end", "xc_exec_path") if n in self.syms]
         lines += [f"site {at:#x} {kind}" for at, kind in self.sites]
         return "\n".join(lines) + "\n"
 

@@ -22,7 +22,7 @@ from xcontainers import libos
 INTERFACE_MAX = 145
 
 CHECKS = {"ANY", "CLONE", "PRCTL", "EXEC_LIBOS", "ARCH_PRCTL", "IOCTL", "FCNTL", "SOCKET", "MMAP", "MPROTECT",
-          "NOT_LIBOS", "MREMAP"}
+          "NOT_LIBOS", "MREMAP", "CLOSE", "DUP3", "CLOSE_RANGE"}
 
 
 def _xc(*args: str) -> str:

@@ -6,6 +6,7 @@
  *   rt_sigreturn                      -> allow, from anywhere (it only restores
  *                                        the caller's own saved registers)
  *   not x86-64, or an x32 number      -> kill the process
+ *     (0x40000000 <= nr < 0x80000000)
  *   issued outside the gate           -> SIGSYS: the LibOS serves the call
  *   issued from the gate, on the list -> allow, after the argument check of its
  *                                        line in interface.def (below)
@@ -31,10 +32,16 @@
 
 extern char __start_xc_gate[], __stop_xc_gate[];
 extern char __executable_start[], etext[], _end[];
+extern char xc_exec_path[], xc_exec_guard[]; /* gate.S */
+
+/* The fds the LibOS keeps for the whole life of a process (the trace's,
+ * XC_TRACE_FD, is the program's own while the trace is off). */
+static const uint32_t libos_fds[] = {XC_STATS_FD, XC_LIBOS_FD};
+#define N_LIBOS_FDS (sizeof libos_fds / sizeof libos_fds[0])
 
 enum check {
     ANY, CLONE, PRCTL, EXEC_LIBOS, IOCTL, FCNTL, SOCKET, ARCH_PRCTL, MMAP, MPROTECT, NOT_LIBOS, MREMAP,
-    N_CHECKS
+    CLOSE, DUP3, CLOSE_RANGE, N_CHECKS
 };
 
 struct host_call {
@@ -283,11 +290,35 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ALLOW_IF_IN(prctl_ok);
         ret(ERRNO(XC_EINVAL));
         break;
-    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, ...) only */
+    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, xc_exec_path, ...) only: the path is "" or EFAULT
+                      * (gate.S), so the file is the one on XC_LIBOS_FD, which CLOSE, DUP3 and
+                      * CLOSE_RANGE keep there */
         ld(ARG_LO(0));
         jump(BPF_JEQ | BPF_K, XC_LIBOS_FD, -1, deny);
         ld(ARG_HI(0));
+        jump(BPF_JEQ | BPF_K, 0, -1, deny);
+        ld(ARG_LO(1));
+        jump(BPF_JEQ | BPF_K, (uint32_t)(unsigned long)xc_exec_path, -1, deny);
+        ld(ARG_HI(1));
         jump(BPF_JEQ | BPF_K, 0, allow, deny);
+        break;
+    case CLOSE: /* close: never the LibOS's fds */
+    case DUP3:  /* dup3: never onto them */
+        ld(c == CLOSE ? ARG_LO(0) : ARG_LO(1));
+        for (unsigned int i = 0; i < N_LIBOS_FDS; i++)
+            jump(BPF_JEQ | BPF_K, libos_fds[i], deny, -1);
+        ja(allow);
+        break;
+    case CLOSE_RANGE: /* close_range: never over them (first <= fd <= last) */
+        for (unsigned int i = 0; i < N_LIBOS_FDS; i++) {
+            int next = new_label();
+            ld(ARG_LO(0));
+            jump(BPF_JGT | BPF_K, libos_fds[i], next, -1);
+            ld(ARG_LO(1));
+            jump(BPF_JGE | BPF_K, libos_fds[i], deny, -1);
+            place(next);
+        }
+        ja(allow);
         break;
     case IOCTL:
         ld(ARG_LO(1));
@@ -325,7 +356,19 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         break;
     case MPROTECT: { /* never on the LibOS's code; never PROT_EXEC on the rest of it (its seal
                       * only makes its data read-only, or writable again) */
-        int data = new_label();
+        int data = new_label(), code = new_label();
+        /* but the guard of execveat's path may be made PROT_NONE (xc_exec_guard_up) */
+        ld(ARG_LO(0));
+        jump(BPF_JEQ | BPF_K, (uint32_t)(unsigned long)xc_exec_guard, -1, code);
+        ld(ARG_HI(0));
+        jump(BPF_JEQ | BPF_K, 0, -1, code);
+        ld(ARG_LO(1));
+        jump(BPF_JEQ | BPF_K, 4096, -1, code);
+        ld(ARG_HI(1));
+        jump(BPF_JEQ | BPF_K, 0, -1, code);
+        ld(ARG_LO(2));
+        jump(BPF_JEQ | BPF_K, 0 /* PROT_NONE */, allow, code);
+        place(code);
         overlap(0, 1, lo, text_end, deny, data);
         place(data);
         ld(ARG_LO(2));
@@ -404,7 +447,12 @@ long xc_install_filter(void)
     jump(BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, l_kill);
     ld(OFF_NR);
     jump(BPF_JEQ | BPF_K, __NR_rt_sigreturn, l_allow, -1);
-    jump(BPF_JGE | BPF_K, 0x40000000u, l_kill, -1); /* x32 ABI */
+    /* x32 ABI: numbers with __X32_SYSCALL_BIT; above them (-1 ...) no ABI has
+     * a call, and the LibOS answers ENOSYS as Linux does */
+    int not_x32 = new_label();
+    jump(BPF_JGE | BPF_K, 0x80000000u, not_x32, -1);
+    jump(BPF_JGE | BPF_K, 0x40000000u, l_kill, -1);
+    place(not_x32);
     ld(OFF_IP_HI);
     jump(BPF_JEQ | BPF_K, (uint32_t)(start >> 32), -1, l_trap);
     ld(OFF_IP_LO);

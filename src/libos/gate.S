@@ -34,10 +34,33 @@ xc_abom_stubs:
     mov $xc_nr, %eax
     jmp xc_abom_table_entry
     .endif
+    .if xc_nr == XC_NR_MAX - 1
+    .balign 16, 0               /* its last byte: xc_exec_path (below) */
+    .else
     .balign 16, 0xcc
+    .endif
     .set xc_nr, xc_nr + 1
     .endr
     .size xc_abom_table, . - xc_abom_table
+
+/*
+ * The only path execveat may take from the gate (filter.c, EXEC_LIBOS): the
+ * empty string at the last byte of the table's page, followed by a page the
+ * LibOS makes PROT_NONE at start (xc_exec_guard_up, libos.c).  The filter
+ * keeps both unchangeable from the program (no mprotect, munmap, mmap or
+ * mremap over the code); a program that rewrites the byte anyway (through
+ * /proc/self/mem) only makes the kernel's read of the path run into the
+ * guard: EFAULT.  So execveat from the gate runs the file open on
+ * XC_LIBOS_FD, with AT_EMPTY_PATH, or nothing.  (layout.ld puts the guard
+ * right after this section; xc_main checks it.)
+ */
+    .globl xc_exec_path
+    .set xc_exec_path, . - 1
+    .section xc_guard, "ax", @progbits
+    .balign 4096
+    .globl xc_exec_guard
+xc_exec_guard:
+    .fill 4096, 1, 0xcc
 
 /*
  * The LibOS's writable state, which its seal leaves writable (libos.c,

@@ -693,7 +693,35 @@ static const char *exe_path(const char *head, const char *p)
     return is_proc_self_exe(head) && xc_proc.exe[0] ? xc_proc.exe : p;
 }
 
-/* /proc/self/fd/1022 and /proc/self/fd/1023 (and /dev/fd/...) do not exist for the program. */
+/* loader.c: the file a `#!` line or PT_INTERP names, opened as the
+ * program's execve would: Linux opens interpreters before the new image
+ * replaces the old, so /proc/self/exe is the calling program (its path came
+ * in argv[0], xc_main); the LibOS's own fds are not there (ENOENT, as
+ * open says).  NULL: ENOENT. */
+const char *xc_interp_path(const char *p)
+{
+    if (is_libos_fd_path(p))
+        return 0;
+    return is_proc_self_exe(p) && xc_proc.exe[0] ? xc_proc.exe : p;
+}
+
+/* Whether *n* is the name of one of the LibOS's fds (XC_STATS_FD,
+ * XC_LIBOS_FD) in /proc/<pid>/fd: a decimal number, as procfs writes it (a
+ * leading 0 names no fd there). */
+static int is_libos_fd_name(const char *n)
+{
+    if (n[0] < '1' || n[0] > '9')
+        return 0;
+    long v = 0;
+    for (int i = 0; n[i]; i++) {
+        if (n[i] < '0' || n[i] > '9' || i >= 9)
+            return 0;
+        v = v * 10 + (n[i] - '0');
+    }
+    return v == XC_STATS_FD || v == XC_LIBOS_FD;
+}
+
+/* /proc/self/fd/N and /dev/fd/N of the LibOS's fds do not exist for the program. */
 static int is_libos_fd_path(const char *p)
 {
     if (!p || p[0] != '/')
@@ -704,7 +732,7 @@ static int is_libos_fd_path(const char *p)
         p += 8;
     else
         return 0;
-    return p[0] == '1' && p[1] == '0' && p[2] == '2' && (p[3] == '2' || p[3] == '3') && p[4] == 0;
+    return is_libos_fd_name(p);
 }
 
 static long readlink_exe(char *buf, long size)
@@ -773,7 +801,7 @@ static long sys_utime(long nr, const long *a, struct xc_ucontext *uc)
 }
 
 /* getdents64: leave the LibOS's fds out of a /proc/<pid>/fd listing.  The
- * entries are looked at first; only a listing that holds "1022" or "1023"
+ * entries are looked at first; only a listing that holds their numbers
  * pays for checking which directory it is. */
 struct dirent64_ {
     uint64_t ino;
@@ -783,10 +811,7 @@ struct dirent64_ {
     char name[];
 };
 
-static int is_libos_fd_name(const char *n)
-{
-    return n[0] == '1' && n[1] == '0' && n[2] == '2' && (n[3] == '2' || n[3] == '3') && n[4] == 0;
-}
+
 
 static int is_proc_fd_dir(long fd)
 {
@@ -1839,6 +1864,26 @@ static void faults_across_exec(int on)
     }
 }
 
+/* Whether a SIGSEGV/SIGBUS with a fault's si_code came from a fault the
+ * instruction at the frame's ip takes again, or was sent: a process may queue
+ * any si_code to itself (rt_sigqueueinfo, rt_tgsigqueueinfo,
+ * pidfd_send_signal), so si_code alone proves nothing.  The kernel writes its
+ * record of the thread's last trap into the frame: a page fault's is trap 14
+ * with cr2 the faulting address, which it also gives as si_addr; a general
+ * protection or stack fault's (non-canonical address, hlt) is trap 13 or 12
+ * with SI_KERNEL.  The record stays from the last real fault, so a forged
+ * signal can still pass for one by repeating it; a real fault of another
+ * kind is taken for sent and sent again, which kills just the same. */
+#define SI_KERNEL_ 0x80
+static int real_fault(const struct xc_siginfo_sys *si, const struct xc_ucontext *uc)
+{
+    if (si->code <= 0)
+        return 0;
+    if (uc->mc.trapno == 14)
+        return uc->mc.cr2 == (unsigned long)si->call_addr;
+    return si->code == SI_KERNEL_ && (uc->mc.trapno == 13 || uc->mc.trapno == 12);
+}
+
 void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     unsigned long ip = uc->mc.rip;
@@ -1861,15 +1906,16 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
         return;
     }
     struct xc_sigaction act = *app_fault(sig);
-    if (act.handler == SIG_IGN_ && si->code <= 0)
-        return; /* sent (kill, tgkill), and ignored */
+    int real = real_fault(si, uc);
+    if (act.handler == SIG_IGN_ && !real)
+        return; /* sent (kill, tgkill, queued with any si_code), and ignored */
     if (act.handler == SIG_DFL_ || act.handler == SIG_IGN_) {
         /* The default action, by the host: a fault strikes again when its
-         * instruction runs again; a sent signal is sent again.  (An ignored
-         * fault kills, as in Linux.) */
+         * instruction runs again (the core shows it); a sent signal is sent
+         * again.  (An ignored fault kills, as in Linux.) */
         struct xc_sigaction dfl = {0};
         H4(__NR_rt_sigaction, sig, &dfl, 0, 8);
-        if (si->code <= 0)
+        if (!real)
             H3(__NR_tgkill, H0(__NR_getpid), sys_gettid(0, 0, 0), sig);
         return;
     }
@@ -2151,7 +2197,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
                        : small;
     if (big && XC_ERR(nargv))
         return (long)nargv;
-    nargv[0] = "xc-libos";
+    nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
     nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
     nargv[2] = (char *)path;
     for (long i = 0; i < argc; i++)
@@ -2167,7 +2213,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     if (watched)
         H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
     faults_across_exec(1);
-    r = H5(__NR_execveat, XC_LIBOS_FD, "", nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    r = H5(__NR_execveat, XC_LIBOS_FD, xc_exec_path, nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
     faults_across_exec(0);
     if (watched)
         xc_ppid_watch();

@@ -33,6 +33,17 @@
 #define O_CLOEXEC 02000000
 #define AT_FDCWD -100
 
+extern char _end[];
+
+/* Whether [start, end) meets the LibOS's image, from XC_LIBOS_BASE (its
+ * headers, ABOM's entry table, the gate, its code and state) to its last
+ * page.  A segment wrapping past the end of the address space meets it. */
+static int over_the_libos(unsigned long start, unsigned long end)
+{
+    unsigned long lo = XC_LIBOS_BASE, hi = PAGE_UP((unsigned long)_end);
+    return end < start || (start < hi && end > lo);
+}
+
 struct image {
     unsigned long base, entry, phdr, phnum;
     int is_go; /* carries a Go build ID note */
@@ -61,6 +72,9 @@ static char hdr[4096] __attribute__((aligned(4096)));
  * -errno; *n: the bytes read (or -errno). */
 static long open_program(const char *path, char *hdr, unsigned long size, long *n)
 {
+    path = xc_interp_path(path);
+    if (!path)
+        return -XC_ENOENT;
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0)
         *n = pread_all(fd, hdr, size, 0);
@@ -124,6 +138,16 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
         }
         base = (unsigned long)at - lo;
     }
+    /* Never over the LibOS itself (Linux's own binfmt_elf has nothing there
+     * to keep; a program that asks for that place cannot have it here):
+     * ENOMEM, as for a mapping the kernel cannot place.  Every segment is
+     * checked before the first is mapped. */
+    for (int i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD &&
+            over_the_libos(PAGE_DOWN(base + ph[i].p_vaddr), PAGE_UP(base + ph[i].p_vaddr + ph[i].p_memsz))) {
+            r = -XC_ENOMEM;
+            goto out;
+        }
     for (int i = 0; i < eh->e_phnum; i++) {
         const Elf64_Phdr *p = &ph[i];
         if (p->p_type != PT_LOAD)
@@ -383,6 +407,18 @@ void xc_main(uint64_t *sp)
         if (r < 0)
             xc_die("installing the seccomp filter", r);
     }
+    /* What the filter's EXEC_LIBOS check relies on: the image it runs is on
+     * XC_LIBOS_FD (an exec closes it there only if the program made it
+     * close-on-exec from the gate), and the path it takes is "" before a page
+     * no one can read (gate.S, xc_exec_path). */
+    r = H2(__NR_fcntl, XC_LIBOS_FD, 1 /* F_GETFD */);
+    if (r < 0)
+        xc_die("the LibOS image is not open on its fd (XC_LIBOS_FD)", r);
+    if (xc_exec_path + 1 != xc_exec_guard || ((unsigned long)xc_exec_guard & (PAGE - 1)) || xc_exec_path[0])
+        xc_die("the image is not linked as gate.S says (xc_exec_guard)", 0);
+    r = H3(__NR_mprotect, xc_exec_guard, PAGE, 0 /* PROT_NONE */);
+    if (r < 0)
+        xc_die("protecting the exec guard", r);
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;
@@ -398,6 +434,11 @@ void xc_main(uint64_t *sp)
         if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)
             __atomic_fetch_add(&xc_stats->execs, 1, __ATOMIC_RELAXED);
     }
+    /* The calling program's file, which /proc/self/exe in a `#!` line or
+     * PT_INTERP names (xc_interp_path); resolve_exe then says ours.
+     * (Before the program's argv slides over it.) */
+    if (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && argv[0][0] == '/' && xc_strlen(argv[0]) < sizeof xc_proc.exe)
+        xc_memcpy(xc_proc.exe, argv[0], xc_strlen(argv[0]) + 1);
     /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
      * then slide the program's argv strings to the start of the argument
      * area, so /proc/PID/cmdline shows the program's command line. */

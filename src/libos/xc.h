@@ -115,6 +115,9 @@ void xc_restorer(void);
 long xc_clone_thread(unsigned long flags, void *child_sp, void *ptid, void *ctid, unsigned long tls);
 XC_NORETURN void xc_jump(void *entry, void *sp);
 long xc_syscall2_on_stack(long nr, long a1, long a2, void *stack);
+/* The only path execveat takes from the gate: "" at the last byte of a page
+ * followed by xc_exec_guard, which the LibOS makes PROT_NONE at start. */
+extern char xc_exec_path[], xc_exec_guard[];
 
 #define H0(n) xc_host_syscall((n), 0, 0, 0, 0, 0, 0)
 #define H1(n, a) xc_host_syscall((n), (long)(a), 0, 0, 0, 0, 0)
@@ -221,6 +224,8 @@ extern struct xc_vdso xc_vdso;
 void xc_vdso_init(const uint64_t *auxv);
 void xc_vdso_forget(unsigned long addr, unsigned long len);
 int xc_vdso_trapped(unsigned long ip);
+
+const char *xc_interp_path(const char *p);
 
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,

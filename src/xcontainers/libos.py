@@ -361,12 +361,17 @@ def table_markdown() -> str:
 
 def interface_markdown() -> str:
     """docs/interface.md: generated from src/libos/interface.def."""
+    from .libos_abi import XC_LIBOS_FD, XC_STATS_FD
     rows = interface()
+    fds = f"{XC_STATS_FD}, {XC_LIBOS_FD}"
     checks = {
         "CLONE": "no namespace flags (EPERM)",
         "PRCTL": "the process's own attributes; never PR_SET_SECCOMP or PR_SET_MM (EPERM), "
                  "PR_SET_SYSCALL_USER_DISPATCH or an unlisted option (EINVAL)",
-        "EXEC_LIBOS": "only the LibOS image (fd 1023)",
+        "EXEC_LIBOS": f"only the LibOS image (fd {XC_LIBOS_FD}, the LibOS's own empty path)",
+        "CLOSE": f"never the LibOS's fds {fds} (EPERM)",
+        "DUP3": f"never onto the LibOS's fds {fds} (EPERM)",
+        "CLOSE_RANGE": f"never over the LibOS's fds {fds} (EPERM)",
         "ARCH_PRCTL": "fs/gs bases, CPUID faulting, AMX permission, tagging and shadow-stack queries "
                       "(else EINVAL)",
         "IOCTL": "terminal, socket, pipe and file requests; never TIOCSTI, TIOCLINUX, TIOCCONS, "
@@ -375,7 +380,8 @@ def interface_markdown() -> str:
         "SOCKET": "AF_UNIX, AF_INET, AF_INET6; AF_NETLINK route, sock_diag, audit, uevent "
                   "(else EAFNOSUPPORT, EPROTONOSUPPORT)",
         "MMAP": "MAP_FIXED never over the LibOS image (EPERM)",
-        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM)",
+        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM); "
+                    "PROT_NONE on the guard of execveat's path",
         "NOT_LIBOS": "never on the LibOS image (EPERM)",
         "MREMAP": "neither from nor onto the LibOS image (EPERM)",
     }

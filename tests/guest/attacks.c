@@ -731,6 +731,48 @@ static void exec_program_swap(long unused)
     put("dup2 %s", en(r));
 }
 
+static void exec_forged_path(long unused)
+{
+    /* rewrite the LibOS's empty path (the only one the filter lets execveat take) through
+     * /proc/self/mem, which writes read-only pages, then execveat with it */
+    (void)unused;
+    unsigned long p = sym("xc_exec_path");
+    long mem = gate6(SYS_openat, AT_FDCWD, S("/proc/self/mem"), O_RDWR, 0, 0, 0);
+    if (mem < 0) {
+        put("open /proc/self/mem %s", en(mem));
+        return;
+    }
+    long w = gate6(SYS_pwrite64, mem, S("/foreign"), 8, (long)p, 0, 0);
+    if (w < 0) {
+        put("pwrite %s", en(w));
+        return;
+    }
+    char *argv[] = {"foreign", NULL};
+    long r = gate6(SYS_execveat, LIBOS_FD, (long)p, S(argv), S(environ), AT_EMPTY_PATH, 0);
+    put("%s", en(r));
+}
+
+static void exec_after_cloexec(long how)
+{
+    /* make the LibOS's image fd close-on-exec through the gate, then execve (through the
+     * LibOS): the new image starts without its fd, where the program could put another file */
+    long r = how ? gate6(SYS_fcntl, LIBOS_FD, F_SETFD, FD_CLOEXEC, 0, 0, 0)
+                 : gate6(SYS_ioctl, LIBOS_FD, FIOCLEX, 0, 0, 0, 0);
+    if (r < 0) {
+        put("%s %s", how ? "F_SETFD" : "FIOCLEX", en(r));
+        return;
+    }
+    char *argv[] = {"true", NULL};
+    execv("/bin/true", argv);
+    put("execv %s", en(-errno));
+}
+
+static void close_range_over(long unused)
+{
+    (void)unused;
+    put("%s", en(gate6(SYS_close_range, 1000, 1023, 0, 0, 0, 0)));
+}
+
 static void atk_exec_foreign(void)
 {
     if (!have_libos) {
@@ -740,6 +782,10 @@ static void atk_exec_foreign(void)
     sub("execveat-1023-absolute-path-gate", exec_absolute, 0);
     sub("execveat-1023-after-dup3-gate", exec_swapped, 0);
     sub("execve-after-dup2-app", exec_program_swap, 0);
+    sub("execveat-forged-path-gate", exec_forged_path, 0);
+    sub("execve-after-fioclex-1023-gate", exec_after_cloexec, 0);
+    sub("execve-after-setfd-cloexec-1023-gate", exec_after_cloexec, 1);
+    sub("close_range-1000-1023-gate", close_range_over, 0);
 }
 
 /* --- 8. forged signal frames and forged signals ---------------------------------- */
