@@ -39,6 +39,17 @@ def _c_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _link(cmd: list, out: str) -> None:
+    """Link *cmd* (writing out.tmp) statically where libc.a is there (no
+    dynamic loader to run at every container operation: ~0.2 ms here), else
+    dynamically; then rename it over *out*, which may be running."""
+    print(" ".join(cmd + ["-static"]))
+    if subprocess.run(cmd + ["-static"]).returncode != 0:
+        print(" ".join(cmd))
+        subprocess.run(cmd, check=True)
+    os.replace(out + ".tmp", out)
+
+
 class BuildWithLibOS(build_ext):
     """build_ext that also links the LibOS image and the runtime's entry
     point next to the package."""
@@ -64,13 +75,7 @@ class BuildWithLibOS(build_ext):
         out = os.path.join(out_dir, "xc-runtime")
         cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
                *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES]]
-        # Linked statically where libc.a is there: no dynamic loader to run
-        # at every container operation (~0.2 ms here).
-        print(" ".join(cmd + ["-static"]))
-        if subprocess.run(cmd + ["-static"]).returncode != 0:
-            print(" ".join(cmd))
-            subprocess.run(cmd, check=True)
-        os.replace(out + ".tmp", out)
+        _link(cmd, out)
         # xc's entry point (src/native/xc/): `xc run` of a stored image
         # natively, on the runtime's own code; the rest goes to xc_cli.
         xsrc = os.path.join(here, "src", "native", "xc")
@@ -78,11 +83,7 @@ class BuildWithLibOS(build_ext):
         cmd = ["gcc", *RUNTIME_CFLAGS, "-I", src, f"-DXC_PYTHON={_c_string(python)}", "-o", out + ".tmp",
                *[os.path.join(rsrc, s) for s in RUNTIME_SOURCES if s != "main.c"],
                *[os.path.join(xsrc, s) for s in XC_SOURCES]]
-        print(" ".join(cmd + ["-static"]))
-        if subprocess.run(cmd + ["-static"]).returncode != 0:
-            print(" ".join(cmd))
-            subprocess.run(cmd, check=True)
-        os.replace(out + ".tmp", out)
+        _link(cmd, out)
 
 
 setup(

@@ -105,6 +105,18 @@ def _read_marker(bundle: str) -> dict[str, Any] | None:
         return None
 
 
+def _overlay_dirs(bundle: str) -> tuple[str, str, str]:
+    """The bundle's rootfs and the overlay's upper and work directories
+    (paths overlayfs's mount options can carry)."""
+    rootfs = os.path.join(bundle, "rootfs")
+    upper = os.path.join(bundle, OVERLAY_DIR, "upper")
+    work = os.path.join(bundle, OVERLAY_DIR, "work")
+    for p in (upper, work):
+        if "," in p or ":" in p:
+            raise XcError(f"{p}: overlayfs paths may not contain ',' or ':' (set XC_BUNDLES elsewhere)")
+    return rootfs, upper, work
+
+
 def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str, volatile: bool = False) -> str:
     """Mount the image's layers with a fresh upper layer at BUNDLE/rootfs.
     *volatile* (for a container removed when it exits, as podman does for
@@ -117,12 +129,7 @@ def mount_rootfs(rec: dict[str, Any], bundle: str, state_root: str, volatile: bo
     _need_root("running a container of a stored image")
     st = _store()
     st.check_root_store()
-    rootfs = os.path.join(bundle, "rootfs")
-    upper = os.path.join(bundle, OVERLAY_DIR, "upper")
-    work = os.path.join(bundle, OVERLAY_DIR, "work")
-    for p in (upper, work):
-        if "," in p or ":" in p:
-            raise XcError(f"{p}: overlayfs paths may not contain ',' or ':' (set XC_BUNDLES elsewhere)")
+    rootfs, upper, work = _overlay_dirs(bundle)
     with st.lock(exclusive=False):
         # The marker first: from here on `xc image rm` sees the image in use.
         write_marker(bundle, state_root, rec["id"])
@@ -164,12 +171,7 @@ def rootless_overlay(rec: dict[str, Any], bundle: str, state_root: str) -> tuple
 
     st = _store()
     form = st.rootless_form()
-    rootfs = os.path.join(bundle, "rootfs")
-    upper = os.path.join(bundle, OVERLAY_DIR, "upper")
-    work = os.path.join(bundle, OVERLAY_DIR, "work")
-    for p in (upper, work):
-        if "," in p or ":" in p:
-            raise XcError(f"{p}: overlayfs paths may not contain ',' or ':' (set XC_BUNDLES elsewhere)")
+    rootfs, upper, work = _overlay_dirs(bundle)
     with st.lock(exclusive=False):
         write_marker(bundle, state_root, rec["id"])
         for d in rec["layers"]:
