@@ -15,6 +15,7 @@ no mount, no cgroup.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -140,39 +141,50 @@ def _rmtree(top: Path) -> None:
     shutil.rmtree(top, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def env() -> Iterator[Env]:
+@contextlib.contextmanager
+def rootless_env(prefix: str, tools: tuple[str, ...] = ()) -> Iterator[Env]:
+    """A directory the test users can read, holding a copy of the package and
+    launchers for xc and xc-runtime run by Debian's python3; skips (naming
+    why) where the users, uidmap's tools or *tools* are missing."""
     need_root()
     subprocess.run([str(ROOT / "scripts/setup-rootless")], check=True)
-    for tool in ("newuidmap", "newgidmap"):
+    for tool in ("newuidmap", "newgidmap", *tools):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (Debian package uidmap; make setup installs it)")
+            pytest.skip(f"{tool} is not installed (make setup installs it)")
     if not os.path.exists(PYTHON):
         pytest.skip(f"{PYTHON} is missing: the user runs xcontainers with Debian's python3")
     ver = subprocess.run([PYTHON, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
                          text=True).stdout.strip()
     if ver != str(sys.version_info[:2]):
         pytest.skip(f"{PYTHON} is Python {ver}, the C extension was built for {sys.version_info[:2]}")
-    top = Path(tempfile.mkdtemp(prefix="xc-rootless-"))
+    top = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(top, 0o755)
     try:
         lib = top / "lib"
         shutil.copytree(ROOT / "src/xcontainers", lib / "xcontainers",
                         ignore=shutil.ignore_patterns("__pycache__"))
         e = Env(top)
-        _TOP[:] = [str(top)]
         e.bin.mkdir()
         for name, module in (("xc-runtime", "runtime_cli"), ("xc", "xc_cli")):
             launcher = e.bin / name
             launcher.write_text(f"#!{PYTHON} -I\nimport sys\nsys.path.insert(0, {str(lib)!r})\n"
                                 f"from xcontainers.{module} import main\nmain()\n")
             launcher.chmod(0o755)
+        e.lib = lib  # type: ignore[attr-defined]
+        yield e
+    finally:
+        _rmtree(top)
+
+
+@pytest.fixture(scope="session")
+def env() -> Iterator[Env]:
+    with rootless_env("xc-rootless-") as e:
+        top = e.top
+        _TOP[:] = [str(top)]
         build_busybox_rootfs(top / "rootfs")
         u = e.user(USER)
         _chown_tree(top / "rootfs", u.uid, u.gid)
         yield e
-    finally:
-        _rmtree(top)
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -39,7 +37,7 @@ import pytest
 from conftest import ROOT, build_busybox_rootfs, need_root
 from imagelib import LayerBuilder, Xc, files, image_config, podman_images, sha, skopeo, tar_dir, write_oci_layout
 from test_images import BAD_LAYOUTS, _bad_layout, multilayer_layers
-from test_rootless import NOSUB, PYTHON, USER, Env, Res, User, _chown_tree, _rmtree
+from test_rootless import NOSUB, PYTHON, USER, Env, Res, User, _chown_tree, _rmtree, rootless_env
 
 pytestmark = pytest.mark.root
 
@@ -54,31 +52,8 @@ _NOT_IMAGE = ("/proc", "/sys", "/dev", "/etc/hostname", "/etc/hosts", "/etc/reso
 def renv() -> Iterator[Env]:
     """As test_rootless.py's env: the users, the package where they can read
     it, launchers for xc and xc-runtime."""
-    need_root()
-    subprocess.run([str(ROOT / "scripts/setup-rootless")], check=True)
-    for tool in ("newuidmap", "newgidmap", "skopeo", "podman"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (make setup installs it)")
-    ver = subprocess.run([PYTHON, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
-                         text=True).stdout.strip()
-    if ver != str(sys.version_info[:2]):
-        pytest.skip(f"{PYTHON} is Python {ver}, the C extension was built for {sys.version_info[:2]}")
-    top = Path(tempfile.mkdtemp(prefix="xc-rlimages-"))
-    os.chmod(top, 0o755)
-    try:
-        lib = top / "lib"
-        shutil.copytree(ROOT / "src/xcontainers", lib / "xcontainers", ignore=shutil.ignore_patterns("__pycache__"))
-        e = Env(top)
-        e.bin.mkdir()
-        for name, module in (("xc-runtime", "runtime_cli"), ("xc", "xc_cli")):
-            launcher = e.bin / name
-            launcher.write_text(f"#!{PYTHON} -I\nimport sys\nsys.path.insert(0, {str(lib)!r})\n"
-                                f"from xcontainers.{module} import main\nmain()\n")
-            launcher.chmod(0o755)
-        e.lib = lib  # type: ignore[attr-defined]
+    with rootless_env("xc-rlimages-", ("skopeo", "podman")) as e:
         yield e
-    finally:
-        _rmtree(top)
 
 
 @pytest.fixture(scope="module")
