@@ -541,6 +541,17 @@ static void forward(int sig)
         kill(forward_to, sig);
 }
 
+void forward_signals(pid_t pid)
+{
+    forward_to = pid;
+    struct sigaction sa = {0};
+    sa.sa_handler = forward;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
 int cmd_run(const struct opts *o)
 {
     struct creation c;
@@ -564,13 +575,7 @@ int cmd_run(const struct opts *o)
     }
     if ((rc = create_or_fall_back(&c, true)) != 0)
         return rc;
-    forward_to = c.init_pid;
-    struct sigaction sa = {0};
-    sa.sa_handler = forward;
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-        sigaction(sigs[i], &sa, NULL);
+    forward_signals(c.init_pid);
     hold_sigint(false);
     if (start_container(o->root, o->id, false) < 0) {
         char why[sizeof xcr_error];

@@ -27,6 +27,9 @@ int cmd_create(const struct opts *o);
  * and lets it go with hold_sigint(false), or fallback() does. */
 int create_native(const struct opts *o, bool foreground, pid_t *init_pid);
 void hold_sigint(bool hold);
+/* Pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to *pid*
+ * (a foreground run's container init). */
+void forward_signals(pid_t pid);
 bool interrupted(void);
 /* Runtime.delete(force=True) after a run: natively, or by the Python runtime. */
 void delete_after(const struct opts *o);

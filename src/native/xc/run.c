@@ -206,14 +206,6 @@ static int make_config(const struct image *img, const struct run_args *a, const 
     return 0;
 }
 
-static pid_t forward_to;
-
-static void forward(int sig)
-{
-    if (forward_to > 0)
-        kill(forward_to, sig);
-}
-
 /* Undo what was made (the bundle; a container is undone by the runtime's
  * own code) and hand the command to Python. */
 _Noreturn static void undo_and_fall_back(const char *bundle, const char *why)
@@ -303,15 +295,8 @@ int xc_run(const struct where *w, struct run_args *a)
             remove_after(bundle);
         return 130;
     }
-    if (!a->detach) {
-        forward_to = init;
-        struct sigaction sa = {0};
-        sa.sa_handler = forward;
-        sigemptyset(&sa.sa_mask);
-        int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-            sigaction(sigs[i], &sa, NULL);
-    }
+    if (!a->detach)
+        forward_signals(init);
     hold_sigint(false);
     if (start_container(o.root, cid, false) < 0) {
         char why[sizeof xcr_error];
