@@ -162,10 +162,14 @@ def test_pids_limit_stops_fork_bomb(runc, xc, make_bundle):
 
 
 def test_memory_limit_oom_kills(runc, xc, make_bundle):
-    # Python-free memory hog: busybox's tail keeps a buffer of the whole input.
-    # The hog volunteers as the OOM killer's victim, so pid 1 is never chosen.
-    script = ("head -c 200000000 /dev/zero | "
-              "sh -c 'echo 1000 > /proc/self/oom_score_adj; exec tail -c 150000000 > /dev/null'; "
+    # Python-free memory hog: busybox's dd fills one 100 MB buffer from
+    # /dev/zero.  It volunteers as the OOM killer's victim, and it is the only
+    # process that allocates: with a pipeline (head | tail) the writer could
+    # trigger a second OOM while the killed reader was still exiting, and the
+    # kernel then chose pid 1 under runc as under xc.  (-1000 for the rest
+    # would need CAP_SYS_RESOURCE, which this host's root may lack.)
+    script = ("sh -c 'echo 1000 > /proc/self/oom_score_adj; "
+              "exec dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null'; "
               "echo status=$?")
     b = make_bundle(["sh", "-c", script])
     b.linux["resources"]["memory"] = {"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024}

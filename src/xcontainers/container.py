@@ -371,6 +371,13 @@ class Runtime:
                 if data:
                     break
                 if not state.process_alive():
+                    # It may have written its byte, run the program and
+                    # exited between the read above and this check.
+                    try:
+                        if os.read(fd, 1):
+                            break
+                    except BlockingIOError:
+                        pass
                     raise InvalidState(f"cannot start container {cid!r}: its init exited")
                 if time.monotonic() > deadline:
                     raise SetupError(f"container {cid!r}: init did not answer start")

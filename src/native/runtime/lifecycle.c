@@ -273,6 +273,10 @@ int start_container(const char *root, const char *id, bool may_fall_back)
         if (n > 0)
             break;
         if (!state_alive(&st)) {
+            /* It may have written its byte, run the program and exited
+             * between the read above and this check: that is a start. */
+            if (read(fd, &c, 1) > 0)
+                break;
             rc = xcr_fail("cannot start container %s: its init exited", repr);
             break;
         }
