@@ -93,8 +93,11 @@ def write_marker(bundle: str, state_root: str, image: str | None) -> None:
     pid = os.getpid()
     data = json.dumps({"owner_pid": pid, "owner_start": process_start_time(pid) or 0,
                        "state_root": os.path.abspath(state_root), "image": image})
-    with open(os.path.join(bundle, MARKER), "w") as f:
+    # whole or not at all: a parallel `xc run` reads every marker
+    tmp = os.path.join(bundle, f".{MARKER}.tmp")
+    with open(tmp, "w") as f:
         f.write(data)
+    os.replace(tmp, os.path.join(bundle, MARKER))
 
 
 def _read_marker(bundle: str) -> dict[str, Any] | None:

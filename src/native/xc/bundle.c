@@ -182,9 +182,12 @@ int bundle_mount(const struct where *w, const char *bundle, const struct image *
     json_set(m, "image", json_str(img->id));
     struct sbuf b = {0};
     json_dump(&b, m);
+    /* whole or not at all: a parallel `xc run` reads every marker */
     char *mp = path_join(bundle, "xc-bundle.json");
-    if (write_file(mp, b.s, b.len, O_CREAT | O_TRUNC, 0666) < 0)
+    char *tmp = path_join(bundle, ".xc-bundle.json.tmp");
+    if (write_file(tmp, b.s, b.len, O_CREAT | O_TRUNC, 0666) < 0 || rename(tmp, mp) < 0)
         return xcr_fail_errno("%s", mp);
+    free(tmp);
     struct sbuf opts = {0};
     sb_puts(&opts, "lowerdir=");
     for (int i = img->nlayers - 1; i >= 0; i--) {
