@@ -99,9 +99,13 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
                 hi = ph[i].p_vaddr + ph[i].p_memsz;
         } else if (ph[i].p_type == PT_NOTE && ph[i].p_filesz >= 16) {
             /* The Go linker's build ID note: name "Go", type 4. */
-            char note[256];
-            unsigned long len = ph[i].p_filesz < sizeof note ? ph[i].p_filesz : sizeof note;
-            if (pread_all(fd, note, len, (long)ph[i].p_offset) == (long)len) {
+            char buf[256];
+            const char *note = buf;
+            unsigned long len = ph[i].p_filesz < sizeof buf ? ph[i].p_filesz : sizeof buf;
+            /* Notes usually lie in the first page, already read: no host call then. */
+            if (ph[i].p_offset <= (unsigned long)n && len <= (unsigned long)n - ph[i].p_offset)
+                note = hdr + ph[i].p_offset;
+            if (note != buf || pread_all(fd, buf, len, (long)ph[i].p_offset) == (long)len) {
                 for (unsigned long o = 0; o + 16 <= len;) {
                     uint32_t namesz = *(uint32_t *)(note + o), descsz = *(uint32_t *)(note + o + 4);
                     uint32_t type = *(uint32_t *)(note + o + 8);
@@ -113,8 +117,10 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
         } else if (ph[i].p_type == PT_INTERP) {
             if (ph[i].p_filesz == 0 || ph[i].p_filesz >= sizeof img->interp)
                 goto out;
-            long m = pread_all(fd, img->interp, ph[i].p_filesz, (long)ph[i].p_offset);
-            if (m != (long)ph[i].p_filesz)
+            if (ph[i].p_offset <= (unsigned long)n && ph[i].p_filesz <= (unsigned long)n - ph[i].p_offset)
+                /* in the first page, as a rule: no host call */
+                xc_memcpy(img->interp, hdr + ph[i].p_offset, ph[i].p_filesz);
+            else if (pread_all(fd, img->interp, ph[i].p_filesz, (long)ph[i].p_offset) != (long)ph[i].p_filesz)
                 goto out;
             img->interp[ph[i].p_filesz] = 0;
         }
