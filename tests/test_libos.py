@@ -125,6 +125,27 @@ def _libos_symbols() -> dict[str, int]:
     return {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^([0-9a-f]+) \w (\S+)$", out, re.M)}
 
 
+def test_a_process_has_five_libos_mappings(xc, make_bundle):
+    """The image's layout (layout.ld, docs/architecture.md): code (ending with the exec
+    guard's page, made PROT_NONE), the sealed state, the writable state, and the statistics
+    segment: 5 mappings per process, each copied by a fork; no file-backed data page."""
+    syms = _libos_symbols()
+    guard, end = syms["xc_exec_guard"], syms["_end"]
+    assert guard % 4096 == 0 and syms["xc_exec_path"] == guard - 1
+    b = make_bundle(["/bin/cat", "/proc/self/maps"])
+    r = xc.run(b)
+    assert r.rc == 0, r.err
+    rows = [line.split() for line in r.out.splitlines()]
+    libos = [(int(row[0].split("-")[0], 16), int(row[0].split("-")[1], 16), row[1]) for row in rows
+             if 0x10000000 <= int(row[0].split("-")[0], 16) < end]
+    stats = [row for row in rows if any("xc-stats" in w for w in row)]
+    assert [p for _, _, p in libos] == ["r-xp", "---p", "r--p", "rw-p"], r.out
+    assert libos[0][1] == guard and libos[1] == (guard, guard + 4096, "---p"), r.out
+    assert libos[2][1] == syms["xc_rw_start"], r.out   # the sealed bss: small, then xc_proc
+    assert libos[2][1] - libos[2][0] <= 2 * 4096, r.out
+    assert len(stats) == 1, r.out
+
+
 # What each argument check answers, through the gate and (for calls the LibOS
 # forwards) from the program: the filter's answer either way.
 CHECKS = {
@@ -154,6 +175,8 @@ CHECKS = {
     "arch_prctl ARCH_MAP_VDSO_64": "program EINVAL, gate EINVAL",
     "arch_prctl ARCH_SHSTK_ENABLE": "program EINVAL, gate EINVAL",
     "mprotect of the LibOS's code": "gate EPERM",
+    "mprotect PROT_READ of the exec guard": "gate EPERM",          # the code's last page
+    "mprotect PROT_NONE of the exec guard": "gate OK",             # what it is already
     "mprotect PROT_EXEC of the LibOS's data": "gate EPERM",
     "mprotect PROT_READ of the LibOS's data": "gate OK",           # its own seal
     "mprotect PROT_EXEC just below the LibOS": "gate ENOMEM",      # allowed; nothing mapped there
@@ -175,9 +198,10 @@ def test_interface_argument_checks(xc, make_bundle, probe, gate_address):
     """The filter's argument checks (src/libos/interface.def), through the gate the program can
     jump into and from the program's own code; the LibOS still serves afterwards."""
     syms = _libos_symbols()
-    lo, etext, end = syms["__executable_start"], syms["etext"], syms["_end"]
+    # the code segment ends with the exec guard (layout.ld); the data (bss) follows
+    lo, code_end, end = syms["__executable_start"], syms["xc_exec_guard"] + 4096, syms["_end"]
     up = lambda x: (x + 4095) & ~4095  # noqa: E731
-    out = _run_probe(xc, make_bundle, probe, "checks", hex(gate_address), hex(lo), hex(up(etext)), hex(up(end)))
+    out = _run_probe(xc, make_bundle, probe, "checks", hex(gate_address), hex(lo), hex(code_end), hex(up(end)))
     got = dict(line.split(": ", 1) for line in out.splitlines())
     assert got == CHECKS
 

@@ -40,8 +40,12 @@
  * process; sites beyond them forward through the LibOS. */
 #define XC_GATE_DIRECT 2048
 /* Room for ABOM's bookkeeping (abom.c, struct abom_state) in the LibOS's
- * writable pages (gate.S, section xc_rw): internal to the image. */
+ * writable pages (gate.S, section xc_rw): internal to the image.  Its head
+ * (the fields before its sites) takes the last XC_RW_ABOM_HEAD bytes of the
+ * first writable page, after the process's state (struct xc_rw), so that
+ * the sites start the second page: a process that traps writes two pages. */
 #define XC_RW_ABOM_SIZE 81920
+#define XC_RW_ABOM_HEAD 2104
 /* Entries of the statistics segment's ring of fork children's sites. */
 #define XC_CHILD_SITES 64
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */

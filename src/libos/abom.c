@@ -170,9 +170,13 @@ static struct abom_state *st;
 int xc_abom_on;
 
 /* The bookkeeping lives in the LibOS's writable pages (gate.S, xc_rw), zero
- * at every start: no mapping of its own. */
+ * at every start: no mapping of its own.  Its head shares the first page
+ * with struct xc_rw, its sites are the second page, the rest is touched
+ * only once ABOM looks at an object. */
 extern char xc_abom_area[XC_RW_ABOM_SIZE];
 _Static_assert(sizeof(struct abom_state) <= XC_RW_ABOM_SIZE, "struct abom_state: XC_RW_ABOM_SIZE (abi.h)");
+_Static_assert(offsetof(struct abom_state, sites) == XC_RW_ABOM_HEAD,
+               "struct abom_state: its sites start a page (XC_RW_ABOM_HEAD, abi.h)");
 
 void xc_abom_init(void)
 {

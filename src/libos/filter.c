@@ -31,7 +31,7 @@
 #include <linux/seccomp.h>
 
 extern char __start_xc_gate[], __stop_xc_gate[];
-extern char __executable_start[], etext[], _end[];
+extern char __executable_start[], _end[];
 extern char xc_exec_path[], xc_exec_guard[]; /* gate.S */
 
 /* The fds the LibOS keeps for the whole life of a process (the trace's,
@@ -153,8 +153,24 @@ static const uint32_t netlink_ok[] = {0 /* NETLINK_ROUTE */, 4 /* NETLINK_SOCK_D
 /* --- the program ------------------------------------------------------------- */
 
 #define MAX_INSNS 2048
-static struct sock_filter prog[MAX_INSNS];
-static unsigned int n_insns;
+#define MAX_LABELS 256
+#define MAX_FIXUPS 512
+
+/* The program being built, with its labels (jumps to places emitted later,
+ * patched once all are known): ~24 KB, in an anonymous mapping of its own
+ * that is unmapped once the filter is installed, not in the LibOS's bss,
+ * where the pages would stay written for the life of the process. */
+struct build {
+    struct sock_filter prog[MAX_INSNS];
+    unsigned int n_insns, n_labels, n_fixups;
+    int label_at[MAX_LABELS];
+    struct fixup {
+        unsigned int at;
+        int label;
+        int field; /* 0: k (BPF_JA), 1: jt, 2: jf */
+    } fixups[MAX_FIXUPS];
+};
+static struct build *b;
 
 #define NS_FLAGS 0x7e020000u /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET */
 #define OFF_NR 0
@@ -166,43 +182,32 @@ static unsigned int n_insns;
 
 static unsigned int emit(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
 {
-    if (n_insns >= MAX_INSNS)
+    if (b->n_insns >= MAX_INSNS)
         xc_die("seccomp program too long", 0);
-    prog[n_insns] = (struct sock_filter){code, jt, jf, k};
-    return n_insns++;
+    b->prog[b->n_insns] = (struct sock_filter){code, jt, jf, k};
+    return b->n_insns++;
 }
 
-/* Labels: jumps to places emitted later, patched once all are known.  A
- * conditional jump reaches at most 255 instructions ahead. */
-#define MAX_LABELS 256
-#define MAX_FIXUPS 512
-static int label_at[MAX_LABELS];
-static unsigned int n_labels;
-static struct fixup {
-    unsigned int at;
-    int label;
-    int field; /* 0: k (BPF_JA), 1: jt, 2: jf */
-} fixups[MAX_FIXUPS];
-static unsigned int n_fixups;
+/* Labels: a conditional jump reaches at most 255 instructions ahead. */
 
 static int new_label(void)
 {
-    if (n_labels >= MAX_LABELS)
+    if (b->n_labels >= MAX_LABELS)
         xc_die("seccomp program: too many labels", 0);
-    label_at[n_labels] = -1;
-    return (int)n_labels++;
+    b->label_at[b->n_labels] = -1;
+    return (int)b->n_labels++;
 }
 
 static void place(int l)
 {
-    label_at[l] = (int)n_insns;
+    b->label_at[l] = (int)b->n_insns;
 }
 
 static void fix(unsigned int at, int label, int field)
 {
-    if (n_fixups >= MAX_FIXUPS)
+    if (b->n_fixups >= MAX_FIXUPS)
         xc_die("seccomp program: too many jumps", 0);
-    fixups[n_fixups++] = (struct fixup){at, label, field};
+    b->fixups[b->n_fixups++] = (struct fixup){at, label, field};
 }
 
 static void ja(int label)
@@ -423,7 +428,8 @@ long xc_install_filter(void)
 {
     unsigned long start = (unsigned long)__start_xc_gate, end = (unsigned long)__stop_xc_gate;
     unsigned long lo = (unsigned long)__executable_start & ~4095UL, hi = ((unsigned long)_end + 4095) & ~4095UL;
-    unsigned long text_end = ((unsigned long)etext + 4095) & ~4095UL;
+    /* the code segment ends with the exec guard (layout.ld) */
+    unsigned long text_end = (unsigned long)xc_exec_guard + 4096;
     unsigned int idx[N_HOST];
 
     if ((start >> 32) != (end >> 32))
@@ -438,7 +444,11 @@ long xc_install_filter(void)
             idx[j] = idx[j - 1];
             idx[j - 1] = t;
         }
-    n_insns = n_fixups = n_labels = 0;
+    long m = H6(__NR_mmap, 0, sizeof *b, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */,
+                -1, 0);
+    if (XC_ERR(m))
+        return m;
+    b = (struct build *)m;
     l_allow = new_label(), l_trap = new_label(), l_errno = new_label(), l_kill = new_label();
     for (int c = 0; c < N_CHECKS; c++)
         check_label[c] = new_label();
@@ -474,19 +484,22 @@ long xc_install_filter(void)
         emit_check((enum check)c, (uint32_t)lo, (uint32_t)text_end, (uint32_t)hi);
     }
 
-    for (unsigned int i = 0; i < n_fixups; i++) {
-        const struct fixup *f = &fixups[i];
-        int to = label_at[f->label];
+    for (unsigned int i = 0; i < b->n_fixups; i++) {
+        const struct fixup *f = &b->fixups[i];
+        int to = b->label_at[f->label];
         long off = (long)to - (long)f->at - 1;
         if (to < 0 || off < 0 || (f->field && off > 255))
             xc_die("seccomp program: a jump out of reach", off);
         if (f->field == 0)
-            prog[f->at].k = (uint32_t)off;
+            b->prog[f->at].k = (uint32_t)off;
         else if (f->field == 1)
-            prog[f->at].jt = (uint8_t)off;
+            b->prog[f->at].jt = (uint8_t)off;
         else
-            prog[f->at].jf = (uint8_t)off;
+            b->prog[f->at].jf = (uint8_t)off;
     }
-    struct sock_fprog fprog = {(unsigned short)n_insns, prog};
-    return H3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
+    struct sock_fprog fprog = {(unsigned short)b->n_insns, b->prog};
+    long r = H3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
+    H2(__NR_munmap, b, sizeof *b);
+    b = 0;
+    return r;
 }

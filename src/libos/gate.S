@@ -34,28 +34,27 @@ xc_abom_stubs:
     mov $xc_nr, %eax
     jmp xc_abom_table_entry
     .endif
-    .if xc_nr == XC_NR_MAX - 1
-    .balign 16, 0               /* its last byte: xc_exec_path (below) */
-    .else
     .balign 16, 0xcc
-    .endif
     .set xc_nr, xc_nr + 1
     .endr
     .size xc_abom_table, . - xc_abom_table
 
 /*
  * The only path execveat may take from the gate (filter.c, EXEC_LIBOS): the
- * empty string at the last byte of the table's page, followed by a page the
- * LibOS makes PROT_NONE at start (xc_exec_guard_up, libos.c).  The filter
- * keeps both unchangeable from the program (no mprotect, munmap, mmap or
- * mremap over the code); a program that rewrites the byte anyway (through
+ * empty string at the last byte of the code's last page, followed by a page
+ * the LibOS makes PROT_NONE at start (xc_main, loader.c): layout.ld puts
+ * these two sections last in the code segment.  The filter keeps both
+ * unchangeable from the program (no mprotect, munmap, mmap or mremap over
+ * the code); a program that rewrites the byte anyway (through
  * /proc/self/mem) only makes the kernel's read of the path run into the
  * guard: EFAULT.  So execveat from the gate runs the file open on
- * XC_LIBOS_FD, with AT_EMPTY_PATH, or nothing.  (layout.ld puts the guard
- * right after this section; xc_main checks it.)
+ * XC_LIBOS_FD, with AT_EMPTY_PATH, or nothing.  (xc_main checks the
+ * placement.)
  */
+    .section xc_exec_str, "a", @progbits
     .globl xc_exec_path
-    .set xc_exec_path, . - 1
+xc_exec_path:
+    .byte 0
     .section xc_guard, "ax", @progbits
     .balign 4096
     .globl xc_exec_guard
@@ -64,21 +63,25 @@ xc_exec_guard:
 
 /*
  * The LibOS's writable state, which its seal leaves writable (libos.c,
- * xc_seal): the direct gates' return addresses, the process's state
- * (struct xc_rw) and ABOM's bookkeeping.  Zero pages of the image's bss
- * segment, after all the sealed ones; touched pages only cost memory.
+ * xc_seal): zero pages of the image's bss segment, after all the sealed
+ * ones; only the pages touched cost memory, so the state every process
+ * touches comes first and fills two pages: the process's state (struct
+ * xc_rw) and the head of ABOM's bookkeeping (struct abom_state up to its
+ * sites, XC_RW_ABOM_HEAD bytes) share the first, the sites are the second.
+ * Then the rest of ABOM's bookkeeping, written only once ABOM looks at an
+ * object, and the direct gates' return addresses, once it gives out gates.
  */
     .section xc_rw, "aw", @nobits
     .balign 4096
     .globl xc_rw_start, xc_gate_back, xc_rw_page, xc_abom_area, xc_rw_end
 xc_rw_start:
-xc_gate_back:
-    .zero 8 * XC_GATE_DIRECT
 xc_rw_page:
-    .zero 4096
+    .zero 4096 - XC_RW_ABOM_HEAD
 xc_abom_area:
     .zero XC_RW_ABOM_SIZE
     .balign 4096
+xc_gate_back:
+    .zero 8 * XC_GATE_DIRECT
 xc_rw_end:
 
     .section .text

@@ -20,7 +20,10 @@
 
 #include <asm/unistd.h>
 
-struct xc_process xc_proc;
+/* Last of the sealed state (layout.ld, section xc_state, after the bss):
+ * the small variables of every file and the start of xc_proc share one
+ * page, and of the page after it only a path longer than ~3.5 KB writes. */
+struct xc_process xc_proc __attribute__((section("xc_state")));
 struct xc_stats *xc_stats;
 
 /* State the LibOS changes while the program runs: its own small mapping,
@@ -47,10 +50,11 @@ struct xc_rw {
     uint32_t rng_buf[128];    /* 8 blocks: the next key, then output not yet given */
     unsigned int rng_avail;   /* bytes of output left at the end of rng_buf */
 };
-_Static_assert(sizeof(struct xc_rw) <= 4096, "struct xc_rw: one page");
+_Static_assert(sizeof(struct xc_rw) <= 4096 - XC_RW_ABOM_HEAD, "struct xc_rw: the first writable page "
+               "but ABOM's head (XC_RW_ABOM_HEAD, abi.h)");
 static struct xc_rw *rw;
 
-extern char xc_rw_page[4096]; /* gate.S: in the pages the seal leaves writable */
+extern char xc_rw_page[4096 - XC_RW_ABOM_HEAD]; /* gate.S: in the pages the seal leaves writable */
 
 void xc_rw_init(void)
 {

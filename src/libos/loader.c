@@ -61,13 +61,6 @@ static int prot_of(uint32_t f)
     return (f & PF_R ? PROT_READ : 0) | (f & PF_W ? PROT_WRITE : 0) | (f & PF_X ? PROT_EXEC : 0);
 }
 
-/* The first page of the file being loaded (the program, then its interpreter):
- * one page of the sealed bss, not two.  The program's path is on the
- * loader's stack, whose frames lie above the program's initial stack pointer
- * (xc_load_and_run) and so stay as they are while the program runs
- * (AT_EXECFN points there): only the bytes written cost. */
-static char hdr[4096] __attribute__((aligned(4096)));
-
 /* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
  * -errno; *n: the bytes read (or -errno). */
 static long open_program(const char *path, char *hdr, unsigned long size, long *n)
@@ -106,9 +99,13 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
                 hi = ph[i].p_vaddr + ph[i].p_memsz;
         } else if (ph[i].p_type == PT_NOTE && ph[i].p_filesz >= 16) {
             /* The Go linker's build ID note: name "Go", type 4. */
-            char note[256];
-            unsigned long len = ph[i].p_filesz < sizeof note ? ph[i].p_filesz : sizeof note;
-            if (pread_all(fd, note, len, (long)ph[i].p_offset) == (long)len) {
+            char buf[256];
+            const char *note = buf;
+            unsigned long len = ph[i].p_filesz < sizeof buf ? ph[i].p_filesz : sizeof buf;
+            /* Notes usually lie in the first page, already read: no host call then. */
+            if (ph[i].p_offset <= (unsigned long)n && len <= (unsigned long)n - ph[i].p_offset)
+                note = hdr + ph[i].p_offset;
+            if (note != buf || pread_all(fd, buf, len, (long)ph[i].p_offset) == (long)len) {
                 for (unsigned long o = 0; o + 16 <= len;) {
                     uint32_t namesz = *(uint32_t *)(note + o), descsz = *(uint32_t *)(note + o + 4);
                     uint32_t type = *(uint32_t *)(note + o + 8);
@@ -120,8 +117,10 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
         } else if (ph[i].p_type == PT_INTERP) {
             if (ph[i].p_filesz == 0 || ph[i].p_filesz >= sizeof img->interp)
                 goto out;
-            long m = pread_all(fd, img->interp, ph[i].p_filesz, (long)ph[i].p_offset);
-            if (m != (long)ph[i].p_filesz)
+            if (ph[i].p_offset <= (unsigned long)n && ph[i].p_filesz <= (unsigned long)n - ph[i].p_offset)
+                /* in the first page, as a rule: no host call */
+                xc_memcpy(img->interp, hdr + ph[i].p_offset, ph[i].p_filesz);
+            else if (pread_all(fd, img->interp, ph[i].p_filesz, (long)ph[i].p_offset) != (long)ph[i].p_filesz)
                 goto out;
             img->interp[ph[i].p_filesz] = 0;
         }
@@ -195,11 +194,13 @@ out:
     return r;
 }
 
-/* Map an ELF file by path (the interpreter); fill *img*.  0 or -errno. */
-static long load_elf(const char *path, struct image *img)
+/* Map an ELF file by path (the interpreter), reading its first page into
+ * *hdr* (HDR_SIZE bytes); fill *img*.  0 or -errno. */
+#define HDR_SIZE 4096
+static long load_elf(const char *path, char *hdr, struct image *img)
 {
     long n = 0;
-    long fd = open_program(path, hdr, sizeof hdr, &n);
+    long fd = open_program(path, hdr, HDR_SIZE, &n);
     if (fd < 0)
         return fd;
     long r = load_elf_fd(fd, hdr, n, img);
@@ -259,11 +260,21 @@ static void resolve_exe(long fd, const char *path)
         xc_memcpy(xc_proc.exe, path, (size_t)n + 1);
 }
 
+/*
+ * Everything the loader reads or builds lives in this function's frame (or
+ * its callees'), never in the LibOS's bss: the first page of each file, the
+ * `#!` lines and the argv they make, and the program's initial stack, which
+ * is the frame's last variable.  The program's stack grows down from there,
+ * over the pages the loader's callees have already touched, and the frame
+ * above stays as it is while the program runs: the `#!` interpreters' paths
+ * in argv and AT_EXECFN point into it and the frames of xc_main.
+ */
 void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
 {
-    /* (#! scripts only: untouched pages of the bss cost nothing) */
-    static char interp_path[256], line[256], interp_copy[4][256], sarg_copy[4][256];
-    static char *script_argv_prefix[4];
+    char hdr[HDR_SIZE];
+    char interp_path[256], line[256], interp_copy[4][256], sarg_copy[4][256];
+    char *script_argv_prefix[4];
+    char *args[argc + 9]; /* a `#!` program's argv: each of 4 levels adds at most 2 words */
     int nprefix = 0;
     const char *execfn = path;
     char *sarg;
@@ -294,19 +305,15 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
             script_argv_prefix[nprefix++] = sarg_copy[depth];
         }
         script_argv_prefix[nprefix++] = (char *)path;
-        /* argv := prefix + argv[1:] (argv[0] of the script is dropped, as Linux does) */
-        unsigned long size = (unsigned long)(argc + nprefix + 1) * sizeof(char *);
-        char **nargv = (char **)H6(__NR_mmap, 0, size, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (XC_ERR(nargv))
-            xc_die("cannot execute", (long)nargv);
+        /* argv := prefix + argv[1:] (argv[0] of the script is dropped, as Linux does);
+         * from the top down, so that args may be argv itself (a word or two to the right) */
+        for (int i = argc - 1; i >= 1; i--)
+            args[nprefix + i - 1] = argv[i];
         for (int i = 0; i < nprefix; i++)
-            nargv[i] = script_argv_prefix[i];
-        for (int i = 1; i < argc; i++)
-            nargv[nprefix + i - 1] = argv[i];
+            args[i] = script_argv_prefix[i];
         argc = argc - 1 + nprefix;
-        nargv[argc] = 0;
-        argv = nargv;
+        args[argc] = 0;
+        argv = args;
         path = interp_copy[depth];
     }
 
@@ -321,7 +328,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
     unsigned long entry = prog.entry, at_base = 0;
     if (prog.interp[0]) {
-        r = load_elf(prog.interp, &interp);
+        r = load_elf(prog.interp, hdr, &interp);
         if (r < 0)
             xc_die("cannot load the program's interpreter", r);
         entry = interp.entry;
@@ -336,16 +343,16 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     const char *slash = xc_strrchr(execfn, '/');
     H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
 
-    /* The new initial stack, well below the loader's own frames. */
+    /* The new initial stack: the last variable of this frame (a VLA, below
+     * the others); what the loader still calls runs below it. */
     int envc = 0, auxc = 0;
     while (envp[envc])
         envc++;
     while (auxv[2 * auxc] != AT_NULL)
         auxc++;
     unsigned long words = 1 + (unsigned long)argc + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1);
-    uint64_t here;
-    uint64_t *sp = (uint64_t *)(((unsigned long)&here - 65536 - words * 8) & ~15UL);
-    uint64_t *w = sp;
+    uint64_t stack[words + 2];
+    uint64_t *sp = (uint64_t *)((unsigned long)(stack + 2) & ~15UL), *w = sp;
     *w++ = (uint64_t)argc;
     for (int i = 0; i < argc; i++)
         *w++ = (uint64_t)argv[i];

@@ -25,7 +25,9 @@
 
 #include <linux/elf.h>
 
-struct xc_vdso xc_vdso = {.hres_ns = 1, .coarse_ns = 4000000};
+/* In the bss (zero until xc_vdso_init): the image has no initialized data,
+ * so no file-backed data page of its own in every process. */
+struct xc_vdso xc_vdso;
 
 static int name_is(const char *a, const char *b)
 {
@@ -102,6 +104,8 @@ static void resolve(unsigned long base)
 /* At start, before the LibOS is sealed. */
 void xc_vdso_init(const uint64_t *auxv)
 {
+    xc_vdso.hres_ns = 1;
+    xc_vdso.coarse_ns = 4000000;
     for (; auxv[0] != 0 /* AT_NULL */; auxv += 2)
         if (auxv[0] == 33 /* AT_SYSINFO_EHDR */)
             resolve((unsigned long)auxv[1]);

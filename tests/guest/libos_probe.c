@@ -151,6 +151,8 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
         {"arch_prctl ARCH_MAP_VDSO_64", SYS_arch_prctl, 0x2003, 0x7f0000000000L, 0, 1},
         {"arch_prctl ARCH_SHSTK_ENABLE", SYS_arch_prctl, 0x5001, 1, 0, 1},
         {"mprotect of the LibOS's code", SYS_mprotect, lo, 4096, PROT_READ, 0},
+        {"mprotect PROT_READ of the exec guard", SYS_mprotect, text_end - 4096, 4096, PROT_READ, 0},
+        {"mprotect PROT_NONE of the exec guard", SYS_mprotect, text_end - 4096, 4096, PROT_NONE, 0},
         {"mprotect PROT_EXEC of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ | PROT_EXEC, 0},
         {"mprotect PROT_READ of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ, 0},
         {"mprotect PROT_EXEC just below the LibOS", SYS_mprotect, lo - 8192, 8192, PROT_READ | PROT_EXEC, 0},
