@@ -27,7 +27,7 @@ STAMP   := $(VENV)/.setup-done
 
 .PHONY: setup demo test bench fuzz trinity clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch] src/native/xc/*.[ch]) scripts/setup-host scripts/setup-rootless
+$(STAMP): pyproject.toml setup.py $(wildcard src/native/*.c src/native/runtime/*.[ch] src/native/xc/*.[ch] src/libos/*.[chS] src/libos/*.def src/libos/*.ld) scripts/setup-host scripts/setup-rootless
 	./scripts/setup-host $(APT_PKGS)
 	./scripts/setup-rootless
 	test -x $(PY) || python3 -m venv $(VENV)
