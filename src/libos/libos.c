@@ -393,6 +393,8 @@ static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
     const char *p = host_path(h, (const char *)a[0]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
+    if (xc_txt_writes(a[1]))
+        return xc_txt_open(AT_FDCWD, p, a[1], a[2]);
     return H4(__NR_openat, AT_FDCWD, p, a[1], a[2]);
 }
 
@@ -403,6 +405,8 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     const char *p = host_path(h, (const char *)a[1]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
+    if (xc_txt_writes(a[2]))
+        return xc_txt_open(a[0], p, a[2], a[3]);
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
@@ -422,7 +426,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_openat, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
+    return xc_txt_open(AT_FDCWD, (const char *)a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
 }
 
 static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
@@ -551,7 +555,7 @@ static long sys_close_range(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_truncate(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    long fd = H3(__NR_openat, AT_FDCWD, a[0], O_WRONLY | O_CLOEXEC);
+    long fd = xc_txt_open(AT_FDCWD, (const char *)a[0], O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;
     long r = H2(__NR_ftruncate, fd, a[1]);
@@ -2087,9 +2091,10 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     long kept = pid_forget(flags);
     long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
     xc_abom_fork_end();
-    if (r == 0)
+    if (r == 0) {
         child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
-    else
+        xc_txt_enter(); /* the parent's program */
+    } else
         pid_remember(kept);
     return r;
 }
@@ -2135,6 +2140,14 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
         }
     }
     return r;
+}
+
+/* exit_group: the process's program no longer runs (running.c). */
+static long sys_exit_group(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    xc_txt_leave();
+    return H1(__NR_exit_group, a[0]);
 }
 
 static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
@@ -2453,8 +2466,11 @@ int xc_direct_fds(long nr)
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
     /* openat and newfstatat look only at paths that start "/proc" or "/dev"
-     * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat || nr == __NR_newfstatat)
+     * (is_proc_self_exe, is_libos_fd_path): others may go direct; and openat
+     * at an open for writing or truncation (running.c) */
+    if (nr == __NR_openat)
+        return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_OPEN2;
+    if (nr == __NR_newfstatat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;
