@@ -106,13 +106,15 @@ struct xc_stats {
     uint64_t child_sites[XC_CHILD_SITES][2];
     /* The programs the container's processes run, whose files Linux would
      * refuse to open for writing (ETXTBSY; running.c).  pid: 0 free,
-     * XC_TXT_WRITING being filled, else the process running (dev, ino). */
+     * XC_TXT_WRITING being filled, else the process running (dev, ino);
+     * ro: the program was started from a read-only mount. */
     uint64_t txt_live;           /* entries not free */
+    uint64_t txt_rw;             /* ... of them, programs not on a read-only mount */
     uint64_t txt_top;            /* entries [0, txt_top) were ever used */
     uint64_t txt_full;           /* programs not entered: the table was full */
     struct xc_txt {
         int64_t pid;
-        uint64_t dev, ino;
+        uint64_t dev, ino, ro;
     } txt[XC_TXT_MAX];
 };
 #endif

@@ -26,19 +26,22 @@
  * finds the file there asks the host whether the pid still lives (kill(pid,
  * 0)) and frees the entry if not.
  *
- * What it costs: an open without write access or O_TRUNC looks at its flags
- * only; an open for writing, with no entry in the table (txt_live 0: every
- * program runs from a read-only mount, see xc_txt_learn), nothing more; with
- * entries, one more host call (statx of the opened fd, or of the path before
- * an O_TRUNC open, since the truncation must not happen first).
+ * What it costs: an open without write access or O_TRUNC looks at its
+ * flags only.  An open for writing costs no host call more unless some
+ * program runs from a writable mount (txt_rw): a container with a read-only
+ * root runs its programs from there, and any write open through that mount
+ * fails with EROFS anyway (then one statx finds whether Linux would have said
+ * ETXTBSY first).  With txt_rw, one statx more: of the opened fd, or of the
+ * path before an O_TRUNC open.
  *
  * Left as it is (docs/security.md, finding 10): an execve of a file open for
  * writing is not refused; a pid reused by another process keeps a stale
  * entry's file busy; beyond XC_TXT_MAX processes the rest are not entered
  * (txt_full); a file that becomes a running program between the check and
- * the open (or, for O_TRUNC, is renamed over the path) is not caught; a
- * program on a read-only mount is not entered, so the same file reached
- * through another, writable mount of its filesystem is not protected.
+ * the open (or, for O_TRUNC, is renamed over the path) is not caught; while
+ * every running program is on a read-only mount, one of them reached through
+ * another, writable mount of its filesystem is not looked up; a filesystem
+ * read-only as a whole answers EROFS on Linux, ETXTBSY here.
  */
 #include "xc.h"
 
@@ -90,34 +93,39 @@ static uint64_t dev_of(const struct xc_statx *st)
 }
 
 /* The program the loader opened on *fd*: what the table will hold for this
- * process, unless its mount is read-only (no open for writing can succeed
- * through it: Linux's EROFS comes before ETXTBSY). */
+ * process, and whether its mount is read-only. */
 void xc_txt_learn(long fd)
 {
     struct xc_statx st;
     uint64_t fs[15]; /* struct statfs; f_flags is its 11th word */
-    xc_proc.exe_dev = xc_proc.exe_ino = 0;
+    xc_proc.exe_dev = xc_proc.exe_ino = xc_proc.exe_ro = 0;
     if (H5(__NR_statx, fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &st) < 0 ||
         (st.mode & S_IFMT) != S_IFREG)
         return;
-    if (H2(__NR_fstatfs, fd, fs) == 0 && (fs[10] & ST_RDONLY))
-        return;
     xc_proc.exe_dev = dev_of(&st);
     xc_proc.exe_ino = st.ino;
+    xc_proc.exe_ro = H2(__NR_fstatfs, fd, fs) == 0 && (fs[10] & ST_RDONLY);
+}
+
+/* Free entry *i*, held by *pid*. */
+static void free_entry(struct xc_stats *s, uint64_t i, int64_t pid)
+{
+    uint64_t ro = s->txt[i].ro;
+    if (!__atomic_compare_exchange_n(&s->txt[i].pid, &pid, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        return;
+    __atomic_fetch_sub(&s->txt_live, 1, __ATOMIC_RELAXED);
+    if (!ro)
+        __atomic_fetch_sub(&s->txt_rw, 1, __ATOMIC_RELAXED);
 }
 
 /* Free this process's entries (its previous program, or a dead process's of
  * the same pid). */
-static void leave(int64_t pid)
+static void leave(struct xc_stats *s, int64_t pid)
 {
-    struct xc_stats *s = xc_stats;
     uint64_t top = __atomic_load_n(&s->txt_top, __ATOMIC_ACQUIRE);
-    for (uint64_t i = 0; i < top && i < XC_TXT_MAX; i++) {
-        int64_t p = pid;
-        if (__atomic_load_n(&s->txt[i].pid, __ATOMIC_RELAXED) == pid &&
-            __atomic_compare_exchange_n(&s->txt[i].pid, &p, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-            __atomic_fetch_sub(&s->txt_live, 1, __ATOMIC_RELAXED);
-    }
+    for (uint64_t i = 0; i < top && i < XC_TXT_MAX; i++)
+        if (__atomic_load_n(&s->txt[i].pid, __ATOMIC_RELAXED) == pid)
+            free_entry(s, i, pid);
 }
 
 /* The loader, before it jumps to the program, and fork's child: this process
@@ -130,7 +138,7 @@ void xc_txt_enter(void)
     int64_t pid = xc_getpid();
     if (pid <= 0)
         return;
-    leave(pid);
+    leave(s, pid);
     if (!xc_proc.exe_ino)
         return;
     for (uint64_t i = 0; i < XC_TXT_MAX; i++) {
@@ -141,11 +149,14 @@ void xc_txt_enter(void)
             continue;
         s->txt[i].dev = xc_proc.exe_dev;
         s->txt[i].ino = xc_proc.exe_ino;
+        s->txt[i].ro = xc_proc.exe_ro;
         uint64_t top = __atomic_load_n(&s->txt_top, __ATOMIC_RELAXED);
         while (top < i + 1 &&
                !__atomic_compare_exchange_n(&s->txt_top, &top, i + 1, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
             ;
         __atomic_fetch_add(&s->txt_live, 1, __ATOMIC_RELAXED);
+        if (!xc_proc.exe_ro)
+            __atomic_fetch_add(&s->txt_rw, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&s->txt[i].pid, pid, __ATOMIC_RELEASE);
         return;
     }
@@ -159,7 +170,7 @@ void xc_txt_leave(void)
         return;
     int64_t pid = xc_getpid();
     if (pid > 0)
-        leave(pid);
+        leave(xc_stats, pid);
 }
 
 /* Whether a process of the container runs the file *st* describes. */
@@ -175,33 +186,46 @@ static int running(const struct xc_statx *st)
             continue;
         if (H2(__NR_kill, pid, 0) != -XC_ESRCH)
             return 1;
-        /* killed without its exit_group: the entry is stale */
-        if (__atomic_compare_exchange_n(&s->txt[i].pid, &pid, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-            __atomic_fetch_sub(&s->txt_live, 1, __ATOMIC_RELAXED);
+        free_entry(s, i, pid); /* killed without its exit_group: the entry is stale */
     }
     return 0;
 }
 
-/* openat(dirfd, path, flags, mode) for open, openat, creat and truncate,
- * which answers ETXTBSY where Linux would: the file is a running program and
- * the open asks for write access or truncation. */
-long xc_txt_open(long dirfd, const char *path, long flags, long mode)
+/* Whether the file *path* names (as an open with *flags* would follow it)
+ * is a running program. */
+static int path_running(long dirfd, const char *path, long flags)
 {
     struct xc_statx st;
-    if (!xc_stats || !xc_txt_writes(flags) || !__atomic_load_n(&xc_stats->txt_live, __ATOMIC_RELAXED))
+    return H5(__NR_statx, dirfd, path, flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0, STATX_TYPE | STATX_INO,
+              &st) == 0 && running(&st);
+}
+
+/* openat(dirfd, path, flags, mode) for open, openat, creat and truncate,
+ * answering ETXTBSY where Linux would: the file is a running program, and
+ * the open asks for write access or truncation.
+ *
+ * Linux's order: O_TRUNC asks the mount for write access (EROFS) before the
+ * file (ETXTBSY); write access alone asks the file first.  So an open that
+ * fails with EROFS, without O_TRUNC, still looks at the table (a program on
+ * a read-only mount is the common case: a container's read-only root).  An
+ * open that succeeds can only have reached a running program if one runs
+ * from a writable mount (txt_rw): the file opened is looked up then (before
+ * the open if it truncates, since the truncation must not happen first). */
+long xc_txt_open(long dirfd, const char *path, long flags, long mode)
+{
+    struct xc_stats *s = xc_stats;
+    if (!s || !xc_txt_writes(flags) || !__atomic_load_n(&s->txt_live, __ATOMIC_RELAXED))
         return H4(__NR_openat, dirfd, path, flags, mode);
-    if ((flags & O_TRUNC) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL)) {
-        /* The path, before the open truncates what it names. */
-        long r = H5(__NR_statx, dirfd, path, flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0,
-                    STATX_TYPE | STATX_INO, &st);
-        if (r == 0 && running(&st))
-            return -XC_ETXTBSY;
-        return H4(__NR_openat, dirfd, path, flags, mode);
-    }
-    /* The file opened, whatever the path named meanwhile. */
+    int rw = __atomic_load_n(&s->txt_rw, __ATOMIC_RELAXED) != 0;
+    int trunc = (flags & O_TRUNC) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+    if (trunc && rw && path_running(dirfd, path, flags))
+        return -XC_ETXTBSY;
     long fd = H4(__NR_openat, dirfd, path, flags, mode);
-    if (fd < 0)
+    if (fd == -XC_EROFS && !(flags & O_TRUNC) && path_running(dirfd, path, flags))
+        return -XC_ETXTBSY;
+    if (fd < 0 || !rw || trunc)
         return fd;
+    struct xc_statx st;
     if (H5(__NR_statx, fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &st) == 0 && running(&st)) {
         H1(__NR_close, fd);
         return -XC_ETXTBSY;

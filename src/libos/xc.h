@@ -174,7 +174,8 @@ struct xc_process {
     int libos_fd;          /* fd of the LibOS image, kept for execve */
     int close_after_load;  /* fexecve's copy of a close-on-exec fd, or -1 */
     uint64_t exe_dev, exe_ino; /* the program's file, in the table of running programs
-                                  (running.c); 0, 0: not entered */
+                                  (running.c); ino 0: not entered */
+    uint64_t exe_ro;       /* ... on a read-only mount */
     char exe[4096];        /* the program this process runs (for /proc/self/exe); last: of
                               its page-and-more only the bytes a path needs are touched */
 };
@@ -232,6 +233,7 @@ const char *xc_interp_path(const char *p);
 
 /* running.c: the table of running programs (ETXTBSY) */
 #define XC_ETXTBSY 26
+#define XC_EROFS 30
 void xc_txt_learn(long fd);
 void xc_txt_enter(void);
 void xc_txt_leave(void);
