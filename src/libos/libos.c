@@ -2458,7 +2458,8 @@ static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned in
  * it and the trace is off.  Returns which arguments are fds (bit i: argument
  * i), which the trampoline compares with the LibOS's own, and
  * XC_DIRECT_PATH1 if the second argument is a path the trampoline must look
- * at first; -1: not direct. */
+ * at first, XC_DIRECT_OPEN2 if the third is an open's flags it must look at
+ * (xc_open_writes); -1: not direct. */
 int xc_direct_fds(long nr)
 {
     if (nr < 0 || nr >= NR_MAX)
@@ -2466,8 +2467,8 @@ int xc_direct_fds(long nr)
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
     /* openat and newfstatat look only at paths that start "/proc" or "/dev"
-     * (is_proc_self_exe, is_libos_fd_path): others may go direct; and openat
-     * at an open for writing or truncation (running.c) */
+     * (is_proc_self_exe, is_libos_fd_path): others may go direct; openat
+     * unless it asks for write access or O_TRUNC (running.c, ETXTBSY) */
     if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_OPEN2;
     if (nr == __NR_newfstatat)
