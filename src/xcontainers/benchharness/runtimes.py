@@ -357,8 +357,10 @@ def write_bundle(bundle: str, rootfs: str, args: list[str], rt: Runtime, *, host
     # /xc-runtime/<id>, where containers nested under one parent shared that
     # parent's CPU weight against the clients).
     # (own_cgroup=False keeps each runtime's default, for bench/ab.py --runtime-cgroups.)
+    # The harness's pid in the name: two harnesses at once (from two trees) must
+    # not share one (a delete of one's container would kill the other's).
     if own_cgroup:
-        spec["linux"]["cgroupsPath"] = "/xcbench-" + os.path.basename(os.path.normpath(bundle))
+        spec["linux"]["cgroupsPath"] = f"/xcbench-{os.getpid()}-" + os.path.basename(os.path.normpath(bundle))
     if hostnet:
         spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
     if host_dirs:
