@@ -2093,7 +2093,7 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     xc_abom_fork_end();
     if (r == 0) {
         child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
-        xc_txt_enter(); /* the parent's program */
+        xc_txt_enter(H0(__NR_getpid)); /* the parent's program (not cached: no page of ours written) */
     } else
         pid_remember(kept);
     return r;

@@ -370,7 +370,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
     *w++ = AT_NULL;
     *w++ = 0;
-    xc_txt_enter(); /* (last: a process that dies loading never ran the program) */
+    xc_txt_enter(xc_getpid()); /* (last: a process that dies loading never ran the program) */
     xc_seal();
     xc_jump((void *)entry, sp);
 }

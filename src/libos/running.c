@@ -128,15 +128,12 @@ static void leave(struct xc_stats *s, int64_t pid)
             free_entry(s, i, pid);
 }
 
-/* The loader, before it jumps to the program, and fork's child: this process
- * runs xc_proc.exe_dev/ino. */
-void xc_txt_enter(void)
+/* The loader, before it jumps to the program, and fork's child: process
+ * *pid* (this one) runs xc_proc.exe_dev/ino. */
+void xc_txt_enter(long pid)
 {
     struct xc_stats *s = xc_stats;
-    if (!s)
-        return;
-    int64_t pid = xc_getpid();
-    if (pid <= 0)
+    if (!s || pid <= 0)
         return;
     leave(s, pid);
     if (!xc_proc.exe_ino)

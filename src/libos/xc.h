@@ -235,7 +235,7 @@ const char *xc_interp_path(const char *p);
 #define XC_ETXTBSY 26
 #define XC_EROFS 30
 void xc_txt_learn(long fd);
-void xc_txt_enter(void);
+void xc_txt_enter(long pid);
 void xc_txt_leave(void);
 int xc_txt_writes(long flags);
 long xc_txt_open(long dirfd, const char *path, long flags, long mode);
