@@ -25,6 +25,8 @@
  *   write1     1-byte write to /dev/null
  *   read1      1-byte read from /dev/zero
  *   openclose  open + close of /dev/null
+ *   openwrite  open for writing + close of /dev/null (under the X-LibOS an open
+ *              for writing looks for a running program first: running.c)
  *   stat       stat("/")
  *   pipe       1-byte round trip between two processes over two pipes,
  *              both pinned to one CPU (see pipe_setup)
@@ -164,6 +166,17 @@ static void op_openclose(long n)
             die("openclose", "open /dev/null");
         if (close(fd) != 0)
             die("openclose", "close");
+    }
+}
+
+static void op_openwrite(long n)
+{
+    for (long i = 0; i < n; i++) {
+        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            die("openwrite", "open /dev/null for writing");
+        if (close(fd) != 0)
+            die("openwrite", "close");
     }
 }
 
@@ -450,6 +463,7 @@ static const struct op OPS[] = {
     {"write1", op_write1, 1000, NULL, NULL},
     {"read1", op_read1, 1000, NULL, NULL},
     {"openclose", op_openclose, 500, NULL, NULL},
+    {"openwrite", op_openwrite, 500, NULL, NULL},
     {"stat", op_stat, 500, NULL, NULL},
     {"fstat", op_fstat, 1000, NULL, NULL},
     {"pread1", op_pread1, 1000, NULL, NULL},

@@ -32,6 +32,9 @@ layout (DESIGN-NOTES §6); every runtime sees the same view.
     bench/syscalls.py [-n REPS] [--quick] [--runtimes native,runc,...]
                       [--ops getppid,...] [--target SECONDS] [--json FILE]
 
+An A/B between builds: --runtimes runc,xc@OTHER_TREE,xc (OTHER_TREE's
+.venv/bin/xc-runtime against this tree's).
+
 This is a benchmark, not a test: it asserts nothing about the numbers.
 """
 
@@ -123,7 +126,9 @@ def main() -> None:
     target = a.target if a.target is not None else (0.1 if a.quick else 0.4)
     rts = [x for x in a.runtimes.split(",") if x]
     ops = [x for x in a.ops.split(",") if x]
-    bad = [x for x in rts if x not in RUNTIMES] + [x for x in ops if x not in OPS + EXTRA_OPS]
+    # (xc, xc-trap, xc-nolibos also as NAME@TREE: another tree's build, for an A/B)
+    bad = [x for x in rts if x not in RUNTIMES and not (x.partition("@")[2] and x.startswith("xc"))] + \
+        [x for x in ops if x not in OPS + EXTRA_OPS]
     if bad or reps < 1 or target <= 0:
         ap.error(f"unknown runtime or op: {', '.join(bad)}" if bad else "--reps and --target must be > 0")
     command = " ".join(["bench/syscalls.py", *sys.argv[1:]])

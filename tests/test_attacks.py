@@ -503,9 +503,6 @@ def test_proc_self_exe_cannot_overwrite_the_libos_image(xc_run: Outcome, interfa
     assert_confined(xc_run, "proc-exe", interface)
 
 
-@pytest.mark.xfail(strict=True, reason="finding (compatibility): the program's file is mapped by the LibOS, "
-                   "not executed by the kernel, so it is not write-protected while it runs (Linux: ETXTBSY); "
-                   "open(\"/proc/self/exe\", O_WRONLY) succeeds")
 def test_running_program_is_write_protected_as_on_linux(xc_run: Outcome, runc_run: Outcome):
     for k in ("open-self-exe-wronly-app", "reopen-opath-self-exe-wronly-app"):
         assert xc_run.results["proc-exe"][k] == runc_run.results["proc-exe"][k] == "ETXTBSY", k

@@ -260,3 +260,60 @@ def test_cgroup_namespace_view(runc, xc, make_bundle):
     b.write()
     r = differential(runc, xc, b)
     assert r.out.split()[1] == "1"
+
+
+# A copy of busybox runs `sh` from /tmp/busybox until /tmp/stop appears; the
+# container's other processes, and the program itself, open its file for
+# writing (each redirect three times: the later ones through a site ABOM
+# patched), truncate it, read it, then again once it has exited.
+_RUNNING_PROGRAM = r"""
+try() { for i in 1 2 3; do ( eval "$1" ) 2>&1 | sed 's/^[a-z]*: //' ; done | sort | uniq -c | sed 's/^ *//'; }
+exec 2>&1; rm -f /tmp/up /tmp/stop; cp /bin/busybox /tmp/busybox
+/tmp/busybox sh -c 'echo x >> /proc/self/exe; echo -n > /proc/self/exe; echo x >> /tmp/busybox; touch /tmp/up
+                 while [ ! -e /tmp/stop ]; do usleep 10000; done' 2>&1 | sed 's/^[a-z]*: /self: /' &
+n=0; while [ ! -e /tmp/up ] && [ $n -lt 500 ]; do usleep 10000; n=$((n + 1)); done
+try 'echo x >> /tmp/busybox'
+try 'echo x > /tmp/busybox'
+try 'truncate -s 0 /tmp/busybox'
+try 'dd if=/dev/zero of=/tmp/busybox bs=1 count=1 conv=notrunc status=none'
+cat /tmp/busybox | wc -c
+echo x >> /bin/busybox
+echo x > /bin/busybox
+touch /tmp/stop; wait
+echo x >> /tmp/busybox && echo appended
+truncate -s 0 /tmp/busybox && wc -c < /tmp/busybox
+"""
+
+
+def test_running_program_is_write_protected(runc, xc, make_bundle):
+    """Linux refuses to open a running program's file for writing or to truncate it
+    (ETXTBSY), from the program itself and from any other process; once it has exited,
+    the file is writable again.  Under the LibOS the kernel runs the LibOS image, so the
+    LibOS keeps the table of running programs (running.c; security finding 10)."""
+    b = make_bundle(["sh", "-c", _RUNNING_PROGRAM], writable=True)
+    r = differential(runc, xc, b)
+    busy = "Text file busy"
+    assert r.out.splitlines() == [
+        f"3 eval: line 1: can't create /tmp/busybox: {busy}",        # >> (O_APPEND)
+        f"3 eval: line 1: can't create /tmp/busybox: {busy}",        # > (O_TRUNC)
+        f"3 /tmp/busybox: open: {busy}",                             # truncate(1)
+        f"3 can't open '/tmp/busybox': {busy}",                      # dd conv=notrunc
+        str(os.path.getsize(b.path / "rootfs" / "bin" / "busybox")),  # read: untouched
+        f"sh: can't create /bin/busybox: {busy}",                    # the shell's own file
+        f"sh: can't create /bin/busybox: {busy}",
+        f"self: can't create /proc/self/exe: {busy}",                # from the program itself
+        f"self: can't create /proc/self/exe: {busy}",
+        f"self: can't create /tmp/busybox: {busy}",
+        "appended",                                                  # exited: writable again
+        "0",
+    ], r.out
+
+
+def test_running_program_on_a_read_only_root(runc, xc, make_bundle):
+    """On a read-only mount Linux looks at the running file before the mount for write
+    access alone (ETXTBSY), at the mount first for O_TRUNC (EROFS)."""
+    b = make_bundle(["sh", "-c", "for i in 1 2 3; do echo x >> /bin/busybox; echo x > /bin/busybox; "
+                                 "cat /bin/busybox > /dev/null && echo read; done 2>&1"])
+    r = differential(runc, xc, b)
+    assert r.out.splitlines()[:3] == ["sh: can't create /bin/busybox: Text file busy",
+                                      "sh: can't create /bin/busybox: Read-only file system", "read"], r.out

@@ -390,7 +390,8 @@ def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     JUMP site; openat unless its path starts "/pro" or "/dev") go straight to a
     direct gate: same results as under runc, the registers and flags kept, the
     LibOS's own fds still EBADF, /proc/self/exe still the program, and a path
-    whose first four bytes cannot be read still answered as Linux does."""
+    whose first four bytes cannot be read still answered as Linux does; an
+    openat of the running program's file for writing still ETXTBSY (running.c)."""
     lines = {}
     for name, rt in (("runc", runc), ("xc", xc)):
         out = _run_probe(rt, make_bundle, probe, "abom-direct")
@@ -409,6 +410,11 @@ def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     assert lines["xc"]["openat /proc/self/exe is the program"] == "yes"
     assert lines["xc"]["openat of a short path at a page's end"] == "ENOENT"
     assert lines["xc"]["openat of an unmapped path"] == "EFAULT"
+    # the running program's own file: write access or O_TRUNC leave the direct path (ETXTBSY)
+    assert lines["runc"]["openat of the running program O_WRONLY"] == "ETXTBSY ETXTBSY ETXTBSY"
+    assert lines["runc"]["openat of the running program O_RDONLY|O_TRUNC"] == "ETXTBSY ETXTBSY ETXTBSY"
+    assert lines["runc"]["openat of the running program O_RDONLY"] == "OK OK OK"
+    assert lines["runc"]["openat of the running program for writing, from a child"] == "ETXTBSY"
 
 
 def test_uname_answer_follows_sethostname(xc, make_bundle, probe):

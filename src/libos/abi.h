@@ -49,6 +49,10 @@
 /* Entries of the statistics segment's ring of fork children's sites. */
 #define XC_CHILD_SITES 64
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
+/* Entries of the statistics segment's table of running programs (running.c). */
+#define XC_TXT_MAX 128
+/* An entry's pid while the process that claimed it fills it in. */
+#define XC_TXT_WRITING -1
 /* ABOM: rewrite system call sites into calls to the LibOS. */
 #define XC_FLAG_ABOM 1
 /* Trace: the LibOS writes a line per system call and per ABOM verdict to XC_TRACE_FD. */
@@ -104,6 +108,18 @@ struct xc_stats {
      * site | nr << 48), the parent's pid written last; 0: free. */
     uint64_t child_sites_next;
     uint64_t child_sites[XC_CHILD_SITES][2];
+    /* The programs the container's processes run, whose files Linux would
+     * refuse to open for writing (ETXTBSY; running.c).  pid: 0 free,
+     * XC_TXT_WRITING being filled, else the process running (dev, ino);
+     * ro: the program was started from a read-only mount. */
+    uint64_t txt_live;           /* entries not free */
+    uint64_t txt_rw;             /* ... of them, programs not on a read-only mount */
+    uint64_t txt_top;            /* entries [0, txt_top) were ever used */
+    uint64_t txt_full;           /* programs not entered: the table was full */
+    struct xc_txt {
+        int64_t pid;
+        uint64_t dev, ino, ro;
+    } txt[XC_TXT_MAX];
 };
 #endif
 

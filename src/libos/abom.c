@@ -78,7 +78,7 @@
 #include <asm/unistd.h>
 
 #define PAGE 4096UL
-#define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 80): put_direct */
+#define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 104: openat's): put_direct */
 #define MAX_TRAMP_PAGES 128
 #define SITE_SLOTS 1024 /* one page: st->sites */
 #define MAX_OBJECTS 48
@@ -1085,6 +1085,12 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     e3 XX               jrcxz full             LibOS's to look at (its own fds,
  *     8b 0e ... 8d 89 -"/dev" ... e3 XX          /proc/self/exe); a fault on the
  *                                                load goes on at full (guards)
+ *     0f b6 ca            movzbl %dl,%ecx        openat: flags that ask for write
+ *     0f b6 89 TT TT TT TT movzbl T(%rcx),%ecx   access (low byte: the access mode)
+ *     e3 XX               jrcxz full             or O_TRUNC (second byte) are the
+ *     0f b6 ce            movzbl %dh,%ecx        LibOS's to look at (running.c); T
+ *     0f b6 89 TT+256 ... movzbl T+256(%rcx),%ecx is xc_open_writes, 0 where
+ *     e3 XX               jrcxz full             they do
  * full: the full trampoline.  jrcxz reads rcx whole; writing ecx cleared its
  * upper half, and an fd is an int, so only the low halves are compared. */
 static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned long back)
@@ -1094,10 +1100,11 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     for (int i = 0; i < 6; i++)
         n_fds += (fds >> i) & 1;
     int path = fds >= 0 && (fds & XC_DIRECT_PATH1);
+    int open2 = fds >= 0 && (fds & XC_DIRECT_OPEN2);
     if (fds < 0 || n_fds > (path ? 1 : 2) || st->n_direct >= XC_GATE_DIRECT ||
         (path && st->n_guards + 2 > MAX_GUARDS))
         return t; /* (TRAMP_SIZE has room for two fd arguments, or one and a path) */
-    unsigned char *jr[7], *guard[2];
+    unsigned char *jr[9], *guard[2];
     int n = 0;
     if (jump) {
         t[0] = 0x8d;
@@ -1134,6 +1141,18 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
         t[8] = 0xe3;
         jr[n++] = t + 9;
         t += 10;
+    }
+    for (int k = 0; open2 && k < 2; k++) {
+        t[0] = 0x0f; /* movzbl %dl,%ecx / movzbl %dh,%ecx */
+        t[1] = 0xb6;
+        t[2] = k ? 0xce : 0xca;
+        t[3] = 0x0f; /* movzbl disp32(%rcx),%ecx */
+        t[4] = 0xb6;
+        t[5] = 0x89;
+        put32(t + 6, (uint32_t)((unsigned long)xc_open_writes + 256UL * (unsigned long)k));
+        t[10] = 0xe3;
+        jr[n++] = t + 11;
+        t += 12;
     }
     if (xc_stats)
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);

@@ -397,6 +397,8 @@ static long sys_open(long nr, const long *a, struct xc_ucontext *uc)
     const char *p = host_path(h, (const char *)a[0]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
+    if (xc_txt_writes(a[1]))
+        return xc_txt_open(AT_FDCWD, p, a[1], a[2]);
     return H4(__NR_openat, AT_FDCWD, p, a[1], a[2]);
 }
 
@@ -407,6 +409,8 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     const char *p = host_path(h, (const char *)a[1]);
     if (is_libos_fd_path(h))
         return -XC_ENOENT;
+    if (xc_txt_writes(a[2]))
+        return xc_txt_open(a[0], p, a[2], a[3]);
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
@@ -426,7 +430,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_openat, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
+    return xc_txt_open(AT_FDCWD, (const char *)a[0], O_CREAT | O_WRONLY | O_TRUNC, a[1]);
 }
 
 static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
@@ -555,7 +559,7 @@ static long sys_close_range(long nr, const long *a, struct xc_ucontext *uc)
 static long sys_truncate(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    long fd = H3(__NR_openat, AT_FDCWD, a[0], O_WRONLY | O_CLOEXEC);
+    long fd = xc_txt_open(AT_FDCWD, (const char *)a[0], O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return fd;
     long r = H2(__NR_ftruncate, fd, a[1]);
@@ -2091,9 +2095,10 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     long kept = pid_forget(flags);
     long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
     xc_abom_fork_end();
-    if (r == 0)
+    if (r == 0) {
         child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
-    else
+        xc_txt_enter(H0(__NR_getpid)); /* the parent's program (not cached: no page of ours written) */
+    } else
         pid_remember(kept);
     return r;
 }
@@ -2139,6 +2144,14 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
         }
     }
     return r;
+}
+
+/* exit_group: the process's program no longer runs (running.c). */
+static long sys_exit_group(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    xc_txt_leave();
+    return H1(__NR_exit_group, a[0]);
 }
 
 static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
@@ -2449,7 +2462,8 @@ static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned in
  * it and the trace is off.  Returns which arguments are fds (bit i: argument
  * i), which the trampoline compares with the LibOS's own, and
  * XC_DIRECT_PATH1 if the second argument is a path the trampoline must look
- * at first; -1: not direct. */
+ * at first, XC_DIRECT_OPEN2 if the third is an open's flags it must look at
+ * (xc_open_writes); -1: not direct. */
 int xc_direct_fds(long nr)
 {
     if (nr < 0 || nr >= NR_MAX)
@@ -2457,8 +2471,11 @@ int xc_direct_fds(long nr)
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
     /* openat and newfstatat look only at paths that start "/proc" or "/dev"
-     * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat || nr == __NR_newfstatat)
+     * (is_proc_self_exe, is_libos_fd_path): others may go direct; openat
+     * unless it asks for write access or O_TRUNC (running.c, ETXTBSY) */
+    if (nr == __NR_openat)
+        return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_OPEN2;
+    if (nr == __NR_newfstatat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;

@@ -337,6 +337,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
 
     /* What /proc/self/exe (the file, symlinks resolved) and comm should say. */
     resolve_exe(fd, path);
+    xc_txt_learn(fd); /* (running.c: the file Linux would keep from writers) */
     H1(__NR_close, fd);
     if (xc_proc.close_after_load >= 0)
         H1(__NR_close, xc_proc.close_after_load);
@@ -376,6 +377,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     }
     *w++ = AT_NULL;
     *w++ = 0;
+    xc_txt_enter(xc_getpid()); /* (last: a process that dies loading never ran the program) */
     xc_seal();
     xc_jump((void *)entry, sp);
 }

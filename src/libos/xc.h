@@ -173,6 +173,9 @@ struct xc_process {
     struct xc_sigaction app_fault[2]; /* ... for SIGBUS and SIGSEGV (xc_fault_handler) */
     int libos_fd;          /* fd of the LibOS image, kept for execve */
     int close_after_load;  /* fexecve's copy of a close-on-exec fd, or -1 */
+    uint64_t exe_dev, exe_ino; /* the program's file, in the table of running programs
+                                  (running.c); ino 0: not entered */
+    uint64_t exe_ro;       /* ... on a read-only mount */
     char exe[4096];        /* the program this process runs (for /proc/self/exe); last: of
                               its page-and-more only the bytes a path needs are touched */
 };
@@ -201,6 +204,7 @@ void xc_abom_fork_end(void);
 void xc_abom_threads(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 #define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
+#define XC_DIRECT_OPEN2 0x200 /* ... and the third an open's flags (xc_open_writes) */
 int xc_direct_fds(long nr);
 unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
@@ -226,6 +230,16 @@ void xc_vdso_forget(unsigned long addr, unsigned long len);
 int xc_vdso_trapped(unsigned long ip);
 
 const char *xc_interp_path(const char *p);
+
+/* running.c: the table of running programs (ETXTBSY) */
+#define XC_ETXTBSY 26
+#define XC_EROFS 30
+void xc_txt_learn(long fd);
+void xc_txt_enter(long pid);
+void xc_txt_leave(void);
+int xc_txt_writes(long flags);
+long xc_txt_open(long dirfd, const char *path, long flags, long mode);
+extern const unsigned char xc_open_writes[512];
 
 /* loader.c */
 XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,

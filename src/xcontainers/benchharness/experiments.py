@@ -36,12 +36,13 @@ SYSCALL_SOURCE = os.path.join(REPO, "bench", "syscall_bench.c")
 GUEST_BIN = "/bin/syscall_bench"
 OPS = ["getppid", "getpid", "trapsite", "gettid", "getrandom", "uname", "write1", "read1", "openclose", "stat", "pipe", "fork", "forkexec"]
 # Not run by default: the calls the exokernel interface translates (bench/syscalls.py --ops).
-EXTRA_OPS = ["fstat", "pread1", "readv1", "epollwait0", "unixdgram", "rawclock"]
+EXTRA_OPS = ["fstat", "pread1", "readv1", "epollwait0", "unixdgram", "rawclock", "openwrite"]
 # Rough ns per op in a plain container, only to size the calibration round.
 EST_NS = {"getppid": 1000, "getpid": 1000, "trapsite": 1000, "gettid": 1000, "getrandom": 1000, "uname": 1500,
           "write1": 1000, "read1": 1000, "openclose": 3000,
           "stat": 2000, "pipe": 10000, "fork": 150_000, "forkexec": 600_000,
-          "fstat": 1000, "pread1": 1000, "readv1": 1000, "epollwait0": 1000, "unixdgram": 3000, "rawclock": 1000}
+          "fstat": 1000, "pread1": 1000, "readv1": 1000, "epollwait0": 1000, "unixdgram": 3000, "rawclock": 1000,
+          "openwrite": 3000}
 EST_FACTOR = {"native": 1, "runc": 1, "runc-seccomp": 1, "crun": 1, "xc-nolibos": 1, "xc": 6, "runsc": 40, "uml": 40}
 N_MIN, N_MAX = 5, 5_000_000
 
