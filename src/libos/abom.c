@@ -1076,7 +1076,7 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)
  *     ff 25 00 00 00 00   jmp *0(%rip)           to the gate, whose `syscall` the
  *     GG GG GG GG GG GG GG GG                    filter allows; it jumps back to site+2
- *     8b 0e               mov (%rsi),%ecx        openat, newfstatat: a path that
+ *     8b 0e               mov (%rsi),%ecx        openat: a path that
  *     8d 89 d1 8f 90 90   lea -"/pro"(%rcx),%ecx starts "/pro" or "/dev" is the
  *     e3 XX               jrcxz full             LibOS's to look at (its own fds,
  *     8b 0e ... 8d 89 -"/dev" ... e3 XX          /proc/self/exe); a fault on the

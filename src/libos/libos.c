@@ -406,9 +406,47 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
+/* The stat family through statx: the host keeps one call for both.  Linux's
+ * newfstatat is vfs_fstatat: with AT_EMPTY_PATH and an empty (or NULL) path
+ * on an fd it is vfs_fstat, which ignores the other flags; else vfs_statx
+ * with AT_NO_AUTOMOUNT added, for STATX_BASIC_STATS, where both sync flags
+ * together are not refused (statx refuses them): they are FORCE_SYNC here,
+ * which wins over DONT_SYNC in the filesystems that read them (nfs, fuse).
+ * cp_new_stat and cp_statx copy the same kstat; struct stat's dev numbers
+ * are new_encode_dev of statx's major and minor.  A statbuf Linux cannot
+ * write is EFAULT after the lookup, as here. */
+static uint64_t new_encode_dev(uint32_t major, uint32_t minor)
+{
+    return (minor & 0xffU) | (major << 8) | ((uint64_t)(minor & ~0xffU) << 12);
+}
+
+static long stat_via_statx(long dfd, const char *path, void *statbuf, long flags)
+{
+    int f = (int)flags;
+    char c = 1;
+    if ((f & AT_EMPTY_PATH) && (int)dfd >= 0 && (!path || (xc_user_copy(&c, path, 1) == 0 && !c)))
+        f = AT_EMPTY_PATH; /* vfs_fstat */
+    else if ((f & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
+        f = (f & ~AT_STATX_DONT_SYNC) | AT_NO_AUTOMOUNT;
+    else
+        f |= AT_NO_AUTOMOUNT;
+    struct xc_statx x;
+    long r = H5(__NR_statx, dfd, path, f, XC_STATX_BASIC_STATS, &x);
+    if (r < 0)
+        return r;
+    struct xc_stat st = {
+        .dev = new_encode_dev(x.dev_major, x.dev_minor), .ino = x.ino, .nlink = x.nlink,
+        .mode = x.mode, .uid = x.uid, .gid = x.gid, .rdev = new_encode_dev(x.rdev_major, x.rdev_minor),
+        .size = (int64_t)x.size, .blksize = x.blksize, .blocks = (int64_t)x.blocks,
+        .atime = (uint64_t)x.atime.sec, .atime_nsec = x.atime.nsec,
+        .mtime = (uint64_t)x.mtime.sec, .mtime_nsec = x.mtime.nsec,
+        .ctime = (uint64_t)x.ctime.sec, .ctime_nsec = x.ctime.nsec,
+    };
+    return xc_user_copy(statbuf, &st, sizeof st);
+}
+
 /* newfstatat: /proc/self/exe is the program.  (stat, lstat, fstat reach it
- * too; a patched site of newfstatat whose path starts neither "/pro" nor
- * "/dev" goes to the host from a direct gate, xc_direct_fds.) */
+ * too.) */
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -416,7 +454,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
     char h[PATH_HEAD];
     if (!((int)a[3] & AT_SYMLINK_NOFOLLOW))
         p = host_path(h, p);
-    return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
+    return stat_via_statx(a[0], p, (void *)a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -429,13 +467,13 @@ static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    return H4(__NR_newfstatat, AT_FDCWD, host_path(h, (const char *)a[0]), a[1], 0);
+    return stat_via_statx(AT_FDCWD, host_path(h, (const char *)a[0]), (void *)a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    return stat_via_statx(AT_FDCWD, (const char *)a[0], (void *)a[1], AT_SYMLINK_NOFOLLOW);
 }
 
 /* fstat takes an unsigned fd: a negative one is no open file, where
@@ -445,7 +483,15 @@ static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if ((int)a[0] < 0)
         return -XC_EBADF;
-    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
+    return stat_via_statx(a[0], "", (void *)a[1], AT_EMPTY_PATH);
+}
+
+/* fdatasync as fsync: the same checks and errors (vfs_fsync_range), the
+ * file's metadata flushed as well. */
+static long sys_fdatasync(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H1(__NR_fsync, a[0]);
 }
 
 static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
@@ -2452,9 +2498,9 @@ int xc_direct_fds(long nr)
         return -1;
     if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
-    /* openat and newfstatat look only at paths that start "/proc" or "/dev"
+    /* openat looks only at paths that start "/proc" or "/dev"
      * (is_proc_self_exe, is_libos_fd_path): others may go direct */
-    if (nr == __NR_openat || nr == __NR_newfstatat)
+    if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;

@@ -60,6 +60,19 @@ struct xc_statx {
     uint64_t rest[14];
 };
 _Static_assert(sizeof(struct xc_statx) == 256, "struct statx");
+#define AT_STATX_FORCE_SYNC 0x2000
+
+/* struct stat of x86-64 (newfstatat, stat, fstat, lstat), which the LibOS
+ * fills from a struct statx (libos.c, stat_via_statx). */
+struct xc_stat {
+    uint64_t dev, ino, nlink;
+    uint32_t mode, uid, gid, pad0;
+    uint64_t rdev;
+    int64_t size, blksize, blocks;
+    uint64_t atime, atime_nsec, mtime, mtime_nsec, ctime, ctime_nsec;
+    int64_t unused[3];
+};
+_Static_assert(sizeof(struct xc_stat) == 144, "struct stat");
 
 /* signals and sigaction */
 #define XC_SIGSYS 31
