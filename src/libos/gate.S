@@ -159,6 +159,41 @@ xc_abom_entry:
     ret
 
 /*
+ * The direct path of a patched newfstatat site (abom.c, put_direct): the
+ * trampoline checked the fd and the path's start, stepped over the red zone
+ * and called here through xc_abom_stat_slot with the program's arguments
+ * (rdi dfd, rsi path, rdx statbuf, r10 flags).  xc_stat_direct (libos.c)
+ * answers through statx.  As xc_abom_entry: every register but rax, rcx and
+ * r11 kept, and the flags; no dispatch, no table.
+ */
+    .globl xc_abom_stat_entry
+    .type xc_abom_stat_entry, @function
+xc_abom_stat_entry:
+    pushfq
+    cld
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %rbx
+    mov %rsp, %rbx
+    and $-16, %rsp
+    mov %r10, %rcx              /* flags, the 4th C argument */
+    call xc_stat_direct
+    mov %rbx, %rsp
+    pop %rbx
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    popfq
+    ret
+
+/*
  * The entry of sites `xc abom patch` rewrote on disk: the site's
  * `call *XC_ABOM_TABLE+8*nr` came through the number's stub, which did
  * `mov $nr,%eax` and jumped here.  The call's return address is the only

@@ -445,6 +445,13 @@ static long stat_via_statx(long dfd, const char *path, void *statbuf, long flags
     return xc_user_copy(statbuf, &st, sizeof st);
 }
 
+/* A patched newfstatat site whose fd is not the LibOS's and whose path
+ * starts neither "/pro" nor "/dev" (put_direct, abom.c): no dispatch. */
+long xc_stat_direct(long dfd, const char *path, void *statbuf, long flags)
+{
+    return stat_via_statx(dfd, path, statbuf, flags);
+}
+
 /* newfstatat: /proc/self/exe is the program.  (stat, lstat, fstat reach it
  * too.) */
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
@@ -635,6 +642,75 @@ AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+
+/* access_ok of x86-64 for a buffer the kernel clamps to MAX_RW_COUNT first
+ * (import_ubuf): its end may not pass TASK_SIZE_MAX, 2^47 less a page, or
+ * with 5-level paging 2^56 less a page (then, and only then, the kernel
+ * honours a mapping hint above 2^47: asked only for an end between the two). */
+#define MAX_RW_COUNT 0x7ffff000UL
+static int user_range_ok(unsigned long p, unsigned long n)
+{
+    unsigned long end = p + n;
+    if (end < p || end > (1UL << 56) - 4096)
+        return 0;
+    if (end <= (1UL << 47) - 4096)
+        return 1;
+    long m = H6(__NR_mmap, 1UL << 48, 4096, 0 /* PROT_NONE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+    if (m < 0)
+        return 0;
+    H2(__NR_munmap, m, 4096);
+    return (unsigned long)m >= (1UL << 47);
+}
+
+/* recvfrom through recvmsg with a one-entry iovec and, if the program asked
+ * for the address, a sockaddr_storage of the LibOS's.  What differs is made
+ * as __sys_recvfrom does it: the buffer is checked before the fd (EFAULT
+ * before EBADF and ENOTSOCK), its length clamped to MAX_RW_COUNT (recvmsg
+ * would refuse a negative one), MSG_CMSG_COMPAT not passed (recvmsg refuses
+ * it; with no control buffer it means nothing), and the address copied out
+ * as move_addr_to_user does: *addrlen read after the data was taken (EFAULT),
+ * a negative one EINVAL, at most the address's length copied, then its full
+ * length written back.  (recvmsg always gives the protocol a place for the
+ * address; only a host's cgroup BPF recvmsg hook could see that.) */
+struct xc_iovec {
+    void *base;
+    unsigned long len;
+};
+struct xc_msghdr {
+    void *name;
+    int namelen;
+    struct xc_iovec *iov;
+    unsigned long iovlen;
+    void *control;
+    unsigned long controllen;
+    int flags;
+};
+
+static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    unsigned long len = (unsigned long)a[2] > MAX_RW_COUNT ? MAX_RW_COUNT : (unsigned long)a[2];
+    struct xc_iovec iov = {(void *)a[1], len};
+    uint64_t name[16]; /* struct sockaddr_storage */
+    struct xc_msghdr m = {a[4] ? name : 0, a[4] ? (int)sizeof name : 0, &iov, 1, 0, 0, 0};
+    long r = H3(__NR_recvmsg, a[0], &m, (unsigned int)a[3] & ~0x80000000U /* MSG_CMSG_COMPAT */);
+    if ((r == -XC_EBADF || r == -XC_ENOTSOCK) && !user_range_ok((unsigned long)a[1], len))
+        return -XC_EFAULT;
+    if (r < 0 || !a[4])
+        return r;
+    int ulen, klen = m.namelen;
+    if (xc_user_copy(&ulen, (const void *)a[5], sizeof ulen) < 0)
+        return -XC_EFAULT;
+    if (ulen > klen)
+        ulen = klen;
+    if (ulen < 0)
+        return -XC_EINVAL;
+    if (ulen && xc_user_copy((void *)a[4], name, (unsigned long)ulen) < 0)
+        return -XC_EFAULT;
+    if (xc_user_copy((void *)a[5], &klen, sizeof klen) < 0)
+        return -XC_EFAULT;
+    return r;
+}
 
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
@@ -2502,6 +2578,10 @@ int xc_direct_fds(long nr)
      * (is_proc_self_exe, is_libos_fd_path): others may go direct */
     if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1;
+    /* newfstatat is statx and a conversion: xc_stat_direct, called from the
+     * trampoline through xc_abom_stat_entry (gate.S) */
+    if (nr == __NR_newfstatat)
+        return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_STAT;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;
     return fd_args[nr];

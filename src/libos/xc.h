@@ -25,7 +25,7 @@
 enum {
     XC_EPERM = 1, XC_ENOENT = 2, XC_ESRCH = 3, XC_EINTR = 4, XC_EIO = 5, XC_E2BIG = 7,
     XC_ENOEXEC = 8, XC_EBADF = 9, XC_ENOMEM = 12, XC_EACCES = 13, XC_EFAULT = 14,
-    XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40,
+    XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40, XC_ENOTSOCK = 88,
 };
 
 /* System calls newer than the build machine's headers may be (asm/unistd.h). */
@@ -214,6 +214,8 @@ void xc_abom_fork_end(void);
 void xc_abom_threads(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 #define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
+#define XC_DIRECT_STAT 0x200  /* xc_direct_fds: served by xc_stat_direct (newfstatat through statx) */
+long xc_stat_direct(long dfd, const char *path, void *statbuf, long flags);
 int xc_direct_fds(long nr);
 unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
