@@ -424,7 +424,10 @@ static long stat_via_statx(long dfd, const char *path, void *statbuf, long flags
 {
     int f = (int)flags;
     char c = 1;
-    if ((f & AT_EMPTY_PATH) && (int)dfd >= 0 && (!path || (xc_user_copy(&c, path, 1) == 0 && !c)))
+    /* (with no flags but these, statx of an fd and an empty path is vfs_fstat
+     * already: the path need not be read, as for glibc's fstat) */
+    int plain = !(f & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT));
+    if (!plain && (f & AT_EMPTY_PATH) && (int)dfd >= 0 && (!path || (xc_user_copy(&c, path, 1) == 0 && !c)))
         f = AT_EMPTY_PATH; /* vfs_fstat */
     else if ((f & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
         f = (f & ~AT_STATX_DONT_SYNC) | AT_NO_AUTOMOUNT;
