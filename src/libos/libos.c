@@ -437,15 +437,27 @@ static long stat_via_statx(long dfd, const char *path, void *statbuf, long flags
     long r = H5(__NR_statx, dfd, path, f, XC_STATX_BASIC_STATS, &x);
     if (r < 0)
         return r;
-    struct xc_stat st = {
-        .dev = new_encode_dev(x.dev_major, x.dev_minor), .ino = x.ino, .nlink = x.nlink,
-        .mode = x.mode, .uid = x.uid, .gid = x.gid, .rdev = new_encode_dev(x.rdev_major, x.rdev_minor),
-        .size = (int64_t)x.size, .blksize = x.blksize, .blocks = (int64_t)x.blocks,
-        .atime = (uint64_t)x.atime.sec, .atime_nsec = x.atime.nsec,
-        .mtime = (uint64_t)x.mtime.sec, .mtime_nsec = x.mtime.nsec,
-        .ctime = (uint64_t)x.ctime.sec, .ctime_nsec = x.ctime.nsec,
-    };
-    return xc_user_copy(statbuf, &st, sizeof st);
+    /* every field stored once (no zeroing pass first), copied out by quadwords */
+    uint64_t st[sizeof(struct xc_stat) / 8];
+    st[0] = new_encode_dev(x.dev_major, x.dev_minor);
+    st[1] = x.ino;
+    st[2] = x.nlink;
+    st[3] = x.mode | (uint64_t)x.uid << 32; /* st_mode, st_uid */
+    st[4] = x.gid;                           /* st_gid, __pad0 */
+    st[5] = new_encode_dev(x.rdev_major, x.rdev_minor);
+    st[6] = x.size;
+    st[7] = x.blksize;
+    st[8] = x.blocks;
+    st[9] = (uint64_t)x.atime.sec;
+    st[10] = x.atime.nsec;
+    st[11] = (uint64_t)x.mtime.sec;
+    st[12] = x.mtime.nsec;
+    st[13] = (uint64_t)x.ctime.sec;
+    st[14] = x.ctime.nsec;
+    st[15] = st[16] = st[17] = 0;
+    _Static_assert(offsetof(struct xc_stat, uid) == 28 && offsetof(struct xc_stat, atime) == 72 &&
+                   offsetof(struct xc_stat, unused) == 120, "struct stat's layout");
+    return xc_user_copy8(statbuf, st, sizeof st / 8);
 }
 
 /* A patched newfstatat site whose fd is not the LibOS's and whose path

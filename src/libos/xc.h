@@ -197,6 +197,7 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
 /* gate.S: the program's memory, read or written by the LibOS; -XC_EFAULT where
  * Linux would answer EFAULT (xc_fault_handler resumes them) */
 long xc_user_copy(void *dst, const void *src, unsigned long n);
+long xc_user_copy8(void *dst, const void *src, unsigned long nq);
 long xc_user_strcpy(char *dst, const char *src, unsigned long max);
 void xc_seal(void);
 void xc_unseal(void);
