@@ -29,7 +29,7 @@ Like bench/spawn.py, everything runs in a private mount namespace without the
 cgroup2 mount at /sys/fs/cgroup/unified, so crun accepts the host's cgroup
 layout (DESIGN-NOTES §6); every runtime sees the same view.
 
-    bench/syscalls.py [-n REPS] [--quick] [--runtimes native,runc,...]
+    bench/syscalls.py [-n REPS] [--quick] [--runtimes native,runc,...,xc@/other/tree]
                       [--ops getppid,...] [--target SECONDS] [--json FILE]
 
 An A/B between builds: --runtimes runc,xc@OTHER_TREE,xc (OTHER_TREE's
@@ -126,9 +126,9 @@ def main() -> None:
     target = a.target if a.target is not None else (0.1 if a.quick else 0.4)
     rts = [x for x in a.runtimes.split(",") if x]
     ops = [x for x in a.ops.split(",") if x]
-    # (xc, xc-trap, xc-nolibos also as NAME@TREE: another tree's build, for an A/B)
-    bad = [x for x in rts if x not in RUNTIMES and not (x.partition("@")[2] and x.startswith("xc"))] + \
-        [x for x in ops if x not in OPS + EXTRA_OPS]
+    # xc, xc-trap and xc-nolibos also as NAME@TREE: another tree's build, side by side (an A/B)
+    bad = [x for x in rts if x.partition("@")[0] not in RUNTIMES or ("@" in x and not x.startswith("xc"))]
+    bad += [x for x in ops if x not in OPS + EXTRA_OPS]
     if bad or reps < 1 or target <= 0:
         ap.error(f"unknown runtime or op: {', '.join(bad)}" if bad else "--reps and --target must be > 0")
     command = " ".join(["bench/syscalls.py", *sys.argv[1:]])

@@ -19,7 +19,7 @@ from conftest import ROOT
 
 from xcontainers import libos
 
-INTERFACE_MAX = 145
+INTERFACE_MAX = 142
 
 CHECKS = {"ANY", "CLONE", "PRCTL", "EXEC_LIBOS", "ARCH_PRCTL", "IOCTL", "FCNTL", "SOCKET", "MMAP", "MPROTECT",
           "NOT_LIBOS", "MREMAP", "CLOSE", "DUP3", "CLOSE_RANGE"}

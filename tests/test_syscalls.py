@@ -49,7 +49,7 @@ CASES = [
     "sig_info", "sig_mask", "sigaltstack", "sig_sync", "sigchld", "eintr", "sig_nested",
     "sigsuspend", "signalfd", "thread_signals",
     "file_io", "dirs", "fd_ops", "pipes", "unix_sockets", "tcp", "udp", "epoll", "poll_select",
-    "mmap", "mmap_fork", "futex", "errnos", "efault", "tid", "translated", "proc_self", "raw_sites",
+    "mmap", "mmap_fork", "futex", "errnos", "efault", "tid", "translated", "composed", "proc_self", "raw_sites",
     # each of these holds one fact the X-LibOS knowingly differs on (below),
     # kept apart so that the cases above stay strict
     "vfork_shared_memory", "proc_cmdline", "sigsys_app", "app_seccomp",

@@ -88,9 +88,10 @@
 #define MAX_HELD 256
 #define MAX_GUARDS 256
 
-extern void xc_abom_entry(void);
-/* The absolute address the trampolines call through (must be below 2 GiB). */
+extern void xc_abom_entry(void), xc_abom_stat_entry(void);
+/* The absolute addresses the trampolines call through (must be below 2 GiB). */
 const uint64_t xc_abom_entry_slot = (uint64_t)xc_abom_entry;
+const uint64_t xc_abom_stat_slot = (uint64_t)xc_abom_stat_entry;
 
 struct tramp_page {
     unsigned long base;
@@ -1080,7 +1081,7 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)
  *     ff 25 00 00 00 00   jmp *0(%rip)           to the gate, whose `syscall` the
  *     GG GG GG GG GG GG GG GG                    filter allows; it jumps back to site+2
- *     8b 0e               mov (%rsi),%ecx        openat, newfstatat: a path that
+ *     8b 0e               mov (%rsi),%ecx        openat: a path that
  *     8d 89 d1 8f 90 90   lea -"/pro"(%rcx),%ecx starts "/pro" or "/dev" is the
  *     e3 XX               jrcxz full             LibOS's to look at (its own fds,
  *     8b 0e ... 8d 89 -"/dev" ... e3 XX          /proc/self/exe); a fault on the
@@ -1091,6 +1092,13 @@ static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
  *     0f b6 ce            movzbl %dh,%ecx        LibOS's to look at (running.c); T
  *     0f b6 89 TT+256 ... movzbl T+256(%rcx),%ecx is xc_open_writes, 0 where
  *     e3 XX               jrcxz full             they do
+ *
+ * newfstatat (XC_DIRECT_STAT), which is statx and a conversion, calls in
+ * instead of the `mov` and the jump to a gate:
+ *     48 8d 64 24 80            lea -0x80(%rsp),%rsp    the red zone
+ *     ff 14 25 SS SS SS SS      call *xc_abom_stat_slot  xc_abom_stat_entry (gate.S)
+ *     48 8d a4 24 80 00 00 00   lea 0x80(%rsp),%rsp
+ *     e9 RR RR RR RR            jmp site+2
  * full: the full trampoline.  jrcxz reads rcx whole; writing ecx cleared its
  * upper half, and an fd is an int, so only the low halves are compared. */
 static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned long back)
@@ -1101,7 +1109,8 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
         n_fds += (fds >> i) & 1;
     int path = fds >= 0 && (fds & XC_DIRECT_PATH1);
     int open2 = fds >= 0 && (fds & XC_DIRECT_OPEN2);
-    if (fds < 0 || n_fds > (path ? 1 : 2) || st->n_direct >= XC_GATE_DIRECT ||
+    int stat = fds >= 0 && (fds & XC_DIRECT_STAT);
+    if (fds < 0 || n_fds > (path ? 1 : 2) || (!stat && st->n_direct >= XC_GATE_DIRECT) ||
         (path && st->n_guards + 2 > MAX_GUARDS))
         return t; /* (TRAMP_SIZE has room for two fd arguments, or one and a path) */
     unsigned char *jr[9], *guard[2];
@@ -1156,21 +1165,37 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     }
     if (xc_stats)
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
-    if (!jump) {
-        t[0] = 0xb8;
-        put32(t + 1, (uint32_t)nr);
+    if (stat) {
+        static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
+        static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
+        xc_memcpy(t, lea_down, 5);
         t += 5;
+        t[0] = 0xff; /* call *abs32 */
+        t[1] = 0x14;
+        t[2] = 0x25;
+        put32(t + 3, (uint32_t)(unsigned long)&xc_abom_stat_slot);
+        t += 7;
+        xc_memcpy(t, lea_up, 8);
+        t += 8;
+        put_jmp(t, back);
+        t += 5;
+    } else {
+        if (!jump) {
+            t[0] = 0xb8;
+            put32(t + 1, (uint32_t)nr);
+            t += 5;
+        }
+        unsigned int g = st->n_direct++;
+        unsigned long gate = (unsigned long)xc_gate_direct + 8UL * g;
+        xc_gate_back[g] = back;
+        t[0] = 0xff;
+        t[1] = 0x25;
+        put32(t + 2, 0);
+        t += 6;
+        for (int i = 0; i < 8; i++)
+            t[i] = (unsigned char)(gate >> (8 * i));
+        t += 8;
     }
-    unsigned int g = st->n_direct++;
-    unsigned long gate = (unsigned long)xc_gate_direct + 8UL * g;
-    xc_gate_back[g] = back;
-    t[0] = 0xff;
-    t[1] = 0x25;
-    put32(t + 2, 0);
-    t += 6;
-    for (int i = 0; i < 8; i++)
-        t[i] = (unsigned char)(gate >> (8 * i));
-    t += 8;
     for (int i = 0; i < n; i++)
         *jr[i] = (unsigned char)(t - (jr[i] + 1));
     for (int k = 0; path && k < 2; k++) {

@@ -162,6 +162,41 @@ xc_abom_entry:
     ret
 
 /*
+ * The direct path of a patched newfstatat site (abom.c, put_direct): the
+ * trampoline checked the fd and the path's start, stepped over the red zone
+ * and called here through xc_abom_stat_slot with the program's arguments
+ * (rdi dfd, rsi path, rdx statbuf, r10 flags).  xc_stat_direct (libos.c)
+ * answers through statx.  As xc_abom_entry: every register but rax, rcx and
+ * r11 kept, and the flags; no dispatch, no table.
+ */
+    .globl xc_abom_stat_entry
+    .type xc_abom_stat_entry, @function
+xc_abom_stat_entry:
+    pushfq
+    cld
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %rbx
+    mov %rsp, %rbx
+    and $-16, %rsp
+    mov %r10, %rcx              /* flags, the 4th C argument */
+    call xc_stat_direct
+    mov %rbx, %rsp
+    pop %rbx
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    popfq
+    ret
+
+/*
  * The entry of sites `xc abom patch` rewrote on disk: the site's
  * `call *XC_ABOM_TABLE+8*nr` came through the number's stub, which did
  * `mov $nr,%eax` and jumped here.  The call's return address is the only
@@ -199,6 +234,20 @@ xc_user_begin:
 xc_user_copy:
     mov %rdx, %rcx
     rep movsb
+    xor %eax, %eax
+    ret
+/* long xc_user_copy8(void *dst, const void *src, unsigned long nq): nq
+ * quadwords, 0 or -EFAULT; for small copies on hot paths (a struct stat),
+ * where rep movs's start-up costs more than the copy */
+    .globl xc_user_copy8
+    .type xc_user_copy8, @function
+xc_user_copy8:
+    xor %eax, %eax
+1:  mov (%rsi,%rax,8), %rcx
+    mov %rcx, (%rdi,%rax,8)
+    inc %rax
+    cmp %rdx, %rax
+    jb 1b
     xor %eax, %eax
     ret
 /* long xc_user_strcpy(char *dst, const char *src, unsigned long max): the

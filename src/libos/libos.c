@@ -414,9 +414,69 @@ static long sys_openat(long nr, const long *a, struct xc_ucontext *uc)
     return H4(__NR_openat, a[0], p, a[2], a[3]);
 }
 
+/* The stat family through statx: the host keeps one call for both.  Linux's
+ * newfstatat is vfs_fstatat: with AT_EMPTY_PATH and an empty (or NULL) path
+ * on an fd it is vfs_fstat, which ignores the other flags; else vfs_statx
+ * with AT_NO_AUTOMOUNT added, for STATX_BASIC_STATS, where both sync flags
+ * together are not refused (statx refuses them): they are FORCE_SYNC here,
+ * which wins over DONT_SYNC in the filesystems that read them (nfs, fuse).
+ * cp_new_stat and cp_statx copy the same kstat; struct stat's dev numbers
+ * are new_encode_dev of statx's major and minor.  A statbuf Linux cannot
+ * write is EFAULT after the lookup, as here. */
+static uint64_t new_encode_dev(uint32_t major, uint32_t minor)
+{
+    return (minor & 0xffU) | (major << 8) | ((uint64_t)(minor & ~0xffU) << 12);
+}
+
+static long stat_via_statx(long dfd, const char *path, void *statbuf, long flags)
+{
+    int f = (int)flags;
+    char c = 1;
+    /* (with no flags but these, statx of an fd and an empty path is vfs_fstat
+     * already: the path need not be read, as for glibc's fstat) */
+    int plain = !(f & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT));
+    if (!plain && (f & AT_EMPTY_PATH) && (int)dfd >= 0 && (!path || (xc_user_copy(&c, path, 1) == 0 && !c)))
+        f = AT_EMPTY_PATH; /* vfs_fstat */
+    else if ((f & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE)
+        f = (f & ~AT_STATX_DONT_SYNC) | AT_NO_AUTOMOUNT;
+    else
+        f |= AT_NO_AUTOMOUNT;
+    struct xc_statx x;
+    long r = H5(__NR_statx, dfd, path, f, XC_STATX_BASIC_STATS, &x);
+    if (r < 0)
+        return r;
+    /* every field stored once (no zeroing pass first), copied out by quadwords */
+    uint64_t st[sizeof(struct xc_stat) / 8];
+    st[0] = new_encode_dev(x.dev_major, x.dev_minor);
+    st[1] = x.ino;
+    st[2] = x.nlink;
+    st[3] = x.mode | (uint64_t)x.uid << 32; /* st_mode, st_uid */
+    st[4] = x.gid;                           /* st_gid, __pad0 */
+    st[5] = new_encode_dev(x.rdev_major, x.rdev_minor);
+    st[6] = x.size;
+    st[7] = x.blksize;
+    st[8] = x.blocks;
+    st[9] = (uint64_t)x.atime.sec;
+    st[10] = x.atime.nsec;
+    st[11] = (uint64_t)x.mtime.sec;
+    st[12] = x.mtime.nsec;
+    st[13] = (uint64_t)x.ctime.sec;
+    st[14] = x.ctime.nsec;
+    st[15] = st[16] = st[17] = 0;
+    _Static_assert(offsetof(struct xc_stat, uid) == 28 && offsetof(struct xc_stat, atime) == 72 &&
+                   offsetof(struct xc_stat, unused) == 120, "struct stat's layout");
+    return xc_user_copy8(statbuf, st, sizeof st / 8);
+}
+
+/* A patched newfstatat site whose fd is not the LibOS's and whose path
+ * starts neither "/pro" nor "/dev" (put_direct, abom.c): no dispatch. */
+long xc_stat_direct(long dfd, const char *path, void *statbuf, long flags)
+{
+    return stat_via_statx(dfd, path, statbuf, flags);
+}
+
 /* newfstatat: /proc/self/exe is the program.  (stat, lstat, fstat reach it
- * too; a patched site of newfstatat whose path starts neither "/pro" nor
- * "/dev" goes to the host from a direct gate, xc_direct_fds.) */
+ * too.) */
 static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
@@ -424,7 +484,7 @@ static long sys_newfstatat(long nr, const long *a, struct xc_ucontext *uc)
     char h[PATH_HEAD];
     if (!((int)a[3] & AT_SYMLINK_NOFOLLOW))
         p = host_path(h, p);
-    return H4(__NR_newfstatat, a[0], p, a[2], a[3]);
+    return stat_via_statx(a[0], p, (void *)a[2], a[3]);
 }
 
 static long sys_creat(long nr, const long *a, struct xc_ucontext *uc)
@@ -437,13 +497,13 @@ static long sys_stat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     char h[PATH_HEAD];
-    return H4(__NR_newfstatat, AT_FDCWD, host_path(h, (const char *)a[0]), a[1], 0);
+    return stat_via_statx(AT_FDCWD, host_path(h, (const char *)a[0]), (void *)a[1], 0);
 }
 
 static long sys_lstat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
-    return H4(__NR_newfstatat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    return stat_via_statx(AT_FDCWD, (const char *)a[0], (void *)a[1], AT_SYMLINK_NOFOLLOW);
 }
 
 /* fstat takes an unsigned fd: a negative one is no open file, where
@@ -453,7 +513,15 @@ static long sys_fstat(long nr, const long *a, struct xc_ucontext *uc)
     (void)nr, (void)uc;
     if ((int)a[0] < 0)
         return -XC_EBADF;
-    return H4(__NR_newfstatat, a[0], "", a[1], AT_EMPTY_PATH);
+    return stat_via_statx(a[0], "", (void *)a[1], AT_EMPTY_PATH);
+}
+
+/* fdatasync as fsync: the same checks and errors (vfs_fsync_range), the
+ * file's metadata flushed as well. */
+static long sys_fdatasync(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    return H1(__NR_fsync, a[0]);
 }
 
 static long sys_access(long nr, const long *a, struct xc_ucontext *uc)
@@ -597,6 +665,75 @@ AT2(chown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], 0)
 AT2(lchown, H5, __NR_fchownat, AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW)
 AT2(mknod, H4, __NR_mknodat, AT_FDCWD, a[0], a[1], a[2])
 AT2(accept, H4, __NR_accept4, a[0], a[1], a[2], 0)
+
+/* access_ok of x86-64 for a buffer the kernel clamps to MAX_RW_COUNT first
+ * (import_ubuf): its end may not pass TASK_SIZE_MAX, 2^47 less a page, or
+ * with 5-level paging 2^56 less a page (then, and only then, the kernel
+ * honours a mapping hint above 2^47: asked only for an end between the two). */
+#define MAX_RW_COUNT 0x7ffff000UL
+static int user_range_ok(unsigned long p, unsigned long n)
+{
+    unsigned long end = p + n;
+    if (end < p || end > (1UL << 56) - 4096)
+        return 0;
+    if (end <= (1UL << 47) - 4096)
+        return 1;
+    long m = H6(__NR_mmap, 1UL << 48, 4096, 0 /* PROT_NONE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0);
+    if (m < 0)
+        return 0;
+    H2(__NR_munmap, m, 4096);
+    return (unsigned long)m >= (1UL << 47);
+}
+
+/* recvfrom through recvmsg with a one-entry iovec and, if the program asked
+ * for the address, a sockaddr_storage of the LibOS's.  What differs is made
+ * as __sys_recvfrom does it: the buffer is checked before the fd (EFAULT
+ * before EBADF and ENOTSOCK), its length clamped to MAX_RW_COUNT (recvmsg
+ * would refuse a negative one), MSG_CMSG_COMPAT not passed (recvmsg refuses
+ * it; with no control buffer it means nothing), and the address copied out
+ * as move_addr_to_user does: *addrlen read after the data was taken (EFAULT),
+ * a negative one EINVAL, at most the address's length copied, then its full
+ * length written back.  (recvmsg always gives the protocol a place for the
+ * address; only a host's cgroup BPF recvmsg hook could see that.) */
+struct xc_iovec {
+    void *base;
+    unsigned long len;
+};
+struct xc_msghdr {
+    void *name;
+    int namelen;
+    struct xc_iovec *iov;
+    unsigned long iovlen;
+    void *control;
+    unsigned long controllen;
+    int flags;
+};
+
+static long sys_recvfrom(long nr, const long *a, struct xc_ucontext *uc)
+{
+    (void)nr, (void)uc;
+    unsigned long len = (unsigned long)a[2] > MAX_RW_COUNT ? MAX_RW_COUNT : (unsigned long)a[2];
+    struct xc_iovec iov = {(void *)a[1], len};
+    uint64_t name[16]; /* struct sockaddr_storage */
+    struct xc_msghdr m = {a[4] ? name : 0, a[4] ? (int)sizeof name : 0, &iov, 1, 0, 0, 0};
+    long r = H3(__NR_recvmsg, a[0], &m, (unsigned int)a[3] & ~0x80000000U /* MSG_CMSG_COMPAT */);
+    if ((r == -XC_EBADF || r == -XC_ENOTSOCK) && !user_range_ok((unsigned long)a[1], len))
+        return -XC_EFAULT;
+    if (r < 0 || !a[4])
+        return r;
+    int ulen, klen = m.namelen;
+    if (xc_user_copy(&ulen, (const void *)a[5], sizeof ulen) < 0)
+        return -XC_EFAULT;
+    if (ulen > klen)
+        ulen = klen;
+    if (ulen < 0)
+        return -XC_EINVAL;
+    if (ulen && xc_user_copy((void *)a[4], name, (unsigned long)ulen) < 0)
+        return -XC_EFAULT;
+    if (xc_user_copy((void *)a[5], &klen, sizeof klen) < 0)
+        return -XC_EFAULT;
+    return r;
+}
 
 AT2(epoll_create, H1, __NR_epoll_create1, 0)
 AT2(eventfd, H2, __NR_eventfd2, a[0], 0)
@@ -2475,8 +2612,11 @@ int xc_direct_fds(long nr)
      * unless it asks for write access or O_TRUNC (running.c, ETXTBSY) */
     if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_OPEN2;
-    if (nr == __NR_newfstatat)
         return fd_args[nr] | XC_DIRECT_PATH1;
+    /* newfstatat is statx and a conversion: xc_stat_direct, called from the
+     * trampoline through xc_abom_stat_entry (gate.S) */
+    if (nr == __NR_newfstatat)
+        return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_STAT;
     if (how_of[nr] != FORWARD || table[nr] != forward)
         return -1;
     return fd_args[nr];

@@ -25,7 +25,7 @@
 enum {
     XC_EPERM = 1, XC_ENOENT = 2, XC_ESRCH = 3, XC_EINTR = 4, XC_EIO = 5, XC_E2BIG = 7,
     XC_ENOEXEC = 8, XC_EBADF = 9, XC_ENOMEM = 12, XC_EACCES = 13, XC_EFAULT = 14,
-    XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40,
+    XC_EINVAL = 22, XC_ENAMETOOLONG = 36, XC_ENOSYS = 38, XC_ELOOP = 40, XC_ENOTSOCK = 88,
 };
 
 /* System calls newer than the build machine's headers may be (asm/unistd.h). */
@@ -60,6 +60,19 @@ struct xc_statx {
     uint64_t rest[14];
 };
 _Static_assert(sizeof(struct xc_statx) == 256, "struct statx");
+#define AT_STATX_FORCE_SYNC 0x2000
+
+/* struct stat of x86-64 (newfstatat, stat, fstat, lstat), which the LibOS
+ * fills from a struct statx (libos.c, stat_via_statx). */
+struct xc_stat {
+    uint64_t dev, ino, nlink;
+    uint32_t mode, uid, gid, pad0;
+    uint64_t rdev;
+    int64_t size, blksize, blocks;
+    uint64_t atime, atime_nsec, mtime, mtime_nsec, ctime, ctime_nsec;
+    int64_t unused[3];
+};
+_Static_assert(sizeof(struct xc_stat) == 144, "struct stat");
 
 /* signals and sigaction */
 #define XC_SIGSYS 31
@@ -187,6 +200,7 @@ void xc_fault_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc
 /* gate.S: the program's memory, read or written by the LibOS; -XC_EFAULT where
  * Linux would answer EFAULT (xc_fault_handler resumes them) */
 long xc_user_copy(void *dst, const void *src, unsigned long n);
+long xc_user_copy8(void *dst, const void *src, unsigned long nq);
 long xc_user_strcpy(char *dst, const char *src, unsigned long max);
 void xc_seal(void);
 void xc_unseal(void);
@@ -205,6 +219,8 @@ void xc_abom_threads(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 #define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
 #define XC_DIRECT_OPEN2 0x200 /* ... and the third an open's flags (xc_open_writes) */
+#define XC_DIRECT_STAT 0x400  /* xc_direct_fds: served by xc_stat_direct (newfstatat through statx) */
+long xc_stat_direct(long dfd, const char *path, void *statbuf, long flags);
 int xc_direct_fds(long nr);
 unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
