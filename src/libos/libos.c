@@ -2600,7 +2600,8 @@ static long profiled(long nr, const long *a, struct xc_ucontext *uc, unsigned in
  * i), which the trampoline compares with the LibOS's own, and
  * XC_DIRECT_PATH1 if the second argument is a path the trampoline must look
  * at first, XC_DIRECT_OPEN2 if the third is an open's flags it must look at
- * (xc_open_writes); -1: not direct. */
+ * (xc_open_writes), XC_DIRECT_STAT if xc_stat_direct serves it; -1: not
+ * direct. */
 int xc_direct_fds(long nr)
 {
     if (nr < 0 || nr >= NR_MAX)
@@ -2612,7 +2613,6 @@ int xc_direct_fds(long nr)
      * unless it asks for write access or O_TRUNC (running.c, ETXTBSY) */
     if (nr == __NR_openat)
         return fd_args[nr] | XC_DIRECT_PATH1 | XC_DIRECT_OPEN2;
-        return fd_args[nr] | XC_DIRECT_PATH1;
     /* newfstatat is statx and a conversion: xc_stat_direct, called from the
      * trampoline through xc_abom_stat_entry (gate.S) */
     if (nr == __NR_newfstatat)
