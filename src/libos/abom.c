@@ -1612,11 +1612,17 @@ void xc_abom_try(long nr, unsigned long call_addr)
 /* The loader (sitecache.c): a site another process of the container had
  * rewritten, in a file mapped again, its bytes checked; the code is still
  * writable and no other thread runs.  The same trampoline as patch_mov's. */
-int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr)
+int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end)
 {
     if (!st)
         return -1;
-    unsigned long tramp = tramp_slot(mov);
+    unsigned long tramp = 0;
+    if (*room && *room + TRAMP_SIZE <= room_end && near(*room, mov) && near(*room + TRAMP_SIZE, mov)) {
+        tramp = *room; /* the rest of the code's last page (sitecache.c): no mapping of its own */
+        *room += TRAMP_SIZE;
+    } else {
+        tramp = tramp_slot(mov);
+    }
     if (!tramp)
         return -1;
     tramp_fill(tramp, nr, nr, sys + 2);

@@ -174,8 +174,15 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
             }
             if (zero)
                 xc_memset((void *)file_end, 0, PAGE_UP(file_end) - file_end);
-            if (sites)
-                xc_site_cache_opened(&sl, start, PAGE_UP(file_end), base + p->p_vaddr, file_end, prot);
+            if (sites) {
+                /* the rest of the last page is no other segment's (nor bss) */
+                int tail_free = p->p_memsz == p->p_filesz;
+                for (int j = 0; j < eh->e_phnum; j++)
+                    if (j != i && ph[j].p_type == PT_LOAD && PAGE_DOWN(base + ph[j].p_vaddr) < PAGE_UP(file_end) &&
+                        PAGE_UP(base + ph[j].p_vaddr + ph[j].p_memsz) > PAGE_DOWN(file_end))
+                        tail_free = 0;
+                xc_site_cache_opened(&sl, start, PAGE_UP(file_end), base + p->p_vaddr, file_end, prot, tail_free);
+            }
             else if (zero && !(prot & PROT_WRITE))
                 H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
             if ((prot & PROT_EXEC) && base + p->p_vaddr < code_lo)

@@ -27,7 +27,9 @@
  *      number, through a trampoline of its own as ABOM would, then makes
  *      the code read-only again (one mprotect, the mapping stays whole):
  *      the site never traps.  The written pages are private copies, as
- *      ABOM's rewrites are.
+ *      ABOM's rewrites are.  The trampolines go after the file's bytes in
+ *      the code's last page when no other segment shares that page (no
+ *      mapping of their own), else where ABOM puts its own.
  *
  * The table is data the LibOS verifies, never code: it is in memory every
  * process of the container can write, so an entry only names a place and
@@ -124,8 +126,9 @@ int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsi
 }
 
 void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
-                          unsigned long hi, int prot)
+                          unsigned long hi, int prot, int tail_free)
 {
+    sl->open[sl->n_open].room = tail_free ? (hi + 15) & ~15UL : 0;
     sl->open[sl->n_open].start = start;
     sl->open[sl->n_open].end = end;
     sl->open[sl->n_open].lo = lo;
@@ -161,7 +164,10 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
         if (s[0] != 0x0f || s[1] != 0x05 || le32(s - 4) != (uint32_t)nr ||
             (mov32 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
             continue;
-        if (xc_abom_patch_loaded(mov, sys, nr) == 0)
+        int j = 0;
+        while (!(mov >= sl->open[j].lo && sys + 2 <= sl->open[j].hi))
+            j++;
+        if (xc_abom_patch_loaded(mov, sys, nr, &sl->open[j].room, sl->open[j].end) == 0)
             __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);
     }
     for (int j = 0; j < sl->n_open; j++)

@@ -17,6 +17,8 @@ struct xc_site_load {
     struct {
         unsigned long start, end;      /* pages mapped writable for the rewrites */
         unsigned long lo, hi;          /* the file's bytes in them */
+        unsigned long room;            /* [room, end): the last page's bytes after the file's, no other
+                                          segment's: trampolines go there first (0: none) */
         int prot;                      /* the segment's own protection */
     } open[XC_SITE_LOAD_SEGS];
 };
@@ -28,7 +30,7 @@ struct xc_site_load {
 void xc_site_cache_lookup(long fd, struct xc_site_load *sl);
 int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsigned long filesz, int prot);
 void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
-                          unsigned long hi, int prot);
+                          unsigned long hi, int prot, int tail_free);
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi);
 
 /* ABOM (abom.c): a process's first trap at *sys*; 1: decide now and report
@@ -39,6 +41,6 @@ void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long
                           unsigned long bias, unsigned long ino);
 
 /* abom.c: rewrite a verified mov site at load (one thread, writable code); 0 or -1. */
-int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr);
+int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end);
 
 #endif
