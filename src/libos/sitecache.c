@@ -51,6 +51,13 @@
 
 #include <asm/unistd.h>
 
+#include <stddef.h>
+
+_Static_assert(offsetof(struct xc_stats, sites_from_cache) == 10640,
+               "struct xc_stats: STATS_SITES_FROM_CACHE_OFFSET (xcontainers/libos_abi.py)");
+_Static_assert(offsetof(struct xc_stats, site_cache) + sizeof(((struct xc_stats *)0)->site_cache) <= 3 * 4096,
+               "struct xc_stats: the site cache stays in the segment's third page, with the ring");
+
 /* A site is learnt once it has trapped in this many processes. */
 #define SITE_CACHE_LEARN 2
 
