@@ -20,7 +20,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 LIBOS_SOURCES = ["gate.S", "loader.c", "libos.c", "abom.c", "decode.c", "filter.c", "util.c", "vdso.c",
-                 "running.c"]
+                 "running.c", "sitecache.c"]
 LIBOS_CFLAGS = [
     "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
     "-ffreestanding", "-nostdlib", "-static", "-fno-pie", "-no-pie",

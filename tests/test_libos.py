@@ -368,6 +368,40 @@ def test_abom_rewrites_sites_and_keeps_their_meaning(xc, make_bundle, probe):
     assert "thread through a rewritten clone site: ok" in out, out
 
 
+def _probe_runs(xc, make_bundle, probe: Path, tmp_path: Path, name: str, script: str) -> dict:
+    """Run *script* under sh in a container holding the probe at /probe; its statistics."""
+    b = make_bundle(["/bin/sh", "-c", script], writable=True)
+    shutil.copy2(probe, b.path / "rootfs/probe")
+    b.config["annotations"] = {"org.xcontainers.libos.stats": str(tmp_path / f"{name}.json")}
+    b.write()
+    r = xc.run(b)
+    assert r.rc == 0, r.out + r.err
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_abom_site_cache_rewrites_known_sites_at_load(xc, make_bundle, probe, tmp_path):
+    """ABOM's site cache (sitecache.c): a site the probe's start-up trapped at in two processes
+    is decided once and recorded; every later exec of the same file has it rewritten by the
+    loader (no trap there), and a file changed since (here: its mtime) is not rewritten from
+    the stale entries."""
+    need_root()
+    runs = "; ".join(["/probe start-only"] * 6)
+    same = _probe_runs(xc, make_bundle, probe, tmp_path, "same", runs + "; true")
+    # Runs 1 and 2 trap and teach; runs 3 to 6 start with the recorded sites rewritten.
+    per_run = same["sites_from_cache"] // 4
+    assert per_run >= 3 and same["sites_from_cache"] == 4 * per_run, same
+    # glibc's set_tid_address and rseq at start are mov32 sites: they trapped in runs 1 and 2 only.
+    for name in ("set_tid_address", "rseq"):
+        assert same["traps"].get(name, 0) <= 3, (name, same["traps"])
+    stale = _probe_runs(xc, make_bundle, probe, tmp_path, "stale",
+                        "/probe start-only; /probe start-only; /probe start-only; touch /probe; "
+                        "/probe start-only; /probe start-only; true")
+    # Only run 3 was rewritten: the touched file is another file for the cache (runs 4 and 5
+    # trap and learn again), so its entries were not used.
+    assert stale["sites_from_cache"] == per_run, (stale, same)
+    assert stale["traps"].get("set_tid_address", 0) >= 4, stale["traps"]
+
+
 def test_abom_off_leaves_sites_alone(xc, make_bundle, probe):
     need_root()
     b = make_bundle(["/probe", "abom"], writable=True)

@@ -48,6 +48,8 @@
 #define XC_RW_ABOM_HEAD 2104
 /* Entries of the statistics segment's ring of fork children's sites. */
 #define XC_CHILD_SITES 64
+/* Entries of the statistics segment's cache of ABOM's site decisions. */
+#define XC_SITE_CACHE 100 /* (in the segment's third page, with the ring above) */
 #define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
 /* Entries of the statistics segment's table of running programs (running.c). */
 #define XC_TXT_MAX 128
@@ -108,6 +110,9 @@ struct xc_stats {
      * site | nr << 48), the parent's pid written last; 0: free. */
     uint64_t child_sites_next;
     uint64_t child_sites[XC_CHILD_SITES][2];
+    /* ABOM's site cache (sitecache.c): (file key, site | nr | count | state). */
+    uint64_t sites_from_cache;   /* sites the loader rewrote from it */
+    uint64_t site_cache[XC_SITE_CACHE][2];
     /* The programs the container's processes run, whose files Linux would
      * refuse to open for writing (ETXTBSY; running.c).  pid: 0 free,
      * XC_TXT_WRITING being filled, else the process running (dev, ino);

@@ -74,6 +74,7 @@
  * which xcontainers/abom.py's offline scan is tested against.
  */
 #include "xc.h"
+#include "sitecache.h"
 
 #include <asm/unistd.h>
 
@@ -1632,15 +1633,43 @@ void xc_abom_try(long nr, unsigned long call_addr)
     unsigned long sys = call_addr - 2;
     if (in_tramp_page(sys))
         return;
-    int traps = site_state(sys, 1, 0);
-    if (traps == 1)
+    int traps = site_state(sys, 1, 0), learn = 0;
+    if (traps == 1) {
         child_site(sys, nr);
-    if (traps == SITE_REFUSED || traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW) ||
-        !try_lock())
+        learn = xc_site_cache_trap(sys, nr); /* (sitecache.c: trapped in enough processes) */
+    }
+    if (traps == SITE_REFUSED ||
+        (!learn && traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW)) || !try_lock()) {
+        if (learn)
+            xc_site_cache_learnt(sys, nr, -1, 0, 0, 0, 0);
         return;
+    }
     struct object *o = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
     if (v >= 0)
         verdict(sys, nr, v, o);
+    if (learn)
+        xc_site_cache_learnt(sys, nr, v, o ? o->lo : 0, o ? o->hi : 0, o ? o->bias : 0, o ? o->ino : 0);
     unlock();
+}
+
+/* The loader (sitecache.c): a site another process of the container had
+ * rewritten, in a file mapped again, its bytes checked; the code is still
+ * writable and no other thread runs.  The same trampoline as patch_mov's. */
+int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end)
+{
+    if (!st)
+        return -1;
+    unsigned long tramp = 0;
+    if (*room && *room + TRAMP_SIZE <= room_end && near(*room, mov) && near(*room + TRAMP_SIZE, mov)) {
+        tramp = *room; /* the rest of the code's last page (sitecache.c): no mapping of its own */
+        *room += TRAMP_SIZE;
+    } else {
+        tramp = tramp_slot(mov);
+    }
+    if (!tramp)
+        return -1;
+    tramp_fill(tramp, nr, nr, sys + 2);
+    put_jmp((unsigned char *)mov, tramp); /* e9 rel32 over the mov */
+    return 0;
 }

@@ -15,6 +15,7 @@
  * AT_ENTRY, AT_BASE, AT_EXECFN; AT_RANDOM and the vDSO kept).
  */
 #include "xc.h"
+#include "sitecache.h"
 
 #include <asm/unistd.h>
 #include <linux/auxvec.h>
@@ -147,6 +148,11 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
             r = -XC_ENOMEM;
             goto out;
         }
+    /* Sites other processes of the container had rewritten in this file
+     * (sitecache.c): its code is mapped writable until they are. */
+    struct xc_site_load sl;
+    unsigned long code_lo = ~0UL, code_hi = 0;
+    xc_site_cache_lookup(fd, &sl);
     for (int i = 0; i < eh->e_phnum; i++) {
         const Elf64_Phdr *p = &ph[i];
         if (p->p_type != PT_LOAD)
@@ -159,17 +165,30 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
             /* Writable first only where the rest of the last file page must
              * be zeroed (the start of .bss): one call less per segment. */
             int zero = p->p_memsz > p->p_filesz && (file_end & (PAGE - 1));
-            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, zero ? prot | PROT_WRITE : prot,
+            int sites = !(prot & PROT_WRITE) && xc_site_cache_wants(&sl, p->p_vaddr, p->p_filesz, prot);
+            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, zero || sites ? prot | PROT_WRITE : prot,
                         MAP_PRIVATE | MAP_FIXED, fd, PAGE_DOWN(p->p_offset));
             if (XC_ERR(m)) {
                 r = m;
                 goto out;
             }
-            if (zero) {
+            if (zero)
                 xc_memset((void *)file_end, 0, PAGE_UP(file_end) - file_end);
-                if (!(prot & PROT_WRITE))
-                    H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
+            if (sites) {
+                /* the rest of the last page is no other segment's (nor bss) */
+                int tail_free = p->p_memsz == p->p_filesz;
+                for (int j = 0; j < eh->e_phnum; j++)
+                    if (j != i && ph[j].p_type == PT_LOAD && PAGE_DOWN(base + ph[j].p_vaddr) < PAGE_UP(file_end) &&
+                        PAGE_UP(base + ph[j].p_vaddr + ph[j].p_memsz) > PAGE_DOWN(file_end))
+                        tail_free = 0;
+                xc_site_cache_opened(&sl, start, PAGE_UP(file_end), base + p->p_vaddr, file_end, prot, tail_free);
             }
+            else if (zero && !(prot & PROT_WRITE))
+                H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);
+            if ((prot & PROT_EXEC) && base + p->p_vaddr < code_lo)
+                code_lo = base + p->p_vaddr;
+            if ((prot & PROT_EXEC) && file_end > code_hi)
+                code_hi = file_end;
         }
         unsigned long anon = p->p_filesz ? PAGE_UP(file_end) : start;
         if (PAGE_UP(mem_end) > anon) {
@@ -183,6 +202,7 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
         if (p->p_offset == 0 && !img->phdr)
             img->phdr = base + p->p_vaddr + eh->e_phoff;
     }
+    xc_site_cache_done(&sl, base, code_lo, code_hi);
     for (int i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == PT_PHDR)
             img->phdr = base + ph[i].p_vaddr;

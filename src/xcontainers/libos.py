@@ -291,6 +291,9 @@ def read_stats(fd: int) -> dict[str, object]:
     # as untrusted input (a wrong magic, absurd counts) before it is shown.
     if words[0] != abi.XC_STATS_MAGIC:
         raise ContainerError("X-LibOS statistics: not a statistics segment (the container overwrote it?)")
+    # Sites the loader rewrote from ABOM's site cache (sitecache.c), after the profile.
+    tail = os.pread(fd, 8, abi.STATS_SITES_FROM_CACHE_OFFSET)
+    from_cache = struct.unpack("<Q", tail)[0] if len(tail) == 8 else 0
     rows = {nr: (name, how) for nr, name, how, _ in table()}
     traps = words[head:head + abi.XC_NR_MAX]
     patched = words[head + abi.XC_NR_MAX:head + 2 * abi.XC_NR_MAX]
@@ -311,6 +314,7 @@ def read_stats(fd: int) -> dict[str, object]:
         "sites_patched": words[10],
         "sites_refused": words[11],
         "sites_by": {name: n for name, n in zip(abi.ABOM_VERDICT_NAMES, sites_by) if n},
+        "sites_from_cache": from_cache,
         "calls": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
         "traps": {rows.get(nr, (f"syscall_{nr}",))[0]: t for nr, t in enumerate(traps) if t},
     }
