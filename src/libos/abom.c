@@ -1066,6 +1066,25 @@ static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back
 static const unsigned char arg_rex[6] = {0, 0, 0, 0x41, 0x41, 0x41};
 static const unsigned char arg_modrm[6] = {0x8f, 0x8e, 0x8a, 0x8a, 0x88, 0x89};
 
+/* lea -0x80(%rsp),%rsp and back: a trampoline that calls steps over the
+ * program's red zone first. */
+static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
+static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
+
+/* call *slot (an absolute 32-bit address), lea_up, jmp back */
+static unsigned char *put_call_back(unsigned char *t, const void *slot, unsigned long back)
+{
+    t[0] = 0xff; /* call *abs32 */
+    t[1] = 0x14;
+    t[2] = 0x25;
+    put32(t + 3, (uint32_t)(unsigned long)slot);
+    t += 7;
+    xc_memcpy(t, lea_up, 8);
+    t += 8;
+    put_jmp(t, back);
+    return t + 5;
+}
+
 /* A call the LibOS would pass to the host unchanged (xc_direct_fds) goes
  * through a direct gate of the site's own (gate.S); no registers saved, no
  * call, the flags untouched, the stack not used.  A JUMP site, whose number
@@ -1167,19 +1186,8 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
     if (xc_stats)
         t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
     if (stat) {
-        static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
-        static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
         xc_memcpy(t, lea_down, 5);
-        t += 5;
-        t[0] = 0xff; /* call *abs32 */
-        t[1] = 0x14;
-        t[2] = 0x25;
-        put32(t + 3, (uint32_t)(unsigned long)&xc_abom_stat_slot);
-        t += 7;
-        xc_memcpy(t, lea_up, 8);
-        t += 8;
-        put_jmp(t, back);
-        t += 5;
+        t = put_call_back(t + 5, &xc_abom_stat_slot, back);
     } else {
         if (!jump) {
             t[0] = 0xb8;
@@ -1240,8 +1248,6 @@ static unsigned char *put_clone_check(unsigned char *t, unsigned long back)
 static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
 {
     unsigned char *t = (unsigned char *)tramp, *je[6];
-    static const unsigned char lea_down[5] = {0x48, 0x8d, 0x64, 0x24, 0x80};
-    static const unsigned char lea_up[8] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0x00, 0x00, 0x00};
     if (nr >= 0) {
         t = put_fast_answer(t, nr, back);
         t = put_fast_tid(t, nr, back);
@@ -1268,15 +1274,7 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
         }
         *t++ = 0x9d;
     }
-    t[0] = 0xff; /* call *abs32 */
-    t[1] = 0x14;
-    t[2] = 0x25;
-    put32(t + 3, (uint32_t)(unsigned long)&xc_abom_entry_slot);
-    t += 7;
-    xc_memcpy(t, lea_up, 8);
-    t += 8;
-    put_jmp(t, back);
-    t += 5;
+    t = put_call_back(t, &xc_abom_entry_slot, back);
     if (nr < 0) {
         for (int i = 0; i < 6; i++)
             *je[i] = (unsigned char)(t - (je[i] + 1));

@@ -117,6 +117,25 @@ xc_jump:
     xor %edi, %edi
     jmp *%rax
 
+/* The argument registers a C call may clobber, kept by the entries below
+ * (rdx rsi rdi r8 r9 r10; the entries add what else they keep). */
+.macro push_args
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+.endm
+.macro pop_args
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rdx
+.endm
+
 /*
  * The entry of sites ABOM patched (abom.c): the trampoline did
  * `lea -128(%rsp),%rsp; mov $nr,%eax; call *xc_abom_entry_slot`.  Keep every
@@ -129,12 +148,7 @@ xc_abom_entry:
     pushfq
     cld
     push %rcx
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
+    push_args
     push %r11
     push %rbx
     mov %rsp, %rbx
@@ -151,12 +165,7 @@ xc_abom_entry:
     mov %rbx, %rsp
     pop %rbx
     pop %r11
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
+    pop_args
     pop %rcx
     popfq
     ret
@@ -174,12 +183,7 @@ xc_abom_entry:
 xc_abom_stat_entry:
     pushfq
     cld
-    push %rdx
-    push %rsi
-    push %rdi
-    push %r8
-    push %r9
-    push %r10
+    push_args
     push %rbx
     mov %rsp, %rbx
     and $-16, %rsp
@@ -187,12 +191,7 @@ xc_abom_stat_entry:
     call xc_stat_direct
     mov %rbx, %rsp
     pop %rbx
-    pop %r10
-    pop %r9
-    pop %r8
-    pop %rdi
-    pop %rsi
-    pop %rdx
+    pop_args
     popfq
     ret
 
