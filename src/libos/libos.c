@@ -152,6 +152,7 @@ void xc_ppid_init(void)
 }
 
 static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc);
+static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc);
 
 static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
 {
@@ -160,7 +161,7 @@ static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
      * the main thread only: the host's parent-death signal is a thread's and
      * goes with it, and the main thread is the one that lives as long as the
      * process. */
-    if (rw && rw->ppid_lazy && !rw->pid_uncached && H0(__NR_gettid) == sys_getpid(0, 0, 0))
+    if (rw && rw->ppid_lazy && !rw->pid_uncached && sys_gettid(0, 0, 0) == sys_getpid(0, 0, 0))
         xc_ppid_watch();
     if (!rw || rw->pid_uncached || !rw->ppid_watched)
         return H0(__NR_getppid);
