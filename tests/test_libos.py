@@ -286,6 +286,66 @@ def test_containers_share_one_read_only_image(xc, make_bundle):
             xc.cmd("delete", "--force", cid)
 
 
+def _stack(pid: int) -> tuple[int, bytes, int]:
+    """The [stack] mapping of process *pid*: its start, its contents, its Rss in KB."""
+    with open(f"/proc/{pid}/smaps") as f:
+        text = f.read()
+    m = re.search(r"^([0-9a-f]+)-([0-9a-f]+) .*\[stack\]\n(?:.*\n)*?Rss:\s+(\d+) kB", text, re.M)
+    assert m, text
+    lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+    with open(f"/proc/{pid}/mem", "rb") as f:
+        f.seek(lo)
+        return lo, f.read(hi - lo), int(m.group(3))
+
+
+def _argv_vectors(lo: int, mem: bytes, args: list[bytes]) -> list[int]:
+    """Where the words [argv pointers to *args*..., NULL] lie in the stack (*mem* at *lo*),
+    found from the program's initial stack: argc, then those pointers."""
+    import struct
+
+    words = struct.unpack(f"<{len(mem) // 8}Q", mem)
+
+    def string(p: int) -> bytes:
+        return mem[p - lo:mem.index(b"\0", p - lo)] if lo <= p < lo + len(mem) else b""
+
+    for i in range(len(words) - len(args) - 1):
+        if words[i] == len(args) and words[i + 1 + len(args)] == 0 and \
+                [string(p) for p in words[i + 1:i + 1 + len(args)]] == args:
+            tail = words[i + 1:i + 2 + len(args)]
+            return [lo + 8 * j for j in range(len(words) - len(tail)) if words[j:j + len(tail)] == tail]
+    raise AssertionError(f"no initial stack with argv {args} found")
+
+
+def test_loader_keeps_little_above_the_programs_stack(xc, make_bundle, busybox_rootfs):
+    """The loader builds the program's initial stack just below the kernel's (its scratch, the
+    first page of each file, lies below, where the program's stack grows over it): the program's
+    argv vector lies a little below the kernel's one (whose tail, after xc_main slid the strings,
+    is the same pointers), and an idle busybox sleep's stack has few more pages than natively."""
+    need_root()
+    cid = f"stack-{os.getpid()}"
+    xc.detached("run", "--detach", "--bundle", str(make_bundle(["sleep", "60"]).path), cid)
+    try:
+        lo, mem, rss = _stack(xc.state(cid)["pid"])
+    finally:
+        xc.cmd("delete", "--force", cid)
+    prog, kernel = _argv_vectors(lo, mem, [b"sleep", b"60"])
+    # The loader's frames between them: xc_main's, and xc_load_and_run's `#!` lines (1 KB),
+    # argv and initial stack; 7.5 KB before 2026-12-06, when each file's first page lay there.
+    assert 0 < kernel - prog <= 3072, kernel - prog
+    native = []
+    for _ in range(3):
+        p = subprocess.Popen([str(busybox_rootfs / "bin/busybox"), "sleep", "60"], env={"PATH": "/bin"})
+        try:
+            time.sleep(0.2)
+            native.append(_stack(p.pid)[2])
+        finally:
+            p.kill()
+            p.wait()
+    # The trap frames of the program's first calls (about 3.5 KB of xsave and context each,
+    # below the program's stack pointer) and the frames above: at most 3 pages more.
+    assert rss <= max(native) + 12, (rss, native)
+
+
 def test_image_copies_per_version_and_fallback(tmp_path, monkeypatch):
     """One shared copy per image version: a rebuilt image gets a new one, and the oldest go
     (an fd on them stays good); where no shared copy can be made, a sealed memfd of its own."""

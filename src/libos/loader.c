@@ -228,9 +228,11 @@ static long load_elf(const char *path, char *hdr, struct image *img)
     return r;
 }
 
-/* If the file's first *n* bytes *hdr* start with "#!", fill interp/arg (arg
- * points into *line*, 256 bytes) and return 1; 0 if not a script. */
-static long parse_shebang(const char *hdr, long n, char *line, char *interp, char **arg)
+/* If the file's first *n* bytes *hdr* start with "#!", copy the line into
+ * *line* (256 bytes: Linux reads no more of it), cut it there into the
+ * interpreter (*interp) and its optional argument (*arg), and return 1; 0 if
+ * not a script. */
+static long parse_shebang(const char *hdr, long n, char *line, char **interp, char **arg)
 {
     if (n > 255)
         n = 255;
@@ -261,7 +263,7 @@ static long parse_shebang(const char *hdr, long n, char *line, char *interp, cha
     }
     if (!*p)
         return -XC_ENOEXEC;
-    xc_memcpy(interp, p, xc_strlen(p) + 1);
+    *interp = p;
     return 1;
 }
 
@@ -280,24 +282,29 @@ static void resolve_exe(long fd, const char *path)
         xc_memcpy(xc_proc.exe, path, (size_t)n + 1);
 }
 
+/* What the program's initial stack needs to know of what load_program mapped. */
+struct loaded {
+    unsigned long entry, at_base, prog_entry, phdr, phnum;
+    int argc;
+    char **argv;
+};
+
 /*
- * Everything the loader reads or builds lives in this function's frame (or
- * its callees'), never in the LibOS's bss: the first page of each file, the
- * `#!` lines and the argv they make, and the program's initial stack, which
- * is the frame's last variable.  The program's stack grows down from there,
- * over the pages the loader's callees have already touched, and the frame
- * above stays as it is while the program runs: the `#!` interpreters' paths
- * in argv and AT_EXECFN point into it and the frames of xc_main.
+ * Open the program (following up to 4 levels of `#!` interpreters), map it
+ * and its interpreter, fill *out*.  Its frame holds the loader's scratch:
+ * the first page of each file and the images' descriptions.  It runs below
+ * the program's initial stack, which xc_load_and_run has already made room
+ * for, so the program's stack later grows over the pages it touched instead
+ * of starting below them.  The `#!` lines (the interpreters' paths and
+ * arguments the new argv points to) go to *lines* and the new argv to
+ * *args*, in the caller's frame, above the initial stack.
  */
-void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
+static __attribute__((noinline)) void load_program(const char *path, int argc, char **argv,
+                                                   char (*lines)[256], char **args, struct loaded *out)
 {
     char hdr[HDR_SIZE];
-    char interp_path[256], line[256], interp_copy[4][256], sarg_copy[4][256];
-    char *script_argv_prefix[4];
-    char *args[argc + 9]; /* a `#!` program's argv: each of 4 levels adds at most 2 words */
+    char *script_argv_prefix[3], *interp_path, *sarg;
     int nprefix = 0;
-    const char *execfn = path;
-    char *sarg;
     long r;
 
     /* `#!` programs: argv becomes [interpreter, optional arg, script, argv[1:]].
@@ -308,7 +315,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         fd = open_program(path, hdr, sizeof hdr, &n);
         if (fd < 0)
             xc_die("cannot execute", fd);
-        r = parse_shebang(hdr, n, line, interp_path, &sarg);
+        r = parse_shebang(hdr, n, lines[depth], &interp_path, &sarg);
         if (r < 0)
             xc_die("cannot execute", r);
         if (r == 0)
@@ -316,14 +323,11 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         H1(__NR_close, fd);
         if (depth == 3)
             xc_die("too many levels of #! interpreters", -XC_ELOOP);
-        xc_memcpy(interp_copy[depth], interp_path, xc_strlen(interp_path) + 1);
         /* Replace argv[0] by the script's path, prefix the interpreter. */
-        script_argv_prefix[0] = interp_copy[depth];
+        script_argv_prefix[0] = interp_path;
         nprefix = 1;
-        if (sarg) {
-            xc_memcpy(sarg_copy[depth], sarg, xc_strlen(sarg) + 1);
-            script_argv_prefix[nprefix++] = sarg_copy[depth];
-        }
+        if (sarg)
+            script_argv_prefix[nprefix++] = sarg;
         script_argv_prefix[nprefix++] = (char *)path;
         /* argv := prefix + argv[1:] (argv[0] of the script is dropped, as Linux does);
          * from the top down, so that args may be argv itself (a word or two to the right) */
@@ -334,7 +338,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         argc = argc - 1 + nprefix;
         args[argc] = 0;
         argv = args;
-        path = interp_copy[depth];
+        path = interp_path;
     }
 
     struct image prog, interp;
@@ -346,34 +350,67 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
         if (r < 0)
             xc_die("installing the SIGSYS handler", r);
     }
-    unsigned long entry = prog.entry, at_base = 0;
+    out->entry = prog.entry;
+    out->at_base = 0;
     if (prog.interp[0]) {
         r = load_elf(prog.interp, hdr, &interp);
         if (r < 0)
             xc_die("cannot load the program's interpreter", r);
-        entry = interp.entry;
-        at_base = interp.base;
+        out->entry = interp.entry;
+        out->at_base = interp.base;
     }
+    out->prog_entry = prog.entry;
+    out->phdr = prog.phdr;
+    out->phnum = prog.phnum;
+    out->argc = argc;
+    out->argv = argv;
 
-    /* What /proc/self/exe (the file, symlinks resolved) and comm should say. */
+    /* What /proc/self/exe (the file, symlinks resolved) should say. */
     resolve_exe(fd, path);
     xc_txt_learn(fd); /* (running.c: the file Linux would keep from writers) */
     H1(__NR_close, fd);
-    if (xc_proc.close_after_load >= 0)
-        H1(__NR_close, xc_proc.close_after_load);
-    const char *slash = xc_strrchr(execfn, '/');
-    H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
+}
 
-    /* The new initial stack: the last variable of this frame (a VLA, below
-     * the others); what the loader still calls runs below it. */
+/*
+ * The loader keeps in this function's frame only what the program still
+ * points to: the `#!` lines (the interpreters' paths and arguments in argv),
+ * the argv they make, and the program's initial stack, the frame's last
+ * variable, whose room is made before anything is read (for the largest
+ * argv 4 levels of `#!` can make).  The loader's scratch (load_program: the
+ * first page of each file) lives below it, where the program's stack grows
+ * over it; the frame above (this one, and xc_main's with the path AT_EXECFN
+ * points to) stays as it is while the program runs.  An idle program's
+ * stack is then a page or two smaller than with the scratch above its
+ * initial stack ([benchmarks.md](../../docs/benchmarks.md)).
+ */
+void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
+{
+    char lines[4][256]; /* touched only for `#!` programs */
+    char *args[argc + 9]; /* a `#!` program's argv: each of 4 levels adds at most 2 words */
+    const char *execfn = path;
     int envc = 0, auxc = 0;
     while (envp[envc])
         envc++;
     while (auxv[2 * auxc] != AT_NULL)
         auxc++;
+    /* The new initial stack: the last variable of this frame (a VLA, below
+     * the others), with room for argc + 8 pointers of argv. */
+    unsigned long cap = 1 + (unsigned long)argc + 8 + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1) + 2;
+    uint64_t stack[cap];
+
+    struct loaded ld;
+    load_program(path, argc, argv, lines, args, &ld);
+    argc = ld.argc;
+    argv = ld.argv;
+    if (xc_proc.close_after_load >= 0)
+        H1(__NR_close, xc_proc.close_after_load);
+    const char *slash = xc_strrchr(execfn, '/');
+    H2(__NR_prctl, 15 /* PR_SET_NAME */, slash ? slash + 1 : execfn);
+
+    /* At the top of the room made for it, so that what is left over lies
+     * below the program's stack pointer. */
     unsigned long words = 1 + (unsigned long)argc + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1);
-    uint64_t stack[words + 2];
-    uint64_t *sp = (uint64_t *)((unsigned long)(stack + 2) & ~15UL), *w = sp;
+    uint64_t *sp = (uint64_t *)((unsigned long)(stack + cap - words) & ~15UL), *w = sp;
     *w++ = (uint64_t)argc;
     for (int i = 0; i < argc; i++)
         *w++ = (uint64_t)argv[i];
@@ -384,11 +421,11 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     for (int i = 0; i < auxc; i++) {
         uint64_t key = auxv[2 * i], val = auxv[2 * i + 1];
         switch (key) {
-        case AT_PHDR: val = prog.phdr; break;
-        case AT_PHNUM: val = prog.phnum; break;
+        case AT_PHDR: val = ld.phdr; break;
+        case AT_PHNUM: val = ld.phnum; break;
         case AT_PHENT: val = sizeof(Elf64_Phdr); break;
-        case AT_ENTRY: val = prog.entry; break;
-        case AT_BASE: val = at_base; break;
+        case AT_ENTRY: val = ld.prog_entry; break;
+        case AT_BASE: val = ld.at_base; break;
         case AT_EXECFN: val = (uint64_t)execfn; break;
         default: break;
         }
@@ -399,7 +436,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     *w++ = 0;
     xc_txt_enter(xc_getpid()); /* (last: a process that dies loading never ran the program) */
     xc_seal();
-    xc_jump((void *)entry, sp);
+    xc_jump((void *)ld.entry, sp);
 }
 
 /* Entry from gate.S with the kernel's initial stack. */
