@@ -22,6 +22,8 @@
 #include <linux/elf.h>
 
 #define PAGE 4096UL
+/* `#!` levels an exec follows (Linux: 5; the sixth is ELOOP) */
+#define XC_SHEBANG_MAX 5
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 #define PROT_READ 1
@@ -290,7 +292,8 @@ struct loaded {
 };
 
 /*
- * Open the program (following up to 4 levels of `#!` interpreters), map it
+ * Open the program (following up to XC_SHEBANG_MAX levels of `#!` interpreters, as
+ * Linux's exec does: a sixth is ELOOP), map it
  * and its interpreter, fill *out*.  Its frame holds the loader's scratch:
  * the first page of each file and the images' descriptions.  It runs below
  * the program's initial stack, which xc_load_and_run has already made room
@@ -311,7 +314,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
      * Each file is opened and its first page read once (the program's fd
      * then serves the loading and /proc/self/exe). */
     long fd = -1, n = 0;
-    for (int depth = 0; depth < 4; depth++) {
+    for (int depth = 0; depth <= XC_SHEBANG_MAX; depth++) {
         fd = open_program(path, hdr, sizeof hdr, &n);
         if (fd < 0)
             xc_die("cannot execute", fd);
@@ -321,7 +324,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
         if (r == 0)
             break;
         H1(__NR_close, fd);
-        if (depth == 3)
+        if (depth == XC_SHEBANG_MAX)
             xc_die("too many levels of #! interpreters", -XC_ELOOP);
         /* Replace argv[0] by the script's path, prefix the interpreter. */
         script_argv_prefix[0] = interp_path;
@@ -376,7 +379,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
  * points to: the `#!` lines (the interpreters' paths and arguments in argv),
  * the argv they make, and the program's initial stack, the frame's last
  * variable, whose room is made before anything is read (for the largest
- * argv 4 levels of `#!` can make).  The loader's scratch (load_program: the
+ * argv XC_SHEBANG_MAX levels of `#!` can make).  The loader's scratch (load_program: the
  * first page of each file) lives below it, where the program's stack grows
  * over it; the frame above (this one, and xc_main's with the path AT_EXECFN
  * points to) stays as it is while the program runs.  An idle program's
@@ -385,8 +388,8 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
  */
 void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
 {
-    char lines[4][256]; /* touched only for `#!` programs */
-    char *args[argc + 9]; /* a `#!` program's argv: each of 4 levels adds at most 2 words */
+    char lines[XC_SHEBANG_MAX + 1][256]; /* touched only for `#!` programs */
+    char *args[argc + 2 * XC_SHEBANG_MAX + 1]; /* a `#!` program's argv: each level adds at most 2 words */
     const char *execfn = path;
     int envc = 0, auxc = 0;
     while (envp[envc])
@@ -394,8 +397,8 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     while (auxv[2 * auxc] != AT_NULL)
         auxc++;
     /* The new initial stack: the last variable of this frame (a VLA, below
-     * the others), with room for argc + 8 pointers of argv. */
-    unsigned long cap = 1 + (unsigned long)argc + 8 + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1) + 2;
+     * the others), with room for argc + 2 * XC_SHEBANG_MAX pointers of argv. */
+    unsigned long cap = 1 + (unsigned long)argc + 2 * XC_SHEBANG_MAX + 1 + (unsigned long)envc + 1 + 2 * ((unsigned long)auxc + 1) + 2;
     uint64_t stack[cap];
 
     struct loaded ld;
