@@ -158,26 +158,26 @@ static void op_read1(long n)
             die("read1", "read /dev/zero");
 }
 
-static void op_openclose(long n)
+/* open /dev/null with *flags* and close it, n times */
+static void open_close_loop(const char *op, long n, int flags)
 {
     for (long i = 0; i < n; i++) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int fd = open("/dev/null", flags | O_CLOEXEC);
         if (fd < 0)
-            die("openclose", "open /dev/null");
+            die(op, "open /dev/null");
         if (close(fd) != 0)
-            die("openclose", "close");
+            die(op, "close");
     }
+}
+
+static void op_openclose(long n)
+{
+    open_close_loop("openclose", n, O_RDONLY);
 }
 
 static void op_openwrite(long n)
 {
-    for (long i = 0; i < n; i++) {
-        int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-            die("openwrite", "open /dev/null for writing");
-        if (close(fd) != 0)
-            die("openwrite", "close");
-    }
+    open_close_loop("openwrite", n, O_WRONLY);
 }
 
 static void op_stat(long n)
