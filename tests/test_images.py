@@ -385,7 +385,7 @@ def _bad_layout(tmp: Path, case: str, outside: Path) -> Path:
 BAD_LAYOUTS = {
     "blob-digest": "blob digest mismatch",
     "diff-id": "does not match the config's rootfs.diff_ids entry sha256:abab",
-    "media-type": "unsupported layer media type 'application/vnd.example.layer.v1.tar+lz4'",
+    "media-type": "layer media type 'application/vnd.example.layer.v1.tar+lz4': not supported",
     "no-amd64": "no linux/amd64 image in the index (it has: linux/arm64, windows/amd64)",
     "arch": "the image is for linux/arm64",
     "dotdot": "'..' would leave the layer",

@@ -14,7 +14,13 @@ Every message names what was wrong (the field, the id, the path).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 __all__ = [
+    "quoted",
+    "field_name",
+    "shown",
     "XcError",
     "ConfigError",
     "ContainerError",
@@ -56,3 +62,26 @@ class HookError(XcError):
 
 class SetupError(XcError):
     """The kernel refused a step of container setup."""
+
+
+# What the user gave, as it appears in a message: one short printable line,
+# so a refusal stays one line of at most a few hundred characters whatever
+# the input (a 5,000-character key, a NaN, a deep nesting).
+
+def quoted(v: Any, limit: int = 60) -> str:
+    """A value the config gave, for an error message: its repr, at most *limit* characters."""
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit - 4] + "...'"
+
+
+def field_name(k: str) -> str:
+    """A key the config gave, as a field name in an error message: one short printable line."""
+    return k if len(k) <= 60 and k.isprintable() else quoted(k)
+
+
+def shown(v: Any) -> str:
+    """A value for an error message: its JSON, short (NaN and deep nesting included)."""
+    try:
+        return json.dumps(v)[:60]
+    except (TypeError, ValueError, RecursionError):
+        return repr(v)[:60]

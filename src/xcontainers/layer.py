@@ -83,7 +83,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from .errors import XcError
+from .errors import XcError, quoted
 
 __all__ = [
     "LayerError",
@@ -129,7 +129,7 @@ def compression_of(media_type: str) -> str:
     try:
         return LAYER_MEDIA_TYPES[media_type]
     except KeyError:
-        raise LayerError(f"unsupported layer media type {media_type!r}") from None
+        raise LayerError(f"layer media type {quoted(media_type)}: not supported") from None
 
 
 def sniff_compression(head: bytes) -> str:

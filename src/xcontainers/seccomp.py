@@ -42,7 +42,7 @@ import json
 import os
 from typing import Any
 
-from .errors import ConfigError, SetupError
+from .errors import ConfigError, SetupError, field_name, quoted, shown
 
 __all__ = ["check_profile", "load", "export_bpf", "FEATURES"]
 
@@ -155,13 +155,6 @@ _WHERE = "linux.seccomp"
 # --- validation -------------------------------------------------------------
 
 
-def _show(v: Any) -> str:
-    try:
-        return json.dumps(v)[:60]
-    except (TypeError, ValueError):
-        return repr(v)[:60]
-
-
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -169,18 +162,18 @@ def _is_int(v: Any) -> bool:
 def _check_keys(obj: dict[str, Any], known: tuple[str, ...], where: str) -> None:
     for k in obj:
         if k not in known:
-            raise ConfigError(f"{where}.{k}: unknown field")
+            raise ConfigError(f"{where}.{field_name(k)}: unknown field")
 
 
 def _check_action(v: Any, where: str) -> str:
     if v is None:
         raise ConfigError(f"{where}: required")
     if not isinstance(v, str):
-        raise ConfigError(f"{where}: must be a string, not {_show(v)}")
+        raise ConfigError(f"{where}: must be a string, not {shown(v)}")
     if v == "SCMP_ACT_NOTIFY":
         raise ConfigError(f"{where}: {_NOTIFY}")
     if v not in _ACTIONS:
-        raise ConfigError(f"{where}: unknown action {v!r}")
+        raise ConfigError(f"{where}: unknown action {quoted(v)}")
     return v
 
 
@@ -188,7 +181,7 @@ def _check_errno(v: Any, where: str) -> None:
     if v is None:
         return
     if not _is_int(v) or v < 0 or v > _ERRNO_MAX:
-        raise ConfigError(f"{where}: must be an integer between 0 and {_ERRNO_MAX}, not {_show(v)}")
+        raise ConfigError(f"{where}: must be an integer between 0 and {_ERRNO_MAX}, not {shown(v)}")
 
 
 def _check_str_list(v: Any, where: str) -> list[str]:
@@ -205,18 +198,18 @@ def _check_arg(a: Any, where: str) -> None:
     _check_keys(a, _ARG_KEYS, where)
     idx = a.get("index")
     if not _is_int(idx) or idx < 0 or idx >= _MAX_ARGS:
-        raise ConfigError(f"{where}.index: must be an integer between 0 and {_MAX_ARGS - 1}, not {_show(idx)}")
+        raise ConfigError(f"{where}.index: must be an integer between 0 and {_MAX_ARGS - 1}, not {shown(idx)}")
     for key, required in (("value", True), ("valueTwo", False)):
         v = a.get(key)
         if v is None and not required:
             continue
         if not _is_int(v) or v < 0 or v > _U64:
-            raise ConfigError(f"{where}.{key}: must be an integer between 0 and {_U64}, not {_show(v)}")
+            raise ConfigError(f"{where}.{key}: must be an integer between 0 and {_U64}, not {shown(v)}")
     op = a.get("op")
     if not isinstance(op, str):
-        raise ConfigError(f"{where}.op: must be a string, not {_show(op)}")
+        raise ConfigError(f"{where}.op: must be a string, not {shown(op)}")
     if op not in _OPERATORS:
-        raise ConfigError(f"{where}.op: unknown operator {op!r}")
+        raise ConfigError(f"{where}.op: unknown operator {quoted(op)}")
 
 
 def _check_syscall(sc: Any, where: str) -> None:
@@ -254,12 +247,12 @@ def check_profile(profile: dict[str, Any]) -> None:
     _check_errno(profile.get("defaultErrnoRet"), f"{w}.defaultErrnoRet")
     for i, arch in enumerate(_check_str_list(profile.get("architectures"), f"{w}.architectures")):
         if arch not in _ARCHES:
-            raise ConfigError(f"{w}.architectures[{i}]: unknown architecture {arch!r}")
+            raise ConfigError(f"{w}.architectures[{i}]: unknown architecture {quoted(arch)}")
     for i, flag in enumerate(_check_str_list(profile.get("flags"), f"{w}.flags")):
         if flag in _NOTIFY_FLAGS:
             raise ConfigError(f"{w}.flags[{i}]: {flag} needs seccomp notify; {_NOTIFY}")
         if flag not in _FLAGS:
-            raise ConfigError(f"{w}.flags[{i}]: unknown flag {flag!r}")
+            raise ConfigError(f"{w}.flags[{i}]: unknown flag {quoted(flag)}")
     syscalls = profile.get("syscalls")
     if syscalls is None:
         return

@@ -15,6 +15,7 @@ import os
 from . import _json as json
 from ._record import field, record
 from .errors import ConfigError
+from .errors import field_name as _key, quoted as _q, shown as _shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,25 +139,6 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     if isinstance(t, tuple):
         return " or ".join(names.get(x, x.__name__) for x in t)
     return names.get(t, t.__name__)
-
-
-def _q(v: Any, limit: int = 60) -> str:
-    """A value the config gave, for an error message: its repr, at most *limit* characters."""
-    r = repr(v)
-    return r if len(r) <= limit else r[:limit - 4] + "...'"
-
-
-def _key(k: str) -> str:
-    """A key the config gave, as a field name in an error message: one short printable line."""
-    return k if len(k) <= 60 and k.isprintable() else _q(k)
-
-
-def _shown(v: Any) -> str:
-    """A value for an error message: its JSON, short (NaN and deep nesting included)."""
-    try:
-        return json.dumps(v)[:60]
-    except (ValueError, RecursionError):
-        return repr(v)[:60]
 
 
 def _get(obj: dict[str, Any], key: str, t: type | tuple[type, ...], where: str, default: Any = None) -> Any:
