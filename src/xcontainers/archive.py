@@ -32,7 +32,7 @@ import tarfile
 from typing import Any, BinaryIO
 
 from . import _json as json
-from .errors import XcError
+from .errors import XcError, field_name, quoted, shown
 from .imagestore import ImageError, ImageStore, Transaction, hex_of, sha256_bytes
 
 __all__ = ["import_archive", "MANIFEST_TYPES", "INDEX_TYPES", "check_config", "pick_platform",
@@ -79,7 +79,7 @@ class _Source:
     def _member(self, name: str, depth: int = 0) -> tarfile.TarInfo:
         name = posixpath.normpath(name)
         if name.startswith("../") or name == ".." or name.startswith("/"):
-            raise ImageError(f"{self.path}: {name!r} points outside the archive")
+            raise ImageError(f"{self.path}: {quoted(name, 200)} points outside the archive")
         m = self.members.get(name)
         if m is None:
             raise ImageError(f"{self.path}: {name} is missing from the archive")
@@ -101,7 +101,7 @@ class _Source:
     def _dir_path(self, name: str) -> str:
         name = posixpath.normpath(name)
         if name.startswith("../") or name == ".." or name.startswith("/"):
-            raise ImageError(f"{self.path}: {name!r} points outside the layout")
+            raise ImageError(f"{self.path}: {quoted(name, 200)} points outside the layout")
         return os.path.join(self.path, name)
 
     def open(self, name: str) -> tuple[BinaryIO, int]:
@@ -149,7 +149,8 @@ def check_config(cfg: Any, what: str) -> list[str]:
         raise ImageError(f"{what}: not a JSON object")
     os_, arch = cfg.get("os", "linux"), cfg.get("architecture", "amd64")
     if (os_, arch) != PLATFORM:
-        raise ImageError(f"{what}: the image is for {os_}/{arch}; this host runs {'/'.join(PLATFORM)}")
+        plat = "/".join(field_name(v) if isinstance(v, str) else shown(v) for v in (os_, arch))
+        raise ImageError(f"{what}: the image is for {plat}; this host runs {'/'.join(PLATFORM)}")
     rootfs = cfg.get("rootfs") or {}
     diff_ids = rootfs.get("diff_ids")
     if rootfs.get("type") != "layers" or not isinstance(diff_ids, list):
@@ -185,7 +186,7 @@ def manifest_layers(manifest: Any, what: str) -> tuple[dict[str, Any], list[dict
     if not isinstance(config, dict):
         raise ImageError(f"{what}: the config descriptor is not an object")
     if config.get("mediaType") not in CONFIG_TYPES:
-        raise ImageError(f"{what}: unsupported config media type {config.get('mediaType')!r}")
+        raise ImageError(f"{what}: config media type {quoted(config.get('mediaType'))}: not supported")
     hex_of(config.get("digest", ""), f"{what}: config digest")
     layers = manifest.get("layers")
     if not isinstance(layers, list):
@@ -247,7 +248,7 @@ def _import_oci(src: _Source, tx: Transaction, names_override: list[str] | None)
         if mt in SCHEMA1:
             raise ImageError(f"{src.path}: Docker schema 1 manifests are not supported")
         if mt not in MANIFEST_TYPES:
-            raise ImageError(f"{src.path}: unsupported manifest media type {mt!r}")
+            raise ImageError(f"{src.path}: manifest media type {quoted(mt)}: not supported")
         mdata = blob(desc, "manifest")
         manifest = _loads(mdata, f"{src.path}: manifest {desc['digest']}")
         cdesc, ldescs = manifest_layers(manifest, f"{src.path}: manifest {desc['digest']}")

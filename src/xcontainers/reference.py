@@ -13,7 +13,7 @@ them, with ``:latest`` added when they carry no tag (``localhost/x`` stays
 
 from __future__ import annotations
 
-from .errors import XcError
+from .errors import XcError, quoted
 
 __all__ = ["Reference", "parse", "local_name", "ReferenceError_"]
 
@@ -70,7 +70,7 @@ class Reference:
 def check_digest(digest: str, what: str = "digest") -> str:
     algo, sep, hexpart = digest.partition(":")
     if algo != "sha256" or not sep or len(hexpart) != 64 or not _HEX.issuperset(hexpart):
-        raise ReferenceError_(f"{what} {digest!r}: expected sha256:<64 hex digits>")
+        raise ReferenceError_(f"{what} {quoted(digest, 100)}: expected sha256:<64 hex digits>")
     return digest
 
 
@@ -78,17 +78,18 @@ def parse(text: str, *, remote: bool = False) -> Reference:
     """Parse *text*.  With *remote*, fill in Docker Hub's defaults (the
     registry ``docker.io`` and its ``library/`` prefix) as a pull needs."""
     if not text or text != text.strip():
-        raise ReferenceError_(f"invalid image reference {text!r}")
+        why = "empty" if not text else "blanks around it"
+        raise ReferenceError_(f"invalid image reference {quoted(text, 300)}: {why}")
     rest, _, digest = text.partition("@")
     if digest:
-        check_digest(digest, f"image reference {text!r}: digest")
+        check_digest(digest, f"image reference {quoted(text, 300)}: digest")
     tag = ""
     slash = rest.rfind("/")
     colon = rest.rfind(":")
     if colon > slash:
         rest, tag = rest[:colon], rest[colon + 1:]
         if not tag or len(tag) > 128 or not _TAG_CHARS.issuperset(tag) or tag[0] in ".-":
-            raise ReferenceError_(f"image reference {text!r}: invalid tag {tag!r}")
+            raise ReferenceError_(f"image reference {quoted(text, 300)}: invalid tag {quoted(tag, 140)}")
     first, sep, path = rest.partition("/")
     registry = ""
     if sep and ("." in first or ":" in first or first == "localhost"):
@@ -97,7 +98,7 @@ def parse(text: str, *, remote: bool = False) -> Reference:
         path = rest
     if not path or not _PATH_CHARS.issuperset(path) or path.startswith("/") or path.endswith("/") \
             or "//" in path or any(not c or c[0] in "._-" or c[-1] in "._-" for c in path.split("/")):
-        raise ReferenceError_(f"invalid image reference {text!r}: the repository must be lower-case "
+        raise ReferenceError_(f"invalid image reference {quoted(text, 300)}: the repository must be lower-case "
                               "letters, digits and . _ - separated by /")
     if remote:
         if not registry:
