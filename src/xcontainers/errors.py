@@ -33,7 +33,25 @@ __all__ = [
 
 
 class XcError(Exception):
-    """Base of every error xcontainers reports."""
+    """Base of every error xcontainers reports.  Its text is one line of at
+    most MESSAGE_MAX characters whatever went into it (a 5,000-character name
+    from a fuzzed archive, a newline in a key): words longer than 120
+    characters keep their start and end, and the rest is cut."""
+
+    def __str__(self) -> str:
+        return bounded(super().__str__())
+
+
+MESSAGE_MAX = 500
+
+
+def bounded(msg: str) -> str:
+    """*msg* as one line of at most MESSAGE_MAX characters (unchanged if it is one)."""
+    if len(msg) <= MESSAGE_MAX and "\n" not in msg:
+        return msg
+    words = msg.replace("\n", "\\n").split(" ")
+    msg = " ".join(w if len(w) <= 120 else w[:80] + "..." + w[-20:] for w in words)
+    return msg if len(msg) <= MESSAGE_MAX else msg[:MESSAGE_MAX - 3] + "..."
 
 
 class ConfigError(XcError):
