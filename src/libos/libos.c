@@ -2307,15 +2307,13 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 /* execve: check what the kernel would check first (the old image is gone
  * once the LibOS re-executes itself), then run the LibOS image with the
  * program's path and arguments. */
-static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
+/* What execve checks of one file before the point of no return, in the
+ * kernel's order: search and exec permission, a regular file, a mount that
+ * allows exec, then a format it knows.  0: an ELF file; 1: a `#!` script
+ * whose interpreter *interp* points into *line*; or the error. */
+static long exec_check(const char *path, char line[256], char **interp)
 {
-    char buf[4], h[PATH_HEAD];
-    if (!path || path_head(h, path) < 0)
-        return -XC_EFAULT;
-    if (is_proc_self_exe(h) && xc_proc.exe[0])
-        path = xc_proc.exe;
-    /* The kernel's order: search and exec permission, a regular file, a
-     * mount that allows exec, then a format it knows. */
+    char hdr[256];
     long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0x200 /* AT_EACCESS */);
     if (r < 0)
         return r;
@@ -2330,15 +2328,44 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     if (r == 0 && H2(__NR_fstatfs, fd, &sfs) == 0 && (sfs.flags & 8 /* ST_NOEXEC */))
         r = -XC_EACCES;
     if (r == 0) {
-        struct { void *b; unsigned long l; } iov = {buf, 4};
+        struct { void *b; unsigned long l; } iov = {hdr, sizeof hdr};
         long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
-        if (n < 2 || !((n == 4 && buf[0] == 0x7f && buf[1] == 'E' && buf[2] == 'L' && buf[3] == 'F') ||
-                       (buf[0] == '#' && buf[1] == '!')))
+        char *arg;
+        if (n >= 4 && hdr[0] == 0x7f && hdr[1] == 'E' && hdr[2] == 'L' && hdr[3] == 'F')
+            r = 0;
+        else if (n >= 2 && hdr[0] == '#' && hdr[1] == '!')
+            r = xc_parse_shebang(hdr, n, line, interp, &arg);
+        else
             r = n < 0 ? n : -XC_ENOEXEC;
     }
     H1(__NR_close, fd);
-    if (r < 0)
-        return r;
+    return r;
+}
+
+static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
+{
+    char h[PATH_HEAD];
+    if (!path || path_head(h, path) < 0)
+        return -XC_EFAULT;
+    if (is_proc_self_exe(h) && xc_proc.exe[0])
+        path = xc_proc.exe;
+    /* The file, then each `#!` interpreter as Linux's exec follows them
+     * (a sixth script is ELOOP): the loader, past the point of no return,
+     * could only die. */
+    char lines[2][256], *interp;
+    const char *file = path;
+    for (int depth = 0;; depth++) {
+        long r = exec_check(file, lines[depth & 1], &interp);
+        if (r <= 0) {
+            if (r < 0)
+                return r;
+            break;
+        }
+        if (depth == XC_SHEBANG_MAX)
+            return -XC_ELOOP;
+        file = interp;
+    }
+    long r;
     long argc = 0;
     if (argv)
         while (argv[argc])

@@ -22,8 +22,6 @@
 #include <linux/elf.h>
 
 #define PAGE 4096UL
-/* `#!` levels an exec follows (Linux: 5; the sixth is ELOOP) */
-#define XC_SHEBANG_MAX 5
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 #define PROT_READ 1
@@ -234,7 +232,7 @@ static long load_elf(const char *path, char *hdr, struct image *img)
  * *line* (256 bytes: Linux reads no more of it), cut it there into the
  * interpreter (*interp) and its optional argument (*arg), and return 1; 0 if
  * not a script. */
-static long parse_shebang(const char *hdr, long n, char *line, char **interp, char **arg)
+long xc_parse_shebang(const char *hdr, long n, char *line, char **interp, char **arg)
 {
     if (n > 255)
         n = 255;
@@ -318,7 +316,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
         fd = open_program(path, hdr, sizeof hdr, &n);
         if (fd < 0)
             xc_die("cannot execute", fd);
-        r = parse_shebang(hdr, n, lines[depth], &interp_path, &sarg);
+        r = xc_parse_shebang(hdr, n, lines[depth], &interp_path, &sarg);
         if (r < 0)
             xc_die("cannot execute", r);
         if (r == 0)

@@ -221,6 +221,10 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
 #define XC_DIRECT_OPEN2 0x200 /* ... and the third an open's flags (xc_open_writes) */
 #define XC_DIRECT_STAT 0x400  /* xc_direct_fds: served by xc_stat_direct (newfstatat through statx) */
 long xc_stat_direct(long dfd, const char *path, void *statbuf, long flags);
+/* `#!` levels an exec follows (Linux: 5; the sixth is ELOOP): the loader
+ * walks them, and execve checks them first (libos.c, do_exec) */
+#define XC_SHEBANG_MAX 5
+long xc_parse_shebang(const char *hdr, long n, char *line, char **interp, char **arg);
 int xc_direct_fds(long nr);
 unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
