@@ -122,6 +122,14 @@ int nothing_to_collect(const struct where *w)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             int s = stale(w->bundles, e->d_name);
+            /* Its owner may have deleted the container, moved the bundle to
+             * the trash and exited while it was looked at: gone, not garbage. */
+            if (s > 0) {
+                char *marker = xasprintf("%s/%s/xc-bundle.json", w->bundles, e->d_name);
+                if (!lexists(marker))
+                    s = 0;
+                free(marker);
+            }
             if (s != 0) {
                 closedir(d);
                 return xcr_fail("bundle %s: %s", e->d_name, s > 0 ? "stale" : "a marker not read natively");
