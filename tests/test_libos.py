@@ -38,6 +38,7 @@ def test_abi_constants_agree_with_the_header():
     assert int(h["XC_STATS_FD"]) == libos_abi.XC_STATS_FD
     assert int(h["XC_STATS_SIZE"]) == libos_abi.XC_STATS_SIZE
     assert int(h["XC_NR_MAX"]) == libos_abi.XC_NR_MAX
+    assert int(h["XC_OWN_CHUNK"].rstrip("UL")) == libos_abi.XC_OWN_CHUNK
     assert h["XC_ARG_INIT"] == libos_abi.XC_ARG_INIT
     assert h["XC_ARG_EXEC"] == libos_abi.XC_ARG_EXEC
     for name, value in h.items():
@@ -460,6 +461,47 @@ def test_abom_site_cache_rewrites_known_sites_at_load(xc, make_bundle, probe, tm
     # trap and learn again), so its entries were not used.
     assert stale["sites_from_cache"] == per_run, (stale, same)
     assert stale["traps"].get("set_tid_address", 0) >= 4, stale["traps"]
+
+
+def _text_pieces(smaps: str, path: str) -> list[tuple[int, int, int]]:
+    """(start, end, Anonymous bytes) of each executable mapping of *path* in *smaps*."""
+    pieces, cur = [], None
+    for line in smaps.splitlines():
+        f = line.split()
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            cur = [lo, hi, 0] if "x" in f[1] and f[-1] == path else None
+            if cur is not None:
+                pieces.append(cur)
+        elif cur is not None and f[0] == "Anonymous:":
+            cur[2] = int(f[1]) * 1024
+    return [tuple(p) for p in pieces]
+
+
+def test_abom_rewrites_leave_the_rest_of_the_text_a_file_mapping(xc, make_bundle):
+    """A rewritten site's page is a private copy; written in place, it would make every fork
+    copy the page-table entries of the whole text.  ABOM and the loader's site cache put the
+    rewritten pages in mappings of their own, in aligned chunks (abom.c, text_replace): the
+    text stays named by its file at every address, and only those chunks hold private pages.
+    Checked in a shell that ran loops (its sites rewritten by traps) and in a `cat` whose
+    sites the loader rewrote (learnt from the cats before it)."""
+    need_root()
+    chunk = libos_abi.XC_OWN_CHUNK
+    script = ("i=0; while [ $i -lt 30 ]; do i=$((i+1)); /bin/cat /proc/self/stat > /dev/null; done; "
+              "/bin/cat /proc/$$/smaps; echo ===; /bin/cat /proc/self/smaps")
+    r = xc.run(make_bundle(["/bin/sh", "-c", script]))
+    assert r.rc == 0, r.err
+    for smaps in r.out.split("===\n"):
+        pieces = _text_pieces(smaps, "/bin/busybox")
+        assert pieces, smaps[:2000]
+        lo, hi = min(p[0] for p in pieces), max(p[1] for p in pieces)
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:])), pieces   # one text, no hole
+        private = [p for p in pieces if p[2]]
+        assert private, pieces                                                 # sites were rewritten
+        for a, b, _ in private:
+            assert (a % chunk == 0 or a == lo) and (b % chunk == 0 or b == hi), (hex(a), hex(b), pieces)
+        clean = sum(b - a for a, b, anon in pieces if not anon)
+        assert clean >= (hi - lo) // 2, pieces
 
 
 def test_abom_off_leaves_sites_alone(xc, make_bundle, probe):

@@ -45,7 +45,11 @@
  * first writable page, after the process's state (struct xc_rw), so that
  * the sites start the second page: a process that traps writes two pages. */
 #define XC_RW_ABOM_SIZE 81920
-#define XC_RW_ABOM_HEAD 2104
+#define XC_RW_ABOM_HEAD 2368
+/* ABOM's rewritten pages of a program's text are mapped again as aligned
+ * chunks of this many bytes (abom.c, text_replace; sitecache.c): the rest of
+ * the text stays a clean file mapping, which a fork does not copy. */
+#define XC_OWN_CHUNK 131072UL
 /* Entries of the statistics segment's ring of fork children's sites. */
 #define XC_CHILD_SITES 64
 /* Entries of the statistics segment's cache of ABOM's site decisions. */

@@ -165,7 +165,7 @@ void xc_txt_leave(void)
 {
     if (!xc_stats)
         return;
-    int64_t pid = xc_getpid();
+    int64_t pid = xc_getpid_peek();
     if (pid > 0)
         leave(xc_stats, pid);
 }

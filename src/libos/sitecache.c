@@ -98,6 +98,7 @@ void xc_site_cache_lookup(long fd, struct xc_site_load *sl)
     sl->key = 0;
     sl->n = 0;
     sl->n_open = 0;
+    sl->fd = fd;
     if (!cache_on() || n_images == MAX_IMAGES)
         return;
     /* statx (newfstatat is not on the interface): dev, ino, size, mtime, ctime */
@@ -134,12 +135,13 @@ int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsi
     return 0;
 }
 
-void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
-                          unsigned long hi, int prot, int tail_free)
+void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long off,
+                          unsigned long lo, unsigned long hi, int prot, int tail_free)
 {
     sl->open[sl->n_open].room = tail_free ? (hi + 15) & ~15UL : 0;
     sl->open[sl->n_open].start = start;
     sl->open[sl->n_open].end = end;
+    sl->open[sl->n_open].off = off;
     sl->open[sl->n_open].lo = lo;
     sl->open[sl->n_open].hi = hi;
     sl->open[sl->n_open].prot = prot;
@@ -151,36 +153,127 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+#define PAGE 4096UL
+
+/* The pages a load rewrites: runs of pages, each to be mapped again (a
+ * private mapping of its own: abom.c, text_replace, says why). */
+struct runs {
+    int n;
+    struct {
+        unsigned long lo, hi;
+        int seg, mapped;
+    } r[XC_SITE_LOAD_MAX + XC_SITE_LOAD_SEGS];
+};
+
+/* Add the chunks (XC_OWN_CHUNK, as ABOM's: abom.c, text_replace) holding
+ * [lo, hi) of segment *seg* [start, end), joined with the runs they meet. */
+static void runs_add(struct runs *rs, int seg, unsigned long start, unsigned long end, unsigned long lo,
+                     unsigned long hi)
+{
+    lo &= ~(XC_OWN_CHUNK - 1);
+    hi = (hi + XC_OWN_CHUNK - 1) & ~(XC_OWN_CHUNK - 1);
+    lo = lo < start ? start : lo;
+    hi = hi > end ? end : hi;
+    for (int i = 0; i < rs->n;) {
+        if (rs->r[i].seg == seg && lo < rs->r[i].hi && rs->r[i].lo < hi) {
+            lo = rs->r[i].lo < lo ? rs->r[i].lo : lo;
+            hi = rs->r[i].hi > hi ? rs->r[i].hi : hi;
+            rs->r[i] = rs->r[--rs->n];
+            i = 0;
+            continue;
+        }
+        i++;
+    }
+    rs->r[rs->n].lo = lo;
+    rs->r[rs->n].hi = hi;
+    rs->r[rs->n].seg = seg;
+    rs->r[rs->n].mapped = 0;
+    rs->n++;
+}
+
+static int runs_hold(const struct runs *rs, unsigned long a, unsigned long b)
+{
+    for (int i = 0; i < rs->n; i++)
+        if (rs->r[i].mapped && a >= rs->r[i].lo && b <= rs->r[i].hi)
+            return 1;
+    return 0;
+}
+
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi)
 {
     if (!sl->key)
         return;
+    /* The sites inside a segment the loader said it may rewrite; their
+     * bytes are checked once their chunks are mapped again (a look before
+     * would fault in pages that mapping throws away). */
+    struct {
+        unsigned long mov, sys;
+        long nr;
+        int seg;
+    } todo[XC_SITE_LOAD_MAX];
+    int nt = 0;
+    struct runs rs;
+    rs.n = 0;
     for (int i = 0; i < sl->n; i++) {
         uint64_t w = sl->sites[i];
         unsigned long sys = base + (w & E_VADDR);
         long nr = E_NR(w);
         int mov32 = E_STATE(w) == KNOWN_MOV32;
         unsigned long mov = sys - (mov32 ? 5 : 7);
-        int inside = 0;
+        int seg = -1;
         for (int j = 0; j < sl->n_open; j++)
             if (mov >= sl->open[j].lo && sys + 2 <= sl->open[j].hi)
-                inside = 1;
-        if (!inside || XC_ABOM_UNPATCHABLE(nr))
+                seg = j;
+        if (seg < 0 || XC_ABOM_UNPATCHABLE(nr))
             continue;
-        /* The bytes are still exactly the mov and the syscall, with this number. */
-        const unsigned char *s = (const unsigned char *)sys;
-        const unsigned char *m = (const unsigned char *)mov;
-        if (s[0] != 0x0f || s[1] != 0x05 || le32(s - 4) != (uint32_t)nr ||
-            (mov32 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
-            continue;
-        int j = 0;
-        while (!(mov >= sl->open[j].lo && sys + 2 <= sl->open[j].hi))
-            j++;
-        if (xc_abom_patch_loaded(mov, sys, nr, &sl->open[j].room, sl->open[j].end) == 0)
-            __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);
+        todo[nt].mov = mov;
+        todo[nt].sys = sys;
+        todo[nt].nr = nr;
+        todo[nt].seg = seg;
+        nt++;
+        runs_add(&rs, seg, sl->open[seg].start, sl->open[seg].end, mov, sys + 2);
+    }
+    /* Trampolines go in the rest of a segment's last page only where that
+     * page's chunk is rewritten anyway (else where ABOM puts its own). */
+    for (int j = 0; j < sl->n_open; j++) {
+        int last_run = 0;
+        for (int i = 0; i < rs.n; i++)
+            if (rs.r[i].seg == j && rs.r[i].hi == sl->open[j].end)
+                last_run = 1;
+        if (!last_run || sl->open[j].room >= sl->open[j].end)
+            sl->open[j].room = 0;
+    }
+    /* Each run: the file's pages mapped again, writable, over the old ones
+     * (nothing wrote them since the segment was mapped). */
+    for (int i = 0; i < rs.n; i++) {
+        int j = rs.r[i].seg;
+        long m = H6(__NR_mmap, rs.r[i].lo, rs.r[i].hi - rs.r[i].lo, 3 /* PROT_READ|PROT_WRITE */,
+                    0x12 /* MAP_PRIVATE|MAP_FIXED */, sl->fd, sl->open[j].off + (rs.r[i].lo - sl->open[j].start));
+        rs.r[i].mapped = m == (long)rs.r[i].lo;
     }
     for (int j = 0; j < sl->n_open; j++)
-        H3(__NR_mprotect, sl->open[j].start, sl->open[j].end - sl->open[j].start, sl->open[j].prot);
+        if (sl->open[j].room && !runs_hold(&rs, sl->open[j].room & ~(PAGE - 1), sl->open[j].end))
+            sl->open[j].room = 0;
+    for (int i = 0; i < nt; i++) {
+        int j = todo[i].seg;
+        /* The bytes are still exactly the mov and the syscall, with this number. */
+        const unsigned char *s = (const unsigned char *)todo[i].sys;
+        const unsigned char *m = (const unsigned char *)todo[i].mov;
+        int mov32 = todo[i].sys - todo[i].mov == 5;
+        if (!runs_hold(&rs, todo[i].mov, todo[i].sys + 2) || s[0] != 0x0f || s[1] != 0x05 ||
+            le32(s - 4) != (uint32_t)todo[i].nr ||
+            (mov32 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
+            continue;
+        if (
+            xc_abom_patch_loaded(todo[i].mov, todo[i].sys, todo[i].nr, &sl->open[j].room, sl->open[j].end) == 0)
+            __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);
+    }
+    for (int i = 0; i < rs.n; i++) {
+        if (!rs.r[i].mapped)
+            continue;
+        H3(__NR_mprotect, rs.r[i].lo, rs.r[i].hi - rs.r[i].lo, sl->open[rs.r[i].seg].prot);
+        xc_abom_owned(rs.r[i].lo, rs.r[i].hi);
+    }
     if (code_hi > code_lo && n_images < MAX_IMAGES) {
         images[n_images].key = sl->key;
         images[n_images].lo = code_lo;

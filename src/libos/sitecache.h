@@ -12,10 +12,12 @@
 struct xc_site_load {
     uint64_t key;                      /* the file's identity, 0: no cache */
     unsigned long ino;
+    long fd;                           /* the file, open while it is mapped */
     int n, n_open;
     uint64_t sites[XC_SITE_LOAD_MAX];  /* the table's entries for it (mov32, mov64) */
     struct {
-        unsigned long start, end;      /* pages mapped writable for the rewrites */
+        unsigned long start, end;      /* a code segment's pages with sites to rewrite */
+        unsigned long off;             /* start's offset in the file */
         unsigned long lo, hi;          /* the file's bytes in them */
         unsigned long room;            /* [room, end): the last page's bytes after the file's, no other
                                           segment's: trampolines go there first (0: none) */
@@ -24,13 +26,15 @@ struct xc_site_load {
 };
 
 /* The loader, for each ELF file on *fd* it maps: look the file up; ask, per
- * PT_LOAD segment, whether to map it writable; say which it did; once all
- * are mapped, rewrite and reprotect (done), remembering [code_lo, code_hi)
- * as the file's code for the traps to come. */
+ * PT_LOAD segment, whether it has sites to rewrite (a code segment without
+ * bss, mapped as it is); say which it did; once all are mapped, rewrite
+ * (done: the pages with rewrites, mapped again as runs of their own, as
+ * ABOM's are: abom.c, text_replace), remembering [code_lo, code_hi) as the
+ * file's code for the traps to come. */
 void xc_site_cache_lookup(long fd, struct xc_site_load *sl);
 int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsigned long filesz, int prot);
-void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
-                          unsigned long hi, int prot, int tail_free);
+void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long off,
+                          unsigned long lo, unsigned long hi, int prot, int tail_free);
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi);
 
 /* ABOM (abom.c): a process's first trap at *sys*; 1: decide now and report
@@ -42,5 +46,8 @@ void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long
 
 /* abom.c: rewrite a verified mov site at load (one thread, writable code); 0 or -1. */
 int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end);
+/* abom.c: [lo, hi) of a file's code is a mapping of its own with private pages
+ * (the loader made it so): ABOM's later rewrites there write in place. */
+void xc_abom_owned(unsigned long lo, unsigned long hi);
 
 #endif

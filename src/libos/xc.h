@@ -180,6 +180,7 @@ void xc_ppid_init(void);
 void xc_ppid_watch(void);
 const long *xc_cached_answer(long nr);
 long xc_getpid(void);
+long xc_getpid_peek(void);
 
 struct xc_process {
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */

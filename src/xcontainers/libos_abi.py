@@ -13,6 +13,7 @@ XC_FLAG_ABOM = 1
 XC_FLAG_TRACE = 2
 XC_TRACE_FD = 1021
 XC_ARG_EXEC_FD = "--xc-exec-fd"
+XC_OWN_CHUNK = 131072   # ABOM's rewritten text is mapped again in aligned chunks of this
 
 XC_PROFILE_DEFAULT = 0
 XC_PROFILE_FORWARD = 1
