@@ -63,6 +63,10 @@
 #define XC_FLAG_ABOM 1
 /* Trace: the LibOS writes a line per system call and per ABOM verdict to XC_TRACE_FD. */
 #define XC_FLAG_TRACE 2
+/* Some call has a profile entry (profile[] is not all zeros): without it the
+ * LibOS never reads profile[], so a default container's processes leave that
+ * page of the segment alone (one page less per container). */
+#define XC_FLAG_PROFILE 4
 /* The fd the trace goes to, when XC_FLAG_TRACE is set. */
 #define XC_TRACE_FD 1021
 /* Per-call profile actions (low byte of xc_stats.profile[nr]). */
@@ -109,12 +113,10 @@ struct xc_stats {
     uint16_t profile[XC_NR_MAX]; /* per call: XC_PROFILE_* | errno << 8 */
     char uname_release[65];      /* reported by uname() when not empty */
     char uname_version[65];
-    /* Sites where fork children trapped, for their parent to rewrite before
-     * its next fork (abom.c, xc_abom_fork_begin): a ring of (parent's pid,
-     * site | nr << 48), the parent's pid written last; 0: free. */
-    uint64_t child_sites_next;
-    uint64_t child_sites[XC_CHILD_SITES][2];
-    /* ABOM's site cache (sitecache.c): (file key, site | nr | count | state). */
+    /* ABOM's site cache (sitecache.c): (file key, site | nr | count | state).
+     * It and the head of the table of running programs share the segment's
+     * third page, which every exec reads: with the first page (the head and
+     * calls[]), what an idle container's process touches. */
     uint64_t sites_from_cache;   /* sites the loader rewrote from it */
     uint64_t site_cache[XC_SITE_CACHE][2];
     /* The programs the container's processes run, whose files Linux would
@@ -129,6 +131,11 @@ struct xc_stats {
         int64_t pid;
         uint64_t dev, ino, ro;
     } txt[XC_TXT_MAX];
+    /* (Last: only fork children that trap touch it.)  Sites where fork children trapped, for their parent to rewrite before
+     * its next fork (abom.c, xc_abom_fork_begin): a ring of (parent's pid,
+     * site | nr << 48), the parent's pid written last; 0: free. */
+    uint64_t child_sites_next;
+    uint64_t child_sites[XC_CHILD_SITES][2];
 };
 #endif
 

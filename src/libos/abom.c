@@ -1020,7 +1020,7 @@ static unsigned char *put_count(unsigned char *t, unsigned long v)
 static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long back)
 {
     const long *answer = xc_cached_answer(nr);
-    if (!answer || !xc_stats || xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE))
+    if (!answer || !xc_stats || xc_profile_of(nr) || (xc_stats->flags & XC_FLAG_TRACE))
         return t;
     t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
     t[0] = 0x48;
@@ -1050,7 +1050,7 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
 static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back)
 {
     const long *off = xc_tid_off();
-    if (nr != __NR_gettid || !off || !xc_stats || xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE))
+    if (nr != __NR_gettid || !off || !xc_stats || xc_profile_of(nr) || (xc_stats->flags & XC_FLAG_TRACE))
         return t;
     t[0] = 0x48;
     t[1] = 0xa1;

@@ -2643,7 +2643,7 @@ int xc_direct_fds(long nr)
 {
     if (nr < 0 || nr >= NR_MAX)
         return -1;
-    if (xc_stats && (xc_stats->profile[nr] || (xc_stats->flags & XC_FLAG_TRACE)))
+    if (xc_stats && (xc_profile_of(nr) || (xc_stats->flags & XC_FLAG_TRACE)))
         return -1;
     /* openat and newfstatat look only at paths that start "/proc" or "/dev"
      * (is_proc_self_exe, is_libos_fd_path): others may go direct; openat
@@ -2669,7 +2669,7 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
         /* Plain increments, not locked ones: about 40 ns less per call; two
          * threads counting the same call at the same instant may lose one. */
         xc_stats->patched[nr]++;
-        unsigned int pr = xc_stats->profile[nr];
+        unsigned int pr = xc_profile_of(nr);
         if (pr | (xc_stats->flags & XC_FLAG_TRACE))
             return profiled(nr, a, 0, pr);
     }
@@ -2703,11 +2703,11 @@ void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *u
         if (xc_stats) {
             __atomic_fetch_add(&xc_stats->calls[nr], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&xc_stats->by_how[how_of[nr]], 1, __ATOMIC_RELAXED);
-            pr = xc_stats->profile[nr] | (unsigned int)(xc_stats->flags & XC_FLAG_TRACE);
+            pr = xc_profile_of(nr) | (unsigned int)(xc_stats->flags & XC_FLAG_TRACE);
         }
         if (patch)
             xc_abom_try(nr, (unsigned long)si->call_addr);
-        r = pr ? profiled(nr, a, uc, xc_stats->profile[nr]) : serve(nr, a, uc);
+        r = pr ? profiled(nr, a, uc, xc_profile_of(nr)) : serve(nr, a, uc);
     } else {
         if (xc_stats)
             __atomic_fetch_add(&xc_stats->by_how[REFUSED], 1, __ATOMIC_RELAXED);

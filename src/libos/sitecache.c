@@ -53,10 +53,11 @@
 
 #include <stddef.h>
 
-_Static_assert(offsetof(struct xc_stats, sites_from_cache) == 10640,
+_Static_assert(offsetof(struct xc_stats, sites_from_cache) == 9608,
                "struct xc_stats: STATS_SITES_FROM_CACHE_OFFSET (xcontainers/libos_abi.py)");
-_Static_assert(offsetof(struct xc_stats, site_cache) + sizeof(((struct xc_stats *)0)->site_cache) <= 3 * 4096,
-               "struct xc_stats: the site cache stays in the segment's third page, with the ring");
+_Static_assert(offsetof(struct xc_stats, site_cache) >= 2 * 4096 && offsetof(struct xc_stats, txt) + 32 * 4 < 3 * 4096,
+               "struct xc_stats: the site cache and the first entries of the running programs' table "
+               "share the segment's third page");
 
 /* A site is learnt once it has trapped in this many processes. */
 #define SITE_CACHE_LEARN 2

@@ -174,6 +174,11 @@ long xc_install_filter(void);
 
 /* libos.c */
 extern struct xc_stats *xc_stats;
+/* The profile entry of call *nr* (xc_stats set): 0 unless the container has a profile. */
+static inline unsigned int xc_profile_of(long nr)
+{
+    return (xc_stats->flags & XC_FLAG_PROFILE) ? xc_stats->profile[nr] : 0;
+}
 void xc_stats_attach(void);
 void xc_rw_init(void);
 void xc_ppid_init(void);

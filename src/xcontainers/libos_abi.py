@@ -11,6 +11,7 @@ XC_NR_MAX = 512
 XC_STATS_MAGIC = 0x3353544154534358
 XC_FLAG_ABOM = 1
 XC_FLAG_TRACE = 2
+XC_FLAG_PROFILE = 4   # some call has a profile entry: the LibOS reads profile[]
 XC_TRACE_FD = 1021
 XC_ARG_EXEC_FD = "--xc-exec-fd"
 XC_OWN_CHUNK = 131072   # ABOM's rewritten text is mapped again in aligned chunks of this
@@ -47,5 +48,5 @@ STATS_UTS_GENERATION = 28
 STATS_PROFILE_OFFSET = 8 * (STATS_HEAD_WORDS + 2 * XC_NR_MAX)   # uint16_t profile[XC_NR_MAX]
 STATS_UNAME_RELEASE_OFFSET = STATS_PROFILE_OFFSET + 2 * XC_NR_MAX
 STATS_UNAME_VERSION_OFFSET = STATS_UNAME_RELEASE_OFFSET + 65
-# then child_sites_next and child_sites[64][2], then sites_from_cache (sitecache.c asserts it)
-STATS_SITES_FROM_CACHE_OFFSET = (STATS_UNAME_VERSION_OFFSET + 65 + 7) // 8 * 8 + 8 + 16 * 64
+# then sites_from_cache (sitecache.c asserts it)
+STATS_SITES_FROM_CACHE_OFFSET = (STATS_UNAME_VERSION_OFFSET + 65 + 7) // 8 * 8

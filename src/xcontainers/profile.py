@@ -161,14 +161,19 @@ def from_annotations(annotations: dict[str, str]) -> Profile:
 
 def write(p: Profile, fd: int) -> None:
     """Write the profile into a fresh statistics segment."""
-    flags = (abi.XC_FLAG_ABOM if p.abom else 0) | (abi.XC_FLAG_TRACE if p.trace else 0)
-    os.pwrite(fd, struct.pack("<QQ", abi.XC_STATS_MAGIC, flags), 0)
     words = [0] * abi.XC_NR_MAX
     for nr, w in p.calls.items():
         words[nr] = w
-    os.pwrite(fd, struct.pack(f"<{abi.XC_NR_MAX}H", *words), abi.STATS_PROFILE_OFFSET)
-    os.pwrite(fd, p.uname_release.encode().ljust(65, b"\0"), abi.STATS_UNAME_RELEASE_OFFSET)
-    os.pwrite(fd, p.uname_version.encode().ljust(65, b"\0"), abi.STATS_UNAME_VERSION_OFFSET)
+    flags = ((abi.XC_FLAG_ABOM if p.abom else 0) | (abi.XC_FLAG_TRACE if p.trace else 0) |
+             (abi.XC_FLAG_PROFILE if any(words) else 0))
+    os.pwrite(fd, struct.pack("<QQ", abi.XC_STATS_MAGIC, flags), 0)
+    # (what is zero stays a hole: the fresh segment reads zeros, and an untouched page costs nothing)
+    if any(words):
+        os.pwrite(fd, struct.pack(f"<{abi.XC_NR_MAX}H", *words), abi.STATS_PROFILE_OFFSET)
+    for value, offset in ((p.uname_release, abi.STATS_UNAME_RELEASE_OFFSET),
+                          (p.uname_version, abi.STATS_UNAME_VERSION_OFFSET)):
+        if value:
+            os.pwrite(fd, value.encode().ljust(65, b"\0"), offset)
 
 
 def open_trace(p: Profile) -> int:
