@@ -156,20 +156,22 @@ static uint32_t le32(const unsigned char *p)
 
 #define PAGE 4096UL
 
-/* The pages a load rewrites: runs of pages, each to be mapped again (a
- * private mapping of its own: abom.c, text_replace, says why). */
+/* The chunks a load rewrites, joined where they meet (each mapped again as
+ * a private mapping of its own: abom.c, text_replace, says why). */
+#define MAX_RUNS 16
 struct runs {
     int n;
     struct {
         unsigned long lo, hi;
         int seg, mapped;
-    } r[XC_SITE_LOAD_MAX + XC_SITE_LOAD_SEGS];
+    } r[MAX_RUNS];
 };
 
-/* Add the chunks (XC_OWN_CHUNK, as ABOM's: abom.c, text_replace) holding
- * [lo, hi) of segment *seg* [start, end), joined with the runs they meet. */
-static void runs_add(struct runs *rs, int seg, unsigned long start, unsigned long end, unsigned long lo,
-                     unsigned long hi)
+/* Add the chunks (XC_OWN_CHUNK, as ABOM's) holding [lo, hi) of segment
+ * *seg* [start, end), joined with the runs they meet; 0, or -1 if there is
+ * no room for another run (the site is left to trap). */
+static int runs_add(struct runs *rs, int seg, unsigned long start, unsigned long end, unsigned long lo,
+                    unsigned long hi)
 {
     lo &= ~(XC_OWN_CHUNK - 1);
     hi = (hi + XC_OWN_CHUNK - 1) & ~(XC_OWN_CHUNK - 1);
@@ -185,11 +187,14 @@ static void runs_add(struct runs *rs, int seg, unsigned long start, unsigned lon
         }
         i++;
     }
+    if (rs->n == MAX_RUNS)
+        return -1;
     rs->r[rs->n].lo = lo;
     rs->r[rs->n].hi = hi;
     rs->r[rs->n].seg = seg;
     rs->r[rs->n].mapped = 0;
     rs->n++;
+    return 0;
 }
 
 static int runs_hold(const struct runs *rs, unsigned long a, unsigned long b)
@@ -200,49 +205,47 @@ static int runs_hold(const struct runs *rs, unsigned long a, unsigned long b)
     return 0;
 }
 
+/* Entry *i* of the load's sites: its mov, syscall and number, and the
+ * segment holding it; -1 if none the loader said it may rewrite does. */
+static int site_at(const struct xc_site_load *sl, int i, unsigned long base, unsigned long *mov,
+                   unsigned long *sys, long *nr)
+{
+    uint64_t w = sl->sites[i];
+    *sys = base + (w & E_VADDR);
+    *nr = E_NR(w);
+    *mov = *sys - (E_STATE(w) == KNOWN_MOV32 ? 5 : 7);
+    int seg = -1;
+    for (int j = 0; j < sl->n_open; j++)
+        if (*mov >= sl->open[j].lo && *sys + 2 <= sl->open[j].hi)
+            seg = j;
+    return XC_ABOM_UNPATCHABLE(*nr) ? -1 : seg;
+}
+
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi)
 {
     if (!sl->key)
         return;
-    /* The sites inside a segment the loader said it may rewrite; their
-     * bytes are checked once their chunks are mapped again (a look before
-     * would fault in pages that mapping throws away). */
-    struct {
-        unsigned long mov, sys;
-        long nr;
-        int seg;
-    } todo[XC_SITE_LOAD_MAX];
-    int nt = 0;
+    if (code_hi > code_lo && n_images < MAX_IMAGES) {
+        images[n_images].key = sl->key;
+        images[n_images].lo = code_lo;
+        images[n_images].hi = code_hi;
+        images[n_images].bias = base;
+        images[n_images].ino = sl->ino;
+        n_images++;
+    }
+    if (!sl->n || !sl->n_open)
+        return;
+    /* The chunks of the sites inside a segment the loader said it may
+     * rewrite; their bytes are checked once the chunks are mapped again (a
+     * look before would fault in pages that mapping throws away). */
     struct runs rs;
     rs.n = 0;
+    unsigned long mov, sys;
+    long nr;
     for (int i = 0; i < sl->n; i++) {
-        uint64_t w = sl->sites[i];
-        unsigned long sys = base + (w & E_VADDR);
-        long nr = E_NR(w);
-        int mov32 = E_STATE(w) == KNOWN_MOV32;
-        unsigned long mov = sys - (mov32 ? 5 : 7);
-        int seg = -1;
-        for (int j = 0; j < sl->n_open; j++)
-            if (mov >= sl->open[j].lo && sys + 2 <= sl->open[j].hi)
-                seg = j;
-        if (seg < 0 || XC_ABOM_UNPATCHABLE(nr))
-            continue;
-        todo[nt].mov = mov;
-        todo[nt].sys = sys;
-        todo[nt].nr = nr;
-        todo[nt].seg = seg;
-        nt++;
-        runs_add(&rs, seg, sl->open[seg].start, sl->open[seg].end, mov, sys + 2);
-    }
-    /* Trampolines go in the rest of a segment's last page only where that
-     * page's chunk is rewritten anyway (else where ABOM puts its own). */
-    for (int j = 0; j < sl->n_open; j++) {
-        int last_run = 0;
-        for (int i = 0; i < rs.n; i++)
-            if (rs.r[i].seg == j && rs.r[i].hi == sl->open[j].end)
-                last_run = 1;
-        if (!last_run || sl->open[j].room >= sl->open[j].end)
-            sl->open[j].room = 0;
+        int seg = site_at(sl, i, base, &mov, &sys, &nr);
+        if (seg >= 0)
+            runs_add(&rs, seg, sl->open[seg].start, sl->open[seg].end, mov, sys + 2);
     }
     /* Each run: the file's pages mapped again, writable, over the old ones
      * (nothing wrote them since the segment was mapped). */
@@ -252,21 +255,20 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
                     0x12 /* MAP_PRIVATE|MAP_FIXED */, sl->fd, sl->open[j].off + (rs.r[i].lo - sl->open[j].start));
         rs.r[i].mapped = m == (long)rs.r[i].lo;
     }
+    /* Trampolines go in the rest of a segment's last page only where that
+     * page's chunk is rewritten anyway (else where ABOM puts its own). */
     for (int j = 0; j < sl->n_open; j++)
-        if (sl->open[j].room && !runs_hold(&rs, sl->open[j].room & ~(PAGE - 1), sl->open[j].end))
+        if (sl->open[j].room >= sl->open[j].end || !runs_hold(&rs, sl->open[j].room & ~(PAGE - 1), sl->open[j].end))
             sl->open[j].room = 0;
-    for (int i = 0; i < nt; i++) {
-        int j = todo[i].seg;
+    for (int i = 0; i < sl->n; i++) {
+        int j = site_at(sl, i, base, &mov, &sys, &nr);
         /* The bytes are still exactly the mov and the syscall, with this number. */
-        const unsigned char *s = (const unsigned char *)todo[i].sys;
-        const unsigned char *m = (const unsigned char *)todo[i].mov;
-        int mov32 = todo[i].sys - todo[i].mov == 5;
-        if (!runs_hold(&rs, todo[i].mov, todo[i].sys + 2) || s[0] != 0x0f || s[1] != 0x05 ||
-            le32(s - 4) != (uint32_t)todo[i].nr ||
-            (mov32 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
+        const unsigned char *s = (const unsigned char *)sys;
+        const unsigned char *m = (const unsigned char *)mov;
+        if (j < 0 || !runs_hold(&rs, mov, sys + 2) || s[0] != 0x0f || s[1] != 0x05 || le32(s - 4) != (uint32_t)nr ||
+            (sys - mov == 5 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
             continue;
-        if (
-            xc_abom_patch_loaded(todo[i].mov, todo[i].sys, todo[i].nr, &sl->open[j].room, sl->open[j].end) == 0)
+        if (xc_abom_patch_loaded(mov, sys, nr, &sl->open[j].room, sl->open[j].end) == 0)
             __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);
     }
     for (int i = 0; i < rs.n; i++) {
@@ -274,14 +276,6 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
             continue;
         H3(__NR_mprotect, rs.r[i].lo, rs.r[i].hi - rs.r[i].lo, sl->open[rs.r[i].seg].prot);
         xc_abom_owned(rs.r[i].lo, rs.r[i].hi);
-    }
-    if (code_hi > code_lo && n_images < MAX_IMAGES) {
-        images[n_images].key = sl->key;
-        images[n_images].lo = code_lo;
-        images[n_images].hi = code_hi;
-        images[n_images].bias = base;
-        images[n_images].ino = sl->ino;
-        n_images++;
     }
 }
 
