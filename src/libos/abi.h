@@ -45,7 +45,7 @@
  * first writable page, after the process's state (struct xc_rw), so that
  * the sites start the second page: a process that traps writes two pages. */
 #define XC_RW_ABOM_SIZE 81920
-#define XC_RW_ABOM_HEAD 2368
+#define XC_RW_ABOM_HEAD 2408
 /* ABOM's rewritten pages of a program's text are mapped again as aligned
  * chunks of this many bytes (abom.c, text_replace; sitecache.c): the rest of
  * the text stays a clean file mapping, which a fork does not copy. */

@@ -89,6 +89,7 @@
 #define MAX_HELD 256
 #define MAX_GUARDS 256
 #define MAX_OWN 16
+#define MAX_DIRTY 4
 
 extern void xc_abom_entry(void), xc_abom_stat_entry(void);
 /* The absolute addresses the trampolines call through (must be below 2 GiB). */
@@ -160,14 +161,16 @@ struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
     int threaded;    /* the process made a thread (or a child sharing its memory) once */
+    unsigned long last_slot; /* the padding slot of the last jump rewrite (for the site cache) */
     long forker;     /* the process that forked with this state: a fork child's parent */
     uint64_t child_seen; /* xc_stats->child_sites_next when this process last looked */
     unsigned int n_pages, n_objects, n_gaps;
     unsigned int n_direct; /* direct gates (gate.S) taken */
     unsigned int n_held, n_guards; /* (every trap reads them: with the other counters) */
     struct tramp_page pages[MAX_TRAMP_PAGES];
-    unsigned int n_own;
-    struct own own[MAX_OWN]; /* (in the first page: the loader's chunks are noted at every exec) */
+    unsigned int n_own, n_dirty;
+    struct own own[MAX_OWN];
+    unsigned long dirty[MAX_DIRTY]; /* code the loader rewrote in place (xc_abom_dirty) */
     uint32_t sites[SITE_SLOTS]; /* sites that trapped, and those left alone: site_state */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
@@ -1450,10 +1453,57 @@ static int text_replace(const struct piece *p, int np, int prot)
     return 0;
 }
 
-void xc_abom_owned(unsigned long lo, unsigned long hi)
+/* Before a fork: the file's code mapped around *lo* had sites rewritten in
+ * place by the loader (xc_abom_dirty), which
+ * gave the whole mapping an anon_vma.  Its chunks (XC_OWN_CHUNK, aligned, as
+ * text_replace's) that hold no private page (/proc/self/pagemap: present or
+ * swapped, and not a file page) are mapped again from the file, the same
+ * bytes, clean; the others become chunks of their own.  Under the lock. */
+static void clean_text(unsigned long lo)
 {
-    if (st && st->n_own < MAX_OWN)
-        st->own[st->n_own++] = (struct own){lo, hi};
+    long fd = -1, pm = -1;
+    if (!find_mapping(lo) || st->map.path[0] != '/' || (st->map.prot & 2) || !(st->map.prot & 4))
+        goto out;
+    fd = H3(__NR_openat, -100, st->map.path, 02000000 /* O_RDONLY|O_CLOEXEC */);
+    pm = H3(__NR_openat, -100, "/proc/self/pagemap", 02000000);
+    struct xc_statx sb;
+    if (fd < 0 || pm < 0 || H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, 0x300U, &sb) < 0 ||
+        sb.ino != st->map.ino || sb.size <= st->map.off + (st->map.hi - st->map.lo) - PAGE)
+        goto out;
+    const struct mapping m = st->map;
+    unsigned long clean = 0; /* start of the clean run being gathered, 0: none */
+    for (unsigned long c = m.lo & ~(XC_OWN_CHUNK - 1); c < m.hi; c += XC_OWN_CHUNK) {
+        unsigned long a = c < m.lo ? m.lo : c, b = c + XC_OWN_CHUNK > m.hi ? m.hi : c + XC_OWN_CHUNK;
+        uint64_t *e = (uint64_t *)st->buf;
+        unsigned long n = (b - a) / PAGE;
+        if (pread_all(pm, e, n * 8, a / PAGE * 8) < 0)
+            goto out;
+        int priv = 0;
+        for (unsigned long k = 0; k < n; k++)
+            if ((e[k] >> 62) && !((e[k] >> 61) & 1)) /* present or swapped, not a file page */
+                priv = 1;
+        if (!priv && !clean)
+            clean = a;
+        if ((priv || b == m.hi) && clean) {
+            unsigned long end = priv ? a : b;
+            H6(__NR_mmap, clean, end - clean, m.prot == 5 ? 5 : (m.prot & 7), 0x12 /* MAP_PRIVATE|MAP_FIXED */,
+               fd, m.off + (clean - m.lo));
+            clean = 0;
+        }
+        if (priv && st->n_own < MAX_OWN)
+            st->own[st->n_own++] = (struct own){a, b};
+    }
+out:
+    if (fd >= 0)
+        H1(__NR_close, fd);
+    if (pm >= 0)
+        H1(__NR_close, pm);
+}
+
+void xc_abom_dirty(unsigned long code)
+{
+    if (st && st->n_dirty < MAX_DIRTY)
+        st->dirty[st->n_dirty++] = code;
 }
 
 /* A rewrite's pieces: in place through /proc/self/mem where its pages are
@@ -1567,6 +1617,7 @@ static int patch_jump(unsigned long sys, unsigned long slot, long nr, int prot)
     unsigned char jmp5[5], jmp2[2] = {0xeb, (unsigned char)(slot - (sys + 2))};
     put_jmp(jmp5, tramp - slot + (unsigned long)jmp5); /* e9 rel32 as it will sit at slot */
     const struct piece both[2] = {{slot, jmp5, sizeof jmp5}, {sys, jmp2, sizeof jmp2}};
+    st->last_slot = slot;
     if (text_put(both, 2, prot) == 0)
         return XC_ABOM_JUMP;
     if (open_text(slot, 5, prot) < 0)
@@ -1744,6 +1795,12 @@ void xc_abom_fork_begin(void)
     long me = xc_getpid();
     if (st->forker != me)
         st->forker = me;
+    /* (A process that never forks never pays for the cleaning.) */
+    if (st->n_dirty && try_lock()) {
+        while (st->n_dirty)
+            clean_text(st->dirty[--st->n_dirty]);
+        unlock();
+    }
     if (xc_stats)
         learn_child_sites(me);
     /* One thread, not interrupted mid-patch: nothing can be mid-change, and
@@ -1798,35 +1855,58 @@ void xc_abom_try(long nr, unsigned long call_addr)
     if (traps == SITE_REFUSED ||
         (!learn && traps < (site_object_known(sys) ? ABOM_TRAPS_KNOWN : ABOM_TRAPS_NEW)) || !try_lock()) {
         if (learn)
-            xc_site_cache_learnt(sys, nr, -1, 0, 0, 0, 0);
+            xc_site_cache_learnt(sys, nr, -1, 0, 0, 0, 0, 0);
         return;
     }
     struct object *o = 0;
+    st->last_slot = 0;
     int v = was_refused(sys) ? -1 : decide(nr, sys, &o);
     if (v >= 0)
         verdict(sys, nr, v, o);
     if (learn)
-        xc_site_cache_learnt(sys, nr, v, o ? o->lo : 0, o ? o->hi : 0, o ? o->bias : 0, o ? o->ino : 0);
+        xc_site_cache_learnt(sys, nr, v, v == XC_ABOM_JUMP ? st->last_slot : 0, o ? o->lo : 0, o ? o->hi : 0,
+                             o ? o->bias : 0, o ? o->ino : 0);
     unlock();
 }
 
 /* The loader (sitecache.c): a site another process of the container had
  * rewritten, in a file mapped again, its bytes checked; the code is still
  * writable and no other thread runs.  The same trampoline as patch_mov's. */
+static unsigned long loaded_tramp(unsigned long near_to, unsigned long *room, unsigned long room_end)
+{
+    if (*room && *room + TRAMP_SIZE <= room_end && near(*room, near_to) && near(*room + TRAMP_SIZE, near_to)) {
+        *room += TRAMP_SIZE; /* the rest of the code's last page (sitecache.c): no mapping of its own */
+        return *room - TRAMP_SIZE;
+    }
+    return tramp_slot(near_to);
+}
+
 int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end)
 {
     if (!st)
         return -1;
-    unsigned long tramp = 0;
-    if (*room && *room + TRAMP_SIZE <= room_end && near(*room, mov) && near(*room + TRAMP_SIZE, mov)) {
-        tramp = *room; /* the rest of the code's last page (sitecache.c): no mapping of its own */
-        *room += TRAMP_SIZE;
-    } else {
-        tramp = tramp_slot(mov);
-    }
+    unsigned long tramp = loaded_tramp(mov, room, room_end);
     if (!tramp)
         return -1;
     tramp_fill(tramp, nr, nr, sys + 2);
     put_jmp((unsigned char *)mov, tramp); /* e9 rel32 over the mov */
+    return 0;
+}
+
+/* The same for a jump site (patch_jump's rewrite).  The slot is not noted
+ * as taken padding (st->gaps: a page of its own, at every exec): a walk of
+ * the function later takes the `jmp rel8` at the site for a branch into the
+ * padding there, which it then never hands out. */
+int xc_abom_patch_loaded_jump(unsigned long sys, unsigned long slot, long nr, unsigned long *room,
+                              unsigned long room_end)
+{
+    if (!st)
+        return -1;
+    unsigned long tramp = loaded_tramp(sys, room, room_end);
+    if (!tramp)
+        return -1;
+    tramp_fill(tramp, -1, nr, sys + 2);
+    put_jmp((unsigned char *)slot, tramp);
+    *(uint16_t *)sys = (uint16_t)(0xeb | (uint8_t)(slot - (sys + 2)) << 8);
     return 0;
 }

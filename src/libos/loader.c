@@ -165,8 +165,8 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
             /* Writable first only where the rest of the last file page must
              * be zeroed (the start of .bss): one call less per segment. */
             int zero = p->p_memsz > p->p_filesz && (file_end & (PAGE - 1));
-            int sites = !(prot & PROT_WRITE) && !zero && xc_site_cache_wants(&sl, p->p_vaddr, p->p_filesz, prot);
-            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, zero ? prot | PROT_WRITE : prot,
+            int sites = !(prot & PROT_WRITE) && xc_site_cache_wants(&sl, p->p_vaddr, p->p_filesz, prot);
+            long m = H6(__NR_mmap, start, PAGE_UP(file_end) - start, zero || sites ? prot | PROT_WRITE : prot,
                         MAP_PRIVATE | MAP_FIXED, fd, PAGE_DOWN(p->p_offset));
             if (XC_ERR(m)) {
                 r = m;

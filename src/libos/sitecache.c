@@ -20,21 +20,28 @@
  *      SITE_CACHE_LEARN processes, the one that sees it last asks ABOM for
  *      its full decision (the same look at the function, its instruction
  *      boundaries and the number as for a trap) and records a mov32 or
- *      mov64 verdict, or a refusal (xc_site_cache_trap, _learnt).
+ *      mov64 verdict, a jump one with the padding slot ABOM took (within a
+ *      jmp rel8 of the syscall), or a refusal (xc_site_cache_trap, _learnt).
  *   3. The loader of a later process that maps the same file maps its code
  *      writable, rewrites each recorded site whose bytes are still exactly
  *      `b8 imm32 0f 05` (or `48 c7 c0 imm32 0f 05`) with imm32 the recorded
- *      number, through a trampoline of its own as ABOM would, then makes
- *      the code read-only again (one mprotect, the mapping stays whole):
- *      the site never traps.  The written pages are private copies, as
- *      ABOM's rewrites are.  The trampolines go after the file's bytes in
- *      the code's last page when no other segment shares that page (no
+ *      number, or, for a jump, `0f 05` with five bytes of padding at the
+ *      slot, through a trampoline of its own as ABOM would, then makes the
+ *      code read-only again (one mprotect, the mapping stays whole): the
+ *      site never traps.  The written pages are private copies, as ABOM's
+ *      rewrites are; they give the whole mapping an anon_vma, which would
+ *      make every fork copy the page-table entries of all of the code, so
+ *      before the process's first fork the chunks without one are mapped
+ *      again, clean (abom.c, xc_abom_clean_text; a process that never
+ *      forks never pays for it).  The trampolines go after the file's bytes
+ *      in the code's last page when no other segment shares that page (no
  *      mapping of their own), else where ABOM puts its own.
  *
  * The table is data the LibOS verifies, never code: it is in memory every
  * process of the container can write, so an entry only names a place and
  * a number; the loader rewrites nothing but the two exact mov+syscall
- * forms with that number, inside an executable segment of the file with
+ * forms with that number and, for a jump, a syscall and five bytes of
+ * padding (nops, int3) within a jmp rel8 of it, inside an executable segment of the file with
  * that identity, and the trampoline it jumps to is the LibOS's own
  * (`mov $nr,%eax; call xc_abom_entry`, back after the syscall).  A changed
  * file has another key (its mtime, ctime, size or inode), so a stale entry
@@ -62,15 +69,18 @@ _Static_assert(offsetof(struct xc_stats, site_cache) >= 2 * 4096 && offsetof(str
 /* A site is learnt once it has trapped in this many processes. */
 #define SITE_CACHE_LEARN 2
 
-/* Entry word 1: the site's ELF address (of its `0f 05`), its number, how
- * many processes trapped there, what is known. */
-#define E_VADDR ((1UL << 47) - 1)
+/* Entry word 1: the site's ELF address (of its `0f 05`), for a jump
+ * rewrite where its padding slot is (rel8 from the end of the syscall), its
+ * number, how many processes trapped there, what is known. */
+#define E_VADDR ((1UL << 39) - 1)
+#define E_SLOT(w) ((long)(int8_t)(((w) >> 39) & 0xff))
 #define E_NR(w) ((long)(((w) >> 47) & 511))
 #define E_COUNT(w) ((unsigned)(((w) >> 56) & 15))
 #define E_STATE(w) ((unsigned)((w) >> 60))
 #define E_MAKE(vaddr, nr, count, state) \
     ((uint64_t)(vaddr) | (uint64_t)(nr) << 47 | (uint64_t)(count) << 56 | (uint64_t)(state) << 60)
-enum { COUNTING, LEARNING, KNOWN_MOV32, KNOWN_MOV64, REFUSED };
+enum { COUNTING, LEARNING, KNOWN_MOV32, KNOWN_MOV64, REFUSED, KNOWN_JUMP };
+#define KNOWN(w) (E_STATE(w) == KNOWN_MOV32 || E_STATE(w) == KNOWN_MOV64 || E_STATE(w) == KNOWN_JUMP)
 
 /* The files the loader mapped in this process, with their code (sealed
  * with the LibOS's state once the program starts). */
@@ -119,7 +129,7 @@ void xc_site_cache_lookup(long fd, struct xc_site_load *sl)
         if (__atomic_load_n(&e[0], __ATOMIC_ACQUIRE) != sl->key)
             continue;
         uint64_t w = __atomic_load_n(&e[1], __ATOMIC_RELAXED);
-        if (E_STATE(w) == KNOWN_MOV32 || E_STATE(w) == KNOWN_MOV64)
+        if (KNOWN(w))
             sl->sites[sl->n++] = w;
     }
 }
@@ -130,7 +140,7 @@ int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsi
         return 0;
     for (int i = 0; i < sl->n; i++) {
         unsigned long a = sl->sites[i] & E_VADDR;
-        if (a >= vaddr + 7 && a + 2 <= vaddr + filesz)
+        if (a >= vaddr + 7 && a + 2 + 130 <= vaddr + filesz)
             return 1;
     }
     return 0;
@@ -154,129 +164,87 @@ static uint32_t le32(const unsigned char *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-#define PAGE 4096UL
-
-/* The chunks a load rewrites, joined where they meet (each mapped again as
- * a private mapping of its own: abom.c, text_replace, says why). */
-#define MAX_RUNS 16
-struct runs {
-    int n;
-    struct {
-        unsigned long lo, hi;
-        int seg, mapped;
-    } r[MAX_RUNS];
-};
-
-/* Add the chunks (XC_OWN_CHUNK, as ABOM's) holding [lo, hi) of segment
- * *seg* [start, end), joined with the runs they meet; 0, or -1 if there is
- * no room for another run (the site is left to trap). */
-static int runs_add(struct runs *rs, int seg, unsigned long start, unsigned long end, unsigned long lo,
-                    unsigned long hi)
-{
-    lo &= ~(XC_OWN_CHUNK - 1);
-    hi = (hi + XC_OWN_CHUNK - 1) & ~(XC_OWN_CHUNK - 1);
-    lo = lo < start ? start : lo;
-    hi = hi > end ? end : hi;
-    for (int i = 0; i < rs->n;) {
-        if (rs->r[i].seg == seg && lo < rs->r[i].hi && rs->r[i].lo < hi) {
-            lo = rs->r[i].lo < lo ? rs->r[i].lo : lo;
-            hi = rs->r[i].hi > hi ? rs->r[i].hi : hi;
-            rs->r[i] = rs->r[--rs->n];
-            i = 0;
-            continue;
-        }
-        i++;
-    }
-    if (rs->n == MAX_RUNS)
-        return -1;
-    rs->r[rs->n].lo = lo;
-    rs->r[rs->n].hi = hi;
-    rs->r[rs->n].seg = seg;
-    rs->r[rs->n].mapped = 0;
-    rs->n++;
-    return 0;
-}
-
-static int runs_hold(const struct runs *rs, unsigned long a, unsigned long b)
-{
-    for (int i = 0; i < rs->n; i++)
-        if (rs->r[i].mapped && a >= rs->r[i].lo && b <= rs->r[i].hi)
-            return 1;
-    return 0;
-}
-
-/* Entry *i* of the load's sites: its mov, syscall and number, and the
- * segment holding it; -1 if none the loader said it may rewrite does. */
-static int site_at(const struct xc_site_load *sl, int i, unsigned long base, unsigned long *mov,
-                   unsigned long *sys, long *nr)
+/* Entry *i* of the load's sites: where its rewrite writes (*at*, the mov or
+ * a jump's padding slot, to the end of the syscall or of the slot), its
+ * syscall and number, and the segment holding it; -1 if none the loader
+ * said it may rewrite does. */
+static int site_at(const struct xc_site_load *sl, int i, unsigned long base, unsigned long *at,
+                   unsigned long *end, unsigned long *sys, long *nr)
 {
     uint64_t w = sl->sites[i];
     *sys = base + (w & E_VADDR);
     *nr = E_NR(w);
-    *mov = *sys - (E_STATE(w) == KNOWN_MOV32 ? 5 : 7);
+    if (E_STATE(w) == KNOWN_JUMP) {
+        unsigned long slot = *sys + 2 + (unsigned long)E_SLOT(w);
+        *at = slot < *sys ? slot : *sys;
+        *end = slot + 5 > *sys + 2 ? slot + 5 : *sys + 2;
+    } else {
+        *at = *sys - (E_STATE(w) == KNOWN_MOV32 ? 5 : 7);
+        *end = *sys + 2;
+    }
     int seg = -1;
     for (int j = 0; j < sl->n_open; j++)
-        if (*mov >= sl->open[j].lo && *sys + 2 <= sl->open[j].hi)
+        if (*at >= sl->open[j].lo && *end <= sl->open[j].hi)
             seg = j;
     return XC_ABOM_UNPATCHABLE(*nr) ? -1 : seg;
+}
+
+/* Padding bytes (xc_insn_is_padding's instructions: nops, int3, their
+ * prefixes and operand bytes), where a jump rewrite's slot may start
+ * inside one (ABOM hands out a padding run five bytes at a time). */
+static int padding_bytes(const unsigned char *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i] != 0x90 && p[i] != 0xcc && p[i] != 0x66 && p[i] != 0x2e && p[i] != 0x0f && p[i] != 0x1f &&
+            p[i] != 0x00 && p[i] != 0x40 && p[i] != 0x44 && p[i] != 0x80 && p[i] != 0x84)
+            return 0;
+    return 1;
 }
 
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi)
 {
     if (!sl->key)
         return;
+    int im, dirty = 0;
     if (code_hi > code_lo && n_images < MAX_IMAGES) {
-        images[n_images].key = sl->key;
-        images[n_images].lo = code_lo;
-        images[n_images].hi = code_hi;
-        images[n_images].bias = base;
-        images[n_images].ino = sl->ino;
-        n_images++;
+        im = n_images++;
+        images[im].key = sl->key;
+        images[im].lo = code_lo;
+        images[im].hi = code_hi;
+        images[im].bias = base;
+        images[im].ino = sl->ino;
     }
-    if (!sl->n || !sl->n_open)
-        return;
-    /* The chunks of the sites inside a segment the loader said it may
-     * rewrite; their bytes are checked once the chunks are mapped again (a
-     * look before would fault in pages that mapping throws away). */
-    struct runs rs;
-    rs.n = 0;
-    unsigned long mov, sys;
+    unsigned long at, end, sys;
     long nr;
     for (int i = 0; i < sl->n; i++) {
-        int seg = site_at(sl, i, base, &mov, &sys, &nr);
-        if (seg >= 0)
-            runs_add(&rs, seg, sl->open[seg].start, sl->open[seg].end, mov, sys + 2);
-    }
-    /* Each run: the file's pages mapped again, writable, over the old ones
-     * (nothing wrote them since the segment was mapped). */
-    for (int i = 0; i < rs.n; i++) {
-        int j = rs.r[i].seg;
-        long m = H6(__NR_mmap, rs.r[i].lo, rs.r[i].hi - rs.r[i].lo, 3 /* PROT_READ|PROT_WRITE */,
-                    0x12 /* MAP_PRIVATE|MAP_FIXED */, sl->fd, sl->open[j].off + (rs.r[i].lo - sl->open[j].start));
-        rs.r[i].mapped = m == (long)rs.r[i].lo;
-    }
-    /* Trampolines go in the rest of a segment's last page only where that
-     * page's chunk is rewritten anyway (else where ABOM puts its own). */
-    for (int j = 0; j < sl->n_open; j++)
-        if (sl->open[j].room >= sl->open[j].end || !runs_hold(&rs, sl->open[j].room & ~(PAGE - 1), sl->open[j].end))
-            sl->open[j].room = 0;
-    for (int i = 0; i < sl->n; i++) {
-        int j = site_at(sl, i, base, &mov, &sys, &nr);
-        /* The bytes are still exactly the mov and the syscall, with this number. */
+        int j = site_at(sl, i, base, &at, &end, &sys, &nr);
         const unsigned char *s = (const unsigned char *)sys;
-        const unsigned char *m = (const unsigned char *)mov;
-        if (j < 0 || !runs_hold(&rs, mov, sys + 2) || s[0] != 0x0f || s[1] != 0x05 || le32(s - 4) != (uint32_t)nr ||
-            (sys - mov == 5 ? m[0] != 0xb8 : (m[0] != 0x48 || m[1] != 0xc7 || m[2] != 0xc0)))
+        if (j < 0 || s[0] != 0x0f || s[1] != 0x05)
             continue;
-        if (xc_abom_patch_loaded(mov, sys, nr, &sl->open[j].room, sl->open[j].end) == 0)
+        int r = -1;
+        if (E_STATE(sl->sites[i]) == KNOWN_JUMP) {
+            /* The syscall, and five bytes of padding at the slot (its own
+             * bytes, not the syscall's; not another site's slot: the jump
+             * written there is no padding). */
+            unsigned long slot = sys + 2 + (unsigned long)E_SLOT(sl->sites[i]);
+            if ((slot + 5 <= sys || slot >= sys + 2) && padding_bytes((const unsigned char *)slot, 5))
+                r = xc_abom_patch_loaded_jump(sys, slot, nr, &sl->open[j].room, sl->open[j].end);
+        } else {
+            /* The bytes are still exactly the mov and the syscall, with this number. */
+            const unsigned char *m = (const unsigned char *)at;
+            if (le32(s - 4) == (uint32_t)nr &&
+                (sys - at == 5 ? m[0] == 0xb8 : (m[0] == 0x48 && m[1] == 0xc7 && m[2] == 0xc0)))
+                r = xc_abom_patch_loaded(at, sys, nr, &sl->open[j].room, sl->open[j].end);
+        }
+        if (r == 0) {
             __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);
+            dirty = 1;
+        }
     }
-    for (int i = 0; i < rs.n; i++) {
-        if (!rs.r[i].mapped)
-            continue;
-        H3(__NR_mprotect, rs.r[i].lo, rs.r[i].hi - rs.r[i].lo, sl->open[rs.r[i].seg].prot);
-        xc_abom_owned(rs.r[i].lo, rs.r[i].hi);
-    }
+    if (dirty)
+        xc_abom_dirty(code_lo); /* cleaned before the process's first fork (xc_abom_clean_text) */
+    for (int j = 0; j < sl->n_open; j++)
+        H3(__NR_mprotect, sl->open[j].start, sl->open[j].end - sl->open[j].start, sl->open[j].prot);
 }
 
 /* The shared entry of the site at *sys* (of this process's image *im*), or 0;
@@ -333,8 +301,8 @@ int xc_site_cache_trap(unsigned long sys, long nr)
     return 0;
 }
 
-void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long lo, unsigned long hi,
-                          unsigned long bias, unsigned long ino)
+void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long slot, unsigned long lo,
+                          unsigned long hi, unsigned long bias, unsigned long ino)
 {
     int im = image_of(sys);
     uint64_t *e = im < 0 ? 0 : entry(im, sys, nr, 0);
@@ -347,11 +315,16 @@ void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long
     /* ABOM's object must be the file the loader mapped there (not something
      * the program mapped over it since). */
     int same = sys >= lo && sys + 2 <= hi && bias == images[im].bias && ino == images[im].ino;
+    long rel = (long)slot - (long)(sys + 2);
     if (verdict == XC_ABOM_MOV32 || verdict == XC_ABOM_MOV64)
         state = !same ? COUNTING : verdict == XC_ABOM_MOV32 ? KNOWN_MOV32 : KNOWN_MOV64;
-    else if (verdict >= XC_ABOM_SPECIAL || verdict == XC_ABOM_JUMP)
-        state = REFUSED; /* (a jump rewrite needs padding ABOM found: not cached) */
-    uint64_t want = (w & ~(0xfUL << 60) & ~(0xfUL << 56)) | (uint64_t)(state == COUNTING ? 1 : 15) << 56 |
-                    (uint64_t)state << 60;
+    else if (verdict == XC_ABOM_JUMP)
+        /* where ABOM took its padding: the loader takes the same five bytes */
+        state = !same ? COUNTING : slot && rel >= -128 && rel <= 127 && slot + 5 <= hi ? KNOWN_JUMP : REFUSED;
+    else if (verdict >= XC_ABOM_SPECIAL)
+        state = REFUSED;
+    uint64_t want = (w & ~(0xfUL << 60) & ~(0xfUL << 56) & ~(0xffUL << 39)) |
+                    (uint64_t)(state == COUNTING ? 1 : 15) << 56 | (uint64_t)state << 60 |
+                    (state == KNOWN_JUMP ? (uint64_t)(uint8_t)rel << 39 : 0);
     __atomic_compare_exchange_n(&e[1], &w, want, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

@@ -16,7 +16,7 @@ struct xc_site_load {
     int n, n_open;
     uint64_t sites[XC_SITE_LOAD_MAX];  /* the table's entries for it (mov32, mov64) */
     struct {
-        unsigned long start, end;      /* a code segment's pages with sites to rewrite */
+        unsigned long start, end;      /* pages mapped writable for the rewrites */
         unsigned long off;             /* start's offset in the file */
         unsigned long lo, hi;          /* the file's bytes in them */
         unsigned long room;            /* [room, end): the last page's bytes after the file's, no other
@@ -26,11 +26,10 @@ struct xc_site_load {
 };
 
 /* The loader, for each ELF file on *fd* it maps: look the file up; ask, per
- * PT_LOAD segment, whether it has sites to rewrite (a code segment without
- * bss, mapped as it is); say which it did; once all are mapped, rewrite
- * (done: the pages with rewrites, mapped again as runs of their own, as
- * ABOM's are: abom.c, text_replace), remembering [code_lo, code_hi) as the
- * file's code for the traps to come. */
+ * PT_LOAD segment, whether to map it writable; say which it did; once all
+ * are mapped, rewrite in place and reprotect (done), remembering [code_lo,
+ * code_hi) as the file's code for the traps to come.  Before the process's
+ * first fork, the rewritten code is cleaned (abom.c, xc_abom_dirty). */
 void xc_site_cache_lookup(long fd, struct xc_site_load *sl);
 int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsigned long filesz, int prot);
 void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long off,
@@ -38,16 +37,21 @@ void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi);
 
 /* ABOM (abom.c): a process's first trap at *sys*; 1: decide now and report
- * the verdict with xc_site_cache_learnt (ABOM's object: its code's range,
- * bias and inode). */
+ * the verdict with xc_site_cache_learnt (a jump rewrite's padding slot, ABOM's
+ * object: its code's range, bias and inode). */
 int xc_site_cache_trap(unsigned long sys, long nr);
-void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long lo, unsigned long hi,
-                          unsigned long bias, unsigned long ino);
+void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long slot, unsigned long lo,
+                          unsigned long hi, unsigned long bias, unsigned long ino);
 
 /* abom.c: rewrite a verified mov site at load (one thread, writable code); 0 or -1. */
 int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end);
-/* abom.c: [lo, hi) of a file's code is a mapping of its own with private pages
- * (the loader made it so): ABOM's later rewrites there write in place. */
-void xc_abom_owned(unsigned long lo, unsigned long hi);
+/* abom.c: rewrite a verified jump site at load: `jmp rel8` at *sys* to *slot*,
+ * five bytes of padding, `jmp` from there to the trampoline; 0 or -1. */
+int xc_abom_patch_loaded_jump(unsigned long sys, unsigned long slot, long nr, unsigned long *room,
+                              unsigned long room_end);
+/* abom.c: the file's code mapped at *code* had pages rewritten in place:
+ * before the process's first fork, the chunks (XC_OWN_CHUNK) holding none
+ * of them are mapped again, clean (xc_abom_clean_text). */
+void xc_abom_dirty(unsigned long code);
 
 #endif
