@@ -41,9 +41,10 @@
 #define XC_GATE_DIRECT 2048
 /* Room for ABOM's bookkeeping (abom.c, struct abom_state) in the LibOS's
  * writable pages (gate.S, section xc_rw): internal to the image.  Its head
- * (the fields before its sites) takes the last XC_RW_ABOM_HEAD bytes of the
+ * (the fields before its second table of sites) takes the last XC_RW_ABOM_HEAD bytes of the
  * first writable page, after the process's state (struct xc_rw), so that
- * the sites start the second page: a process that traps writes two pages. */
+ * its first sites share that page and the rest start the second: a process
+ * that traps at a few sites writes one page. */
 #define XC_RW_ABOM_SIZE 81920
 #define XC_RW_ABOM_HEAD 2408
 /* ABOM's rewritten pages of a program's text are mapped again as aligned

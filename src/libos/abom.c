@@ -80,8 +80,9 @@
 
 #define PAGE 4096UL
 #define TRAMP_SIZE 192 /* the JUMP form (85 bytes) after a direct path (at most 104: openat's): put_direct */
-#define MAX_TRAMP_PAGES 128
-#define SITE_SLOTS 1024 /* one page: st->sites */
+#define MAX_TRAMP_PAGES 64
+#define SITE_FIRST 256  /* st->first_sites: in the first page, with the head */
+#define SITE_SLOTS 1024 /* one page: st->sites, once the first are taken */
 #define MAX_OBJECTS 48
 #define MAX_GAPS 512
 #define MAX_TARGETS 256
@@ -171,7 +172,8 @@ struct abom_state {
     unsigned int n_own, n_dirty;
     struct own own[MAX_OWN];
     unsigned long dirty[MAX_DIRTY]; /* code the loader rewrote in place (xc_abom_dirty) */
-    uint32_t sites[SITE_SLOTS]; /* sites that trapped, and those left alone: site_state */
+    uint32_t first_sites[SITE_FIRST]; /* sites that trapped, and those left alone: site_state */
+    uint32_t sites[SITE_SLOTS];       /* ... once first_sites is full */
     struct object objects[MAX_OBJECTS];
     struct gap gaps[MAX_GAPS];
     unsigned long targets[MAX_TARGETS];
@@ -185,9 +187,10 @@ static struct abom_state *st;
 int xc_abom_on;
 
 /* The bookkeeping lives in the LibOS's writable pages (gate.S, xc_rw), zero
- * at every start: no mapping of its own.  Its head shares the first page
- * with struct xc_rw, its sites are the second page, the rest is touched
- * only once ABOM looks at an object. */
+ * at every start: no mapping of its own.  Its head (with the first
+ * SITE_FIRST sites) shares the first page with struct xc_rw, more sites are
+ * the second page, the rest is touched only once ABOM looks at an object:
+ * a process that traps at a few sites and rewrites none writes one page. */
 extern char xc_abom_area[XC_RW_ABOM_SIZE];
 _Static_assert(sizeof(struct abom_state) <= XC_RW_ABOM_SIZE, "struct abom_state: XC_RW_ABOM_SIZE (abi.h)");
 _Static_assert(offsetof(struct abom_state, sites) == XC_RW_ABOM_HEAD,
@@ -262,14 +265,14 @@ static uint32_t site_key(unsigned long site)
     return k ? k : 1U << 5;
 }
 
-/* How many times *site* trapped (0: never), or SITE_REFUSED; with *count*,
- * one trap more first, and the new count; with *refuse*, it is refused. */
-static int site_state(unsigned long site, int count, int refuse)
+/* site_state in table *t* of *slots*; *full*: the site is not there and
+ * there is no room for it. */
+static int site_state_in(uint32_t *t, unsigned int slots, uint32_t key, int count, int refuse, int *full)
 {
-    uint32_t key = site_key(site);
-    unsigned int i = (key >> 5) % SITE_SLOTS;
-    for (unsigned int n = 0; n < SITE_SLOTS; i = (i + 1) % SITE_SLOTS, n++) {
-        uint32_t v = __atomic_load_n(&st->sites[i], __ATOMIC_RELAXED);
+    unsigned int i = (key >> 5) % slots;
+    *full = 0;
+    for (unsigned int n = 0; n < slots; i = (i + 1) % slots, n++) {
+        uint32_t v = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
         while (v == 0 || (v & ~31U) == key) {
             uint32_t traps = (v >> 1) & 15, want = v;
             if (v & 1)
@@ -280,12 +283,31 @@ static int site_state(unsigned long site, int count, int refuse)
                 want = key | (traps < SITE_COUNT_MAX ? traps + 1 : traps) << 1;
             else
                 return (int)traps; /* (0: not there) */
-            if (__atomic_compare_exchange_n(&st->sites[i], &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            if (__atomic_compare_exchange_n(&t[i], &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
                 return refuse ? SITE_REFUSED : (int)((want >> 1) & 15);
             /* v now holds what another thread wrote: look again */
         }
     }
-    return refuse ? SITE_REFUSED : count ? SITE_COUNT_MAX : 0; /* full */
+    *full = 1;
+    return 0;
+}
+
+/* How many times *site* trapped (0: never), or SITE_REFUSED; with *count*,
+ * one trap more first, and the new count; with *refuse*, it is refused.
+ * The first SITE_FIRST sites go in the head's page (a process that traps at
+ * a few sites writes no other page of ABOM's), the rest in the next page
+ * (nothing is ever removed: a site not in the first table while it has
+ * room is nowhere). */
+static int site_state(unsigned long site, int count, int refuse)
+{
+    uint32_t key = site_key(site);
+    int full;
+    int r = site_state_in(st->first_sites, SITE_FIRST, key, count, refuse, &full);
+    if (full)
+        r = site_state_in(st->sites, SITE_SLOTS, key, count, refuse, &full);
+    if (full)
+        return refuse ? SITE_REFUSED : count ? SITE_COUNT_MAX : 0;
+    return r;
 }
 
 static int was_refused(unsigned long site)
