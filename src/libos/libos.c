@@ -1914,8 +1914,13 @@ static long sys_mprotect(long nr, const long *a, struct xc_ucontext *uc)
     if (hits_libos((unsigned long)a[0], (unsigned long)a[1]))
         return -XC_EPERM;
     long r = H3(__NR_mprotect, a[0], a[1], a[2]);
-    if (r == 0)
+    if (r == 0) {
+        /* (ABOM looks at the code's protection again: a program that made
+         * its own code writable gets no rewrite there, nor its protection
+         * set back: abom.c, text_replace) */
+        xc_abom_forget((unsigned long)a[0], (unsigned long)a[1]);
         xc_vdso_forget((unsigned long)a[0], (unsigned long)a[1]);
+    }
     return r;
 }
 
