@@ -50,6 +50,7 @@ CASES = [
     "sigsuspend", "signalfd", "thread_signals",
     "file_io", "dirs", "fd_ops", "pipes", "unix_sockets", "tcp", "udp", "epoll", "poll_select",
     "mmap", "mmap_fork", "futex", "errnos", "efault", "tid", "translated", "composed", "proc_self", "raw_sites",
+    "code_protection",
     # each of these holds one fact the X-LibOS knowingly differs on (below),
     # kept apart so that the cases above stay strict
     "vfork_shared_memory", "proc_cmdline", "sigsys_app", "app_seccomp",

@@ -4935,6 +4935,62 @@ static int case_errnos(void)
 
 /* ===================================================== raw syscall sites */
 
+/* A program that makes its own code writable keeps it so while its system
+ * call sites are rewritten (a call made 60 times: ABOM rewrites a site after
+ * a few traps, having read the code's mapping at an earlier site): its
+ * mappings stay as it set them, and it can still write its code (the same
+ * byte back). */
+extern char __executable_start[], etext[];
+/* A site in the program's own code, far from libc's (its own chunk for ABOM). */
+__attribute__((noinline)) static long own_getppid(void)
+{
+    long r;
+    __asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+static int case_code_protection(void)
+{
+    unsigned long lo = (unsigned long)__executable_start & ~4095UL;
+    unsigned long hi = ((unsigned long)etext + 4095) & ~4095UL;
+    pid_t pp = 0;
+    for (int i = 0; i < 60; i++)
+        pp = getppid();
+    CHECK(pp >= 0);
+    CHECK(mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE | PROT_EXEC) == 0);
+    uid_t uid = 0;
+    for (int i = 0; i < 60; i++) {
+        uid = getuid();
+        umask(022);
+        sched_yield();
+        CHECK(getpgrp() > 0);
+        CHECK(getpriority(PRIO_PROCESS, 0) >= -20);
+        CHECK(own_getppid() == pp);
+    }
+    CHECK(uid == getuid());
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f != NULL);
+    char line[512];
+    int lines = 0, other = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || b <= lo || a >= hi)
+            continue;
+        lines++;
+        if (strcmp(perms, "rwxp") != 0)
+            other++;
+    }
+    if (f)
+        fclose(f);
+    out("code protection: %s\n", lines && !other ? "rwx throughout" : "changed");
+    volatile unsigned char *p = (volatile unsigned char *)(void *)case_code_protection;
+    unsigned char b = *p;
+    *p = b;
+    out("wrote own code: ok\n");
+    return 0;
+}
+
 /* Hand-written syscall sites with the shapes a binary rewriter (ABOM) meets,
  * each run many times so that a site rewritten after its first trap is
  * exercised too (design notes, section 5). */
@@ -5413,6 +5469,7 @@ static const struct tcase CASES[] = {
     {"composed", case_composed},
     {"proc_self", case_proc_self_noargs},
     {"raw_sites", case_raw_sites},
+    {"code_protection", case_code_protection},
     {"vfork_shared_memory", case_vfork_shared_memory},
     {"proc_cmdline", case_proc_cmdline},
     {"sigsys_app", case_sigsys_app},
