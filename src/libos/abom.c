@@ -1476,11 +1476,12 @@ static int text_replace(const struct piece *p, int np, int prot)
 }
 
 /* Before a fork: the file's code mapped around *lo* had sites rewritten in
- * place by the loader (xc_abom_dirty), which
- * gave the whole mapping an anon_vma.  Its chunks (XC_OWN_CHUNK, aligned, as
- * text_replace's) that hold no private page (/proc/self/pagemap: present or
- * swapped, and not a file page) are mapped again from the file, the same
- * bytes, clean; the others become chunks of their own.  Under the lock. */
+ * place by the loader (xc_abom_dirty), which gave the whole mapping an
+ * anon_vma.  Its chunks (XC_OWN_CHUNK, aligned, as text_replace's) that hold
+ * no private page (/proc/self/pagemap: present or swapped, and not a file
+ * page) are mapped again from the file, the same bytes, clean (atomic for
+ * other threads, as text_replace's move); the others become chunks of their
+ * own.  Under the lock. */
 static void clean_text(unsigned long lo)
 {
     long fd = -1, pm = -1;
@@ -1508,8 +1509,8 @@ static void clean_text(unsigned long lo)
             clean = a;
         if ((priv || b == m.hi) && clean) {
             unsigned long end = priv ? a : b;
-            H6(__NR_mmap, clean, end - clean, m.prot == 5 ? 5 : (m.prot & 7), 0x12 /* MAP_PRIVATE|MAP_FIXED */,
-               fd, m.off + (clean - m.lo));
+            H6(__NR_mmap, clean, end - clean, m.prot /* (PROT_* bits) */, 0x12 /* MAP_PRIVATE|MAP_FIXED */, fd,
+               m.off + (clean - m.lo));
             clean = 0;
         }
         if (priv && st->n_own < MAX_OWN)
@@ -1529,7 +1530,7 @@ void xc_abom_dirty(unsigned long code)
 }
 
 /* A rewrite's pieces: in place through /proc/self/mem where its pages are
- * already a run of their own and no other thread runs (one call less), else
+ * already a chunk of their own and no other thread runs (fewer calls), else
  * by text_replace; -1 if neither could (threads, no /proc, no room): the
  * caller opens the pages and stores, as it did before. */
 static int text_put(const struct piece *p, int np, int prot)
