@@ -484,7 +484,7 @@ def test_abom_rewrites_leave_the_rest_of_the_text_a_file_mapping(xc, make_bundle
     copy the page-table entries of the whole text.  ABOM puts its rewritten pages in aligned
     chunks of their own (abom.c, text_replace), and a process whose loader rewrote sites in
     place (the site cache) has the chunks without a rewrite mapped again before its first fork
-    (xc_abom_clean_text): the text stays named by its file at every address, and only those
+    (clean_text): the text stays named by its file at every address, and only those
     chunks hold private pages.  Checked in a shell that ran loops (its sites rewritten by
     traps) and in a shell started after them (its sites rewritten by its loader) once it
     forked."""

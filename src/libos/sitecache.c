@@ -32,7 +32,7 @@
  *      rewrites are; they give the whole mapping an anon_vma, which would
  *      make every fork copy the page-table entries of all of the code, so
  *      before the process's first fork the chunks without one are mapped
- *      again, clean (abom.c, xc_abom_clean_text; a process that never
+ *      again, clean (abom.c, clean_text; a process that never
  *      forks never pays for it).  The trampolines go after the file's bytes
  *      in the code's last page when no other segment shares that page (no
  *      mapping of their own), else where ABOM puts its own.
@@ -41,9 +41,10 @@
  * process of the container can write, so an entry only names a place and
  * a number; the loader rewrites nothing but the two exact mov+syscall
  * forms with that number and, for a jump, a syscall and five bytes of
- * padding (nops, int3) within a jmp rel8 of it, inside an executable segment of the file with
- * that identity, and the trampoline it jumps to is the LibOS's own
- * (`mov $nr,%eax; call xc_abom_entry`, back after the syscall).  A changed
+ * padding (nops, int3) within a jmp rel8 of it, inside an executable
+ * segment of the file with that identity, and the trampoline it jumps to is
+ * the LibOS's own (`mov $nr,%eax; call xc_abom_entry`, back after the
+ * syscall).  A changed
  * file has another key (its mtime, ctime, size or inode), so a stale entry
  * is never used; if the bytes differ anyway the site is left to trap.
  * What an entry forged by another process of the same container could
@@ -205,9 +206,9 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
 {
     if (!sl->key)
         return;
-    int im, dirty = 0;
+    int dirty = 0;
     if (code_hi > code_lo && n_images < MAX_IMAGES) {
-        im = n_images++;
+        int im = n_images++;
         images[im].key = sl->key;
         images[im].lo = code_lo;
         images[im].hi = code_hi;
@@ -242,7 +243,7 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
         }
     }
     if (dirty)
-        xc_abom_dirty(code_lo); /* cleaned before the process's first fork (xc_abom_clean_text) */
+        xc_abom_dirty(code_lo); /* cleaned before the process's first fork (abom.c, clean_text) */
     for (int j = 0; j < sl->n_open; j++)
         H3(__NR_mprotect, sl->open[j].start, sl->open[j].end - sl->open[j].start, sl->open[j].prot);
 }

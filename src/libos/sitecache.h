@@ -51,7 +51,7 @@ int xc_abom_patch_loaded_jump(unsigned long sys, unsigned long slot, long nr, un
                               unsigned long room_end);
 /* abom.c: the file's code mapped at *code* had pages rewritten in place:
  * before the process's first fork, the chunks (XC_OWN_CHUNK) holding none
- * of them are mapped again, clean (xc_abom_clean_text). */
+ * of them are mapped again, clean (clean_text). */
 void xc_abom_dirty(unsigned long code);
 
 #endif
