@@ -13,7 +13,7 @@
 /* The fd of the container's shared statistics segment (struct xc_stats). */
 #define XC_STATS_FD 1022
 /* Size of the statistics segment in bytes. */
-#define XC_STATS_SIZE 16384
+#define XC_STATS_SIZE 69632
 /* Highest system call number the table and the statistics cover, plus one. */
 #define XC_NR_MAX 512
 /* argv[1] of the LibOS image when the runtime starts a container's first process. */
@@ -55,7 +55,24 @@
 #define XC_CHILD_SITES 64
 /* Entries of the statistics segment's cache of ABOM's site decisions. */
 #define XC_SITE_CACHE 100 /* (in the segment's third page, with the ring above) */
-#define XC_STATS_MAGIC 0x3353544154534358ULL /* "XCSTATS3" */
+#define XC_STATS_MAGIC 0x3453544154534358ULL /* "XCSTATS4" */
+/* Exec requests in the statistics segment (struct xc_exec_req): what the
+ * LibOS image executed next is to load, keyed by the pid that executes it,
+ * so that the image's argv is the program's own (/proc/PID/cmdline).  An
+ * exec whose path or caller's path does not fit, or that finds no free
+ * entry, passes them in argv as before (XC_ARG_*, the program's argv slid
+ * over them). */
+#define XC_EXEC_REQS 16
+#define XC_EXEC_REQ_PATH 120
+#define XC_EXEC_REQ_EXE 112
+#define XC_REQ_INIT 1    /* the container's first program: as XC_ARG_INIT */
+#define XC_REQ_EXEC 2    /* as XC_ARG_EXEC */
+#define XC_REQ_EXEC_FD 3 /* as XC_ARG_EXEC_FD */
+/* Where they are: a page of their own 64 KB into the segment (the kernel
+ * maps a file's cached pages in 64 KB windows at a read fault: this one is
+ * mapped only where it is read, and dropped from the new image's page
+ * table once it has read its own); the segment is sparse up to it. */
+#define XC_EXEC_REQ_OFFSET 65536
 /* Entries of the statistics segment's table of running programs (running.c). */
 #define XC_TXT_MAX 128
 /* An entry's pid while the process that claimed it fills it in. */
@@ -138,6 +155,19 @@ struct xc_stats {
     uint64_t child_sites_next;
     uint64_t child_sites[XC_CHILD_SITES][2];
 };
+
+/* The exec requests, at XC_EXEC_REQ_OFFSET of the segment. */
+struct xc_exec_req {
+    int64_t pid;   /* 0 free, -1 being filled, else the process that executes */
+    uint32_t mode; /* XC_REQ_* */
+    uint32_t spare;
+    char path[XC_EXEC_REQ_PATH]; /* the program to load */
+    char exe[XC_EXEC_REQ_EXE];   /* the calling program's file (xc_proc.exe), or "" */
+};
+_Static_assert(sizeof(struct xc_stats) <= XC_EXEC_REQ_OFFSET &&
+                   XC_EXEC_REQ_OFFSET + XC_EXEC_REQS * sizeof(struct xc_exec_req) <= XC_STATS_SIZE,
+               "struct xc_stats, the exec requests: XC_EXEC_REQ_OFFSET, XC_STATS_SIZE");
+#define XC_EXEC_REQ(stats) ((struct xc_exec_req *)((char *)(stats) + XC_EXEC_REQ_OFFSET))
 #endif
 
 #endif

@@ -313,6 +313,30 @@ long xc_getpid_peek(void)
     return p > 0 ? p - 1 : H0(__NR_getpid);
 }
 
+/* The exec request for this process (exec_request, or the runtime's for the
+ * container's first program): 1 and *out* filled, its slot freed, and the
+ * requests' page dropped from this process's page table; 0 if none. */
+int xc_exec_request_take(struct xc_exec_req *out)
+{
+    struct xc_stats *s = xc_stats;
+    if (!s)
+        return 0;
+    int64_t pid = H0(__NR_getpid);
+    int found = 0;
+    for (int i = 0; i < XC_EXEC_REQS && !found; i++) {
+        struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
+        if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != pid)
+            continue;
+        xc_memcpy(out, r, sizeof *out);
+        out->path[XC_EXEC_REQ_PATH - 1] = 0;
+        out->exe[XC_EXEC_REQ_EXE - 1] = 0;
+        int64_t mine = pid;
+        found = __atomic_compare_exchange_n(&r->pid, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    }
+    H3(__NR_madvise, XC_EXEC_REQ(s), XC_EXEC_REQS * sizeof(struct xc_exec_req), 4 /* MADV_DONTNEED */);
+    return found;
+}
+
 /* Map the container's statistics segment, if the runtime gave one. */
 void xc_stats_attach(void)
 {
@@ -2356,6 +2380,39 @@ static long exec_check(const char *path, char line[256], char **interp)
     return r;
 }
 
+/* An exec request (abi.h, struct xc_exec_req) for the image executed next,
+ * to load *path* in *mode*: its slot, or -1 (no segment, a path that does
+ * not fit, no free slot: the caller passes them in argv). */
+static int exec_request(const char *path, int mode)
+{
+    struct xc_stats *s = xc_stats;
+    if (!s)
+        return -1;
+    char p[XC_EXEC_REQ_PATH];
+    long n = xc_user_strcpy(p, path, sizeof p);
+    unsigned long el = xc_strlen(xc_proc.exe);
+    if (n < 0 || n >= (long)sizeof p || el >= XC_EXEC_REQ_EXE)
+        return -1;
+    int64_t pid = H0(__NR_getpid); /* (not the cache: a vfork child's is its parent's) */
+    for (int i = 0; i < XC_EXEC_REQS; i++) {
+        int64_t stale = pid; /* (an exec of ours that asked and then failed or died) */
+        __atomic_compare_exchange_n(&XC_EXEC_REQ(s)[i].pid, &stale, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    }
+    for (int i = 0; i < XC_EXEC_REQS; i++) {
+        struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
+        int64_t free = 0;
+        if (__atomic_load_n(&r->pid, __ATOMIC_RELAXED) != 0 ||
+            !__atomic_compare_exchange_n(&r->pid, &free, -1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            continue;
+        r->mode = (uint32_t)mode;
+        xc_memcpy(r->path, p, (unsigned long)n + 1);
+        xc_memcpy(r->exe, xc_proc.exe, el + 1);
+        __atomic_store_n(&r->pid, pid, __ATOMIC_RELEASE);
+        return i;
+    }
+    return -1;
+}
+
 static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
 {
     char h[PATH_HEAD];
@@ -2393,14 +2450,18 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
                        : small;
     if (big && XC_ERR(nargv))
         return (long)nargv;
+    /* The program's path, the caller's and the mode in an exec request, the
+     * new image's argv the program's own; else ahead of it in argv. */
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC);
+    int skip = req >= 0 ? 0 : 3;
     nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
     nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
     nargv[2] = (char *)path;
     for (long i = 0; i < argc; i++)
-        nargv[3 + i] = argv[i];
+        nargv[skip + i] = argv[i];
     if (argc == 0)
-        nargv[3 + argc++] = (char *)path;
-    nargv[3 + argc] = 0;
+        nargv[skip + argc++] = (char *)path;
+    nargv[skip + argc] = 0;
     static char *const empty_env[] = {0};
     /* The parent-death SIGSYS must not arrive while the new image has no
      * handler yet (it would kill the process): off across the execve; the
@@ -2411,6 +2472,8 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     faults_across_exec(1);
     r = H5(__NR_execveat, XC_LIBOS_FD, xc_exec_path, nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
     faults_across_exec(0);
+    if (req >= 0)
+        __atomic_store_n(&XC_EXEC_REQ(xc_stats)[req].pid, 0, __ATOMIC_RELEASE);
     if (watched)
         xc_ppid_watch();
     if (big)

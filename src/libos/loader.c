@@ -454,11 +454,21 @@ void xc_main(uint64_t *sp)
         e++;
     uint64_t *auxv = (uint64_t *)(e + 1);
 
-    int close_path_fd = argc > 1 && xc_strcmp(argv[1], XC_ARG_EXEC_FD) == 0;
-    if (argc < 4 || (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && xc_strcmp(argv[1], XC_ARG_EXEC) != 0 &&
-                     !close_path_fd))
+    /* What to load: the exec request the caller left for this process in
+     * the statistics segment (argv is then the program's own), else the
+     * mode and the path ahead of the program's argv. */
+    xc_stats_attach();
+    struct xc_exec_req req;
+    int have = xc_exec_request_take(&req);
+    int mode = have ? (int)req.mode
+               : argc < 4 ? 0
+               : xc_strcmp(argv[1], XC_ARG_INIT) == 0 ? XC_REQ_INIT
+               : xc_strcmp(argv[1], XC_ARG_EXEC) == 0 ? XC_REQ_EXEC
+               : xc_strcmp(argv[1], XC_ARG_EXEC_FD) == 0 ? XC_REQ_EXEC_FD : 0;
+    if (mode < XC_REQ_INIT || mode > XC_REQ_EXEC_FD || (have && (!req.path[0] || argc < 1)))
         xc_die("this is the X-LibOS image: xc-runtime starts it as "
                XC_ARG_INIT " PATH ARGV0 [ARGS...]", 0);
+    int init = mode == XC_REQ_INIT, close_path_fd = mode == XC_REQ_EXEC_FD;
     if (!xc_abom_table_placed())
         xc_die("the image is not linked as layout.ld says (XC_ABOM_TABLE)", 0);
     long r = xc_install_handler(0);
@@ -467,7 +477,7 @@ void xc_main(uint64_t *sp)
     r = xc_install_fault_handlers();
     if (r < 0)
         xc_die("installing the SIGSEGV and SIGBUS handlers", r);
-    if (xc_strcmp(argv[1], XC_ARG_INIT) == 0) {
+    if (init) {
         r = H5(__NR_prctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0);
         if (r < 0)
             xc_die("setting no_new_privs", r);
@@ -493,35 +503,41 @@ void xc_main(uint64_t *sp)
     xc_tid_learn(0); /* after execve the kernel holds no clear_child_tid */
     xc_vdso_init(auxv);
     xc_proc.libos_fd = XC_LIBOS_FD;
-    xc_stats_attach();
     xc_rw_init();
     xc_ppid_init();
     xc_abom_init();
     if (xc_stats) {
         __atomic_fetch_add(&xc_stats->processes, 1, __ATOMIC_RELAXED);
-        if (xc_strcmp(argv[1], XC_ARG_INIT) != 0)
+        if (!init)
             __atomic_fetch_add(&xc_stats->execs, 1, __ATOMIC_RELAXED);
     }
     /* The calling program's file, which /proc/self/exe in a `#!` line or
      * PT_INTERP names (xc_interp_path); resolve_exe then says ours.
      * (Before the program's argv slides over it.) */
-    if (xc_strcmp(argv[1], XC_ARG_INIT) != 0 && argv[0][0] == '/' && xc_strlen(argv[0]) < sizeof xc_proc.exe)
-        xc_memcpy(xc_proc.exe, argv[0], xc_strlen(argv[0]) + 1);
-    /* argv[2] is the path, argv[3..] the program's own argv.  Keep the path,
-     * then slide the program's argv strings to the start of the argument
-     * area, so /proc/PID/cmdline shows the program's command line. */
-    unsigned long plen = xc_strlen(argv[2]);
+    const char *exe = have ? req.exe : argv[0];
+    if (!init && exe[0] == '/' && xc_strlen(exe) < sizeof xc_proc.exe)
+        xc_memcpy(xc_proc.exe, exe, xc_strlen(exe) + 1);
+    const char *from = have ? req.path : argv[2];
+    unsigned long plen = xc_strlen(from);
     if (plen >= 4096)
         xc_die("program path too long", -XC_ENAMETOOLONG);
     char path[plen + 1]; /* (on the stack, above the program's: AT_EXECFN points here) */
-    xc_memcpy(path, argv[2], plen + 1);
-    char *area = argv[0], *from = argv[3];
-    char *end = argv[argc - 1] + xc_strlen(argv[argc - 1]) + 1;
-    unsigned long shift = (unsigned long)(from - area), len = (unsigned long)(end - from);
-    memmove(area, from, len);
-    xc_memset(area + len, 0, shift);
-    for (int i = 3; i < argc; i++)
-        argv[i] -= shift;
+    xc_memcpy(path, from, plen + 1);
+    int skip = 0;
+    if (!have) {
+        /* argv[2] is the path, argv[3..] the program's own argv: slide the
+         * program's argv strings to the start of the argument area, so
+         * /proc/PID/cmdline shows the program's command line (followed by
+         * NULs where the three words were). */
+        char *area = argv[0], *start = argv[3];
+        char *end = argv[argc - 1] + xc_strlen(argv[argc - 1]) + 1;
+        unsigned long shift = (unsigned long)(start - area), len = (unsigned long)(end - start);
+        memmove(area, start, len);
+        xc_memset(area + len, 0, shift);
+        for (int i = 3; i < argc; i++)
+            argv[i] -= shift;
+        skip = 3;
+    }
     xc_proc.close_after_load = -1;
     if (close_path_fd && xc_strncmp(path, "/proc/self/fd/", 14) == 0) {
         long v = 0;
@@ -529,5 +545,5 @@ void xc_main(uint64_t *sp)
             v = v * 10 + (*p - '0');
         xc_proc.close_after_load = (int)v;
     }
-    xc_load_and_run(path, argc - 3, argv + 3, envp, auxv);
+    xc_load_and_run(path, argc - skip, argv + skip, envp, auxv);
 }

@@ -30,6 +30,7 @@ from __future__ import annotations
 import _signal
 import _socket
 import os
+import struct
 import sys
 
 from . import _json as json
@@ -346,6 +347,24 @@ def _keep_libos_fds(image_fd: int, stats_fd: int, trace_fd: int = -1, trace_stde
         os.close(fd)
 
 
+def _libos_argv(path: str, args: list[str]) -> list[str]:
+    """The LibOS image's argv for the first program: the program's own, with
+    its path in an exec request in the statistics segment (abi.h, struct
+    xc_exec_req), so that /proc/PID/cmdline is the program's; where the path
+    does not fit, the path ahead of it in argv."""
+    from . import libos_abi as abi
+    raw = os.fsencode(path)
+    if args and len(raw) < abi.XC_EXEC_REQ_PATH:
+        req = struct.pack(f"<qII{abi.XC_EXEC_REQ_PATH}s{abi.XC_EXEC_REQ_EXE}s", os.getpid(), abi.XC_REQ_INIT, 0,
+                          raw, b"")
+        try:
+            if os.pwrite(XC_STATS_FD, req, abi.STATS_EXEC_REQ_OFFSET) == len(req):
+                return list(args)
+        except OSError:
+            pass
+    return [XC_IMAGE_NAME, XC_ARG_INIT, path, *args]
+
+
 def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_flags: int,
           libos: bool = False) -> NoReturn:
     _reset_signals()
@@ -360,7 +379,7 @@ def _exec(path: str, args: list[str], env: list[str], bpf: bytes | None, bpf_fla
     try:
         if libos:
             # The program starts on the X-LibOS: execute its image, which loads the program.
-            os.execve(XC_LIBOS_FD, [XC_IMAGE_NAME, XC_ARG_INIT, path, *args], envd)
+            os.execve(XC_LIBOS_FD, _libos_argv(path, args), envd)
         os.execve(path, args, envd)
     except OSError as e:
         sys.stderr.write(f"xc-runtime: exec {args[0]}: {e.strerror}\n")

@@ -5470,8 +5470,8 @@ static const struct tcase CASES[] = {
     {"proc_self", case_proc_self_noargs},
     {"raw_sites", case_raw_sites},
     {"code_protection", case_code_protection},
-    {"vfork_shared_memory", case_vfork_shared_memory},
     {"proc_cmdline", case_proc_cmdline},
+    {"vfork_shared_memory", case_vfork_shared_memory},
     {"sigsys_app", case_sigsys_app},
     {"app_seccomp", case_app_seccomp},
 };

@@ -376,13 +376,23 @@ _Noreturn void init_main(struct init_ctx *c)
     char **envp = exec_env(env, nenv);
     mark("exec");
     if (c->libos_fd >= 0) {
+        /* The program's path in an exec request (abi.h, struct xc_exec_req)
+         * for this process, its argv the image's own (/proc/PID/cmdline);
+         * where the path does not fit, ahead of it in argv. */
+        struct xc_exec_req req = {.pid = getpid(), .mode = XC_REQ_INIT};
+        int skip = 3;
+        if (sp->nargs > 0 && strlen(path) < sizeof req.path) {
+            strcpy(req.path, path);
+            if (pwrite(XC_STATS_FD, &req, sizeof req, XC_EXEC_REQ_OFFSET) == (ssize_t)sizeof req)
+                skip = 0;
+        }
         char **argv = xmalloc(sizeof(char *) * (sp->nargs + 4));
         argv[0] = XC_IMAGE_NAME;
         argv[1] = XC_ARG_INIT;
         argv[2] = path;
         for (int i = 0; i < sp->nargs; i++)
-            argv[3 + i] = sp->args[i];
-        argv[3 + sp->nargs] = NULL;
+            argv[skip + i] = sp->args[i];
+        argv[skip + sp->nargs] = NULL;
         syscall(SYS_execveat, XC_LIBOS_FD, "", argv, envp, AT_EMPTY_PATH);
     } else {
         char **argv = xmalloc(sizeof(char *) * (sp->nargs + 1));
