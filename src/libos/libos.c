@@ -313,14 +313,29 @@ long xc_getpid_peek(void)
     return p > 0 ? p - 1 : H0(__NR_getpid);
 }
 
+#define PAGE_SIZE_REQ 4096UL
+
 /* The exec request for this process (exec_request, or the runtime's for the
  * container's first program): 1 and *out* filled, its slot freed, and the
  * requests' page dropped from this process's page table; 0 if none. */
 int xc_exec_request_take(struct xc_exec_req *out)
 {
     struct xc_stats *s = xc_stats;
-    if (!s)
-        return 0;
+    long tmp = 0;
+    if (!s) {
+        /* A segment whose head the container's processes scribbled over is
+         * not attached, but an exec request in it is still this process's
+         * only way to its program: its page alone, if the file has it. */
+        struct xc_statx sb;
+        if (H5(__NR_statx, XC_STATS_FD, "", 0x1000 /* AT_EMPTY_PATH */, 0x200U /* STATX_SIZE */, &sb) < 0 ||
+            sb.size < XC_STATS_SIZE)
+            return 0;
+        tmp = H6(__NR_mmap, 0, PAGE_SIZE_REQ, 3 /* PROT_READ|PROT_WRITE */, 1 /* MAP_SHARED */, XC_STATS_FD,
+                 XC_EXEC_REQ_OFFSET);
+        if (XC_ERR(tmp))
+            return 0;
+        s = (struct xc_stats *)(tmp - XC_EXEC_REQ_OFFSET);
+    }
     int64_t pid = H0(__NR_getpid);
     int found = 0;
     for (int i = 0; i < XC_EXEC_REQS && !found; i++) {
@@ -333,7 +348,10 @@ int xc_exec_request_take(struct xc_exec_req *out)
         int64_t mine = pid;
         found = __atomic_compare_exchange_n(&r->pid, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
     }
-    H3(__NR_madvise, XC_EXEC_REQ(s), XC_EXEC_REQS * sizeof(struct xc_exec_req), 4 /* MADV_DONTNEED */);
+    if (tmp)
+        H2(__NR_munmap, tmp, PAGE_SIZE_REQ);
+    else
+        H3(__NR_madvise, XC_EXEC_REQ(s), XC_EXEC_REQS * sizeof(struct xc_exec_req), 4 /* MADV_DONTNEED */);
     return found;
 }
 
