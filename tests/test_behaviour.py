@@ -319,6 +319,24 @@ def test_running_program_on_a_read_only_root(runc, xc, make_bundle):
                                       "sh: can't create /bin/busybox: Read-only file system", "read"], r.out
 
 
+def test_command_line_of_programs_and_scripts(runc, xc, make_bundle):
+    """/proc/PID/cmdline is the program's argv, and a script's is the one Linux's exec makes:
+    each `#!` level puts its interpreter, its argument and the script before the arguments
+    (the LibOS makes it before its exec: libos.c, do_exec, and passes the path in an exec
+    request instead of argv)."""
+    make = ("printf '#!/bin/sh\\ntr \"\\\\\\\\0\" \" \" < /proc/$$/cmdline; echo\\n' > /tmp/s1; chmod +x /tmp/s1; "
+            "printf '#!/tmp/s1 one two\\n' > /tmp/s2; chmod +x /tmp/s2; ")
+    run = ("/tmp/s1 a 'b c'; /tmp/s2 d; tr '\\0' ' ' < /proc/$$/cmdline; echo; "
+           "/bin/cat /proc/self/cmdline | tr '\\0' ' '; echo")
+    b = make_bundle(["sh", "-c", make + run], writable=True)
+    r = differential(runc, xc, b)
+    lines = r.out.splitlines()
+    assert lines[0] == "/bin/sh /tmp/s1 a b c ", r.out
+    assert lines[1] == "/bin/sh /tmp/s1 one two /tmp/s2 d ", r.out
+    assert lines[2].startswith("sh -c printf"), r.out
+    assert lines[3] == "/bin/cat /proc/self/cmdline ", r.out
+
+
 def test_nested_interpreter_scripts_up_to_linuxs_limit(runc, xc, make_bundle):
     """An exec follows `#!` lines through up to five scripts, as Linux does; a sixth is
     ELOOP from execve itself (the shell reports it). The LibOS checks the chain before

@@ -68,6 +68,7 @@
 #define XC_REQ_INIT 1    /* the container's first program: as XC_ARG_INIT */
 #define XC_REQ_EXEC 2    /* as XC_ARG_EXEC */
 #define XC_REQ_EXEC_FD 3 /* as XC_ARG_EXEC_FD */
+#define XC_REQ_ARGV_MADE 1 /* flags: a script's argv is made (interpreters first, as Linux's exec) */
 /* Where they are: a page of their own 64 KB into the segment (the kernel
  * maps a file's cached pages in 64 KB windows at a read fault: this one is
  * mapped only where it is read, and dropped from the new image's page
@@ -159,8 +160,8 @@ struct xc_stats {
 /* The exec requests, at XC_EXEC_REQ_OFFSET of the segment. */
 struct xc_exec_req {
     int64_t pid;   /* 0 free, -1 being filled, else the process that executes */
-    uint32_t mode; /* XC_REQ_* */
-    uint32_t spare;
+    uint32_t mode;  /* XC_REQ_* */
+    uint32_t flags; /* XC_REQ_ARGV_MADE */
     char path[XC_EXEC_REQ_PATH]; /* the program to load */
     char exe[XC_EXEC_REQ_EXE];   /* the calling program's file (xc_proc.exe), or "" */
 };

@@ -2367,7 +2367,7 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * kernel's order: search and exec permission, a regular file, a mount that
  * allows exec, then a format it knows.  0: an ELF file; 1: a `#!` script
  * whose interpreter *interp* points into *line*; or the error. */
-static long exec_check(const char *path, char line[256], char **interp)
+static long exec_check(const char *path, char line[256], char **interp, char **arg)
 {
     char hdr[256];
     long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0x200 /* AT_EACCESS */);
@@ -2386,11 +2386,10 @@ static long exec_check(const char *path, char line[256], char **interp)
     if (r == 0) {
         struct { void *b; unsigned long l; } iov = {hdr, sizeof hdr};
         long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
-        char *arg;
         if (n >= 4 && hdr[0] == 0x7f && hdr[1] == 'E' && hdr[2] == 'L' && hdr[3] == 'F')
             r = 0;
         else if (n >= 2 && hdr[0] == '#' && hdr[1] == '!')
-            r = xc_parse_shebang(hdr, n, line, interp, &arg);
+            r = xc_parse_shebang(hdr, n, line, interp, arg);
         else
             r = n < 0 ? n : -XC_ENOEXEC;
     }
@@ -2399,9 +2398,10 @@ static long exec_check(const char *path, char line[256], char **interp)
 }
 
 /* An exec request (abi.h, struct xc_exec_req) for the image executed next,
- * to load *path* in *mode*: its slot, or -1 (no segment, a path that does
+ * to load *path* in *mode* (*argv_made*: a script's argv already made, the
+ * interpreters in it): its slot, or -1 (no segment, a path that does
  * not fit, no free slot: the caller passes them in argv). */
-static int exec_request(const char *path, int mode)
+static int exec_request(const char *path, int mode, int argv_made)
 {
     struct xc_stats *s = xc_stats;
     if (!s)
@@ -2423,6 +2423,7 @@ static int exec_request(const char *path, int mode)
             !__atomic_compare_exchange_n(&r->pid, &free, -1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             continue;
         r->mode = (uint32_t)mode;
+        r->flags = argv_made ? XC_REQ_ARGV_MADE : 0;
         xc_memcpy(r->path, p, (unsigned long)n + 1);
         xc_memcpy(r->exe, xc_proc.exe, el + 1);
         __atomic_store_n(&r->pid, pid, __ATOMIC_RELEASE);
@@ -2441,10 +2442,11 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     /* The file, then each `#!` interpreter as Linux's exec follows them
      * (a sixth script is ELOOP): the loader, past the point of no return,
      * could only die. */
-    char lines[2][256], *interp;
+    char lines[XC_SHEBANG_MAX + 1][256], *interp[XC_SHEBANG_MAX + 1], *iarg[XC_SHEBANG_MAX + 1];
     const char *file = path;
+    int levels = 0;
     for (int depth = 0;; depth++) {
-        long r = exec_check(file, lines[depth & 1], &interp);
+        long r = exec_check(file, lines[depth], &interp[depth], &iarg[depth]);
         if (r <= 0) {
             if (r < 0)
                 return r;
@@ -2452,7 +2454,8 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
         }
         if (depth == XC_SHEBANG_MAX)
             return -XC_ELOOP;
-        file = interp;
+        file = interp[depth];
+        levels = depth + 1;
     }
     long r;
     long argc = 0;
@@ -2461,25 +2464,42 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
             argc++;
     /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
      * child (posix_spawn) a mapping would leak into the parent. */
-    unsigned long size = (unsigned long)(argc + 5) * sizeof(char *);
+    unsigned long size = (unsigned long)(argc + 2 * XC_SHEBANG_MAX + 5) * sizeof(char *);
     int big = argc > 256;
-    char *small[big ? 1 : argc + 5];
+    char *small[big ? 1 : argc + 2 * XC_SHEBANG_MAX + 5];
     char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
                        : small;
     if (big && XC_ERR(nargv))
         return (long)nargv;
     /* The program's path, the caller's and the mode in an exec request, the
      * new image's argv the program's own; else ahead of it in argv. */
-    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC);
-    int skip = req >= 0 ? 0 : 3;
-    nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
-    nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
-    nargv[2] = (char *)path;
-    for (long i = 0; i < argc; i++)
-        nargv[skip + i] = argv[i];
-    if (argc == 0)
-        nargv[skip + argc++] = (char *)path;
-    nargv[skip + argc] = 0;
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, levels > 0);
+    if (req >= 0 && levels) {
+        /* A script's argv as Linux's exec makes it, the kernel's argument area
+         * being what /proc/PID/cmdline shows: each `#!` level puts its
+         * interpreter, its argument and the file before the argv it was given,
+         * whose argv[0] it drops; the loader then only follows the chain. */
+        long k = 0;
+        for (int d = levels - 1; d >= 0; d--) {
+            nargv[k++] = interp[d];
+            if (iarg[d])
+                nargv[k++] = iarg[d];
+        }
+        nargv[k++] = (char *)path;
+        for (long i = 1; i < argc; i++)
+            nargv[k++] = argv[i];
+        nargv[k] = 0;
+    } else {
+        int skip = req >= 0 ? 0 : 3;
+        nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
+        nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
+        nargv[2] = (char *)path;
+        for (long i = 0; i < argc; i++)
+            nargv[skip + i] = argv[i];
+        if (argc == 0)
+            nargv[skip + argc++] = (char *)path;
+        nargv[skip + argc] = 0;
+    }
     static char *const empty_env[] = {0};
     /* The parent-death SIGSYS must not arrive while the new image has no
      * handler yet (it would kill the process): off across the execve; the

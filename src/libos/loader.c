@@ -301,7 +301,7 @@ struct loaded {
  * arguments the new argv points to) go to *lines* and the new argv to
  * *args*, in the caller's frame, above the initial stack.
  */
-static __attribute__((noinline)) void load_program(const char *path, int argc, char **argv,
+static __attribute__((noinline)) void load_program(const char *path, int argc, char **argv, int argv_made,
                                                    char (*lines)[256], char **args, struct loaded *out)
 {
     char hdr[HDR_SIZE];
@@ -325,6 +325,10 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
         H1(__NR_close, fd);
         if (depth == XC_SHEBANG_MAX)
             xc_die("too many levels of #! interpreters", -XC_ELOOP);
+        if (argv_made) { /* (the caller's exec made it: libos.c, do_exec) */
+            path = interp_path;
+            continue;
+        }
         /* Replace argv[0] by the script's path, prefix the interpreter. */
         script_argv_prefix[0] = interp_path;
         nprefix = 1;
@@ -385,7 +389,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
  * stack is then a page or two smaller than with the scratch above its
  * initial stack ([benchmarks.md](../../docs/benchmarks.md)).
  */
-void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint64_t *auxv)
+void xc_load_and_run(const char *path, int argc, char **argv, int argv_made, char **envp, uint64_t *auxv)
 {
     char lines[XC_SHEBANG_MAX + 1][256]; /* touched only for `#!` programs */
     char *args[argc + 2 * XC_SHEBANG_MAX + 1]; /* a `#!` program's argv: each level adds at most 2 words */
@@ -401,7 +405,7 @@ void xc_load_and_run(const char *path, int argc, char **argv, char **envp, uint6
     uint64_t stack[cap];
 
     struct loaded ld;
-    load_program(path, argc, argv, lines, args, &ld);
+    load_program(path, argc, argv, argv_made, lines, args, &ld);
     argc = ld.argc;
     argv = ld.argv;
     if (xc_proc.close_after_load >= 0)
@@ -545,5 +549,5 @@ void xc_main(uint64_t *sp)
             v = v * 10 + (*p - '0');
         xc_proc.close_after_load = (int)v;
     }
-    xc_load_and_run(path, argc - skip, argv + skip, envp, auxv);
+    xc_load_and_run(path, argc - skip, argv + skip, have && (req.flags & XC_REQ_ARGV_MADE), envp, auxv);
 }

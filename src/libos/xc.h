@@ -269,7 +269,7 @@ long xc_txt_open(long dirfd, const char *path, long flags, long mode);
 extern const unsigned char xc_open_writes[512];
 
 /* loader.c */
-XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, char **envp,
+XC_NORETURN void xc_load_and_run(const char *path, int argc, char **argv, int argv_made, char **envp,
                                  uint64_t *auxv);
 
 #endif
