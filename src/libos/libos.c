@@ -2367,29 +2367,32 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * kernel's order: search and exec permission, a regular file, a mount that
  * allows exec, then a format it knows.  0: an ELF file; 1: a `#!` script
  * whose interpreter *interp* points into *line*; or the error. */
-static long exec_check(const char *path, char line[256], char **interp, char **arg)
+static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg)
 {
-    char hdr[256];
+    /* (Small: it may run on a posix_spawn child's few-KB stack.  The file's
+     * first bytes are read into *line*, where a `#!` line is cut up.) */
     long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0x200 /* AT_EACCESS */);
     if (r < 0)
         return r;
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fd;
-    struct xc_statx st;
-    struct { long type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags, spare[4]; } sfs;
-    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &st);
-    if (r == 0 && (st.mode & 0170000) != 0100000)
+    union {
+        struct xc_statx st;
+        struct { long type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags, spare[4]; } sfs;
+    } u;
+    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &u.st);
+    if (r == 0 && (u.st.mode & 0170000) != 0100000)
         r = -XC_EACCES;
-    if (r == 0 && H2(__NR_fstatfs, fd, &sfs) == 0 && (sfs.flags & 8 /* ST_NOEXEC */))
+    if (r == 0 && H2(__NR_fstatfs, fd, &u.sfs) == 0 && (u.sfs.flags & 8 /* ST_NOEXEC */))
         r = -XC_EACCES;
     if (r == 0) {
-        struct { void *b; unsigned long l; } iov = {hdr, sizeof hdr};
+        struct { void *b; unsigned long l; } iov = {line, 256};
         long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
-        if (n >= 4 && hdr[0] == 0x7f && hdr[1] == 'E' && hdr[2] == 'L' && hdr[3] == 'F')
+        if (n >= 4 && line[0] == 0x7f && line[1] == 'E' && line[2] == 'L' && line[3] == 'F')
             r = 0;
-        else if (n >= 2 && hdr[0] == '#' && hdr[1] == '!')
-            r = xc_parse_shebang(hdr, n, line, interp, arg);
+        else if (n >= 2 && line[0] == '#' && line[1] == '!')
+            r = xc_parse_shebang(line, n, line, interp, arg);
         else
             r = n < 0 ? n : -XC_ENOEXEC;
     }
@@ -2401,7 +2404,7 @@ static long exec_check(const char *path, char line[256], char **interp, char **a
  * to load *path* in *mode* (*argv_made*: a script's argv already made, the
  * interpreters in it): its slot, or -1 (no segment, a path that does
  * not fit, no free slot: the caller passes them in argv). */
-static int exec_request(const char *path, int mode, int argv_made)
+static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made)
 {
     struct xc_stats *s = xc_stats;
     if (!s)
@@ -2442,11 +2445,15 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     /* The file, then each `#!` interpreter as Linux's exec follows them
      * (a sixth script is ELOOP): the loader, past the point of no return,
      * could only die. */
-    char lines[XC_SHEBANG_MAX + 1][256], *interp[XC_SHEBANG_MAX + 1], *iarg[XC_SHEBANG_MAX + 1];
+    /* (Three first pages, as the stack of a posix_spawn child is a few KB:
+     * the first two levels' interpreters and arguments stay in theirs while
+     * the file after them is looked at, which is what making a script's
+     * argv below needs.) */
+    char lines[3][256], *interp[2], *iarg[2], *ip, *ia;
     const char *file = path;
     int levels = 0;
     for (int depth = 0;; depth++) {
-        long r = exec_check(file, lines[depth], &interp[depth], &iarg[depth]);
+        long r = exec_check(file, lines[depth % 3], &ip, &ia);
         if (r <= 0) {
             if (r < 0)
                 return r;
@@ -2454,7 +2461,11 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
         }
         if (depth == XC_SHEBANG_MAX)
             return -XC_ELOOP;
-        file = interp[depth];
+        if (depth < 2) {
+            interp[depth] = ip;
+            iarg[depth] = ia;
+        }
+        file = ip;
         levels = depth + 1;
     }
     long r;
@@ -2464,21 +2475,24 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
             argc++;
     /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
      * child (posix_spawn) a mapping would leak into the parent. */
-    unsigned long size = (unsigned long)(argc + 2 * XC_SHEBANG_MAX + 5) * sizeof(char *);
+    unsigned long size = (unsigned long)(argc + 7) * sizeof(char *);
     int big = argc > 256;
-    char *small[big ? 1 : argc + 2 * XC_SHEBANG_MAX + 5];
+    char *small[big ? 1 : argc + 7];
     char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
                        : small;
     if (big && XC_ERR(nargv))
         return (long)nargv;
     /* The program's path, the caller's and the mode in an exec request, the
      * new image's argv the program's own; else ahead of it in argv. */
-    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, levels > 0);
-    if (req >= 0 && levels) {
+    int made = levels > 0 && levels <= 2;
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made);
+    if (req >= 0 && made) {
         /* A script's argv as Linux's exec makes it, the kernel's argument area
          * being what /proc/PID/cmdline shows: each `#!` level puts its
          * interpreter, its argument and the file before the argv it was given,
-         * whose argv[0] it drops; the loader then only follows the chain. */
+         * whose argv[0] it drops; the loader then only follows the chain.
+         * (Deeper chains: the loader makes the program's argv, and the
+         * command line stays the one given to execve.) */
         long k = 0;
         for (int d = levels - 1; d >= 0; d--) {
             nargv[k++] = interp[d];
