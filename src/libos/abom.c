@@ -1892,18 +1892,20 @@ void xc_abom_try(long nr, unsigned long call_addr)
     unlock();
 }
 
-/* The loader (sitecache.c): a site another process of the container had
- * rewritten, in a file mapped again, its bytes checked; the code is still
- * writable and no other thread runs.  The same trampoline as patch_mov's. */
+/* A trampoline for a site the loader rewrites: in the rest of the code's
+ * last page (*room*) while it lasts, else where ABOM puts its own. */
 static unsigned long loaded_tramp(unsigned long near_to, unsigned long *room, unsigned long room_end)
 {
     if (*room && *room + TRAMP_SIZE <= room_end && near(*room, near_to) && near(*room + TRAMP_SIZE, near_to)) {
-        *room += TRAMP_SIZE; /* the rest of the code's last page (sitecache.c): no mapping of its own */
+        *room += TRAMP_SIZE; /* (no mapping of its own) */
         return *room - TRAMP_SIZE;
     }
     return tramp_slot(near_to);
 }
 
+/* The loader (sitecache.c): a site another process of the container had
+ * rewritten, in a file mapped again, its bytes checked; the code is still
+ * writable and no other thread runs.  The same trampoline as patch_mov's. */
 int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end)
 {
     if (!st)

@@ -181,8 +181,7 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
                     if (j != i && ph[j].p_type == PT_LOAD && PAGE_DOWN(base + ph[j].p_vaddr) < PAGE_UP(file_end) &&
                         PAGE_UP(base + ph[j].p_vaddr + ph[j].p_memsz) > PAGE_DOWN(file_end))
                         tail_free = 0;
-                xc_site_cache_opened(&sl, start, PAGE_UP(file_end), PAGE_DOWN(p->p_offset), base + p->p_vaddr,
-                                     file_end, prot, tail_free);
+                xc_site_cache_opened(&sl, start, PAGE_UP(file_end), base + p->p_vaddr, file_end, prot, tail_free);
             }
             else if (zero && !(prot & PROT_WRITE))
                 H3(__NR_mprotect, start, PAGE_UP(file_end) - start, prot);

@@ -32,9 +32,9 @@
  *      rewrites are; they give the whole mapping an anon_vma, which would
  *      make every fork copy the page-table entries of all of the code, so
  *      before the process's first fork the chunks without one are mapped
- *      again, clean (abom.c, clean_text; a process that never
- *      forks never pays for it).  The trampolines go after the file's bytes
- *      in the code's last page when no other segment shares that page (no
+ *      again, clean (abom.c, clean_text; a process that never forks
+ *      never pays for it).  The trampolines go after the file's bytes in
+ *      the code's last page when no other segment shares that page (no
  *      mapping of their own), else where ABOM puts its own.
  *
  * The table is data the LibOS verifies, never code: it is in memory every
@@ -44,9 +44,9 @@
  * padding (nops, int3) within a jmp rel8 of it, inside an executable
  * segment of the file with that identity, and the trampoline it jumps to is
  * the LibOS's own (`mov $nr,%eax; call xc_abom_entry`, back after the
- * syscall).  A changed
- * file has another key (its mtime, ctime, size or inode), so a stale entry
- * is never used; if the bytes differ anyway the site is left to trap.
+ * syscall).  A changed file has another key (its mtime, ctime, size or
+ * inode), so a stale entry is never used; if the bytes differ anyway the
+ * site is left to trap.
  * What an entry forged by another process of the same container could
  * still do: have such a 7-byte pattern rewritten where it is not an
  * instruction boundary (ABOM's own check, which needs the function's
@@ -110,7 +110,6 @@ void xc_site_cache_lookup(long fd, struct xc_site_load *sl)
     sl->key = 0;
     sl->n = 0;
     sl->n_open = 0;
-    sl->fd = fd;
     if (!cache_on() || n_images == MAX_IMAGES)
         return;
     /* statx (newfstatat is not on the interface): dev, ino, size, mtime, ctime */
@@ -141,19 +140,18 @@ int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsi
         return 0;
     for (int i = 0; i < sl->n; i++) {
         unsigned long a = sl->sites[i] & E_VADDR;
-        if (a >= vaddr + 7 && a + 2 + 130 <= vaddr + filesz)
+        if (a >= vaddr + 7 && a + 2 <= vaddr + filesz)
             return 1;
     }
     return 0;
 }
 
-void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long off,
-                          unsigned long lo, unsigned long hi, int prot, int tail_free)
+void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
+                          unsigned long hi, int prot, int tail_free)
 {
     sl->open[sl->n_open].room = tail_free ? (hi + 15) & ~15UL : 0;
     sl->open[sl->n_open].start = start;
     sl->open[sl->n_open].end = end;
-    sl->open[sl->n_open].off = off;
     sl->open[sl->n_open].lo = lo;
     sl->open[sl->n_open].hi = hi;
     sl->open[sl->n_open].prot = prot;

@@ -12,12 +12,10 @@
 struct xc_site_load {
     uint64_t key;                      /* the file's identity, 0: no cache */
     unsigned long ino;
-    long fd;                           /* the file, open while it is mapped */
     int n, n_open;
-    uint64_t sites[XC_SITE_LOAD_MAX];  /* the table's entries for it (mov32, mov64) */
+    uint64_t sites[XC_SITE_LOAD_MAX];  /* the table's entries for it (mov32, mov64, jump) */
     struct {
         unsigned long start, end;      /* pages mapped writable for the rewrites */
-        unsigned long off;             /* start's offset in the file */
         unsigned long lo, hi;          /* the file's bytes in them */
         unsigned long room;            /* [room, end): the last page's bytes after the file's, no other
                                           segment's: trampolines go there first (0: none) */
@@ -32,8 +30,8 @@ struct xc_site_load {
  * first fork, the rewritten code is cleaned (abom.c, xc_abom_dirty). */
 void xc_site_cache_lookup(long fd, struct xc_site_load *sl);
 int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsigned long filesz, int prot);
-void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long off,
-                          unsigned long lo, unsigned long hi, int prot, int tail_free);
+void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
+                          unsigned long hi, int prot, int tail_free);
 void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned long code_lo, unsigned long code_hi);
 
 /* ABOM (abom.c): a process's first trap at *sys*; 1: decide now and report
