@@ -49,6 +49,20 @@ def test_abi_constants_agree_with_the_header():
     assert libos_abi.ABOM_VERDICT_NAMES == tuple(names[i] for i in range(len(names)))
 
 
+def test_argv_hash_is_the_same_in_c_and_python(tmp_path):
+    """The exec request of a container's first program names its argv by xc_argv_hash
+    (abi.h), which the Python runtime computes too (libos_abi.argv_hash): one different
+    byte and the image would not find its request."""
+    src = tmp_path / "h.c"
+    src.write_text('#include <stdio.h>\n#include "abi.h"\n'
+                   'int main(int argc, char **argv) { printf("%u\\n", xc_argv_hash(argc - 1, argv + 1)); }\n')
+    exe = tmp_path / "h"
+    subprocess.run(["gcc", "-std=c11", "-I", str(ROOT / "src/libos"), "-o", str(exe), str(src)], check=True)
+    for args in (["/bin/sh"], ["/bin/sh", "-c", "echo é; true"], ["a", "", "b" * 300]):
+        out = subprocess.run([str(exe), *args], capture_output=True, text=True, check=True).stdout
+        assert int(out) == libos_abi.argv_hash(args), args
+
+
 def test_interface_never_allows_the_dangerous_calls():
     names = {name for _, name, _ in libos.interface()}
     assert not names & NEVER_ALLOWED

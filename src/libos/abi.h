@@ -64,7 +64,7 @@
  * over them). */
 #define XC_EXEC_REQS 16
 #define XC_EXEC_REQ_PATH 120
-#define XC_EXEC_REQ_EXE 112
+#define XC_EXEC_REQ_EXE 104
 #define XC_REQ_INIT 1    /* the container's first program: as XC_ARG_INIT */
 #define XC_REQ_EXEC 2    /* as XC_ARG_EXEC */
 #define XC_REQ_EXEC_FD 3 /* as XC_ARG_EXEC_FD */
@@ -162,6 +162,9 @@ struct xc_exec_req {
     int64_t pid;   /* 0 free, -1 being filled, else the process that executes */
     uint32_t mode;  /* XC_REQ_* */
     uint32_t flags; /* XC_REQ_ARGV_MADE */
+    uint32_t argv_hash; /* xc_argv_hash of the argv executed with it (two threads of one
+                           process that execute at once each leave one) */
+    uint32_t spare;
     char path[XC_EXEC_REQ_PATH]; /* the program to load */
     char exe[XC_EXEC_REQ_EXE];   /* the calling program's file (xc_proc.exe), or "" */
 };
@@ -169,6 +172,27 @@ _Static_assert(sizeof(struct xc_stats) <= XC_EXEC_REQ_OFFSET &&
                    XC_EXEC_REQ_OFFSET + XC_EXEC_REQS * sizeof(struct xc_exec_req) <= XC_STATS_SIZE,
                "struct xc_stats, the exec requests: XC_EXEC_REQ_OFFSET, XC_STATS_SIZE");
 #define XC_EXEC_REQ(stats) ((struct xc_exec_req *)((char *)(stats) + XC_EXEC_REQ_OFFSET))
+/* FNV-1a (32 bits) over argc and each argv string with its NUL: which
+ * request is an image's, with its pid (the runtimes compute the same:
+ * native/runtime/init.c, xcontainers/init.py). */
+static inline uint32_t xc_argv_hash_bytes(uint32_t h, const char *p, unsigned long n)
+{
+    for (unsigned long i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
+static inline uint32_t xc_argv_hash(int argc, char *const *argv)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)argc;
+    for (int i = 0; i < argc; i++) {
+        unsigned long n = 0;
+        while (argv[i][n])
+            n++;
+        h = xc_argv_hash_bytes(h, argv[i], n + 1);
+    }
+    return h;
+}
 #endif
 
 #endif

@@ -315,10 +315,11 @@ long xc_getpid_peek(void)
 
 #define PAGE_SIZE_REQ 4096UL
 
-/* The exec request for this process (exec_request, or the runtime's for the
- * container's first program): 1 and *out* filled, its slot freed, and the
- * requests' page dropped from this process's page table; 0 if none. */
-int xc_exec_request_take(struct xc_exec_req *out)
+/* The exec request for this process and its *argv* (exec_request, or the
+ * runtime's for the container's first program): 1 and *out* filled, its slot
+ * freed, and the requests' page dropped from this process's page table; 0 if
+ * none. */
+int xc_exec_request_take(int argc, char **argv, struct xc_exec_req *out)
 {
     struct xc_stats *s = xc_stats;
     long tmp = 0;
@@ -337,10 +338,11 @@ int xc_exec_request_take(struct xc_exec_req *out)
         s = (struct xc_stats *)(tmp - XC_EXEC_REQ_OFFSET);
     }
     int64_t pid = H0(__NR_getpid);
+    uint32_t hash = xc_argv_hash(argc, argv);
     int found = 0;
     for (int i = 0; i < XC_EXEC_REQS && !found; i++) {
         struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
-        if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != pid)
+        if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != pid || r->argv_hash != hash)
             continue;
         xc_memcpy(out, r, sizeof *out);
         out->path[XC_EXEC_REQ_PATH - 1] = 0;
@@ -2400,39 +2402,138 @@ static __attribute__((noinline)) long exec_check(const char *path, char line[256
     return r;
 }
 
-/* An exec request (abi.h, struct xc_exec_req) for the image executed next,
- * to load *path* in *mode* (*argv_made*: a script's argv already made, the
- * interpreters in it): its slot, or -1 (no segment, a path that does
- * not fit, no free slot: the caller passes them in argv). */
-static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made)
+/* An exec request (abi.h, struct xc_exec_req) for the image executed next
+ * with *argv*, to load *path* in *mode* (*argv_made*: a script's argv
+ * already made, the interpreters in it): its slot, or -1 (no segment, a path
+ * that does not fit, no free slot: the caller passes them in argv).  The
+ * caller frees it if the exec fails; one left by a process killed between
+ * the two stays taken (its pid and argv name it only). */
+static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv)
 {
     struct xc_stats *s = xc_stats;
-    if (!s)
-        return -1;
-    char p[XC_EXEC_REQ_PATH];
-    long n = xc_user_strcpy(p, path, sizeof p);
     unsigned long el = xc_strlen(xc_proc.exe);
-    if (n < 0 || n >= (long)sizeof p || el >= XC_EXEC_REQ_EXE)
+    if (!s || el >= XC_EXEC_REQ_EXE)
         return -1;
-    int64_t pid = H0(__NR_getpid); /* (not the cache: a vfork child's is its parent's) */
-    for (int i = 0; i < XC_EXEC_REQS; i++) {
-        int64_t stale = pid; /* (an exec of ours that asked and then failed or died) */
-        __atomic_compare_exchange_n(&XC_EXEC_REQ(s)[i].pid, &stale, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    /* xc_argv_hash, read as the kernel will (a bad pointer: no request,
+     * and the exec's own EFAULT) */
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    uint32_t hash = 2166136261u ^ (uint32_t)argc;
+    for (int i = 0; i < argc; i++) {
+        for (const char *a = argv[i];; a += 64) {
+            char b[64];
+            long k = xc_user_strcpy(b, a, sizeof b);
+            if (k < 0)
+                return -1;
+            hash = xc_argv_hash_bytes(hash, b, k < (long)sizeof b ? (unsigned long)k + 1 : sizeof b);
+            if (k < (long)sizeof b)
+                break;
+        }
     }
+    int64_t pid = H0(__NR_getpid); /* (not the cache: a vfork child's is its parent's) */
     for (int i = 0; i < XC_EXEC_REQS; i++) {
         struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
         int64_t free = 0;
         if (__atomic_load_n(&r->pid, __ATOMIC_RELAXED) != 0 ||
             !__atomic_compare_exchange_n(&r->pid, &free, -1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             continue;
+        long n = xc_user_strcpy(r->path, path, sizeof r->path);
+        if (n < 0 || n >= (long)sizeof r->path) { /* (a bad pointer: the exec's own EFAULT) */
+            __atomic_store_n(&r->pid, 0, __ATOMIC_RELEASE);
+            return -1;
+        }
         r->mode = (uint32_t)mode;
         r->flags = argv_made ? XC_REQ_ARGV_MADE : 0;
-        xc_memcpy(r->path, p, (unsigned long)n + 1);
+        r->argv_hash = hash;
         xc_memcpy(r->exe, xc_proc.exe, el + 1);
         __atomic_store_n(&r->pid, pid, __ATOMIC_RELEASE);
         return i;
     }
     return -1;
+}
+
+/* *argv* (*argc* words, or just *path* when none) at *at*, NULL-ended. */
+static void put_argv(char **at, char *const *argv, long argc, const char *path)
+{
+    for (long i = 0; i < argc; i++)
+        at[i] = argv[i];
+    if (argc == 0)
+        at[argc++] = (char *)path;
+    at[argc] = 0;
+}
+
+/* do_exec's second half, in a frame of its own (do_exec's checks and this
+ * never sit on a posix_spawn child's few KB of stack together): the new
+ * image's argv and exec request, then the exec.  *levels* `#!` scripts lead
+ * to the program, the first two's interpreters and arguments in *interp*
+ * and *iarg*. */
+static __attribute__((noinline)) long exec_image(const char *path, char *const *argv, long argc,
+                                                 char *const *envp, int close_after, int levels,
+                                                 char *const *interp, char *const *iarg)
+{
+    long r;
+    /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
+     * child (posix_spawn) a mapping would leak into the parent. */
+    unsigned long size = (unsigned long)(argc + 7) * sizeof(char *);
+    int big = argc > 256;
+    char *small[big ? 1 : argc + 7];
+    char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
+                       : small;
+    if (big && XC_ERR(nargv))
+        return (long)nargv;
+    /* With an exec request (the program's path, the caller's and the mode),
+     * the new image's argv is the program's own.  A script's is made as
+     * Linux's exec makes it, the kernel's argument area being what
+     * /proc/PID/cmdline shows: each `#!` level puts its interpreter, its
+     * argument and the file before the argv it was given, whose argv[0] it
+     * drops; the loader then only follows the chain.  (Deeper chains: the
+     * loader makes the program's argv, and the command line stays the one
+     * given to execve.)  Without a request, the mode and the path go ahead
+     * of the given argv. */
+    int made = levels > 0 && levels <= 2;
+    char **exec_argv = nargv + 3;
+    if (made) {
+        long k = 0;
+        for (int d = levels - 1; d >= 0; d--) {
+            nargv[k++] = interp[d];
+            if (iarg[d])
+                nargv[k++] = iarg[d];
+        }
+        nargv[k++] = (char *)path;
+        for (long i = 1; i < argc; i++)
+            nargv[k++] = argv[i];
+        nargv[k] = 0;
+        exec_argv = nargv;
+    } else {
+        put_argv(nargv + 3, argv, argc, path);
+    }
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made, exec_argv);
+    if (req < 0) {
+        if (made)
+            put_argv(nargv + 3, argv, argc, path);
+        nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
+        nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
+        nargv[2] = (char *)path;
+        exec_argv = nargv;
+    }
+    static char *const empty_env[] = {0};
+    /* The parent-death SIGSYS must not arrive while the new image has no
+     * handler yet (it would kill the process): off across the execve; the
+     * new image watches again (xc_ppid_init) and asks for its ppid afresh. */
+    int watched = rw && rw->ppid_watched;
+    if (watched)
+        H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
+    faults_across_exec(1);
+    r = H5(__NR_execveat, XC_LIBOS_FD, xc_exec_path, exec_argv, envp ? envp : empty_env, AT_EMPTY_PATH);
+    faults_across_exec(0);
+    if (req >= 0)
+        __atomic_store_n(&XC_EXEC_REQ(xc_stats)[req].pid, 0, __ATOMIC_RELEASE);
+    if (watched)
+        xc_ppid_watch();
+    if (big)
+        H2(__NR_munmap, nargv, size);
+    return r;
 }
 
 static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
@@ -2468,69 +2569,11 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
         file = ip;
         levels = depth + 1;
     }
-    long r;
     long argc = 0;
     if (argv)
         while (argv[argc])
             argc++;
-    /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
-     * child (posix_spawn) a mapping would leak into the parent. */
-    unsigned long size = (unsigned long)(argc + 7) * sizeof(char *);
-    int big = argc > 256;
-    char *small[big ? 1 : argc + 7];
-    char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
-                       : small;
-    if (big && XC_ERR(nargv))
-        return (long)nargv;
-    /* The program's path, the caller's and the mode in an exec request, the
-     * new image's argv the program's own; else ahead of it in argv. */
-    int made = levels > 0 && levels <= 2;
-    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made);
-    if (req >= 0 && made) {
-        /* A script's argv as Linux's exec makes it, the kernel's argument area
-         * being what /proc/PID/cmdline shows: each `#!` level puts its
-         * interpreter, its argument and the file before the argv it was given,
-         * whose argv[0] it drops; the loader then only follows the chain.
-         * (Deeper chains: the loader makes the program's argv, and the
-         * command line stays the one given to execve.) */
-        long k = 0;
-        for (int d = levels - 1; d >= 0; d--) {
-            nargv[k++] = interp[d];
-            if (iarg[d])
-                nargv[k++] = iarg[d];
-        }
-        nargv[k++] = (char *)path;
-        for (long i = 1; i < argc; i++)
-            nargv[k++] = argv[i];
-        nargv[k] = 0;
-    } else {
-        int skip = req >= 0 ? 0 : 3;
-        nargv[0] = xc_proc.exe[0] == '/' ? xc_proc.exe : "xc-libos"; /* for the loader: xc_interp_path */
-        nargv[1] = close_after ? XC_ARG_EXEC_FD : XC_ARG_EXEC;
-        nargv[2] = (char *)path;
-        for (long i = 0; i < argc; i++)
-            nargv[skip + i] = argv[i];
-        if (argc == 0)
-            nargv[skip + argc++] = (char *)path;
-        nargv[skip + argc] = 0;
-    }
-    static char *const empty_env[] = {0};
-    /* The parent-death SIGSYS must not arrive while the new image has no
-     * handler yet (it would kill the process): off across the execve; the
-     * new image watches again (xc_ppid_init) and asks for its ppid afresh. */
-    int watched = rw && rw->ppid_watched;
-    if (watched)
-        H2(__NR_prctl, PR_SET_PDEATHSIG, 0);
-    faults_across_exec(1);
-    r = H5(__NR_execveat, XC_LIBOS_FD, xc_exec_path, nargv, envp ? envp : empty_env, AT_EMPTY_PATH);
-    faults_across_exec(0);
-    if (req >= 0)
-        __atomic_store_n(&XC_EXEC_REQ(xc_stats)[req].pid, 0, __ATOMIC_RELEASE);
-    if (watched)
-        xc_ppid_watch();
-    if (big)
-        H2(__NR_munmap, nargv, size);
-    return r;
+    return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg);
 }
 
 static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)

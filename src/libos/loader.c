@@ -462,7 +462,7 @@ void xc_main(uint64_t *sp)
      * mode and the path ahead of the program's argv. */
     xc_stats_attach();
     struct xc_exec_req req;
-    int have = xc_exec_request_take(&req);
+    int have = xc_exec_request_take(argc, argv, &req);
     int mode = have ? (int)req.mode
                : argc < 4 ? 0
                : xc_strcmp(argv[1], XC_ARG_INIT) == 0 ? XC_REQ_INIT

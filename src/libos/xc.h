@@ -186,7 +186,7 @@ void xc_ppid_watch(void);
 const long *xc_cached_answer(long nr);
 long xc_getpid(void);
 long xc_getpid_peek(void);
-int xc_exec_request_take(struct xc_exec_req *out);
+int xc_exec_request_take(int argc, char **argv, struct xc_exec_req *out);
 
 struct xc_process {
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */

@@ -355,8 +355,8 @@ def _libos_argv(path: str, args: list[str]) -> list[str]:
     from . import libos_abi as abi
     raw = os.fsencode(path)
     if args and len(raw) < abi.XC_EXEC_REQ_PATH:
-        req = struct.pack(f"<qII{abi.XC_EXEC_REQ_PATH}s{abi.XC_EXEC_REQ_EXE}s", os.getpid(), abi.XC_REQ_INIT, 0,
-                          raw, b"")
+        req = struct.pack(f"<qIIII{abi.XC_EXEC_REQ_PATH}s{abi.XC_EXEC_REQ_EXE}s", os.getpid(), abi.XC_REQ_INIT, 0,
+                          abi.argv_hash(args), 0, raw, b"")
         try:
             if os.pwrite(XC_STATS_FD, req, abi.STATS_EXEC_REQ_OFFSET) == len(req):
                 return list(args)

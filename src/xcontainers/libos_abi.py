@@ -1,5 +1,7 @@
 """Constants shared with the LibOS (src/libos/abi.h); a test checks they agree."""
 
+import os
+
 XC_LIBOS_BASE = 0x10000000
 XC_LIBOS_FD = 1023
 XC_ARG_INIT = "--xc-init"
@@ -16,11 +18,11 @@ XC_TRACE_FD = 1021
 XC_ARG_EXEC_FD = "--xc-exec-fd"
 XC_EXEC_REQS = 16
 XC_EXEC_REQ_PATH = 120
-XC_EXEC_REQ_EXE = 112
+XC_EXEC_REQ_EXE = 104
 XC_REQ_INIT = 1
 XC_REQ_EXEC = 2
 XC_REQ_EXEC_FD = 3
-STATS_EXEC_REQ_OFFSET = 65536   # struct xc_exec_req exec_req[XC_EXEC_REQS]: pid, mode, spare, path, exe
+STATS_EXEC_REQ_OFFSET = 65536   # struct xc_exec_req exec_req[XC_EXEC_REQS]: pid, mode, flags, argv_hash, spare, path, exe
 XC_OWN_CHUNK = 131072   # ABOM's rewritten text is mapped again in aligned chunks of this
 
 XC_PROFILE_DEFAULT = 0
@@ -57,3 +59,12 @@ STATS_UNAME_RELEASE_OFFSET = STATS_PROFILE_OFFSET + 2 * XC_NR_MAX
 STATS_UNAME_VERSION_OFFSET = STATS_UNAME_RELEASE_OFFSET + 65
 # then sites_from_cache (sitecache.c asserts it)
 STATS_SITES_FROM_CACHE_OFFSET = (STATS_UNAME_VERSION_OFFSET + 65 + 7) // 8 * 8
+
+
+def argv_hash(args: list[str]) -> int:
+    """abi.h's xc_argv_hash: FNV-1a (32 bits) over argc, then each argument with its NUL."""
+    h = (2166136261 ^ len(args)) & 0xFFFFFFFF
+    for a in args:
+        for c in os.fsencode(a) + b"\0":
+            h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h

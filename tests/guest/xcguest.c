@@ -3889,6 +3889,8 @@ static int case_efault(void)
     EXPECT_ERR(readlink("/proc/self/exe", bad, 10), EFAULT);
     char *av[] = {"x", NULL};
     EXPECT_ERR(execve(bad, av, environ), EFAULT);
+    char *bad_av[] = {"x", bad, NULL}; /* (a string of argv: read by the kernel, and by the LibOS first) */
+    EXPECT_ERR(execve("/proc/self/exe", bad_av, environ), EFAULT);
     EXPECT_ERR(syscall(SYS_rt_sigaction, SIGUSR1, bad, NULL, 8), EFAULT);
     EXPECT_ERR(syscall(SYS_rt_sigaction, SIGSEGV, bad, NULL, 8), EFAULT);
     EXPECT_ERR(syscall(SYS_rt_sigaction, SIGSEGV, NULL, bad, 8), EFAULT);

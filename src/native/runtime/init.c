@@ -379,7 +379,8 @@ _Noreturn void init_main(struct init_ctx *c)
         /* The program's path in an exec request (abi.h, struct xc_exec_req)
          * for this process, its argv the image's own (/proc/PID/cmdline);
          * where the path does not fit, ahead of it in argv. */
-        struct xc_exec_req req = {.pid = getpid(), .mode = XC_REQ_INIT};
+        struct xc_exec_req req = {.pid = getpid(), .mode = XC_REQ_INIT,
+                                  .argv_hash = xc_argv_hash(sp->nargs, sp->args)};
         int skip = 3;
         if (sp->nargs > 0 && strlen(path) < sizeof req.path) {
             strcpy(req.path, path);
