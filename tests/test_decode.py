@@ -64,3 +64,52 @@ def test_decoder_agrees_with_capstone(decoder, path):
                 break  # the rest of this function would be misaligned for capstone too
     assert n > 100_000, n
     assert not bad, "\n".join(bad[:20])
+
+
+RAX = {"rax", "eax", "ax", "al", "ah"}
+
+
+@pytest.mark.parametrize("path", BINARIES[:3])
+def test_movable_instructions_are_what_capstone_says(decoder, path):
+    """ABOM's APART rewrite runs the instructions between a `mov $nr,%eax` and its
+    syscall in a trampoline: xc_insn_movable (decode.c) must accept only instructions
+    that do the same anywhere and leave rax alone.  On every instruction of real
+    binaries: the C and Python lists agree, and capstone confirms each one accepted
+    has no rip-relative operand, is no branch, call, return or interrupt, and
+    writes none of rax's registers (implicitly or not)."""
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed (make setup installs it)")
+    import io
+
+    from capstone import x86
+    from elftools.elf.elffile import ELFFile
+
+    from xcontainers.abom import _functions, _Image, _movable
+
+    decoder.xc_insn_movable.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    data = Path(path).read_bytes()
+    elf = ELFFile(io.BytesIO(data))
+    img = _Image(elf, data)
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    md.detail = True
+    flow = {capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET, capstone.CS_GRP_INT,
+            capstone.CS_GRP_IRET, capstone.CS_GRP_PRIVILEGE, capstone.CS_GRP_BRANCH_RELATIVE}
+    n = accepted = 0
+    bad: list[str] = []
+    for lo, hi in _functions(elf)[1]:
+        for ins in md.disasm(img.read(lo, hi - lo), lo):
+            b = bytes(ins.bytes)
+            n += 1
+            c = bool(decoder.xc_insn_movable(b, len(b)))
+            if c != _movable(b):
+                bad.append(f"{ins.address:#x} {ins.mnemonic} {ins.op_str} {b.hex()}: C {c}, Python {not c}")
+                continue
+            if not c:
+                continue
+            accepted += 1
+            _, written = ins.regs_access()
+            rip = any(op.type == x86.X86_OP_MEM and op.mem.base == x86.X86_REG_RIP for op in ins.operands)
+            if rip or any(g in flow for g in ins.groups) or RAX & {ins.reg_name(r) for r in written}:
+                bad.append(f"{ins.address:#x} {ins.mnemonic} {ins.op_str} {b.hex()}: accepted")
+    assert n > 50_000 and accepted > 10_000, (n, accepted)
+    assert not bad, "\n".join(bad[:20])

@@ -592,9 +592,10 @@ def test_abom_leaves_b8_inside_a_longer_instruction(xc, make_bundle, probe):
 
 
 ABOM_CASES = ("not-boundary", "imm-mismatch", "no-gap", "jump", "mov32", "mov64", "no-function", "split-mov",
-              "cache-line", "jump-split")
-# The cases rewritten behind a placeholder (their bytes span two cache lines), and their verdicts.
-SPLIT = {"split-mov": "mov32", "cache-line": "mov32", "jump-split": "jump"}
+              "cache-line", "jump-split", "apart", "apart-entered")
+# The cases rewritten behind a placeholder (their bytes span two cache lines), and the cases
+# whose verdict is not their name, with their verdicts.
+SPLIT = {"split-mov": "mov32", "cache-line": "mov32", "jump-split": "jump", "apart-entered": "apart"}
 
 
 def test_abom_verdict_for_each_case(xc, make_bundle, probe, tmp_path):

@@ -162,7 +162,7 @@ struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
     int threaded;    /* the process made a thread (or a child sharing its memory) once */
-    unsigned long last_slot; /* the padding slot of the last jump rewrite (for the site cache) */
+    unsigned long last_slot; /* the last jump rewrite's padding slot, or APART rewrite's mov (site cache) */
     long forker;     /* the process that forked with this state: a fork child's parent */
     uint64_t child_seen; /* xc_stats->child_sites_next when this process last looked */
     unsigned int n_pages, n_objects, n_gaps;
@@ -319,6 +319,7 @@ static const char *const verdict_names[XC_ABOM_VERDICTS] = {
     [XC_ABOM_MOV32] = "mov32",
     [XC_ABOM_MOV64] = "mov64",
     [XC_ABOM_JUMP] = "jump",
+    [XC_ABOM_APART] = "apart",
     [XC_ABOM_SPECIAL] = "special",
     [XC_ABOM_NOT_FILE] = "not-file",
     [XC_ABOM_NO_FUNCTION] = "no-function",
@@ -801,6 +802,7 @@ struct pad {
 
 struct walk {
     int at_sys, at5, at7; /* instruction starts at site, site-5, site-7 */
+    uint64_t before;      /* bit d-1: an instruction starts at site-d (d = 1..64) */
     int indirect;         /* the function has an indirect jmp */
     int n_targets;        /* -1: too many to keep */
     int n_pads;
@@ -866,6 +868,8 @@ static int walk(const struct func *f, unsigned long site, struct walk *w)
             w->at5 = 1;
         if (a == site - 7)
             w->at7 = 1;
+        if (a < site && site - a <= 64)
+            w->before |= 1ULL << (site - a - 1);
         unsigned long t = xc_insn_branch_target(p, len, a);
         int ours = t && is_ours(t);
         if (ours && a == site)
@@ -1669,6 +1673,104 @@ static uint32_t imm32(unsigned long a)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* APART: the `mov $nr,%eax` a site's number comes from, a few instructions
+ * before it (glibc's start-up: `mov $0x111,%eax; movq %rdi,%xmm0;
+ * punpcklqdq ...; movups %xmm0,0x2d8(%rbx); syscall`).  The mov is the
+ * nearest instruction start whose bytes are `b8 imm32`, and every
+ * instruction between it and the syscall runs the same anywhere and leaves
+ * eax alone (xc_insn_movable).  The five bytes of the mov become `e9 rel32`
+ * to a trampoline that does the mov, a copy of those instructions, then the
+ * site's call; the bytes after the mov stay: a jump into them runs them as
+ * before and traps at the untouched syscall.  Its address; 0 if there is
+ * none; 1 if the site is rewritten so already (it trapped from a jump past
+ * its mov). */
+#define APART_MAX 40 /* bytes from the mov to the syscall: with TRAMP_SIZE's widest call path, 174 */
+static unsigned long apart_mov(const struct walk *w, unsigned long sys, long nr)
+{
+    unsigned long next = sys; /* where the instruction looked at ends */
+    for (unsigned long d = 1; d <= APART_MAX && d <= 64; d++) {
+        if (!((w->before >> (d - 1)) & 1))
+            continue;
+        unsigned long a = sys - d;
+        const uint8_t *p = (const uint8_t *)a;
+        int len = (int)(next - a);
+        if (len > 15 || xc_insn_len(p, len) != len || gap_at(a))
+            return 0;
+        if (len == 5 && p[0] == 0xe9 && in_tramp_page(a + 5 + (unsigned long)(long)(int32_t)imm32(a + 1)))
+            return 1;
+        if (len == 5 && p[0] == 0xb8)
+            return d > 5 && imm32(a + 1) == (uint32_t)nr ? a : 0;
+        if (!xc_insn_movable(p, len))
+            return 0;
+        next = a;
+    }
+    return 0;
+}
+
+/* The same check from the mov forward, for the loader (sitecache.c): a
+ * `mov $nr,%eax` at *mov*, then only movable instructions up to *sys*, its
+ * `0f 05`. */
+int xc_abom_apart_ok(unsigned long mov, unsigned long sys, long nr)
+{
+    const uint8_t *m = (const uint8_t *)mov;
+    if (sys <= mov + 5 || sys - mov > APART_MAX || m[0] != 0xb8 || imm32(mov + 1) != (uint32_t)nr ||
+        ((const uint8_t *)sys)[0] != 0x0f || ((const uint8_t *)sys)[1] != 0x05)
+        return 0;
+    unsigned long a = mov + 5;
+    while (a < sys) {
+        int len = xc_insn_len((const uint8_t *)a, (int)(sys - a < 15 ? sys - a : 15));
+        if (len <= 0 || !xc_insn_movable((const uint8_t *)a, len))
+            return 0;
+        a += (unsigned long)len;
+    }
+    return a == sys;
+}
+
+/* An APART trampoline: the mov, the instructions after it, then the call
+ * path of a mov site (tramp_fill), back after the syscall. */
+static void tramp_fill_apart(unsigned long tramp, unsigned long mov, unsigned long sys, long nr)
+{
+    unsigned char *t = (unsigned char *)tramp;
+    t[0] = 0xb8;
+    put32(t + 1, (uint32_t)nr);
+    xc_memcpy(t + 5, (const void *)(mov + 5), sys - mov - 5);
+    tramp_fill(tramp + (sys - mov), nr, nr, sys + 2);
+}
+
+static int patch_apart(unsigned long mov, unsigned long sys, long nr, int prot)
+{
+    if ((mov & 63) > 56 && st->n_held == MAX_HELD)
+        return XC_ABOM_CACHE_LINE;
+    unsigned long tramp = tramp_slot(mov);
+    if (!tramp)
+        return XC_ABOM_NO_ROOM;
+    tramp_fill_apart(tramp, mov, sys, nr);
+    st->last_slot = mov;
+    unsigned char jmp5[5];
+    put_jmp(jmp5, tramp - mov + (unsigned long)jmp5); /* e9 rel32 as it will sit at mov */
+    if (text_put(&(struct piece){mov, jmp5, sizeof jmp5}, 1, prot) == 0)
+        return XC_ABOM_APART;
+    if (open_text(mov, 8, prot) < 0)
+        return XC_ABOM_PROTECT;
+    if ((mov & 63) <= 56) {
+        /* One atomic 8-byte store: e9 rel32 + the three bytes that follow. */
+        uint64_t neu = *(volatile uint64_t *)mov;
+        xc_memcpy(&neu, jmp5, sizeof jmp5);
+        __atomic_store_n((uint64_t *)mov, neu, __ATOMIC_SEQ_CST);
+    } else {
+        /* Across two cache lines: `f4` first (a thread arriving at the mov
+         * faults, and goes on at the trampoline: xc_abom_held_fault), then
+         * the four bytes of rel32, then `e9`. */
+        hold((struct held){mov, tramp, nr, 1});
+        __atomic_store_n((unsigned char *)mov, (unsigned char)0xf4, __ATOMIC_SEQ_CST);
+        for (int i = 1; i < 5; i++)
+            __atomic_store_n((unsigned char *)mov + i, jmp5[i], __ATOMIC_SEQ_CST);
+        __atomic_store_n((unsigned char *)mov, (unsigned char)0xe9, __ATOMIC_SEQ_CST);
+    }
+    close_text(mov, 8, prot);
+    return XC_ABOM_APART;
+}
+
 /* Decide for the site whose `syscall` is at *sys* and write the rewrite;
  * -1 if another thread did meanwhile. */
 /* The object already known to hold *sys*, as st->map, without reading
@@ -1761,7 +1863,12 @@ static int decide(long nr, unsigned long sys, struct object **op)
     if ((sys & 63) == 63 && st->n_held == MAX_HELD)
         return XC_ABOM_CACHE_LINE;
     unsigned long slot = pad_slot(&w, sys);
-    return slot ? patch_jump(sys, slot, nr, prot) : why;
+    if (slot)
+        return patch_jump(sys, slot, nr, prot);
+    unsigned long mov = why == XC_ABOM_NO_GAP || why == XC_ABOM_NOT_BOUNDARY ? apart_mov(&w, sys, nr) : 0;
+    if (mov == 1)
+        return -1; /* rewritten so already */
+    return mov ? patch_apart(mov, sys, nr, prot) : why;
 }
 
 /* fork: the child gets a copy of this state, which should not be
@@ -1887,8 +1994,8 @@ void xc_abom_try(long nr, unsigned long call_addr)
     if (v >= 0)
         verdict(sys, nr, v, o);
     if (learn)
-        xc_site_cache_learnt(sys, nr, v, v == XC_ABOM_JUMP ? st->last_slot : 0, o ? o->lo : 0, o ? o->hi : 0,
-                             o ? o->bias : 0, o ? o->ino : 0);
+        xc_site_cache_learnt(sys, nr, v, v == XC_ABOM_JUMP || v == XC_ABOM_APART ? st->last_slot : 0,
+                             o ? o->lo : 0, o ? o->hi : 0, o ? o->bias : 0, o ? o->ino : 0);
     unlock();
 }
 
@@ -1915,6 +2022,21 @@ int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned
         return -1;
     tramp_fill(tramp, nr, nr, sys + 2);
     put_jmp((unsigned char *)mov, tramp); /* e9 rel32 over the mov */
+    return 0;
+}
+
+/* The same for an APART site (patch_apart's rewrite; xc_abom_apart_ok
+ * checked its bytes). */
+int xc_abom_patch_loaded_apart(unsigned long mov, unsigned long sys, long nr, unsigned long *room,
+                               unsigned long room_end)
+{
+    if (!st)
+        return -1;
+    unsigned long tramp = loaded_tramp(mov, room, room_end);
+    if (!tramp)
+        return -1;
+    tramp_fill_apart(tramp, mov, sys, nr);
+    put_jmp((unsigned char *)mov, tramp);
     return 0;
 }
 

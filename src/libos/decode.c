@@ -260,3 +260,108 @@ int xc_insn_is_indirect_jmp(const uint8_t *p, int len)
         i++;
     return i + 1 < len && p[i] == 0xff && (((p[i + 1] >> 3) & 7) == 4 || ((p[i + 1] >> 3) & 7) == 5);
 }
+
+/* Whether the instruction at *p* (*len* bytes, a whole instruction) does
+ * the same wherever it runs and leaves rax (and eax, ax, al, ah) alone: the
+ * instructions ABOM's APART rewrite copies into a trampoline, from between
+ * a `mov $nr,%eax` and its syscall.  A short list of what compilers put
+ * there (moves, stores, loads, lea, simple arithmetic, SSE moves and
+ * logic), never with a rip-relative operand, a branch, a call or a
+ * system call; anything else is a refusal.  xcontainers/abom.py has the
+ * same list (_movable). */
+int xc_insn_movable(const uint8_t *p, int len)
+{
+    int i = 0, rex = 0, sse_prefix = 0;
+    while (i < len && (p[i] == 0x66 || p[i] == 0x64 || p[i] == 0x65 || p[i] == 0xf2 || p[i] == 0xf3)) {
+        sse_prefix |= p[i] == 0xf2 || p[i] == 0xf3;
+        i++;
+    }
+    if (i < len && (p[i] & 0xf0) == 0x40)
+        rex = p[i++];
+    if (i >= len)
+        return 0;
+    uint8_t op = p[i++];
+    /* ModRM operand kinds: RM_W the r/m operand is written, REG_W the reg
+     * operand is, NO_W neither (a compare, a store to memory only: MEM_ONLY) */
+    enum { NO_W, RM_W, REG_W, MEM_ONLY };
+    int kind = -1, group = -1;
+    if (op == 0x0f) {
+        if (i >= len)
+            return 0;
+        uint8_t op2 = p[i++];
+        if (op2 == 0x1f || (op2 >= 0x10 && op2 <= 0x17) || op2 == 0x28 || op2 == 0x29 || op2 == 0x2e ||
+            op2 == 0x2f || (op2 >= 0x54 && op2 <= 0x6f) || op2 == 0x7f || op2 == 0xd6 || op2 == 0xd4 ||
+            op2 == 0xdb || op2 == 0xdf || op2 == 0xeb || op2 == 0xef || (op2 >= 0xf8 && op2 <= 0xfe))
+            kind = NO_W; /* an xmm (or mm) register or memory is written, never a general one */
+        else if (sse_prefix)
+            return 0;
+        else if (op2 == 0xb6 || op2 == 0xb7 || op2 == 0xbe || op2 == 0xbf || op2 == 0xaf || (op2 >= 0x40 && op2 <= 0x4f))
+            kind = REG_W;
+        else if (op2 >= 0x90 && op2 <= 0x9f)
+            kind = MEM_ONLY; /* setcc to memory */
+        else
+            return 0;
+    } else if (sse_prefix) {
+        return 0;
+    } else if (op >= 0xb8 && op <= 0xbf) {
+        return ((op & 7) | (rex & 1) << 3) != 0; /* mov $imm, reg */
+    } else if (op >= 0x50 && op <= 0x57) {
+        return i == len; /* push */
+    } else if (op >= 0x58 && op <= 0x5f) {
+        return i == len && ((op & 7) | (rex & 1) << 3) != 0; /* pop, not into rax */
+    } else if (op == 0x90) {
+        return i == len && !(rex & 1); /* nop (41 90 is xchg %r8,%rax) */
+    } else if (op == 0x89 || op == 0x01 || op == 0x09 || op == 0x21 || op == 0x29 || op == 0x31 || op == 0xc1 ||
+               op == 0xd1 || op == 0xd3) {
+        kind = RM_W;
+    } else if (op == 0x8b || op == 0x03 || op == 0x0b || op == 0x23 || op == 0x2b || op == 0x33 || op == 0x8d ||
+               op == 0x63) {
+        kind = REG_W;
+    } else if (op == 0x39 || op == 0x3b || op == 0x85 || op == 0x38 || op == 0x3a || op == 0x84) {
+        kind = NO_W;
+    } else if (op == 0x88) {
+        kind = MEM_ONLY;
+    } else if (op == 0xc7 || op == 0xc6 || op == 0x81 || op == 0x83 || op == 0xf7 || op == 0xff) {
+        group = op;
+        kind = RM_W;
+    } else {
+        return 0;
+    }
+    if (i >= len)
+        return 0;
+    uint8_t modrm = p[i];
+    int mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+    if (mod == 0 && rm == 5)
+        return 0; /* rip-relative */
+    if (op == 0x8d && mod == 3)
+        return 0;
+    switch (group) {
+    case 0xc7: /* mov $imm, r/m: /0 only; the byte form to memory only */
+    case 0xc6:
+        if (reg != 0 || (group == 0xc6 && mod == 3))
+            return 0;
+        break;
+    case 0x81: /* add or adc sbb and sub xor; cmp (/7) writes nothing */
+    case 0x83:
+        if (reg == 7)
+            kind = NO_W;
+        break;
+    case 0xf7: /* test (/0) writes nothing; not, neg (/2, /3) their operand; mul and div rax */
+        if (reg == 0)
+            kind = NO_W;
+        else if (reg != 2 && reg != 3)
+            return 0;
+        break;
+    case 0xff: /* inc, dec */
+        if (reg > 1)
+            return 0;
+        break;
+    }
+    if (kind == MEM_ONLY)
+        return mod != 3;
+    if (kind == RM_W && mod == 3)
+        return (rm | (rex & 1) << 3) != 0;
+    if (kind == REG_W)
+        return (reg | (rex & 4) << 1) != 0;
+    return 1;
+}

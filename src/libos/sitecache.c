@@ -80,8 +80,12 @@ _Static_assert(offsetof(struct xc_stats, site_cache) >= 2 * 4096 && offsetof(str
 #define E_STATE(w) ((unsigned)((w) >> 60))
 #define E_MAKE(vaddr, nr, count, state) \
     ((uint64_t)(vaddr) | (uint64_t)(nr) << 47 | (uint64_t)(count) << 56 | (uint64_t)(state) << 60)
-enum { COUNTING, LEARNING, KNOWN_MOV32, KNOWN_MOV64, REFUSED, KNOWN_JUMP };
-#define KNOWN(w) (E_STATE(w) == KNOWN_MOV32 || E_STATE(w) == KNOWN_MOV64 || E_STATE(w) == KNOWN_JUMP)
+enum { COUNTING, LEARNING, KNOWN_MOV32, KNOWN_MOV64, REFUSED, KNOWN_JUMP, KNOWN_APART };
+#define KNOWN(w)                                                                                       \
+    (E_STATE(w) == KNOWN_MOV32 || E_STATE(w) == KNOWN_MOV64 || E_STATE(w) == KNOWN_JUMP ||            \
+     E_STATE(w) == KNOWN_APART)
+/* An APART site's mov is this many bytes before its syscall (the slot's bits). */
+#define E_APART(w) ((unsigned long)(((w) >> 39) & 0xff))
 
 /* The files the loader mapped in this process, with their code (sealed
  * with the LibOS's state once the program starts). */
@@ -178,7 +182,7 @@ static int site_at(const struct xc_site_load *sl, int i, unsigned long base, uns
         *at = slot < *sys ? slot : *sys;
         *end = slot + 5 > *sys + 2 ? slot + 5 : *sys + 2;
     } else {
-        *at = *sys - (E_STATE(w) == KNOWN_MOV32 ? 5 : 7);
+        *at = *sys - (E_STATE(w) == KNOWN_APART ? E_APART(w) : E_STATE(w) == KNOWN_MOV32 ? 5 : 7);
         *end = *sys + 2;
     }
     int seg = -1;
@@ -228,6 +232,11 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
             unsigned long slot = sys + 2 + (unsigned long)E_SLOT(sl->sites[i]);
             if ((slot + 5 <= sys || slot >= sys + 2) && padding_bytes((const unsigned char *)slot, 5))
                 r = xc_abom_patch_loaded_jump(sys, slot, nr, &sl->open[j].room, sl->open[j].end);
+        } else if (E_STATE(sl->sites[i]) == KNOWN_APART) {
+            /* The mov with this number, then only instructions the
+             * trampoline may run in their place, up to the syscall. */
+            if (xc_abom_apart_ok(at, sys, nr))
+                r = xc_abom_patch_loaded_apart(at, sys, nr, &sl->open[j].room, sl->open[j].end);
         } else {
             /* The bytes are still exactly the mov and the syscall, with this number. */
             const unsigned char *m = (const unsigned char *)at;
@@ -320,10 +329,14 @@ void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long
     else if (verdict == XC_ABOM_JUMP)
         /* where ABOM took its padding: the loader takes the same five bytes */
         state = !same ? COUNTING : slot && rel >= -128 && rel <= 127 && slot + 5 <= hi ? KNOWN_JUMP : REFUSED;
+    else if (verdict == XC_ABOM_APART)
+        /* where the mov is (slot): the loader checks the same instructions */
+        state = !same ? COUNTING : slot >= lo && slot < sys && sys - slot <= 255 ? KNOWN_APART : REFUSED;
     else if (verdict >= XC_ABOM_SPECIAL)
         state = REFUSED;
     uint64_t want = (w & ~(0xfUL << 60) & ~(0xfUL << 56) & ~(0xffUL << 39)) |
                     (uint64_t)(state == COUNTING ? 1 : 15) << 56 | (uint64_t)state << 60 |
-                    (state == KNOWN_JUMP ? (uint64_t)(uint8_t)rel << 39 : 0);
+                    (state == KNOWN_JUMP ? (uint64_t)(uint8_t)rel << 39 : 0) |
+                    (state == KNOWN_APART ? (uint64_t)(sys - slot) << 39 : 0);
     __atomic_compare_exchange_n(&e[1], &w, want, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

@@ -168,6 +168,7 @@ int xc_insn_is_padding(const uint8_t *p, int len);
 unsigned long xc_insn_branch_target(const uint8_t *p, int len, unsigned long at);
 int xc_insn_ends_flow(const uint8_t *p, int len);
 int xc_insn_is_indirect_jmp(const uint8_t *p, int len);
+int xc_insn_movable(const uint8_t *p, int len);
 
 /* filter.c */
 long xc_install_filter(void);

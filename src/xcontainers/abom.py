@@ -9,8 +9,10 @@ to the file instead of the mapped image: the function around a site comes
 from .eh_frame (or .symtab when there is none); it is decoded from its first
 byte; a `mov $nr,%eax; syscall` (mov32) or `mov $nr,%rax; syscall` (mov64)
 whose mov is a whole instruction is patched in place; any other site is
-patched through padding no control flow reaches (jump); everything else is
-refused with the LibOS's reason.  A test compares this with the verdicts the
+patched through padding no control flow reaches (jump), or else, where a
+`mov $nr,%eax` comes a few movable instructions before the syscall, through
+a trampoline that runs them (apart); everything else is refused with the
+LibOS's reason.  A test compares this with the verdicts the
 LibOS traces while running the same binaries.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ SPECIAL = {14: "rt_sigprocmask", 15: "rt_sigreturn", 34: "pause", 131: "sigaltst
 # ... and clone, which online ABOM patches with a trampoline that sends a clone with
 # a new stack to the trap path: never pre-patched (its table stub is ud2).
 NOT_PREPATCHED = {**SPECIAL, 56: "clone"}
-PATCHED = ("mov32", "mov64", "jump")
+PATCHED = ("mov32", "mov64", "jump", "apart")
 
 
 @dataclass
@@ -112,6 +114,109 @@ def _ends_flow(b: bytes) -> bool:
 def _indirect_jmp(b: bytes) -> bool:
     i = _skip(b, (0xF2, 0xF3, 0x3E, 0x2E), True)
     return i + 1 < len(b) and b[i] == 0xFF and (b[i + 1] >> 3) & 7 in (4, 5)
+
+
+# Two-byte opcodes (0f xx) that write an xmm or mm register or memory, never a
+# general register (decode.c: xc_insn_movable).
+_SSE_NO_GPR = {0x1F, *range(0x10, 0x18), 0x28, 0x29, 0x2E, 0x2F, *range(0x54, 0x70), 0x7F, 0xD6, 0xD4, 0xDB,
+               0xDF, 0xEB, 0xEF, *range(0xF8, 0xFF)}
+
+
+def _movable(b: bytes) -> bool:
+    """Whether the instruction *b* does the same wherever it runs and leaves rax
+    alone: what an APART rewrite copies into its trampoline (decode.c:
+    xc_insn_movable, the same list)."""
+    i, n, rex, sse = 0, len(b), 0, False
+    while i < n and b[i] in (0x66, 0x64, 0x65, 0xF2, 0xF3):
+        sse |= b[i] in (0xF2, 0xF3)
+        i += 1
+    if i < n and b[i] & 0xF0 == 0x40:
+        rex = b[i]
+        i += 1
+    if i >= n:
+        return False
+    op = b[i]
+    i += 1
+    group = None
+    if op == 0x0F:
+        if i >= n:
+            return False
+        op2 = b[i]
+        i += 1
+        if op2 in _SSE_NO_GPR:
+            kind = "none"
+        elif sse:
+            return False
+        elif op2 in (0xB6, 0xB7, 0xBE, 0xBF, 0xAF) or 0x40 <= op2 <= 0x4F:
+            kind = "reg"
+        elif 0x90 <= op2 <= 0x9F:
+            kind = "mem"
+        else:
+            return False
+    elif sse:
+        return False
+    elif 0xB8 <= op <= 0xBF:
+        return ((op & 7) | (rex & 1) << 3) != 0
+    elif 0x50 <= op <= 0x57:
+        return i == n
+    elif 0x58 <= op <= 0x5F:
+        return i == n and ((op & 7) | (rex & 1) << 3) != 0
+    elif op == 0x90:
+        return i == n and not rex & 1
+    elif op in (0x89, 0x01, 0x09, 0x21, 0x29, 0x31, 0xC1, 0xD1, 0xD3):
+        kind = "rm"
+    elif op in (0x8B, 0x03, 0x0B, 0x23, 0x2B, 0x33, 0x8D, 0x63):
+        kind = "reg"
+    elif op in (0x39, 0x3B, 0x85, 0x38, 0x3A, 0x84):
+        kind = "none"
+    elif op == 0x88:
+        kind = "mem"
+    elif op in (0xC7, 0xC6, 0x81, 0x83, 0xF7, 0xFF):
+        group, kind = op, "rm"
+    else:
+        return False
+    if i >= n:
+        return False
+    mod, reg, rm = b[i] >> 6, (b[i] >> 3) & 7, b[i] & 7
+    if (mod == 0 and rm == 5) or (op == 0x8D and mod == 3):
+        return False
+    if group in (0xC7, 0xC6) and (reg != 0 or (group == 0xC6 and mod == 3)):
+        return False
+    if group in (0x81, 0x83) and reg == 7:
+        kind = "none"
+    if group == 0xF7:
+        if reg == 0:
+            kind = "none"
+        elif reg not in (2, 3):
+            return False
+    if group == 0xFF and reg > 1:
+        return False
+    if kind == "mem":
+        return mod != 3
+    if kind == "rm" and mod == 3:
+        return (rm | (rex & 1) << 3) != 0
+    if kind == "reg":
+        return (reg | (rex & 4) << 1) != 0
+    return True
+
+
+APART_MAX = 40  # abom.c: bytes from an APART site's mov to its syscall
+
+
+def _apart_mov(w: "_Walk", sys_at: int) -> tuple[int, int] | None:
+    """An APART site's mov (abom.c: apart_mov): the nearest `b8 imm32` before the
+    syscall with only movable instructions between; (its address, imm32) or None."""
+    k = next((j for j, (a, _) in enumerate(w.insns) if a == sys_at), None)
+    while k:
+        k -= 1
+        a, b = w.insns[k]
+        if sys_at - a > APART_MAX:
+            return None
+        if len(b) == 5 and b[0] == 0xB8:
+            return (a, int.from_bytes(b[1:], "little")) if sys_at - a > 5 else None
+        if not _movable(b):
+            return None
+    return None
 
 
 # --- the file ----------------------------------------------------------------
@@ -322,6 +427,11 @@ def _decide(img: _Image, w: _Walk, pads: _Pads, starts: set[int], sys_at: int, f
             return site
     if pads.take(w, sys_at):
         site.verdict = "jump"
+        return site
+    apart = _apart_mov(w, sys_at)
+    if apart is not None:
+        site.nr = apart[1]
+        site.verdict = "special" if site.nr in SPECIAL else "apart"
     else:
         site.verdict = why
     return site

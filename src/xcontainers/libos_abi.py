@@ -33,21 +33,22 @@ XC_PROFILE_TRACE = 16
 XC_ABOM_MOV32 = 0
 XC_ABOM_MOV64 = 1
 XC_ABOM_JUMP = 2
-XC_ABOM_SPECIAL = 3
-XC_ABOM_NOT_FILE = 4
-XC_ABOM_NO_FUNCTION = 5
-XC_ABOM_UNDECODABLE = 6
-XC_ABOM_NOT_BOUNDARY = 7
-XC_ABOM_IMM_MISMATCH = 8
-XC_ABOM_NO_GAP = 9
-XC_ABOM_CACHE_LINE = 10
-XC_ABOM_NO_ROOM = 11
-XC_ABOM_PROTECT = 12
+XC_ABOM_APART = 3
+XC_ABOM_SPECIAL = 4
+XC_ABOM_NOT_FILE = 5
+XC_ABOM_NO_FUNCTION = 6
+XC_ABOM_UNDECODABLE = 7
+XC_ABOM_NOT_BOUNDARY = 8
+XC_ABOM_IMM_MISMATCH = 9
+XC_ABOM_NO_GAP = 10
+XC_ABOM_CACHE_LINE = 11
+XC_ABOM_NO_ROOM = 12
+XC_ABOM_PROTECT = 13
 XC_ABOM_VERDICTS = 16
 XC_ABOM_TABLE = 0x10001000   # the entry table of pre-patched binaries (xc abom patch): the LibOS image's first code page
 
 # The names the LibOS's trace prints for the verdicts (abom.c), by value.
-ABOM_VERDICT_NAMES = ("mov32", "mov64", "jump", "special", "not-file", "no-function", "undecodable",
+ABOM_VERDICT_NAMES = ("mov32", "mov64", "jump", "apart", "special", "not-file", "no-function", "undecodable",
                       "not-boundary", "imm-mismatch", "no-gap", "cache-line", "no-room", "protect")
 
 # struct xc_stats, as 64-bit words: the head, then calls[] and patched[]; then the profile.

@@ -343,7 +343,9 @@ static unsigned long site_inside_longer(void)
     "ret\n.cfi_endproc\n.size " #name ", .-" #name "\n"
 __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         /* b8 27 00 00 00 0f 05, but the b8 is the tail of a movabs: not-boundary */
-        CASE(case_not_boundary, "mov $39, %eax\n.byte 0x48, 0xba, 0x11, 0x22, 0x33, 0xb8, 0x27, 0, 0, 0\n"
+        /* (the rip-relative lea between the real mov and the syscall keeps APART from it) */
+        CASE(case_not_boundary, "mov $39, %eax\nlea 0(%rip), %rcx\n"
+                                ".byte 0x48, 0xba, 0x11, 0x22, 0x33, 0xb8, 0x27, 0, 0, 0\n"
                                 ".globl case_not_boundary_sys\ncase_not_boundary_sys: syscall\n")
         /* a real mov $39 that a jump skips: eax is 110 at the trap: imm-mismatch */
         CASE(case_imm_mismatch, "mov $110, %eax\njmp 1f\nmov $39, %eax\n"
@@ -351,6 +353,15 @@ __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         /* the number from a register, no padding to jump through: no-gap */
         CASE(case_no_gap, "mov $39, %edx\nmov %edx, %eax\n"
                           ".globl case_no_gap_sys\ncase_no_gap_sys: syscall\n")
+        /* the mov a few movable instructions before the syscall (one stores
+         * in the red zone), no padding: apart */
+        CASE(case_apart, "mov $39, %eax\nmov %rdi, %rdx\nmovq %rdi, %xmm1\nmovups %xmm1, -24(%rsp)\n"
+                         ".globl case_apart_sys\ncase_apart_sys: syscall\n")
+        /* the same, but control enters past the mov (which never runs): apart,
+         * and the site keeps trapping, right */
+        CASE(case_apart_entered, "jmp 2f\nmov $39, %eax\n3: mov %rdi, %rdx\n"
+                                 ".globl case_apart_entered_sys\ncase_apart_entered_sys: syscall\nret\n"
+                                 "2: mov $39, %eax\njmp 3b\n")
         /* b8 27 00 00 00 0f 05 as it should be: mov32 */
         CASE(case_mov32, ".byte 0xb8, 0x27, 0, 0, 0\n.globl case_mov32_sys\ncase_mov32_sys: syscall\n")
         /* the 9-byte form: mov64 */
@@ -375,7 +386,7 @@ __asm__(".pushsection .text.abom_cases,\"ax\",@progbits\n.p2align 6, 0xf4\n"
         ".popsection\n");
 long case_not_boundary(void), case_imm_mismatch(void), case_no_gap(void), case_jump(void);
 long case_mov32(void), case_mov64(void), case_no_function(void), case_split_mov(void), case_cache_line(void);
-long case_jump_split(void);
+long case_jump_split(void), case_apart(void), case_apart_entered(void);
 
 static int probe_abom_cases(void)
 {
@@ -388,7 +399,7 @@ static int probe_abom_cases(void)
         {"no-gap", case_no_gap, 0}, {"jump", case_jump, 0}, {"mov32", case_mov32, 0},
         {"mov64", case_mov64, 0}, {"no-function", case_no_function, 0},
         {"split-mov", case_split_mov, 0}, {"cache-line", case_cache_line, 0},
-        {"jump-split", case_jump_split, 0},
+        {"jump-split", case_jump_split, 0}, {"apart", case_apart, 0}, {"apart-entered", case_apart_entered, 0},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int ok = 1;
