@@ -4,7 +4,7 @@
  * On the second trap at a site, ABOM finds the function around it (from the
  * object's .eh_frame, or its .symtab when there is none, as in Go
  * binaries), decodes that function from its first byte (decode.c), and
- * rewrites the site in one of three ways, all of which end in a per-site
+ * rewrites the site in one of four ways, all of which end in a per-site
  * trampoline near the site that calls xc_abom_entry (gate.S):
  *
  *   MOV32   b8 NN NN NN NN        mov $nr,%eax    (NN == the trapped number)
@@ -25,6 +25,17 @@
  *     a nop run inside the function right after a ret/jmp/ud2 that no
  *     direct branch targets (in functions without indirect jumps).  PAD
  *     gets `e9 rel32` to a trampoline that leaves rax as it is.
+ *
+ *   APART   b8 NN NN NN NN        mov $nr,%eax    (NN == the trapped number)
+ *           I1 ... Ik             instructions that run the same anywhere
+ *           0f 05                 syscall         and leave rax alone
+ *     where JUMP finds no padding (glibc's start-up: arch_prctl,
+ *     set_robust_list): the mov becomes `e9 rel32` to a trampoline that
+ *     does the mov, a copy of I1 ... Ik (decode.c, xc_insn_movable: moves,
+ *     stores, lea, simple arithmetic, SSE moves; never rip-relative, never
+ *     a branch), then the call; I1 ... Ik and the syscall stay, so a jump
+ *     past the mov still runs them and traps.  A fault in a copy reports
+ *     the trampoline's address, not the program's.
  *
  * The trampolines (their page is RWX: slots are added while others run):
  *

@@ -21,12 +21,15 @@
  *      its full decision (the same look at the function, its instruction
  *      boundaries and the number as for a trap) and records a mov32 or
  *      mov64 verdict, a jump one with the padding slot ABOM took (within a
- *      jmp rel8 of the syscall), or a refusal (xc_site_cache_trap, _learnt).
+ *      jmp rel8 of the syscall), an apart one with how far before the
+ *      syscall its mov is, or a refusal (xc_site_cache_trap, _learnt).
  *   3. The loader of a later process that maps the same file maps its code
  *      writable, rewrites each recorded site whose bytes are still exactly
  *      `b8 imm32 0f 05` (or `48 c7 c0 imm32 0f 05`) with imm32 the recorded
  *      number, or, for a jump, `0f 05` with five bytes of padding at the
- *      slot, through a trampoline of its own as ABOM would, then makes the
+ *      slot, or, for an apart site, `b8 imm32` followed only by instructions
+ *      xc_insn_movable accepts up to the `0f 05` (xc_abom_apart_ok),
+ *      through a trampoline of its own as ABOM would, then makes the
  *      code read-only again (one mprotect, the mapping stays whole): the
  *      site never traps.  The written pages are private copies, as ABOM's
  *      rewrites are; they give the whole mapping an anon_vma, which would
