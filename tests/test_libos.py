@@ -527,6 +527,30 @@ def test_abom_rewrites_leave_the_rest_of_the_text_a_file_mapping(xc, make_bundle
         assert clean >= (hi - lo) // 2, (r.out.split("===\n").index(smaps), pieces)
 
 
+def test_abom_trampolines_of_a_low_program_follow_the_libos(xc, make_bundle):
+    """A static program below 2 GiB (busybox) has its trampolines right after the LibOS's
+    image, not in a page of their own near its code: the page shares the image's page-table
+    page and pages added there make one mapping (two mappings and a page table fewer to copy
+    at each fork).  Checked in a shell whose loops had sites rewritten by traps and in one
+    whose loader rewrote them (the site cache)."""
+    need_root()
+    script = ("i=0; while [ $i -lt 30 ]; do i=$((i+1)); /bin/cat /proc/self/stat > /dev/null; done; "
+              "/bin/cat /proc/$$/maps; echo ===; exec /bin/sh -c '/bin/true | /bin/true; /bin/cat /proc/$$/maps; true'")
+    r = xc.run(make_bundle(["/bin/sh", "-c", script]))
+    assert r.rc == 0, r.err
+    for maps in r.out.split("===\n"):
+        rows = [ln.split() for ln in maps.splitlines() if ln.strip()]
+        spans = [tuple(int(x, 16) for x in row[0].split("-")) + (row[1], row[5] if len(row) > 5 else "")
+                 for row in rows]
+        libos = [i for i, sp in enumerate(spans) if sp[3].endswith("xc-libos")]
+        assert libos, maps
+        rwx = [sp for sp in spans if sp[2] == "rwxp"]
+        assert len(rwx) == 1, maps                       # one mapping of trampoline pages
+        # ... right after the LibOS's image: its code, the guard, the sealed and writable state
+        image_end = spans[libos[-1] + 2][1]
+        assert rwx[0][0] == image_end and rwx[0][3] == "", (hex(image_end), maps)
+
+
 def test_abom_off_leaves_sites_alone(xc, make_bundle, probe):
     need_root()
     b = make_bundle(["/probe", "abom"], writable=True)

@@ -173,6 +173,7 @@ struct abom_state {
     int lock;
     int fork_locked; /* xc_abom_fork_begin took the lock */
     int threaded;    /* the process made a thread (or a child sharing its memory) once */
+    int n_after_libos; /* trampoline pages right after the LibOS (tramp_slot); -1: that place is taken */
     unsigned long last_slot; /* the last jump rewrite's padding slot, or APART rewrite's mov (site cache) */
     long forker;     /* the process that forked with this state: a fork child's parent */
     uint64_t child_seen; /* xc_stats->child_sites_next when this process last looked */
@@ -965,6 +966,25 @@ static int near(unsigned long a, unsigned long b)
     return d > -0x7fff0000L && d < 0x7fff0000L;
 }
 
+extern char _end[], xc_rw_end[]; /* (layout.ld, gate.S) */
+
+/* Map a trampoline page at *hint* exactly (never over anything), and take
+ * its first slot; 0 if that place is not free. */
+static unsigned long tramp_page_at(unsigned long hint)
+{
+    long r = H6(__NR_mmap, hint, PAGE, 7 /* RWX */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
+    if (XC_ERR(r))
+        return 0;
+    if ((unsigned long)r != hint) {
+        H2(__NR_munmap, r, PAGE);
+        return 0;
+    }
+    struct tramp_page *p = &st->pages[st->n_pages++];
+    p->base = (unsigned long)r;
+    p->used = 1;
+    return p->base;
+}
+
 /* A trampoline slot within jmp rel32 reach of *site*, or 0. */
 static unsigned long tramp_slot(unsigned long site)
 {
@@ -975,23 +995,27 @@ static unsigned long tramp_slot(unsigned long site)
     }
     if (st->n_pages == MAX_TRAMP_PAGES)
         return 0;
+    /* First right after the LibOS's image, for code below 2 GiB (a static
+     * program's): the page shares the image's page-table page, and pages
+     * added there make one mapping, so a fork copies one page table and one
+     * mapping fewer than for a page of their own near the code. */
+    unsigned long end = (unsigned long)_end > (unsigned long)xc_rw_end ? (unsigned long)_end : (unsigned long)xc_rw_end;
+    unsigned long next = ((end + PAGE - 1) & ~(PAGE - 1)) + st->n_after_libos * PAGE;
+    if (st->n_after_libos >= 0 && near(next, site) && near(next + PAGE, site)) {
+        unsigned long t = tramp_page_at(next);
+        st->n_after_libos = t ? st->n_after_libos + 1 : -1; /* (taken: not there again) */
+        if (t)
+            return t;
+    }
     /* Look for free room near the site, below it first (1 MiB steps). */
     for (long step = 1; step < 1024; step++) {
         for (int dir = -1; dir <= 1; dir += 2) {
             unsigned long hint = ((site & ~0xfffffUL) + (unsigned long)(dir * step) * 0x100000UL);
             if (hint < 0x10000 || !near(hint, site))
                 continue;
-            long r = H6(__NR_mmap, hint, PAGE, 7 /* RWX */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
-            if (XC_ERR(r))
-                continue;
-            if ((unsigned long)r != hint || !near((unsigned long)r, site)) {
-                H2(__NR_munmap, r, PAGE);
-                continue;
-            }
-            struct tramp_page *p = &st->pages[st->n_pages++];
-            p->base = (unsigned long)r;
-            p->used = 1;
-            return p->base;
+            unsigned long t = tramp_page_at(hint);
+            if (t)
+                return t;
         }
     }
     return 0;

@@ -67,11 +67,12 @@ void xc_rw_init(void)
  * not its parent's (the parent forgot them before the clone: pid_forget),
  * and the host's parent-death signal is cleared (fork clears it): the LibOS
  * watches again at the first getppid.  Its thread learns its tid
- * (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID, else 0).
- * No other host call, and no write where the value is already right: the
+ * (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID, else 0),
+ * which is returned (the pid of the new process, whose only thread it is; 0
+ * if not learnt).  No other host call, and no write where the value is already right: the
  * page stays shared with the parent until either changes it (a fork child
  * that only exits copies none of it). */
-static void child_owns_state(unsigned long ctid)
+static long child_owns_state(unsigned long ctid)
 {
     if (rw) {
         if (rw->owner)
@@ -81,8 +82,7 @@ static void child_owns_state(unsigned long ctid)
             rw->ppid_watched = 0;
         }
     }
-    if (!rw || !rw->tid_off)
-        xc_tid_learn(ctid);
+    return !rw || !rw->tid_off ? xc_tid_learn(ctid) : 0;
 }
 
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
@@ -238,12 +238,13 @@ const long *xc_tid_off(void)
     return xc_fsgsbase && rw ? &rw->tid_off : 0;
 }
 
-void xc_tid_learn(unsigned long clear_child_tid)
+long xc_tid_learn(unsigned long clear_child_tid)
 {
-    if (xc_fsgsbase) {
-        long t = H1(__NR_set_tid_address, clear_child_tid);
-        __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
-    }
+    if (!xc_fsgsbase)
+        return 0;
+    long t = H1(__NR_set_tid_address, clear_child_tid);
+    __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
+    return t > 0 ? t : 0;
 }
 
 #define PR_GET_TID_ADDRESS 40
@@ -2292,8 +2293,11 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     long r = H5(__NR_clone, flags, 0, ptid, ctid, tls);
     xc_abom_fork_end();
     if (r == 0) {
-        child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
-        xc_txt_enter(H0(__NR_getpid)); /* the parent's program (not cached: no page of ours written) */
+        /* the parent's program, under our pid: the tid the kernel just told
+         * the only thread of this new process (else asked; not cached: no
+         * page of ours written) */
+        long tid = child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
+        xc_txt_enter(tid > 0 ? tid : H0(__NR_getpid));
     } else
         pid_remember(kept);
     return r;

@@ -237,7 +237,7 @@ int xc_direct_fds(long nr);
 unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
 const long *xc_tid_off(void);
-void xc_tid_learn(unsigned long clear_child_tid);
+long xc_tid_learn(unsigned long clear_child_tid);
 extern uint64_t xc_gate_back[XC_GATE_DIRECT];
 extern char xc_gate_direct[];
 
