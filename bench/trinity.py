@@ -222,7 +222,7 @@ def run(seconds: int = 60, runtime: str = "xc", seed: int = 3, work: Path | None
 
 
 def read_libos_stats(pid: int) -> dict[str, Any] | None:
-    """The container's LibOS statistics so far, through its init's fd 1022 (read only)."""
+    """The container's LibOS statistics so far, through its init's statistics fd (XC_STATS_FD, read only)."""
     from xcontainers.libos import read_stats
     from xcontainers.libos_abi import XC_STATS_FD
 

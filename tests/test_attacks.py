@@ -42,6 +42,7 @@ import hosttrace
 from attackkit import (DOCKER_PROFILE, IMAGE, Detached, Libos, Outcome, Sentinel, allowed_on_host, build_guest,
                        make_bundle, no_leftovers, traced_run)
 from hosttrace import names_of
+from xcontainers.libos_abi import XC_LIBOS_FD, XC_STATS_FD, XC_TRACE_FD
 
 
 # Calls no container should ever get to run on the host.  (The guest's list,
@@ -377,31 +378,31 @@ LIBOS_IMAGE_NAMES = ("/xc-libos", "/memfd:xc-libos (deleted)")
 
 def test_program_cannot_close_or_replace_the_libos_fds(xc_run: Outcome, interface):
     got = xc_run.results["libos-fds"]
-    for fd, names in ((1023, LIBOS_IMAGE_NAMES), (1022, ("/memfd:xc-stats (deleted)",))):
+    for fd, names in ((XC_LIBOS_FD, LIBOS_IMAGE_NAMES), (XC_STATS_FD, ("/memfd:xc-stats (deleted)",))):
         for op in ("close", "dup2", "dup3"):
             assert got[f"{op}-{fd}-app"] in [f"EBADF, now {n}" for n in names], (op, fd, got[f"{op}-{fd}-app"])
     assert got["close_range-3-max-app"] in [f"OK, now {n}" for n in LIBOS_IMAGE_NAMES]
-    for k in ("mmap-1023-app", "write-1022-app", "fchdir-1023-app"):
+    for k in ("mmap-libos-fd-app", "write-stats-fd-app", "fchdir-libos-fd-app"):
         assert got[k] == "EBADF", (k, got[k])
-    assert got["openat-dev-fd-1023-app"] == got["openat-proc-fd-1022-app"] == "ENOENT"
-    # fd 1021 is the LibOS's only while the trace is on
-    assert got["dup2-1021-app"] == "OK, now /dev/null"
+    assert got["openat-dev-fd-libos-app"] == got["openat-proc-fd-stats-app"] == "ENOENT"
+    # XC_TRACE_FD is the LibOS's only while the trace is on
+    assert got[f"dup2-{XC_TRACE_FD}-app"] == "OK, now /dev/null"
     # through the gate they can today (the LibOS's fds are the program's own resources;
     # finding 4 asks the filter to refuse it: then EPERM)
-    assert got["close-1023-gate"] in ("OK, now ENOENT", *[f"EPERM, now {n}" for n in LIBOS_IMAGE_NAMES])
+    assert got[f"close-{XC_LIBOS_FD}-gate"] in ("OK, now ENOENT", *[f"EPERM, now {n}" for n in LIBOS_IMAGE_NAMES])
     assert_confined(xc_run, "libos-fds", interface)
 
 
 def test_exec_through_the_gate_runs_only_the_libos_image(xc_run: Outcome):
     got = xc_run.results["exec-foreign"]
     assert "foreign-program" not in got
-    assert got["execveat-1023-absolute-path-gate"] == "EPERM"
-    assert got["execveat-1023-after-dup3-gate"] in ("EPERM", "dup3 EPERM")
+    assert got["execveat-libos-fd-absolute-path-gate"] == "EPERM"
+    assert got["execveat-libos-fd-after-dup3-gate"] in ("EPERM", "dup3 EPERM")
     # the LibOS's empty path rewritten through /proc/self/mem: the kernel's read runs into the guard page
     assert got["execveat-forged-path-gate"] == "EFAULT"
     # the image fd made close-on-exec: the next image refuses to start without it (exit 127)
-    assert got["execve-after-fioclex-1023-gate"] == got["execve-after-setfd-cloexec-1023-gate"] == "exit 127"
-    assert got["close_range-1000-1023-gate"] == "EPERM"
+    assert got["execve-after-fioclex-libos-fd-gate"] == got["execve-after-setfd-cloexec-libos-fd-gate"] == "exit 127"
+    assert got["close_range-over-libos-fds-gate"] == "EPERM"
 
 
 def test_exec_of_a_foreign_program_stays_on_the_interface(xc_run: Outcome, interface):
@@ -610,12 +611,12 @@ def planted(special, tmp_path):
     return make
 
 
-@pytest.mark.parametrize("fd", [1021, 1022])
+@pytest.mark.parametrize("fd", [XC_TRACE_FD, XC_STATS_FD])
 def test_exec_does_not_open_devices_the_container_chose(fd, planted, state_roots):
     with Detached(state_roots["xc"], planted(fd, "/tmp/kmsg")) as c:
         out = c.wait_for("plant: ready")
-        # 1022 is planted through the gate, which the filter's DUP3 check now refuses (finding 4)
-        assert f"-> {fd}: OK" in out or (fd == 1022 and f"-> {fd}: EPERM" in out), out
+        # XC_STATS_FD is planted through the gate, which the filter's DUP3 check now refuses (finding 4)
+        assert f"-> {fd}: OK" in out or (fd == XC_STATS_FD and f"-> {fd}: EPERM" in out), out
         r = c.exec("/attacks", "open", "/tmp/kmsg")
         assert r.stdout.strip() == "open//tmp/kmsg: EPERM", r.stdout + r.stderr   # the device cgroup
         r = c.exec("/attacks", "show-fd", str(fd))
@@ -624,13 +625,13 @@ def test_exec_does_not_open_devices_the_container_chose(fd, planted, state_roots
 
 
 def test_exec_does_not_hang_on_a_fifo_the_container_chose(planted, state_roots):
-    with Detached(state_roots["xc"], planted(1021, "/tmp/fifo")) as c:
+    with Detached(state_roots["xc"], planted(XC_TRACE_FD, "/tmp/fifo")) as c:
         c.wait_for("plant: ready")
         try:
             r = c.exec("/bin/true", timeout=8)
         except subprocess.TimeoutExpired:
             REPORT.setdefault("exec-planted-fd", {})["xc fifo"] = "exec hung (killed after 8 s)"
-            raise AssertionError("xc-runtime exec hung opening the FIFO the container put on fd 1021") from None
+            raise AssertionError(f"xc-runtime exec hung opening the FIFO the container put on fd {XC_TRACE_FD}") from None
         assert r.returncode == 0, r.stderr
 
 

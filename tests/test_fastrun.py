@@ -29,6 +29,7 @@ import pytest
 
 from conftest import ROOT, need_root
 from imagelib import XC, LayerBuilder, Xc, image_config, mounts, podman_images, sha, tar_dir, write_oci_layout
+from xcontainers import libos_abi
 
 pytestmark = pytest.mark.root
 
@@ -218,9 +219,10 @@ def test_containers_share_nothing(cli):
             assert len(set(ids)) == len(ids), (ns, ids)
         groups = [open(f"/proc/{p}/cgroup").read() for p in pids]
         assert all(f"/xc/{c}" in g for c, g in zip(cids, groups))
-        stats = [os.readlink(f"/proc/{p}/fd/1022") for p in pids]  # the LibOS's statistics memfd
+        fd = libos_abi.XC_STATS_FD  # the LibOS's statistics memfd
+        stats = [os.readlink(f"/proc/{p}/fd/{fd}") for p in pids]
         assert all(s.startswith("/memfd:") for s in stats)
-        assert len({os.stat(f"/proc/{p}/fd/1022").st_ino for p in pids}) == 3
+        assert len({os.stat(f"/proc/{p}/fd/{fd}").st_ino for p in pids}) == 3
         time.sleep(0.3)
         for c in cids:
             assert os.listdir(cli.bundles / c / "overlay/upper/tmp") == [f"mark-{c}"]

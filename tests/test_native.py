@@ -327,6 +327,30 @@ def test_run_keep_preserve_fds_and_pid_file(xr: Paths, make_bundle, tmp_path: Pa
     assert not os.path.exists(os.path.join(xr.root, "native-keep"))
 
 
+@pytest.mark.parametrize("path", ["native", "python"])
+def test_preserve_fds_into_the_libos_fds_is_refused(xr: Paths, make_bundle, path: str) -> None:
+    """--preserve-fds that would pass fds the X-LibOS keeps (XC_TRACE_FD..XC_LIBOS_FD): a clear
+    error from either path, not a program whose passed fd was silently replaced; nothing left."""
+    from xcontainers.libos_abi import XC_LIBOS_FD, XC_TRACE_FD
+
+    b = make_bundle(["true"])
+    env = {k: v for k, v in os.environ.items() if k != "XC_RUNTIME_NATIVE"}
+    if path == "python":
+        env["XC_RUNTIME_NATIVE"] = "0"
+    n = XC_TRACE_FD - 2   # fds 3 .. XC_TRACE_FD
+    p = subprocess.run([XC_RUNTIME, "--root", xr.root, "run", "--preserve-fds", str(n), "--bundle", str(b.path),
+                        f"native-pfd-{path}"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       timeout=60, env=env)
+    assert p.returncode != 0
+    assert f"--preserve-fds {n} passes fds up to {XC_TRACE_FD}, but fds {XC_TRACE_FD}-{XC_LIBOS_FD} are the " \
+           "X-LibOS's" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(xr.root, f"native-pfd-{path}"))   # a failed run removes itself
+    ok = subprocess.run([XC_RUNTIME, "--root", xr.root, "run", "--preserve-fds", str(n - 1), "--bundle", str(b.path),
+                         f"native-pfd2-{path}"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                        timeout=60, env=env)
+    assert ok.returncode == 0, ok.stderr
+
+
 # --- bad input: the same error on both paths, nothing left ------------------------------------
 
 
@@ -409,7 +433,8 @@ def test_native_libos_constants_match_python() -> None:
     assert m and m.group(1) == libos_abi.XC_IMAGE_NAME
     # everything else comes from src/libos/abi.h itself
     init_c = (Path(__file__).resolve().parent.parent / "src/native/runtime/init.c").read_text()
-    assert '#include "abi.h"' in init_c and "1023" not in init_c
+    assert '#include "abi.h"' in init_c and "XC_LIBOS_FD" in init_c and "XC_STATS_FD" in init_c
+    assert not re.search(r"\bdup2\([^)]*\b12[567]\b", init_c)   # no fd number of its own
 
 
 def test_state_of_a_python_state_it_cannot_read_goes_to_python(xr: Paths, make_bundle) -> None:

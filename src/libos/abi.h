@@ -8,10 +8,13 @@
 
 /* Where the LibOS image is linked (below 2 GiB, for ABOM's call *abs32). */
 #define XC_LIBOS_BASE 0x10000000
-/* The fd on which every container process keeps the LibOS image open. */
-#define XC_LIBOS_FD 1023
+/* The fd on which every container process keeps the LibOS image open.  The
+ * LibOS's fds are below 128: a fork copies the fd table up to the highest
+ * open fd, and an fd of 1023 made every process's table 1,024 entries (8 KB
+ * to allocate, fill and free at each fork), where 128 fit in 1 KB. */
+#define XC_LIBOS_FD 127
 /* The fd of the container's shared statistics segment (struct xc_stats). */
-#define XC_STATS_FD 1022
+#define XC_STATS_FD 126
 /* Size of the statistics segment in bytes. */
 #define XC_STATS_SIZE 69632
 /* Highest system call number the table and the statistics cover, plus one. */
@@ -87,7 +90,7 @@
  * page of the segment alone (one page less per container). */
 #define XC_FLAG_PROFILE 4
 /* The fd the trace goes to, when XC_FLAG_TRACE is set. */
-#define XC_TRACE_FD 1021
+#define XC_TRACE_FD 125
 /* Per-call profile actions (low byte of xc_stats.profile[nr]). */
 #define XC_PROFILE_DEFAULT 0
 #define XC_PROFILE_FORWARD 1

@@ -1169,9 +1169,9 @@ static unsigned char *put_call_back(unsigned char *t, const void *slot, unsigned
  *     e3 02               jrcxz direct
  *     eb XX               jmp full
  * direct:
- *     8d 8f 02 fc ff ff   lea -1022(%rdi),%ecx   for each fd argument (here the
+ *     8d 8f 82 ff ff ff   lea -126(%rdi),%ecx    for each fd argument (here the
  *     e3 XX               jrcxz full             first): the LibOS's own fds,
- *     8d 8f 01 fc ff ff   lea -1023(%rdi),%ecx   1022 and 1023, are the LibOS's
+ *     8d 8f 81 ff ff ff   lea -127(%rdi),%ecx    126 and 127, are the LibOS's
  *     e3 XX               jrcxz full             to answer (EBADF)
  *     put_count(patched[nr])
  *     b8 NN NN NN NN      mov $nr,%eax           (not for JUMP: eax holds it)

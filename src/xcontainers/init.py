@@ -331,9 +331,13 @@ def _drop_privileges(proc: Process, nnp: bool, bpf: bytes | None, bpf_flags: int
     return bpf
 
 
-def _keep_libos_fds(image_fd: int, stats_fd: int, trace_fd: int = -1, trace_stderr: bool = False) -> None:
+def _keep_libos_fds(image_fd: int, stats_fd: int, trace_fd: int = -1, trace_stderr: bool = False,
+                    preserve_fds: int = 0) -> None:
     """Put the LibOS image on XC_LIBOS_FD, the statistics segment on
     XC_STATS_FD and the trace on XC_TRACE_FD, inheritable, before rlimits apply."""
+    if image_fd >= 0 and 3 + preserve_fds > XC_TRACE_FD:
+        raise SetupError(f"X-LibOS: --preserve-fds {preserve_fds} passes fds up to {2 + preserve_fds}, "
+                         f"but fds {XC_TRACE_FD}-{XC_LIBOS_FD} are the X-LibOS's")
     if trace_stderr:
         trace_fd = os.dup(2)
     for fd, target, what in ((image_fd, XC_LIBOS_FD, "image"), (stats_fd, XC_STATS_FD, "statistics"),
@@ -428,7 +432,7 @@ def _init_main(ctx: InitContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd, ctx.trace_stderr)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd, ctx.trace_stderr, ctx.preserve_fds)
         credentials.apply_rlimits(proc)
         if not os.path.exists(f"/proc/self/fd/{fifo_fd}"):
             raise SetupError("the container has no /proc: the init reaches exec.fifo through /proc/self/fd")
@@ -503,7 +507,7 @@ def _exec_main(ctx: ExecContext) -> NoReturn:
         path, env = _prepare_exec_env(proc)
         if proc.umask is not None:
             os.umask(proc.umask)
-        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd)
+        _keep_libos_fds(ctx.libos_fd, ctx.stats_fd, ctx.trace_fd, preserve_fds=ctx.preserve_fds)
         credentials.apply_rlimits(proc)
         nnp = ctx.no_new_privs or proc.no_new_privileges
         bpf = _drop_privileges(proc, nnp, ctx.seccomp_bpf, ctx.seccomp_flags)

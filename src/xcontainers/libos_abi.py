@@ -3,18 +3,18 @@
 import os
 
 XC_LIBOS_BASE = 0x10000000
-XC_LIBOS_FD = 1023
+XC_LIBOS_FD = 127
 XC_ARG_INIT = "--xc-init"
 XC_ARG_EXEC = "--xc-exec"
 XC_IMAGE_NAME = "xc-libos"
-XC_STATS_FD = 1022
+XC_STATS_FD = 126
 XC_STATS_SIZE = 69632   # sparse: the exec requests' page is 64 KB in
 XC_NR_MAX = 512
 XC_STATS_MAGIC = 0x3453544154534358
 XC_FLAG_ABOM = 1
 XC_FLAG_TRACE = 2
 XC_FLAG_PROFILE = 4   # some call has a profile entry: the LibOS reads profile[]
-XC_TRACE_FD = 1021
+XC_TRACE_FD = 125
 XC_ARG_EXEC_FD = "--xc-exec-fd"
 XC_EXEC_REQS = 16
 XC_EXEC_REQ_PATH = 120

@@ -7,7 +7,7 @@
  *   attacks watch SECONDS       look for processes whose exe, cwd, root or fds
  *                               lie outside the container (CVE-2019-5736,
  *                               CVE-2024-21626), while the host runs `exec`
- *   attacks plant-fd FD PATH    put an O_PATH fd of PATH on FD (1021, 1022) and wait:
+ *   attacks plant-fd FD PATH    put an O_PATH fd of PATH on FD (125, 126) and wait:
  *                               does the runtime reopen it for the next `exec`?
  *   attacks show-fd FD          what this process got on FD
  *   attacks forge-stats         scribble over the shared statistics segment
@@ -52,10 +52,12 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define LIBOS_FD 1023
-#define STATS_FD 1022
-#define TRACE_FD 1021
 #include "abi.h" /* the LibOS's constants (src/libos/abi.h) */
+#define LIBOS_FD XC_LIBOS_FD
+#define STATS_FD XC_STATS_FD
+#define TRACE_FD XC_TRACE_FD
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define ABOM_TABLE ((unsigned long)XC_ABOM_TABLE)
 #define X32_BIT 0x40000000L
 
@@ -687,12 +689,13 @@ static void atk_libos_fds(void)
                     snprintf(name, sizeof name, "%s-%d%s", ops[o], fds[i], g ? "-gate" : "-app");
                 sub(name, fd_op, fds[i] | (long)(g ? (o == 0 ? 4 : o == 2 ? 5 : 6) : o) << 16);
             }
-    res("mmap-1023-app", "%s", en(raw(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, LIBOS_FD, 0)));
-    res("write-1022-app", "%s", en(raw(SYS_write, STATS_FD, S("x"), 1, 0, 0, 0)));
-    res("fchdir-1023-app", "%s", en(raw(SYS_fchdir, LIBOS_FD, 0, 0, 0, 0, 0)));
-    res("openat-dev-fd-1023-app", "%s", en(raw(SYS_openat, AT_FDCWD, S("/dev/fd/1023"), O_RDONLY, 0, 0, 0)));
-    res("openat-proc-fd-1022-app", "%s",
-        en(raw(SYS_openat, AT_FDCWD, S("/proc/self/fd/1022"), O_RDWR, 0, 0, 0)));
+    res("mmap-libos-fd-app", "%s", en(raw(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, LIBOS_FD, 0)));
+    res("write-stats-fd-app", "%s", en(raw(SYS_write, STATS_FD, S("x"), 1, 0, 0, 0)));
+    res("fchdir-libos-fd-app", "%s", en(raw(SYS_fchdir, LIBOS_FD, 0, 0, 0, 0, 0)));
+    res("openat-dev-fd-libos-app", "%s",
+        en(raw(SYS_openat, AT_FDCWD, S("/dev/fd/" STR(XC_LIBOS_FD)), O_RDONLY, 0, 0, 0)));
+    res("openat-proc-fd-stats-app", "%s",
+        en(raw(SYS_openat, AT_FDCWD, S("/proc/self/fd/" STR(XC_STATS_FD)), O_RDWR, 0, 0, 0)));
 }
 
 /* --- 7. an exec of something other than the LibOS image, through the gate --------- */
@@ -721,7 +724,7 @@ static void exec_swapped(long unused)
 
 static void exec_program_swap(long unused)
 {
-    /* the same without the gate: execve of a file the program put on 1023 */
+    /* the same without the gate: execve of a file the program put on LIBOS_FD */
     (void)unused;
     int fd = open("/foreign", O_RDONLY);
     long r = raw(SYS_dup2, fd, LIBOS_FD, 0, 0, 0, 0);
@@ -770,7 +773,7 @@ static void exec_after_cloexec(long how)
 static void close_range_over(long unused)
 {
     (void)unused;
-    put("%s", en(gate6(SYS_close_range, 1000, 1023, 0, 0, 0, 0)));
+    put("%s", en(gate6(SYS_close_range, 100, LIBOS_FD, 0, 0, 0, 0)));
 }
 
 static void atk_exec_foreign(void)
@@ -779,13 +782,13 @@ static void atk_exec_foreign(void)
         res("all", "skipped (no LibOS)");
         return;
     }
-    sub("execveat-1023-absolute-path-gate", exec_absolute, 0);
-    sub("execveat-1023-after-dup3-gate", exec_swapped, 0);
+    sub("execveat-libos-fd-absolute-path-gate", exec_absolute, 0);
+    sub("execveat-libos-fd-after-dup3-gate", exec_swapped, 0);
     sub("execve-after-dup2-app", exec_program_swap, 0);
     sub("execveat-forged-path-gate", exec_forged_path, 0);
-    sub("execve-after-fioclex-1023-gate", exec_after_cloexec, 0);
-    sub("execve-after-setfd-cloexec-1023-gate", exec_after_cloexec, 1);
-    sub("close_range-1000-1023-gate", close_range_over, 0);
+    sub("execve-after-fioclex-libos-fd-gate", exec_after_cloexec, 0);
+    sub("execve-after-setfd-cloexec-libos-fd-gate", exec_after_cloexec, 1);
+    sub("close_range-over-libos-fds-gate", close_range_over, 0);
 }
 
 /* --- 8. forged signal frames and forged signals ---------------------------------- */

@@ -33,6 +33,8 @@
 #include <linux/seccomp.h>
 
 #define LIBOS_BASE 0x10000000UL
+#define LIBOS_FD 127 /* abi.h: XC_LIBOS_FD, XC_STATS_FD */
+#define STATS_FD 126
 
 static const char *err_name(long r)
 {
@@ -262,10 +264,10 @@ static int probe_region(unsigned long state)
 
 static int probe_fds(void)
 {
-    printf("close(1023): %s\n", err_name(raw(SYS_close, 1023, 0, 0, 0, 0, 0)));
-    printf("close(1022): %s\n", err_name(raw(SYS_close, 1022, 0, 0, 0, 0, 0)));
-    printf("dup2(0, 1023): %s\n", err_name(raw(SYS_dup2, 0, 1023, 0, 0, 0, 0)));
-    printf("dup3(0, 1023): %s\n", err_name(raw(SYS_dup3, 0, 1023, 0, 0, 0, 0)));
+    printf("close(libos fd): %s\n", err_name(raw(SYS_close, LIBOS_FD, 0, 0, 0, 0, 0)));
+    printf("close(stats fd): %s\n", err_name(raw(SYS_close, STATS_FD, 0, 0, 0, 0, 0)));
+    printf("dup2(0, libos fd): %s\n", err_name(raw(SYS_dup2, 0, LIBOS_FD, 0, 0, 0, 0)));
+    printf("dup3(0, libos fd): %s\n", err_name(raw(SYS_dup3, 0, LIBOS_FD, 0, 0, 0, 0)));
     printf("close_range(3, ~0): %s\n", err_name(raw(SYS_close_range, 3, ~0U, 0, 0, 0, 0)));
     /* exec still works, so the image survived. */
     execl("/bin/sh", "sh", "-c", "echo exec after close_range: OK", (char *)NULL);
@@ -476,7 +478,7 @@ static int probe_abom_direct(void)
     for (int i = 0; i < 5; i++)
         ok &= direct_regs(null, &b) == 1;
     printf("direct registers and flags kept: %s (%s)\n", ok ? "yes" : "no", tramp_head(direct_regs_site, h));
-    printf("direct libos fds: %s %s\n", err_name(direct_write(1022, &b, 1)), err_name(direct_write(1023, &b, 1)));
+    printf("direct libos fds: %s %s\n", err_name(direct_write(STATS_FD, &b, 1)), err_name(direct_write(LIBOS_FD, &b, 1)));
     ok = 1;
     for (int i = 0; i < 5; i++)
         ok &= direct_jump(SYS_write, null, (long)&b, 1) == 1;
@@ -485,7 +487,7 @@ static int probe_abom_direct(void)
     ok = direct_jump(SYS_getpid, 0, 0, 0) == getpid() && direct_jump(SYS_read, zero, (long)&b, 1) == 1 && b == 0 &&
          direct_jump(SYS_getppid, 0, 0, 0) == getppid();
     printf("jump site other numbers: %s\n", ok ? "ok" : "wrong");
-    printf("jump site libos fd: %s\n", err_name(direct_jump(SYS_write, 1023, (long)&b, 1)));
+    printf("jump site libos fd: %s\n", err_name(direct_jump(SYS_write, LIBOS_FD, (long)&b, 1)));
 
     /* openat: direct unless the path starts "/pro" or "/dev"; a fault on the look goes the full way */
     for (int i = 0; i < 3; i++)
@@ -498,8 +500,8 @@ static int probe_abom_direct(void)
                ? "yes" : "no");
     close((int)fd);
     close((int)self);
-    printf("openat /dev/fd/1023: %s\n", err_name(direct_openat(AT_FDCWD, "/dev/fd/1023", O_RDONLY)));
-    printf("openat in the LibOS's dirfd: %s\n", err_name(direct_openat(1022, "x", O_RDONLY)));
+    printf("openat /dev/fd/<libos fd>: %s\n", err_name(direct_openat(AT_FDCWD, "/dev/fd/127", O_RDONLY)));
+    printf("openat in the LibOS's dirfd: %s\n", err_name(direct_openat(STATS_FD, "x", O_RDONLY)));
     char *pg = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     munmap(pg + 4096, 4096);
     memcpy(pg + 4094, "a", 2); /* a short path at the end of the page: the 4-byte look faults */

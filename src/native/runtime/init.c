@@ -230,6 +230,9 @@ static int keep_libos_fds(struct init_ctx *c)
         int fd, target;
         const char *what;
     } fds[] = {{c->libos_fd, XC_LIBOS_FD, "image"}, {c->stats_fd, XC_STATS_FD, "statistics"}};
+    if (c->libos_fd >= 0 && 3 + c->preserve_fds > XC_TRACE_FD)
+        return xcr_fail("X-LibOS: --preserve-fds %d passes fds up to %d, but fds %d-%d are the X-LibOS's",
+                        c->preserve_fds, 2 + c->preserve_fds, XC_TRACE_FD, XC_LIBOS_FD);
     for (int i = 0; i < 2; i++) {
         if (fds[i].fd < 0)
             continue;
