@@ -1901,8 +1901,12 @@ static int decide(long nr, unsigned long sys, struct object **op)
     if (slot)
         return patch_jump(sys, slot, nr, prot);
     unsigned long mov = why == XC_ABOM_NO_GAP || why == XC_ABOM_NOT_BOUNDARY ? apart_mov(&w, sys, nr) : 0;
-    if (mov == 1)
-        return -1; /* rewritten so already */
+    if (mov == 1) {
+        /* rewritten so already: control comes in past the mov, here to trap
+         * each time; not looked at again */
+        site_state(sys, 0, 1);
+        return -1;
+    }
     return mov ? patch_apart(mov, sys, nr, prot) : why;
 }
 
