@@ -18,7 +18,8 @@ absolute times between runs.
                   [--target SECONDS] [--json FILE]
 
 An A/B between two builds of xcontainers: name the other build's runtime
-as xc@TREE (that tree's .venv/bin/xc-runtime) or xc@PATH-TO-XC-RUNTIME
+as xc@TREE (that tree's native src/xcontainers/xc-runtime, else its .venv/bin/xc-runtime:
+picked as this tree's is) or xc@PATH-TO-XC-RUNTIME
 (likewise xc-trap@..., xc-nolibos@...), e.g.
     bench/fork.py --runtimes runc,xc@/tmp/base/xc-runtime,xc
 

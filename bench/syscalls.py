@@ -33,7 +33,7 @@ layout (DESIGN-NOTES §6); every runtime sees the same view.
                       [--ops getppid,...] [--target SECONDS] [--json FILE]
 
 An A/B between builds: --runtimes runc,xc@OTHER_TREE,xc (OTHER_TREE's
-.venv/bin/xc-runtime against this tree's).
+xc-runtime, its native entry point where it has one, against this tree's).
 
 This is a benchmark, not a test: it asserts nothing about the numbers.
 """

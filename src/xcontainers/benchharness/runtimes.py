@@ -193,6 +193,14 @@ def _version(binary: str, args: tuple[str, ...] = ("--version",)) -> str:
         return f"? ({e})"
 
 
+def _tree_runtime(tree: str) -> str:
+    """A tree's xc-runtime, picked the same way for this tree and another
+    (an A/B measures like with like): the package's native entry point
+    (src/xcontainers/xc-runtime), else the tree's venv's console script."""
+    own = os.path.join(tree, "src", "xcontainers", "xc-runtime")
+    return own if os.access(own, os.X_OK) else os.path.join(tree, ".venv", "bin", "xc-runtime")
+
+
 def _xc_runtime() -> str | None:
     """The tree's own xc-runtime, as the tests pick it (a bench run measures
     the code it sits in, not whatever PATH installs): the package's native
@@ -214,8 +222,9 @@ def discover(names: list[str], state_dir: str) -> dict[str, Runtime]:
             raise ValueError(f"unknown runtime {name!r} (known: {', '.join(ALL)}; "
                              "xc, xc-trap and xc-nolibos also as NAME@TREE or NAME@XC_RUNTIME, another build)")
         if other:
-            # An A/B between builds: another tree's .venv/bin/xc-runtime, or an xc-runtime given by path.
-            b = os.path.join(other, ".venv", "bin", "xc-runtime") if os.path.isdir(other) else other
+            # An A/B between builds: another tree's xc-runtime (as _xc_runtime picks this tree's),
+            # or an xc-runtime given by path.
+            b = _tree_runtime(other) if os.path.isdir(other) else other
             if not os.access(b, os.X_OK):
                 rt = Runtime(name, "oci", status="missing", reason=f"not an executable xc-runtime: {b}")
             else:
