@@ -999,8 +999,8 @@ static unsigned long tramp_slot(unsigned long site)
      * program's): the page shares the image's page-table page, and pages
      * added there make one mapping, so a fork copies one page table and one
      * mapping fewer than for a page of their own near the code. */
-    unsigned long end = (unsigned long)_end > (unsigned long)xc_rw_end ? (unsigned long)_end : (unsigned long)xc_rw_end;
-    unsigned long next = ((end + PAGE - 1) & ~(PAGE - 1)) + st->n_after_libos * PAGE;
+    unsigned long end = (unsigned long)_end, rw_end = (unsigned long)xc_rw_end;
+    unsigned long next = (((end > rw_end ? end : rw_end) + PAGE - 1) & ~(PAGE - 1)) + st->n_after_libos * PAGE;
     if (st->n_after_libos >= 0 && near(next, site) && near(next + PAGE, site)) {
         unsigned long t = tramp_page_at(next);
         st->n_after_libos = t ? st->n_after_libos + 1 : -1; /* (taken: not there again) */

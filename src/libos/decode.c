@@ -295,7 +295,8 @@ int xc_insn_movable(const uint8_t *p, int len)
             kind = NO_W; /* an xmm (or mm) register or memory is written, never a general one */
         else if (sse_prefix)
             return 0;
-        else if (op2 == 0xb6 || op2 == 0xb7 || op2 == 0xbe || op2 == 0xbf || op2 == 0xaf || (op2 >= 0x40 && op2 <= 0x4f))
+        else if (op2 == 0xb6 || op2 == 0xb7 || op2 == 0xbe || op2 == 0xbf || op2 == 0xaf ||
+                 (op2 >= 0x40 && op2 <= 0x4f))
             kind = REG_W;
         else if (op2 >= 0x90 && op2 <= 0x9f)
             kind = MEM_ONLY; /* setcc to memory */
