@@ -2051,31 +2051,21 @@ static unsigned long loaded_tramp(unsigned long near_to, unsigned long *room, un
 
 /* The loader (sitecache.c): a site another process of the container had
  * rewritten, in a file mapped again, its bytes checked; the code is still
- * writable and no other thread runs.  The same trampoline as patch_mov's. */
-int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end)
+ * writable and no other thread runs.  The same trampoline as patch_mov's,
+ * or with *apart* as patch_apart's. */
+int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, int apart, unsigned long *room,
+                         unsigned long room_end)
 {
     if (!st)
         return -1;
     unsigned long tramp = loaded_tramp(mov, room, room_end);
     if (!tramp)
         return -1;
-    tramp_fill(tramp, nr, nr, sys + 2);
+    if (apart)
+        tramp_fill_apart(tramp, mov, sys, nr); /* (xc_abom_apart_ok checked its bytes) */
+    else
+        tramp_fill(tramp, nr, nr, sys + 2);
     put_jmp((unsigned char *)mov, tramp); /* e9 rel32 over the mov */
-    return 0;
-}
-
-/* The same for an APART site (patch_apart's rewrite; xc_abom_apart_ok
- * checked its bytes). */
-int xc_abom_patch_loaded_apart(unsigned long mov, unsigned long sys, long nr, unsigned long *room,
-                               unsigned long room_end)
-{
-    if (!st)
-        return -1;
-    unsigned long tramp = loaded_tramp(mov, room, room_end);
-    if (!tramp)
-        return -1;
-    tramp_fill_apart(tramp, mov, sys, nr);
-    put_jmp((unsigned char *)mov, tramp);
     return 0;
 }
 

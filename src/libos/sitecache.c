@@ -239,13 +239,13 @@ void xc_site_cache_done(struct xc_site_load *sl, unsigned long base, unsigned lo
             /* The mov with this number, then only instructions the
              * trampoline may run in their place, up to the syscall. */
             if (xc_abom_apart_ok(at, sys, nr))
-                r = xc_abom_patch_loaded_apart(at, sys, nr, &sl->open[j].room, sl->open[j].end);
+                r = xc_abom_patch_loaded(at, sys, nr, 1, &sl->open[j].room, sl->open[j].end);
         } else {
             /* The bytes are still exactly the mov and the syscall, with this number. */
             const unsigned char *m = (const unsigned char *)at;
             if (le32(s - 4) == (uint32_t)nr &&
                 (sys - at == 5 ? m[0] == 0xb8 : (m[0] == 0x48 && m[1] == 0xc7 && m[2] == 0xc0)))
-                r = xc_abom_patch_loaded(at, sys, nr, &sl->open[j].room, sl->open[j].end);
+                r = xc_abom_patch_loaded(at, sys, nr, 0, &sl->open[j].room, sl->open[j].end);
         }
         if (r == 0) {
             __atomic_fetch_add(&xc_stats->sites_from_cache, 1, __ATOMIC_RELAXED);

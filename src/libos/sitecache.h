@@ -41,18 +41,17 @@ int xc_site_cache_trap(unsigned long sys, long nr);
 void xc_site_cache_learnt(unsigned long sys, long nr, int verdict, unsigned long slot, unsigned long lo,
                           unsigned long hi, unsigned long bias, unsigned long ino);
 
-/* abom.c: rewrite a verified mov site at load (one thread, writable code); 0 or -1. */
-int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, unsigned long *room, unsigned long room_end);
+/* abom.c: rewrite a verified mov site at load (one thread, writable code), with
+ * *apart* an APART one; 0 or -1. */
+int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, int apart, unsigned long *room,
+                         unsigned long room_end);
 /* abom.c: rewrite a verified jump site at load: `jmp rel8` at *sys* to *slot*,
  * five bytes of padding, `jmp` from there to the trampoline; 0 or -1. */
 int xc_abom_patch_loaded_jump(unsigned long sys, unsigned long slot, long nr, unsigned long *room,
                               unsigned long room_end);
 /* abom.c: whether *mov* holds `mov $nr,%eax` and only instructions an APART
- * rewrite may copy follow it up to the syscall at *sys*; and that rewrite at
- * load (the trampoline does the mov and those instructions); 0 or -1. */
+ * rewrite may copy follow it up to the syscall at *sys*. */
 int xc_abom_apart_ok(unsigned long mov, unsigned long sys, long nr);
-int xc_abom_patch_loaded_apart(unsigned long mov, unsigned long sys, long nr, unsigned long *room,
-                               unsigned long room_end);
 /* abom.c: the file's code mapped at *code* had pages rewritten in place:
  * before the process's first fork, the chunks (XC_OWN_CHUNK) holding none
  * of them are mapped again, clean (clean_text). */
