@@ -69,9 +69,9 @@ void xc_rw_init(void)
  * watches again at the first getppid.  Its thread learns its tid
  * (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID, else 0),
  * which is returned (the pid of the new process, whose only thread it is; 0
- * if not learnt).  No other host call, and no write where the value is already right: the
- * page stays shared with the parent until either changes it (a fork child
- * that only exits copies none of it). */
+ * if not learnt).  No other host call, and no write where the value is
+ * already right: the page stays shared with the parent until either changes
+ * it (a fork child that only exits copies none of it). */
 static long child_owns_state(unsigned long ctid)
 {
     if (rw) {
