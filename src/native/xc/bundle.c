@@ -103,8 +103,12 @@ static int trash_to_collect(const char *bundles)
             continue;
         const char *dot = strrchr(e->d_name, '.');
         long long pid = 0, start = -2;
-        if (dot == NULL || sscanf(dot + 1, "%lld-%lld", &pid, &start) != 2 || pid <= 0 ||
-            process_start_time(pid) != start)
+        struct stat sb;
+        /* Its remover may have removed it and exited while it was looked
+         * at: gone, not garbage (looked for again after the remover). */
+        if ((dot == NULL || sscanf(dot + 1, "%lld-%lld", &pid, &start) != 2 || pid <= 0 ||
+             process_start_time(pid) != start) &&
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
             rc = xcr_fail("%s: to be removed", e->d_name);
     }
     closedir(d);
