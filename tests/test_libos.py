@@ -161,6 +161,29 @@ def test_a_process_has_five_libos_mappings(xc, make_bundle):
     assert len(stats) == 1, r.out
 
 
+def test_fork_childs_code_lies_in_one_fault_around_window():
+    """A fork copies no page-table entry of the LibOS's code (a file mapping without
+    private pages), so the child faults on what it runs, and the kernel maps the 16
+    pages (64 KB, aligned) around each fault.  The code on the child's way to its exit or
+    execve (XC_HOT: the entries, the dispatch, fork, exit, execve, running.c), the gate
+    where the clone returns and the constants they read lie in one such window
+    (layout.ld): one fault, where the loader's code before them took a second."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(ROOT / "src/xcontainers/xc-libos", "rb") as f:
+        sections = {s.name: (s["sh_addr"], s["sh_addr"] + s["sh_size"]) for s in ELFFile(f).iter_sections()}
+    hot, gate, rodata = sections["xc_hot"], sections["xc_gate"], sections[".rodata"]
+    assert hot[0] < hot[1] <= gate[0] < gate[1] <= rodata[0], sections
+    assert hot[1] - hot[0] >= 4096, "the hot path is more than a few functions"
+    window = 0x10000
+    assert hot[0] // window == (rodata[1] - 1) // window, (
+        f"xc_hot starts at {hot[0]:#x}, .rodata ends at {rodata[1]:#x}: not one 64 KB window")
+    syms = _libos_symbols()
+    for name in ("xc_abom_entry", "xc_abom_dispatch", "xc_sigsys_handler", "fork_like", "sys_exit_group",
+                 "xc_txt_enter", "xc_txt_leave", "xc_getpid_peek", "exec_image", "xc_abom_fork_end"):
+        assert hot[0] <= syms[name] < hot[1], name
+
+
 # What each argument check answers, through the gate and (for calls the LibOS
 # forwards) from the program: the filter's answer either way.
 CHECKS = {

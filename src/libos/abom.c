@@ -1642,7 +1642,7 @@ static int patch_mov(unsigned long mov, unsigned long sys, long nr, int prot)
 
 /* A trap at a `0f 05` placeholder of patch_mov: the site's number and where
  * the site's syscall ends; 0 if *call_addr* is not one. */
-unsigned long xc_abom_held(unsigned long call_addr, long *nr)
+XC_HOT unsigned long xc_abom_held(unsigned long call_addr, long *nr)
 {
     if (!st)
         return 0;
@@ -1932,7 +1932,7 @@ static void child_site(unsigned long sys, long nr)
 /* Before a fork: rewrite the sites this process's children reported.  Each
  * entry is taken once (its pid cleared); decide() checks the site as for a
  * trap (a stale or forged entry can only name a site that is one). */
-static void learn_child_sites(long me)
+XC_HOT static void learn_child_sites(long me)
 {
     uint64_t next = __atomic_load_n(&xc_stats->child_sites_next, __ATOMIC_ACQUIRE);
     if (next == st->child_seen || !try_lock())
@@ -1957,7 +1957,7 @@ static void learn_child_sites(long me)
     unlock();
 }
 
-void xc_abom_fork_begin(void)
+XC_HOT void xc_abom_fork_begin(void)
 {
     if (!st)
         return;
@@ -1991,7 +1991,7 @@ void xc_abom_threads(void)
         st->threaded = 1;
 }
 
-void xc_abom_fork_end(void)
+XC_HOT void xc_abom_fork_end(void)
 {
     if (st && st->fork_locked) {
         st->fork_locked = 0;

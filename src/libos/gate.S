@@ -117,6 +117,10 @@ xc_jump:
     xor %edi, %edi
     jmp *%rax
 
+/* The entries and the user-memory copies are on every call's path, a fork's
+ * child's included: beside the gate (layout.ld). */
+    .section xc_hot, "ax", @progbits
+
 /* The argument registers a C call may clobber, kept by the entries below
  * (rdx rsi rdi r8 r9 r10; the entries add what else they keep). */
 .macro push_args

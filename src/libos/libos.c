@@ -56,9 +56,11 @@ static struct xc_rw *rw;
 
 extern char xc_rw_page[4096 - XC_RW_ABOM_HEAD]; /* gate.S: in the pages the seal leaves writable */
 
-void xc_rw_init(void)
+void xc_rw_init(long pid)
 {
     rw = (struct xc_rw *)xc_rw_page; /* zero: nothing known yet, owner 0 (this process) */
+    if (pid > 0)
+        rw->pid = pid + 1; /* (the page is written at start anyway) */
 }
 
 /* In a new process (fork, vfork, clone without CLONE_VM): its state is its
@@ -72,7 +74,7 @@ void xc_rw_init(void)
  * if not learnt).  No other host call, and no write where the value is
  * already right: the page stays shared with the parent until either changes
  * it (a fork child that only exits copies none of it). */
-static long child_owns_state(unsigned long ctid)
+XC_HOT static long child_owns_state(unsigned long ctid)
 {
     if (rw) {
         if (rw->owner)
@@ -97,7 +99,7 @@ static int owns_state(void)
  * that shares our memory must never use the cache (nor take our state for
  * its own: owns_state).  Returns what pid_remember gives back to the parent
  * of a process that does not share its memory. */
-static long pid_forget(unsigned long flags)
+XC_HOT static long pid_forget(unsigned long flags)
 {
     if (!rw || (flags & CLONE_THREAD))
         return 0;
@@ -117,7 +119,7 @@ static long pid_forget(unsigned long flags)
 /* After the clone, in the parent of a process that does not share its
  * memory (any more): its own cached pid again (the child got the copy
  * without it).  Its ppid is asked again. */
-static void pid_remember(long kept)
+XC_HOT static void pid_remember(long kept)
 {
     if (rw && kept)
         __atomic_store_n(&rw->pid, kept, __ATOMIC_RELAXED);
@@ -238,11 +240,18 @@ const long *xc_tid_off(void)
     return xc_fsgsbase && rw ? &rw->tid_off : 0;
 }
 
-long xc_tid_learn(unsigned long clear_child_tid)
+XC_HOT long xc_tid_learn(unsigned long clear_child_tid)
 {
     if (!xc_fsgsbase)
         return 0;
-    long t = H1(__NR_set_tid_address, clear_child_tid);
+    return xc_tid_known(H1(__NR_set_tid_address, clear_child_tid));
+}
+
+/* The same with the tid already known (the loader's, from set_tid_address). */
+XC_HOT long xc_tid_known(long t)
+{
+    if (!xc_fsgsbase)
+        return 0;
     __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
     return t > 0 ? t : 0;
 }
@@ -285,7 +294,7 @@ static long sys_arch_prctl(long nr, const long *a, struct xc_ucontext *uc)
     return H2(nr, a[0], a[1]);
 }
 
-static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
     if (!rw || rw->pid_uncached)
@@ -300,7 +309,7 @@ static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
 }
 
 /* The calling process's pid, from the cache where it may be used (abom.c). */
-long xc_getpid(void)
+XC_HOT long xc_getpid(void)
 {
     return sys_getpid(0, 0, 0);
 }
@@ -308,7 +317,7 @@ long xc_getpid(void)
 /* The same, without filling the cache: for a process about to exit (a fork
  * child that only exits then writes none of the pages it shares with its
  * parent: no copy-on-write fault). */
-long xc_getpid_peek(void)
+XC_HOT long xc_getpid_peek(void)
 {
     long p = rw && !rw->pid_uncached ? __atomic_load_n(&rw->pid, __ATOMIC_RELAXED) : 0;
     return p > 0 ? p - 1 : H0(__NR_getpid);
@@ -320,7 +329,7 @@ long xc_getpid_peek(void)
  * runtime's for the container's first program): 1 and *out* filled, its slot
  * freed, and the requests' page dropped from this process's page table; 0 if
  * none. */
-int xc_exec_request_take(int argc, char **argv, struct xc_exec_req *out)
+int xc_exec_request_take(long pid, int argc, char **argv, struct xc_exec_req *out)
 {
     struct xc_stats *s = xc_stats;
     long tmp = 0;
@@ -338,7 +347,6 @@ int xc_exec_request_take(int argc, char **argv, struct xc_exec_req *out)
             return 0;
         s = (struct xc_stats *)(tmp - XC_EXEC_REQ_OFFSET);
     }
-    int64_t pid = H0(__NR_getpid);
     uint32_t hash = xc_argv_hash(argc, argv);
     int found = 0;
     for (int i = 0; i < XC_EXEC_REQS && !found; i++) {
@@ -368,7 +376,7 @@ void xc_stats_attach(void)
         H2(__NR_munmap, p, XC_STATS_SIZE);
 }
 
-static int is_libos_fd(long fd)
+XC_HOT static int is_libos_fd(long fd)
 {
     int f = (int)fd;
     return f == XC_LIBOS_FD || f == XC_STATS_FD ||
@@ -422,7 +430,7 @@ static int is_libos_fd_path(const char *p);
  * (is_proc_self_exe, is_libos_fd_path): 0, or -EFAULT where Linux would
  * answer it.  A path too long to be one of those names gives "". */
 #define PATH_HEAD 48
-static long path_head(char head[PATH_HEAD], const char *p)
+XC_HOT static long path_head(char head[PATH_HEAD], const char *p)
 {
     head[0] = 0;
     if (!p)
@@ -866,7 +874,7 @@ AT2(lremovexattr, H4, __NR_removexattrat, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, a
 AT2(fremovexattr, H4, __NR_removexattrat, a[0], 0, AT_EMPTY_PATH, a[1])
 
 /* /proc/self/exe, /proc/thread-self/exe or /proc/<our pid>/exe */
-static int is_proc_self_exe(const char *p)
+XC_HOT static int is_proc_self_exe(const char *p)
 {
     if (!p || p[0] != '/' || p[1] != 'p' || xc_strncmp(p, "/proc/", 6) != 0)
         return 0;
@@ -2056,7 +2064,7 @@ long xc_install_fault_handlers(void)
 
 /* Across execve: an ignored SIGSEGV/SIGBUS stays ignored (before, on); a
  * failed execve gives them back to the LibOS (on = 0). */
-static void faults_across_exec(int on)
+XC_HOT static void faults_across_exec(int on)
 {
     for (int i = 0; i < 2; i++) {
         struct xc_sigaction *a = app_fault(fault_sigs[i]);
@@ -2286,7 +2294,7 @@ static long sys_rt_sigtimedwait(long nr, const long *a, struct xc_ucontext *uc)
 
 /* A new process that does not share our memory (fork, vfork, clone without
  * a new stack), returning through the same trap frame (or patched call). */
-static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
+XC_HOT static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
 {
     xc_abom_fork_begin(); /* (first: it may ask for our pid, which pid_forget then hides from the child) */
     long kept = pid_forget(flags);
@@ -2303,7 +2311,7 @@ static long fork_like(unsigned long flags, long ptid, long ctid, long tls)
     return r;
 }
 
-static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr;
     unsigned long flags = (unsigned long)a[0];
@@ -2347,20 +2355,20 @@ static long sys_clone(long nr, const long *a, struct xc_ucontext *uc)
 }
 
 /* exit_group: the process's program no longer runs (running.c). */
-static long sys_exit_group(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_exit_group(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     xc_txt_leave();
     return H1(__NR_exit_group, a[0]);
 }
 
-static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_fork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
     return fork_like(XC_SIGCHLD, 0, 0, 0);
 }
 
-static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
     return fork_like(CLONE_VFORK | XC_SIGCHLD, 0, 0, 0);
@@ -2373,7 +2381,7 @@ static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * kernel's order: search and exec permission, a regular file, a mount that
  * allows exec, then a format it knows.  0: an ELF file; 1: a `#!` script
  * whose interpreter *interp* points into *line*; or the error. */
-static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg)
+XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg)
 {
     /* (Small: it may run on a posix_spawn child's few-KB stack.  The file's
      * first bytes are read into *line*, where a `#!` line is cut up.) */
@@ -2412,7 +2420,7 @@ static __attribute__((noinline)) long exec_check(const char *path, char line[256
  * that does not fit, no free slot: the caller passes them in argv).  The
  * caller frees it if the exec fails; one left by a process killed between
  * the two stays taken (its pid and argv name it only). */
-static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv)
+XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv)
 {
     struct xc_stats *s = xc_stats;
     unsigned long el = xc_strlen(xc_proc.exe);
@@ -2458,7 +2466,7 @@ static __attribute__((noinline)) int exec_request(const char *path, int mode, in
 }
 
 /* *argv* (*argc* words, or just *path* when none) at *at*, NULL-ended. */
-static void put_argv(char **at, char *const *argv, long argc, const char *path)
+XC_HOT static void put_argv(char **at, char *const *argv, long argc, const char *path)
 {
     for (long i = 0; i < argc; i++)
         at[i] = argv[i];
@@ -2472,7 +2480,7 @@ static void put_argv(char **at, char *const *argv, long argc, const char *path)
  * image's argv and exec request, then the exec.  *levels* `#!` scripts lead
  * to the program, the first two's interpreters and arguments in *interp*
  * and *iarg*. */
-static __attribute__((noinline)) long exec_image(const char *path, char *const *argv, long argc,
+XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *const *argv, long argc,
                                                  char *const *envp, int close_after, int levels,
                                                  char *const *interp, char *const *iarg)
 {
@@ -2540,7 +2548,7 @@ static __attribute__((noinline)) long exec_image(const char *path, char *const *
     return r;
 }
 
-static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
+XC_HOT static long do_exec(const char *path, char *const *argv, char *const *envp, int close_after)
 {
     char h[PATH_HEAD];
     if (!path || path_head(h, path) < 0)
@@ -2580,7 +2588,7 @@ static long do_exec(const char *path, char *const *argv, char *const *envp, int 
     return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg);
 }
 
-static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     return do_exec((const char *)a[0], (char *const *)a[1], (char *const *)a[2], 0);
@@ -2588,7 +2596,7 @@ static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)
 
 static long exec_at_path(const char *path, const long *a, long flags);
 
-static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)uc;
     const char *path = (const char *)a[1];
@@ -2647,7 +2655,7 @@ static long sys_execveat(long nr, const long *a, struct xc_ucontext *uc)
     return exec_at_path(path, a, flags);
 }
 
-static long exec_at_path(const char *path, const long *a, long flags)
+XC_HOT static long exec_at_path(const char *path, const long *a, long flags)
 {
     if (flags & AT_SYMLINK_NOFOLLOW) {
         struct xc_statx st;
@@ -2713,7 +2721,7 @@ static const uint8_t fd_args[NR_MAX] = {
     [__NR_getxattrat] = FD0, [__NR_listxattrat] = FD0, [__NR_removexattrat] = FD0,
 };
 
-static int names_libos_fd(long nr, const long *a)
+XC_HOT static int names_libos_fd(long nr, const long *a)
 {
     unsigned int m = fd_args[nr];
     for (int i = 0; m; i++, m >>= 1)
@@ -2722,7 +2730,7 @@ static int names_libos_fd(long nr, const long *a)
     return 0;
 }
 
-static long serve(long nr, const long *a, struct xc_ucontext *uc)
+XC_HOT static long serve(long nr, const long *a, struct xc_ucontext *uc)
 {
     return names_libos_fd(nr, a) ? -XC_EBADF : table[nr](nr, a, uc);
 }
@@ -2827,7 +2835,7 @@ int xc_direct_fds(long nr)
 }
 
 /* A call from a site ABOM patched (xc_abom_entry): no trap frame. */
-long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+XC_HOT long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
     long a[6] = {a0, a1, a2, a3, a4, a5};
     if (nr < 0 || nr >= NR_MAX || !table[nr])
@@ -2843,7 +2851,7 @@ long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long
     return serve(nr, a, 0);
 }
 
-void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
+XC_HOT void xc_sigsys_handler(int sig, struct xc_siginfo_sys *si, struct xc_ucontext *uc)
 {
     (void)sig;
     if (si->code != 1 /* SYS_SECCOMP */) {

@@ -49,6 +49,7 @@ struct image {
     unsigned long base, entry, phdr, phnum;
     int is_go; /* carries a Go build ID note */
     char interp[256];
+    const struct xc_statx *st; /* the file's statx, if the caller made one (else the site cache asks) */
 };
 
 static long pread_all(long fd, void *buf, unsigned long len, long off)
@@ -152,7 +153,7 @@ static long load_elf_fd(long fd, const char *hdr, long n, struct image *img)
      * (sitecache.c): its code is mapped writable until they are. */
     struct xc_site_load sl;
     unsigned long code_lo = ~0UL, code_hi = 0;
-    xc_site_cache_lookup(fd, &sl);
+    xc_site_cache_lookup(fd, img->st, &sl);
     for (int i = 0; i < eh->e_phnum; i++) {
         const Elf64_Phdr *p = &ph[i];
         if (p->p_type != PT_LOAD)
@@ -223,6 +224,7 @@ static long load_elf(const char *path, char *hdr, struct image *img)
     long fd = open_program(path, hdr, HDR_SIZE, &n);
     if (fd < 0)
         return fd;
+    img->st = 0;
     long r = load_elf_fd(fd, hdr, n, img);
     H1(__NR_close, fd);
     return r;
@@ -346,7 +348,11 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
         path = interp_path;
     }
 
+    /* One statx of the program for the site cache (its identity) and for
+     * running.c (the file Linux would keep from writers). */
+    struct xc_statx st;
     struct image prog, interp;
+    prog.st = H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, XC_STATX_SITE_CACHE | XC_STATX_TXT, &st) == 0 ? &st : 0;
     r = n < 0 ? n : load_elf_fd(fd, hdr, n, &prog);
     if (r < 0)
         xc_die("cannot load the program", r);
@@ -372,7 +378,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
 
     /* What /proc/self/exe (the file, symlinks resolved) should say. */
     resolve_exe(fd, path);
-    xc_txt_learn(fd); /* (running.c: the file Linux would keep from writers) */
+    xc_txt_learn(fd, prog.st); /* (running.c: the file Linux would keep from writers) */
     H1(__NR_close, fd);
 }
 
@@ -460,9 +466,15 @@ void xc_main(uint64_t *sp)
     /* What to load: the exec request the caller left for this process in
      * the statistics segment (argv is then the program's own), else the
      * mode and the path ahead of the program's argv. */
+    /* This process's pid: after an execve the calling thread leads its
+     * process (its tid is the pid), and set_tid_address tells it; it holds
+     * no clear_child_tid after an execve, so 0 changes nothing.  (One call
+     * for the exec request's key, the pid cache and the tid, instead of
+     * getpid twice and set_tid_address.) */
+    long me = H1(__NR_set_tid_address, 0);
     xc_stats_attach();
     struct xc_exec_req req;
-    int have = xc_exec_request_take(argc, argv, &req);
+    int have = xc_exec_request_take(me, argc, argv, &req);
     int mode = have ? (int)req.mode
                : argc < 4 ? 0
                : xc_strcmp(argv[1], XC_ARG_INIT) == 0 ? XC_REQ_INIT
@@ -503,10 +515,10 @@ void xc_main(uint64_t *sp)
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;
-    xc_tid_learn(0); /* after execve the kernel holds no clear_child_tid */
+    xc_tid_known(me);
     xc_vdso_init(auxv);
     xc_proc.libos_fd = XC_LIBOS_FD;
-    xc_rw_init();
+    xc_rw_init(me);
     xc_ppid_init();
     xc_abom_init();
     if (xc_stats) {

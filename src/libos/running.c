@@ -92,23 +92,29 @@ static uint64_t dev_of(const struct xc_statx *st)
     return (uint64_t)st->dev_major << 32 | st->dev_minor;
 }
 
-/* The program the loader opened on *fd*: what the table will hold for this
- * process, and whether its mount is read-only. */
-void xc_txt_learn(long fd)
+/* The program the loader opened on *fd* (*given*: its statx, if the loader
+ * made one): what the table will hold for this process, and whether its
+ * mount is read-only. */
+void xc_txt_learn(long fd, const struct xc_statx *given)
 {
-    struct xc_statx st;
+    struct xc_statx own;
+    const struct xc_statx *st = given;
     uint64_t fs[15]; /* struct statfs; f_flags is its 11th word */
     xc_proc.exe_dev = xc_proc.exe_ino = xc_proc.exe_ro = 0;
-    if (H5(__NR_statx, fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &st) < 0 ||
-        (st.mode & S_IFMT) != S_IFREG)
+    if (!st || (st->mask & XC_STATX_TXT) != XC_STATX_TXT) {
+        if (H5(__NR_statx, fd, "", AT_EMPTY_PATH, XC_STATX_TXT, &own) < 0)
+            return;
+        st = &own;
+    }
+    if ((st->mode & S_IFMT) != S_IFREG)
         return;
-    xc_proc.exe_dev = dev_of(&st);
-    xc_proc.exe_ino = st.ino;
+    xc_proc.exe_dev = dev_of(st);
+    xc_proc.exe_ino = st->ino;
     xc_proc.exe_ro = H2(__NR_fstatfs, fd, fs) == 0 && (fs[10] & ST_RDONLY);
 }
 
 /* Free entry *i*, held by *pid*. */
-static void free_entry(struct xc_stats *s, uint64_t i, int64_t pid)
+XC_HOT static void free_entry(struct xc_stats *s, uint64_t i, int64_t pid)
 {
     uint64_t ro = s->txt[i].ro;
     if (!__atomic_compare_exchange_n(&s->txt[i].pid, &pid, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
@@ -120,7 +126,7 @@ static void free_entry(struct xc_stats *s, uint64_t i, int64_t pid)
 
 /* Free this process's entries (its previous program, or a dead process's of
  * the same pid). */
-static void leave(struct xc_stats *s, int64_t pid)
+XC_HOT static void leave(struct xc_stats *s, int64_t pid)
 {
     uint64_t top = __atomic_load_n(&s->txt_top, __ATOMIC_ACQUIRE);
     for (uint64_t i = 0; i < top && i < XC_TXT_MAX; i++)
@@ -130,7 +136,7 @@ static void leave(struct xc_stats *s, int64_t pid)
 
 /* The loader, before it jumps to the program, and fork's child: process
  * *pid* (this one) runs xc_proc.exe_dev/ino. */
-void xc_txt_enter(long pid)
+XC_HOT void xc_txt_enter(long pid)
 {
     struct xc_stats *s = xc_stats;
     if (!s || pid <= 0)
@@ -161,7 +167,7 @@ void xc_txt_enter(long pid)
 }
 
 /* exit_group: this process runs nothing any more. */
-void xc_txt_leave(void)
+XC_HOT void xc_txt_leave(void)
 {
     if (!xc_stats)
         return;

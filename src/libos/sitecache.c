@@ -112,7 +112,7 @@ static int cache_on(void)
     return xc_abom_on && xc_stats;
 }
 
-void xc_site_cache_lookup(long fd, struct xc_site_load *sl)
+void xc_site_cache_lookup(long fd, const struct xc_statx *given, struct xc_site_load *sl)
 {
     sl->key = 0;
     sl->n = 0;
@@ -120,10 +120,14 @@ void xc_site_cache_lookup(long fd, struct xc_site_load *sl)
     if (!cache_on() || n_images == MAX_IMAGES)
         return;
     /* statx (newfstatat is not on the interface): dev, ino, size, mtime, ctime */
-    struct xc_statx st;
-    if (H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */,
-           0x100U | 0x200U | 0x40U | 0x80U /* STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME */, &st) < 0)
-        return;
+    struct xc_statx own;
+    const struct xc_statx *sp = given;
+    if (!sp || (sp->mask & XC_STATX_SITE_CACHE) != XC_STATX_SITE_CACHE) {
+        if (H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, XC_STATX_SITE_CACHE, &own) < 0)
+            return;
+        sp = &own;
+    }
+    const struct xc_statx st = *sp;
     const uint64_t words[] = {(uint64_t)st.dev_major << 32 | st.dev_minor, st.ino, st.size,
                               (uint64_t)st.mtime.sec, st.mtime.nsec, (uint64_t)st.ctime.sec, st.ctime.nsec};
     uint64_t k = 0;

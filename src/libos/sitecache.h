@@ -28,7 +28,7 @@ struct xc_site_load {
  * are mapped, rewrite in place and reprotect (done), remembering [code_lo,
  * code_hi) as the file's code for the traps to come.  Before the process's
  * first fork, the rewritten code is cleaned (abom.c, xc_abom_dirty). */
-void xc_site_cache_lookup(long fd, struct xc_site_load *sl);
+void xc_site_cache_lookup(long fd, const struct xc_statx *st, struct xc_site_load *sl);
 int xc_site_cache_wants(const struct xc_site_load *sl, unsigned long vaddr, unsigned long filesz, int prot);
 void xc_site_cache_opened(struct xc_site_load *sl, unsigned long start, unsigned long end, unsigned long lo,
                           unsigned long hi, int prot, int tail_free);

@@ -6,7 +6,7 @@
 /* rep movsb/stosb: fast on every x86-64 of the last decade (ERMS); the
  * direction flag is clear wherever the LibOS runs (the kernel clears it for
  * a signal handler, xc_abom_entry does `cld`). */
-void *xc_memcpy(void *d, const void *s, size_t n)
+XC_HOT void *xc_memcpy(void *d, const void *s, size_t n)
 {
     void *r = d;
     __asm__ volatile("rep movsb" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
@@ -37,7 +37,7 @@ void *memmove(void *d, const void *s, size_t n)
     return d;
 }
 
-size_t xc_strlen(const char *s)
+XC_HOT size_t xc_strlen(const char *s)
 {
     size_t n = 0;
     while (s[n])

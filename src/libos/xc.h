@@ -20,6 +20,9 @@
 #define XC_ERR(x) ((unsigned long)(x) > (unsigned long)-4096L)
 #define XC_UNUSED __attribute__((unused))
 #define XC_NORETURN __attribute__((noreturn))
+/* On the path a fork's child takes to its exit or execve: in one fault-around
+ * window with the gate (layout.ld). */
+#define XC_HOT __attribute__((section("xc_hot")))
 
 /* errno values used here */
 enum {
@@ -41,6 +44,8 @@ enum {
 
 /* statx(2): struct statx and the flags the LibOS uses. */
 #define XC_STATX_BASIC_STATS 0x7ffU
+#define XC_STATX_SITE_CACHE 0x3c0U /* STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME: sitecache.c */
+#define XC_STATX_TXT 0x101U        /* STATX_TYPE | STATX_INO: running.c */
 #define AT_NO_AUTOMOUNT 0x800
 #define AT_STATX_SYNC_TYPE 0x6000
 #define AT_STATX_DONT_SYNC 0x4000
@@ -181,13 +186,13 @@ static inline unsigned int xc_profile_of(long nr)
     return (xc_stats->flags & XC_FLAG_PROFILE) ? xc_stats->profile[nr] : 0;
 }
 void xc_stats_attach(void);
-void xc_rw_init(void);
+void xc_rw_init(long pid);
 void xc_ppid_init(void);
 void xc_ppid_watch(void);
 const long *xc_cached_answer(long nr);
 long xc_getpid(void);
 long xc_getpid_peek(void);
-int xc_exec_request_take(int argc, char **argv, struct xc_exec_req *out);
+int xc_exec_request_take(long pid, int argc, char **argv, struct xc_exec_req *out);
 
 struct xc_process {
     struct xc_sigaction app_sigsys; /* what the app asked for SIGSYS */
@@ -238,6 +243,7 @@ unsigned long xc_abom_guard(unsigned long ip);
 extern int xc_fsgsbase;
 const long *xc_tid_off(void);
 long xc_tid_learn(unsigned long clear_child_tid);
+long xc_tid_known(long tid);
 extern uint64_t xc_gate_back[XC_GATE_DIRECT];
 extern char xc_gate_direct[];
 
@@ -262,7 +268,7 @@ const char *xc_interp_path(const char *p);
 /* running.c: the table of running programs (ETXTBSY) */
 #define XC_ETXTBSY 26
 #define XC_EROFS 30
-void xc_txt_learn(long fd);
+void xc_txt_learn(long fd, const struct xc_statx *st);
 void xc_txt_enter(long pid);
 void xc_txt_leave(void);
 int xc_txt_writes(long flags);
