@@ -1086,6 +1086,8 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     const long *answer = xc_cached_answer(nr);
     if (!answer || !xc_stats || xc_profile_of(nr) || (xc_stats->flags & XC_FLAG_TRACE))
         return t;
+    if (nr == __NR_getpid && xc_tid_off())
+        return t; /* (from the gs base: put_fast_ids) */
     t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
     t[0] = 0x48;
     t[1] = 0xa1;
@@ -1099,22 +1101,32 @@ static unsigned char *put_fast_answer(unsigned char *t, long nr, unsigned long b
     return t + 5;
 }
 
-/* gettid from the thread's gs base (libos.c, sys_gettid), unless the
- * program set a gs base of its own:
+/* gettid and getpid from the thread's gs base (libos.c, gs_ids: the tid,
+ * the pid above it), unless the program set a gs base of its own; no flag
+ * changed on the way:
  *     48 a1 AA*8        movabs (tid_off),%rax
  *     48 89 c1          mov %rax,%rcx
  *     e3 02             jrcxz +2
  *     eb XX             jmp full
  *     f3 48 0f ae c8    rdgsbase %rax
+ *   gettid, the low half:
+ *     89 c0             mov %eax,%eax
+ *   getpid, the high half (through the stack, below the red zone):
+ *     48 8d 64 24 80    lea -0x80(%rsp),%rsp
+ *     50                push %rax
+ *     8b 44 24 04       mov 4(%rsp),%eax
+ *     48 8d a4 24 88 00 00 00    lea 0x88(%rsp),%rsp
+ *   then:
  *     48 89 c1          mov %rax,%rcx
  *     e3 XX             jrcxz full            0: not learnt (a gs base of the program's)
  *     put_count(patched[nr])
  *     e9 RR*4           jmp site+2
  * full: ... */
-static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back)
+static unsigned char *put_fast_ids(unsigned char *t, long nr, unsigned long back)
 {
     const long *off = xc_tid_off();
-    if (nr != __NR_gettid || !off || !xc_stats || xc_profile_of(nr) || (xc_stats->flags & XC_FLAG_TRACE))
+    if ((nr != __NR_gettid && nr != __NR_getpid) || !off || !xc_stats || xc_profile_of(nr) ||
+        (xc_stats->flags & XC_FLAG_TRACE))
         return t;
     t[0] = 0x48;
     t[1] = 0xa1;
@@ -1125,10 +1137,23 @@ static unsigned char *put_fast_tid(unsigned char *t, long nr, unsigned long back
     xc_memcpy(t, head, sizeof head);
     unsigned char *to_full1 = t + 6;
     t += sizeof head;
-    static const unsigned char rd[10] = {0xf3, 0x48, 0x0f, 0xae, 0xc8, 0x48, 0x89, 0xc1, 0xe3, 0x00};
+    static const unsigned char rd[5] = {0xf3, 0x48, 0x0f, 0xae, 0xc8};
     xc_memcpy(t, rd, sizeof rd);
-    unsigned char *to_full2 = t + 9;
     t += sizeof rd;
+    static const unsigned char low[2] = {0x89, 0xc0};
+    static const unsigned char high[18] = {0x48, 0x8d, 0x64, 0x24, 0x80, 0x50, 0x8b, 0x44, 0x24, 0x04,
+                                           0x48, 0x8d, 0xa4, 0x24, 0x88, 0x00, 0x00, 0x00};
+    if (nr == __NR_gettid) {
+        xc_memcpy(t, low, sizeof low);
+        t += sizeof low;
+    } else {
+        xc_memcpy(t, high, sizeof high);
+        t += sizeof high;
+    }
+    static const unsigned char test[4] = {0x48, 0x89, 0xc1, 0xe3};
+    xc_memcpy(t, test, sizeof test);
+    unsigned char *to_full2 = t + 4;
+    t += sizeof test + 1;
     t = put_count(t, (unsigned long)&xc_stats->patched[nr]);
     put_jmp(t, back);
     t += 5;
@@ -1326,7 +1351,7 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
     unsigned char *t = (unsigned char *)tramp, *je[6];
     if (nr >= 0) {
         t = put_fast_answer(t, nr, back);
-        t = put_fast_tid(t, nr, back);
+        t = put_fast_ids(t, nr, back);
         t = put_direct(t, nr, 0, back);
         if (nr == __NR_clone)
             t = put_clone_check(t, back);

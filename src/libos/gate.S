@@ -348,19 +348,28 @@ xc_restorer:
     .globl xc_clone_thread
     .type xc_clone_thread, @function
 xc_clone_thread:
-    mov %rcx, %r10
+    xor %r9d, %r9d
+    cmpl $0, xc_fsgsbase(%rip)
+    je 0f
+    rdgsbase %r9                /* our ids (libos.c, gs_ids): our pid above our tid */
+    shr $32, %r9
+0:  mov %rcx, %r10
     mov $56, %eax               /* __NR_clone */
     syscall
     test %rax, %rax
     jnz 1f
-    cmpl $0, xc_fsgsbase(%rip)  /* a new thread or process learns its tid for gettid */
-    je 3f                       /* (libos.c, xc_tid_learn): */
+    cmpl $0, xc_fsgsbase(%rip)  /* a new thread or process learns its tid for gettid, */
+    je 3f                       /* and its pid for getpid (libos.c, gs_ids): */
     mov %rdi, %rsi              /* (the flags; the stack is already the child's) */
     xor %edi, %edi
     test $0x200000, %esi        /* CLONE_CHILD_CLEARTID: the kernel keeps ctid as */
     cmovnz %r10, %rdi           /* its clear_child_tid, else NULL; */
     mov $218, %eax              /* set_tid_address(the same) returns the tid */
     syscall
+    test $0x10000, %esi         /* CLONE_THREAD: its process is ours (pid in r9), */
+    cmovz %rax, %r9             /* else a new one, whose pid is its tid */
+    shl $32, %r9
+    or %r9, %rax
     wrgsbase %rax
     mov %rsi, %rdi
 3:  test $0x4000, %edi          /* a CLONE_VFORK child (posix_spawn) drops the parent's */

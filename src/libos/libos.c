@@ -59,8 +59,8 @@ extern char xc_rw_page[4096 - XC_RW_ABOM_HEAD]; /* gate.S: in the pages the seal
 void xc_rw_init(long pid)
 {
     rw = (struct xc_rw *)xc_rw_page; /* zero: nothing known yet, owner 0 (this process) */
-    if (pid > 0)
-        rw->pid = pid + 1; /* (the page is written at start anyway) */
+    if (pid > 0 && !xc_fsgsbase)
+        rw->pid = pid + 1; /* (the page is written at start anyway; else the gs base holds it) */
 }
 
 /* In a new process (fork, vfork, clone without CLONE_VM): its state is its
@@ -222,17 +222,23 @@ const long *xc_cached_answer(long nr)
     return nr == __NR_getpid ? &rw->pid : nr == __NR_getppid ? &rw->ppid : 0;
 }
 
-/* gettid: each thread keeps its answer in its gs base, which x86-64 Linux
- * programs leave alone (their TLS is fs).  Needs the FSGSBASE instructions
- * (AT_HWCAP2), set by the loader in xc_fsgsbase.  Every thread learns its
- * tid when it is born, from set_tid_address, which returns the caller's tid
- * and is given the value the kernel already holds (so it changes nothing):
- * the child_tid of a CLONE_CHILD_CLEARTID clone, else NULL, as after an
- * execve (xc_clone_thread for new threads, child_owns_state for new
- * processes, the loader at start).  A program that sets its own gs base
- * (arch_prctl ARCH_SET_GS) turns the answer off for the whole process; its
- * gettid then reads the thread's clear_child_tid (PR_GET_TID_ADDRESS) and
- * gives it back to set_tid_address.  No host gettid is needed. */
+/* gettid and getpid: each thread keeps its tid in its gs base, and its
+ * process's pid above it (bits 32-63: a pid is below 2^22), which x86-64
+ * Linux programs leave alone (their TLS is fs).  Needs the FSGSBASE
+ * instructions (AT_HWCAP2), set by the loader in xc_fsgsbase.  Every thread
+ * learns its tid when it is born, from set_tid_address, which returns the
+ * caller's tid and is given the value the kernel already holds (so it
+ * changes nothing): the child_tid of a CLONE_CHILD_CLEARTID clone, else NULL,
+ * as after an execve (xc_clone_thread for new threads, which take their
+ * parent's pid, child_owns_state for new processes and the loader at start,
+ * whose only thread's tid is the pid).  A register, not memory: a fork's
+ * child needs no write to learn who it is, nor its parent one to remember
+ * (pid_forget, pid_remember: the page they share is not copied for it).  A
+ * program that sets its own gs base (arch_prctl ARCH_SET_GS) turns the
+ * answers off for the whole process: its gettid then reads the thread's
+ * clear_child_tid (PR_GET_TID_ADDRESS) and gives it back to
+ * set_tid_address, its getpid goes to the cache in struct xc_rw.  No host
+ * gettid is needed. */
 int xc_fsgsbase;
 
 const long *xc_tid_off(void)
@@ -240,6 +246,7 @@ const long *xc_tid_off(void)
     return xc_fsgsbase && rw ? &rw->tid_off : 0;
 }
 
+/* The only thread of a new process (a fork's child): its tid, which is the pid. */
 XC_HOT long xc_tid_learn(unsigned long clear_child_tid)
 {
     if (!xc_fsgsbase)
@@ -252,20 +259,35 @@ XC_HOT long xc_tid_known(long t)
 {
     if (!xc_fsgsbase)
         return 0;
-    __asm__ volatile("wrgsbase %0" : : "r"((unsigned long)(t > 0 ? t : 0)));
+    unsigned long ids = t > 0 ? (unsigned long)t | (unsigned long)t << 32 : 0;
+    __asm__ volatile("wrgsbase %0" : : "r"(ids));
     return t > 0 ? t : 0;
+}
+
+/* This thread's gs base (its tid, and its process's pid above it); 0 where
+ * the LibOS keeps none (no FSGSBASE, or the program set its own). */
+XC_HOT static unsigned long gs_ids(void)
+{
+    if (!xc_fsgsbase || !rw || __atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED))
+        return 0;
+    unsigned long g;
+    __asm__ volatile("rdgsbase %0" : "=r"(g));
+    return g;
+}
+
+/* Whether getpid is answered from the gs base (ABOM's trampolines: abom.c). */
+int xc_pid_in_gs(void)
+{
+    return xc_fsgsbase && rw;
 }
 
 #define PR_GET_TID_ADDRESS 40
 static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
-    if (xc_fsgsbase && rw && !__atomic_load_n(&rw->tid_off, __ATOMIC_RELAXED)) {
-        unsigned long t;
-        __asm__ volatile("rdgsbase %0" : "=r"(t));
-        if (t)
-            return (long)t;
-    }
+    uint32_t t = (uint32_t)gs_ids();
+    if (t)
+        return (long)t;
     unsigned long clear_child_tid = 0;
     long r = H2(__NR_prctl, PR_GET_TID_ADDRESS, &clear_child_tid);
     if (r < 0)
@@ -297,6 +319,9 @@ static long sys_arch_prctl(long nr, const long *a, struct xc_ucontext *uc)
 XC_HOT static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc)
 {
     (void)nr, (void)a, (void)uc;
+    unsigned long g = gs_ids() >> 32;
+    if (g)
+        return (long)g;
     if (!rw || rw->pid_uncached)
         return H0(__NR_getpid);
     long p = __atomic_load_n(&rw->pid, __ATOMIC_RELAXED);
@@ -319,6 +344,9 @@ XC_HOT long xc_getpid(void)
  * parent: no copy-on-write fault). */
 XC_HOT long xc_getpid_peek(void)
 {
+    unsigned long g = gs_ids() >> 32;
+    if (g)
+        return (long)g;
     long p = rw && !rw->pid_uncached ? __atomic_load_n(&rw->pid, __ATOMIC_RELAXED) : 0;
     return p > 0 ? p - 1 : H0(__NR_getpid);
 }
@@ -2443,7 +2471,10 @@ XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int m
                 break;
         }
     }
-    int64_t pid = H0(__NR_getpid); /* (not the cache: a vfork child's is its parent's) */
+    /* (not the cache: a vfork child's is its parent's; the gs base is its own) */
+    int64_t pid = (int64_t)(gs_ids() >> 32);
+    if (!pid)
+        pid = H0(__NR_getpid);
     for (int i = 0; i < XC_EXEC_REQS; i++) {
         struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
         int64_t free = 0;
