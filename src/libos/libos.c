@@ -63,18 +63,24 @@ void xc_rw_init(long pid)
         rw->pid = pid + 1; /* (the page is written at start anyway; else the gs base holds it) */
 }
 
-/* In a new process (fork, vfork, clone without CLONE_VM): its state is its
- * own, its random numbers are not its parent's (rng_fill reseeds in a new
- * process, seen by its pid), its pid and parent are
- * not its parent's (the parent forgot them before the clone: pid_forget),
- * and the host's parent-death signal is cleared (fork clears it): the LibOS
- * watches again at the first getppid.  Its thread learns its tid
- * (xc_tid_learn: *ctid* is the child_tid of a CLONE_CHILD_CLEARTID, else 0),
- * which is returned (the pid of the new process, whose only thread it is; 0
- * if not learnt).  No other host call, and no write where the value is
- * already right: the page stays shared with the parent until either changes
- * it (a fork child that only exits copies none of it). */
-XC_HOT static long child_owns_state(unsigned long ctid)
+#define CLONE_CHILD_SETTID 0x1000000
+#define CLONE_CHILD_CLEARTID 0x200000
+
+/* In a new process (fork, vfork, clone without CLONE_VM) made with clone
+ * *flags* and *ctid*: its state is its own, its random numbers are not its
+ * parent's (rng_fill reseeds in a new process, seen by its pid), its pid
+ * and parent are not its parent's (the gs base, or the parent forgot its
+ * cache before the clone: pid_forget), and the host's parent-death signal
+ * is cleared (fork clears it): the LibOS watches again at the first
+ * getppid.  Its thread learns its tid, which is returned (the pid of the
+ * new process, whose only thread it is; 0 if not learnt): where the clone
+ * had the kernel write it at *ctid* (CLONE_CHILD_SETTID, as glibc's fork
+ * does), read from there, else from set_tid_address (xc_tid_learn, given
+ * the child_tid of a CLONE_CHILD_CLEARTID, else 0).  No other host call,
+ * and no write where the value is already right: the page stays shared
+ * with the parent until either changes it (a fork child that only exits
+ * copies none of it). */
+XC_HOT static long child_owns_state(unsigned long flags, unsigned long ctid)
 {
     if (rw) {
         if (rw->owner)
@@ -83,8 +89,14 @@ XC_HOT static long child_owns_state(unsigned long ctid)
             rw->ppid_lazy = 1;
             rw->ppid_watched = 0;
         }
+        if (rw->tid_off)
+            return 0;
     }
-    return !rw || !rw->tid_off ? xc_tid_learn(ctid) : 0;
+    int32_t t = 0;
+    if (xc_fsgsbase && (flags & CLONE_CHILD_SETTID) && xc_user_copy(&t, (const void *)ctid, sizeof t) == 0 &&
+        t > 0)
+        return xc_tid_known(t);
+    return xc_tid_learn(flags & CLONE_CHILD_CLEARTID ? ctid : 0);
 }
 
 /* Not a child sharing the parent's memory until it execs (posix_spawn)? */
@@ -431,7 +443,6 @@ typedef long (*xc_handler)(long nr, const long *a, struct xc_ucontext *uc);
 #define F_GETFL 3
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
-#define CLONE_CHILD_CLEARTID 0x200000
 #define CLONE_NS_FLAGS 0x7e020000UL
 #define SIG_BLOCK 0
 #define SIG_UNBLOCK 1
@@ -2332,7 +2343,7 @@ XC_HOT static long fork_like(unsigned long flags, long ptid, long ctid, long tls
         /* the parent's program, under our pid: the tid the kernel just told
          * the only thread of this new process (else asked; not cached: no
          * page of ours written) */
-        long tid = child_owns_state(flags & CLONE_CHILD_CLEARTID ? (unsigned long)ctid : 0);
+        long tid = child_owns_state(flags, (unsigned long)ctid);
         xc_txt_enter(tid > 0 ? tid : H0(__NR_getpid));
     } else
         pid_remember(kept);
