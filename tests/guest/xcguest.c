@@ -4009,11 +4009,25 @@ static int tid_from_proc(void)
     return t ? atoi(t + 1) : -1;
 }
 
+/* The process's pid as the host records it (/proc/self). */
+static int pid_from_proc(void)
+{
+    char link[32];
+    ssize_t n = readlink("/proc/self", link, sizeof link - 1);
+    if (n <= 0)
+        return -1;
+    link[n] = 0;
+    return atoi(link);
+}
+
+/* gettid and getpid (the LibOS keeps both in the thread's gs base), three
+ * times each: the first calls at a site trap, the later ones are patched. */
 static int tid_ok(void)
 {
     int ok = 1;
     for (int i = 0; i < 3; i++)
-        ok &= gettid() == tid_from_proc() && syscall(SYS_gettid) == gettid();
+        ok &= gettid() == tid_from_proc() && syscall(SYS_gettid) == gettid() && getpid() == pid_from_proc() &&
+              syscall(SYS_getpid) == getpid();
     return ok;
 }
 
@@ -4021,6 +4035,16 @@ static void *tid_thread(void *arg)
 {
     (void)arg;
     return (void *)(long)tid_ok();
+}
+
+static void *tid_fork_thread(void *arg)
+{
+    (void)arg;
+    pid_t me = getpid(), p = fork();
+    if (p == 0)
+        _exit(tid_ok() && getpid() != me && getppid() == me ? 0 : 1);
+    int st = 0;
+    return (void *)(long)(p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) == 0 && tid_ok());
 }
 
 /* ======================================================= translated calls */
@@ -4819,8 +4843,14 @@ static int case_tid(void)
     out("fork child: %s\n", status_str(xwait(p)));
     p = vfork();
     if (p == 0)
-        _exit(gettid() == getpid() ? 0 : 1);
+        _exit(gettid() == getpid() && getpid() == pid_from_proc() ? 0 : 1);
     out("vfork child: %s\n", status_str(xwait(p)));
+    /* a thread's fork: the child's pid is its only thread's tid */
+    pthread_t ft;
+    void *fr;
+    CHECK(pthread_create(&ft, NULL, tid_fork_thread, NULL) == 0);
+    CHECK(pthread_join(ft, &fr) == 0);
+    out("fork from a thread: %s\n", yesno(fr == (void *)1L));
     unsigned long gs = 1;
     CHECK(syscall(SYS_arch_prctl, 0x1004 /* ARCH_GET_GS */, &gs) == 0);
     out("gs base as the program sees it: %lu\n", gs);
