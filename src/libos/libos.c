@@ -2417,9 +2417,11 @@ XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * once the LibOS re-executes itself), then run the LibOS image with the
  * program's path and arguments. */
 /* What execve checks of one file before the point of no return, in the
- * kernel's order: search and exec permission, a regular file, a mount that
- * allows exec, then a format it knows.  0: an ELF file; 1: a `#!` script
- * whose interpreter *interp* points into *line*; or the error. */
+ * kernel's order: search and exec permission and a mount that allows exec
+ * (faccessat2's X_OK answers EACCES for a regular file on a noexec mount, as
+ * execve does), a regular file, then a format it knows.  0: an ELF file; 1:
+ * a `#!` script whose interpreter *interp* points into *line*; or the
+ * error. */
 XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg)
 {
     /* (Small: it may run on a posix_spawn child's few-KB stack.  The file's
@@ -2430,14 +2432,9 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
     long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return fd;
-    union {
-        struct xc_statx st;
-        struct { long type, bsize, blocks, bfree, bavail, files, ffree, fsid, namelen, frsize, flags, spare[4]; } sfs;
-    } u;
-    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, XC_STATX_BASIC_STATS, &u.st);
-    if (r == 0 && (u.st.mode & 0170000) != 0100000)
-        r = -XC_EACCES;
-    if (r == 0 && H2(__NR_fstatfs, fd, &u.sfs) == 0 && (u.sfs.flags & 8 /* ST_NOEXEC */))
+    struct xc_statx st;
+    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, 1U /* STATX_TYPE */, &st);
+    if (r == 0 && (st.mode & 0170000) != 0100000)
         r = -XC_EACCES;
     if (r == 0) {
         struct { void *b; unsigned long l; } iov = {line, 256};

@@ -36,6 +36,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/statvfs.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -667,6 +668,17 @@ static int case_exec_sh(void)
     EXPECT_ERR(execve(".", av, environ), EACCES);
     write_file("noexec", "#!/bin/sh\n", 0644);
     EXPECT_ERR(execve("./noexec", av, environ), EACCES);
+    /* a file that may be executed, on a mount that may not (the default
+     * spec's /dev/shm): EACCES */
+    struct statvfs sv;
+    const char *refused = "EACCES (or no such mount)";
+    if (statvfs("/dev/shm", &sv) == 0 && (sv.f_flag & ST_NOEXEC) && !(sv.f_flag & ST_RDONLY)) {
+        write_file("/dev/shm/xcg-noexec", "#!/bin/sh\nexit 0\n", 0755);
+        if (execve("/dev/shm/xcg-noexec", av, environ) != -1 || errno != EACCES)
+            refused = en(errno);
+        unlink("/dev/shm/xcg-noexec");
+    }
+    out("execve on a noexec mount (/dev/shm): %s\n", refused);
     return 0;
 }
 
