@@ -104,7 +104,11 @@ class Libos:
                 # inside another instruction: the guest tries it in a child of its own
                 sites.append((at, f"unaligned:{owner}"))
             elif owner == "xc_gate_direct" and (at - direct) % 8 == 0:
-                sites.append((at, f"direct:{(at - direct) // 8}"))
+                # its `jmp *slot(%rip)` (ff 25 disp32) names the slot holding its return address
+                jmp = data[off + 2:off + 8]
+                assert jmp[:2] == b"\xff\x25", f"direct gate at {at:#x}: {jmp.hex()}"
+                slot = at + 8 + int.from_bytes(jmp[2:], "little", signed=True)
+                sites.append((at, f"direct:{(at - direct) // 8}:{slot:#x}"))
             else:
                 sites.append((at, owner))
         return cls(syms, (addr, addr + len(data)), sites)

@@ -42,6 +42,11 @@
 /* How many direct gates (gate.S) ABOM's forwarding trampolines may use in a
  * process; sites beyond them forward through the LibOS. */
 #define XC_GATE_DIRECT 2048
+/* ... the first of them keep their return addresses in the first writable
+ * page (gate.S, xc_gate_back_head), which every process writes anyway: a
+ * process that takes a few direct gates (a loader that rewrote its program's
+ * sites from the site cache) touches no page more for them. */
+#define XC_GATE_HEAD 48
 /* Room for ABOM's bookkeeping (abom.c, struct abom_state) in the LibOS's
  * writable pages (gate.S, section xc_rw): internal to the image.  Its head
  * (the fields before its second table of sites) takes the last XC_RW_ABOM_HEAD bytes of the

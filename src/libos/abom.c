@@ -1297,7 +1297,10 @@ static unsigned char *put_direct(unsigned char *t, long nr, int jump, unsigned l
         }
         unsigned int g = st->n_direct++;
         unsigned long gate = (unsigned long)xc_gate_direct + 8UL * g;
-        xc_gate_back[g] = back;
+        if (g < XC_GATE_HEAD)
+            xc_gate_back_head[g] = back;
+        else
+            xc_gate_back[g - XC_GATE_HEAD] = back;
         t[0] = 0xff;
         t[1] = 0x25;
         put32(t + 2, 0);

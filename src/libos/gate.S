@@ -66,22 +66,27 @@ xc_exec_guard:
  * xc_seal): zero pages of the image's bss segment, after all the sealed
  * ones; only the pages touched cost memory, so the state every process
  * touches comes first and fills two pages: the process's state (struct
- * xc_rw) and the head of ABOM's bookkeeping (struct abom_state up to its
- * sites, XC_RW_ABOM_HEAD bytes) share the first, the sites are the second.
- * Then the rest of ABOM's bookkeeping, written only once ABOM looks at an
- * object, and the direct gates' return addresses, once it gives out gates.
+ * xc_rw), the first XC_GATE_HEAD direct gates' return addresses and the
+ * head of ABOM's bookkeeping (struct abom_state up to its sites,
+ * XC_RW_ABOM_HEAD bytes) share the first, the sites are the second.  Then
+ * the rest of ABOM's bookkeeping, written only once ABOM looks at an
+ * object, and the other direct gates' return addresses, once it gives out
+ * more than XC_GATE_HEAD gates.
  */
     .section xc_rw, "aw", @nobits
     .balign 4096
-    .globl xc_rw_start, xc_gate_back, xc_rw_page, xc_abom_area, xc_rw_end
+    .globl xc_rw_start, xc_gate_back_head, xc_gate_back, xc_rw_page, xc_abom_area, xc_rw_end
 xc_rw_start:
 xc_rw_page:
-    .zero 4096 - XC_RW_ABOM_HEAD
+    .zero 4096 - XC_RW_ABOM_HEAD - 8 * XC_GATE_HEAD
+xc_gate_back_head:
+    .zero 8 * XC_GATE_HEAD
 xc_abom_area:
     .zero XC_RW_ABOM_SIZE
     .balign 4096
 xc_gate_back:
-    .zero 8 * XC_GATE_DIRECT
+    .zero 8 * (XC_GATE_DIRECT - XC_GATE_HEAD)
+    .balign 4096
 xc_rw_end:
 
     .section .text
@@ -316,7 +321,9 @@ xc_syscall2_on_stack:
  *     0f 05                syscall            (in the gate: the filter lets it through)
  *     ff 25 RR RR RR RR    jmp *xc_gate_back+8*i(%rip)    back to the program's site
  * One per patched site, XC_GATE_DIRECT of them; the return addresses live in
- * xc_gate_back (libos.c), a page-aligned array the LibOS's seal leaves writable.
+ * the pages the LibOS's seal leaves writable: the first XC_GATE_HEAD in
+ * xc_gate_back_head (the first writable page, which every process writes),
+ * the others in xc_gate_back, page-aligned (written by abom.c, put_direct).
  */
     .balign 16
     .globl xc_gate_direct
@@ -325,7 +332,11 @@ xc_gate_direct:
     .set xc_gate_i, 0
     .rept XC_GATE_DIRECT
     syscall
-    jmp *xc_gate_back + 8 * xc_gate_i(%rip)
+    .if xc_gate_i < XC_GATE_HEAD
+    jmp *xc_gate_back_head + 8 * xc_gate_i(%rip)
+    .else
+    jmp *xc_gate_back + 8 * (xc_gate_i - XC_GATE_HEAD)(%rip)
+    .endif
     .set xc_gate_i, xc_gate_i + 1
     .endr
     .size xc_gate_direct, . - xc_gate_direct

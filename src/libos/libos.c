@@ -50,11 +50,12 @@ struct xc_rw {
     uint32_t rng_buf[128];    /* 8 blocks: the next key, then output not yet given */
     unsigned int rng_avail;   /* bytes of output left at the end of rng_buf */
 };
-_Static_assert(sizeof(struct xc_rw) <= 4096 - XC_RW_ABOM_HEAD, "struct xc_rw: the first writable page "
-               "but ABOM's head (XC_RW_ABOM_HEAD, abi.h)");
+_Static_assert(sizeof(struct xc_rw) <= 4096 - XC_RW_ABOM_HEAD - 8 * XC_GATE_HEAD,
+               "struct xc_rw: the first writable page but ABOM's head and the first direct gates' "
+               "return addresses (XC_RW_ABOM_HEAD, XC_GATE_HEAD, abi.h)");
 static struct xc_rw *rw;
 
-extern char xc_rw_page[4096 - XC_RW_ABOM_HEAD]; /* gate.S: in the pages the seal leaves writable */
+extern char xc_rw_page[4096 - XC_RW_ABOM_HEAD - 8 * XC_GATE_HEAD]; /* gate.S: in the pages the seal leaves writable */
 
 void xc_rw_init(long pid)
 {

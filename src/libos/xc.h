@@ -244,7 +244,7 @@ extern int xc_fsgsbase;
 const long *xc_tid_off(void);
 long xc_tid_learn(unsigned long clear_child_tid);
 long xc_tid_known(long tid);
-extern uint64_t xc_gate_back[XC_GATE_DIRECT];
+extern uint64_t xc_gate_back_head[XC_GATE_HEAD], xc_gate_back[XC_GATE_DIRECT - XC_GATE_HEAD];
 extern char xc_gate_direct[];
 
 /* vdso.c: the kernel's vDSO, when the process has one (and has not unmapped it) */

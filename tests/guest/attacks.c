@@ -151,7 +151,7 @@ static unsigned long landing_stack[LANDING_WORDS] __attribute__((aligned(64)));
 
 struct site {
     unsigned long at;
-    char kind[48]; /* "ret" (xc_host_syscall), "direct:N", or the function's name */
+    char kind[48]; /* "ret" (xc_host_syscall), "direct:N:SLOT" (its return slot), or the function's name */
 };
 static struct site sites[4096];
 static int n_sites;
@@ -357,14 +357,13 @@ static void atk_gate_every(void)
     sa.sa_sigaction = land_on_fault;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigaction(SIGSEGV, &sa, NULL);
-    unsigned long back = sym("xc_gate_back");
     static const long nrs[] = {SYS_mount, SYS_ptrace, SYS_unshare, SYS_bpf, SYS_execve, SYS_init_module};
     static const char *nrname[] = {"mount", "ptrace", "unshare", "bpf", "execve", "init_module"};
     long args[6] = {0, 0, 0, 0, 0, 0};
     int direct = 0, direct_eperm = 0;
     for (int i = 0; i < n_sites; i++) {
         struct site *s = &sites[i];
-        int slot = -1;
+        unsigned long *slotp = 0; /* a direct gate's return slot: "direct:I:SLOT" (attackkit.py) */
         if (strncmp(s->kind, "unaligned:", 10) == 0) {
             /* two bytes inside another instruction: what follows is anyone's guess */
             char key[96];
@@ -375,8 +374,14 @@ static void atk_gate_every(void)
             }
             continue;
         }
-        if (strncmp(s->kind, "direct:", 7) == 0)
-            slot = atoi(s->kind + 7);
+        if (strncmp(s->kind, "direct:", 7) == 0) {
+            const char *c = strchr(s->kind + 7, ':');
+            if (!c) {
+                res("direct", "%#lx: no slot in %s", s->at, s->kind);
+                continue;
+            }
+            slotp = (unsigned long *)strtoul(c + 1, NULL, 16);
+        }
         for (size_t k = 0; k < sizeof nrs / sizeof nrs[0]; k++) {
             args[0] = S("/nonexistent-xc"); /* mount's source, execve's path, ... */
             args[1] = S("/nonexistent-xc");
@@ -387,7 +392,6 @@ static void atk_gate_every(void)
             if (nrs[k] == SYS_unshare || nrs[k] == SYS_init_module)
                 args[0] = args[1] = 0;
             long old = 0;
-            unsigned long *slotp = slot >= 0 ? (unsigned long *)(back + 8UL * (unsigned long)slot) : 0;
             if (slotp) {
                 old = (long)*slotp;
                 *slotp = (unsigned long)gate_landing;
@@ -395,7 +399,7 @@ static void atk_gate_every(void)
             long r = gate_jump(s->at, nrs[k], args);
             if (slotp)
                 *slotp = (unsigned long)old;
-            if (slot >= 0) {
+            if (slotp) {
                 direct++;
                 direct_eperm += r == -EPERM;
                 if (r != -EPERM)
