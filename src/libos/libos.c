@@ -288,12 +288,6 @@ XC_HOT static unsigned long gs_ids(void)
     return g;
 }
 
-/* Whether getpid is answered from the gs base (ABOM's trampolines: abom.c). */
-int xc_pid_in_gs(void)
-{
-    return xc_fsgsbase && rw;
-}
-
 #define PR_GET_TID_ADDRESS 40
 static long sys_gettid(long nr, const long *a, struct xc_ucontext *uc)
 {
