@@ -4008,28 +4008,19 @@ static int helper_segv_ignored(void)
     return 5;
 }
 
-/* gettid against the host's own record (/proc/thread-self), in threads, a
- * fork child, after execve, and once the program sets its own gs base. */
-static int tid_from_proc(void)
+/* gettid and getpid against the host's own record, in threads, a fork
+ * child, after execve, and once the program sets its own gs base: the last
+ * number in the link /proc/thread-self ("PID/task/TID") or /proc/self
+ * ("PID"). */
+static int id_from_proc(const char *path)
 {
     char link[64];
-    ssize_t n = readlink("/proc/thread-self", link, sizeof link - 1);
+    ssize_t n = readlink(path, link, sizeof link - 1);
     if (n <= 0)
         return -1;
     link[n] = 0;
     char *t = strrchr(link, '/');
-    return t ? atoi(t + 1) : -1;
-}
-
-/* The process's pid as the host records it (/proc/self). */
-static int pid_from_proc(void)
-{
-    char link[32];
-    ssize_t n = readlink("/proc/self", link, sizeof link - 1);
-    if (n <= 0)
-        return -1;
-    link[n] = 0;
-    return atoi(link);
+    return atoi(t ? t + 1 : link);
 }
 
 /* gettid and getpid (the LibOS keeps both in the thread's gs base), three
@@ -4038,8 +4029,8 @@ static int tid_ok(void)
 {
     int ok = 1;
     for (int i = 0; i < 3; i++)
-        ok &= gettid() == tid_from_proc() && syscall(SYS_gettid) == gettid() && getpid() == pid_from_proc() &&
-              syscall(SYS_getpid) == getpid();
+        ok &= gettid() == id_from_proc("/proc/thread-self") && syscall(SYS_gettid) == gettid() &&
+              getpid() == id_from_proc("/proc/self") && syscall(SYS_getpid) == getpid();
     return ok;
 }
 
@@ -4855,7 +4846,7 @@ static int case_tid(void)
     out("fork child: %s\n", status_str(xwait(p)));
     p = vfork();
     if (p == 0)
-        _exit(gettid() == getpid() && getpid() == pid_from_proc() ? 0 : 1);
+        _exit(gettid() == getpid() && getpid() == id_from_proc("/proc/self") ? 0 : 1);
     out("vfork child: %s\n", status_str(xwait(p)));
     /* a thread's fork: the child's pid is its only thread's tid */
     pthread_t ft;
