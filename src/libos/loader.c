@@ -463,15 +463,15 @@ void xc_main(uint64_t *sp)
         e++;
     uint64_t *auxv = (uint64_t *)(e + 1);
 
-    /* What to load: the exec request the caller left for this process in
-     * the statistics segment (argv is then the program's own), else the
-     * mode and the path ahead of the program's argv. */
     /* This process's pid: after an execve the calling thread leads its
      * process (its tid is the pid), and set_tid_address tells it; it holds
      * no clear_child_tid after an execve, so 0 changes nothing.  (One call
-     * for the exec request's key, the pid cache and the tid, instead of
-     * getpid twice and set_tid_address.) */
+     * for the exec request's key, the pid and the tid, instead of getpid
+     * twice and set_tid_address.) */
     long me = H1(__NR_set_tid_address, 0);
+    /* What to load: the exec request the caller left for this process in
+     * the statistics segment (argv is then the program's own), else the
+     * mode and the path ahead of the program's argv. */
     xc_stats_attach();
     struct xc_exec_req req;
     int have = xc_exec_request_take(me, argc, argv, &req);
