@@ -140,13 +140,23 @@ def _libos_symbols() -> dict[str, int]:
     return {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^([0-9a-f]+) \w (\S+)$", out, re.M)}
 
 
-def test_a_process_has_five_libos_mappings(xc, make_bundle):
-    """The image's layout (layout.ld, docs/architecture.md): code (ending with the exec
-    guard's page, made PROT_NONE), the sealed state, the writable state, and the statistics
-    segment: 5 mappings per process, each copied by a fork; no file-backed data page."""
+def _code_end() -> int:
+    """The end of the LibOS image's code segment (its first PT_LOAD, page-rounded)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(ROOT / "src/xcontainers/xc-libos", "rb") as f:
+        code = next(s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD")
+        return (code["p_vaddr"] + code["p_filesz"] + 4095) & ~4095
+
+
+def test_a_process_has_four_libos_mappings(xc, make_bundle):
+    """The image's layout (layout.ld, docs/architecture.md): the code, mapped again shared
+    from the read-only image (so that no one can write execveat's empty path in it), the
+    sealed state, the writable state, and the statistics segment: 4 mappings per process,
+    each copied by a fork; no file-backed data page."""
     syms = _libos_symbols()
-    guard, end = syms["xc_exec_guard"], syms["_end"]
-    assert guard % 4096 == 0 and syms["xc_exec_path"] == guard - 1
+    code_end, end = _code_end(), syms["_end"]
+    assert syms["__executable_start"] <= syms["xc_exec_path"] < code_end
     b = make_bundle(["/bin/cat", "/proc/self/maps"])
     r = xc.run(b)
     assert r.rc == 0, r.err
@@ -154,10 +164,10 @@ def test_a_process_has_five_libos_mappings(xc, make_bundle):
     libos = [(int(row[0].split("-")[0], 16), int(row[0].split("-")[1], 16), row[1]) for row in rows
              if 0x10000000 <= int(row[0].split("-")[0], 16) < end]
     stats = [row for row in rows if any("xc-stats" in w for w in row)]
-    assert [p for _, _, p in libos] == ["r-xp", "---p", "r--p", "rw-p"], r.out
-    assert libos[0][1] == guard and libos[1] == (guard, guard + 4096, "---p"), r.out
-    assert libos[2][1] == syms["xc_rw_start"], r.out   # the sealed bss: small, then xc_proc
-    assert libos[2][1] - libos[2][0] <= 2 * 4096, r.out
+    assert [p for _, _, p in libos] == ["r-xs", "r--p", "rw-p"], r.out
+    assert libos[0] == (syms["__executable_start"], code_end, "r-xs"), r.out
+    assert libos[1][1] == syms["xc_rw_start"], r.out   # the sealed bss: small, then xc_proc
+    assert libos[1][1] - libos[1][0] <= 2 * 4096, r.out
     assert len(stats) == 1, r.out
 
 
@@ -213,8 +223,7 @@ CHECKS = {
     "arch_prctl ARCH_MAP_VDSO_64": "program EINVAL, gate EINVAL",
     "arch_prctl ARCH_SHSTK_ENABLE": "program EINVAL, gate EINVAL",
     "mprotect of the LibOS's code": "gate EPERM",
-    "mprotect PROT_READ of the exec guard": "gate EPERM",          # the code's last page
-    "mprotect PROT_NONE of the exec guard": "gate OK",             # what it is already
+    "mprotect PROT_NONE of the code's last page": "gate EPERM",
     "mprotect PROT_EXEC of the LibOS's data": "gate EPERM",
     "mprotect PROT_READ of the LibOS's data": "gate OK",           # its own seal
     "mprotect PROT_EXEC just below the LibOS": "gate ENOMEM",      # allowed; nothing mapped there
@@ -227,6 +236,13 @@ CHECKS = {
     "madvise just below the LibOS": "gate ENOMEM",
     "madvise of 0 bytes in the LibOS": "gate OK",
     "mremap from the LibOS": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, as at start": "gate OK",   # the same pages again
+    "mmap of the LibOS's code, shared from its fd, private": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, writable": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, a page shorter": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, another offset": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, another fd": "gate EPERM",
+    "write through /proc/self/mem into the LibOS's code": "EIO",
     "mremap MREMAP_FIXED onto the LibOS": "gate EPERM",
     "still served": "yes",
 }
@@ -236,8 +252,8 @@ def test_interface_argument_checks(xc, make_bundle, probe, gate_address):
     """The filter's argument checks (src/libos/interface.def), through the gate the program can
     jump into and from the program's own code; the LibOS still serves afterwards."""
     syms = _libos_symbols()
-    # the code segment ends with the exec guard (layout.ld); the data (bss) follows
-    lo, code_end, end = syms["__executable_start"], syms["xc_exec_guard"] + 4096, syms["_end"]
+    # the code segment, then the data (bss)
+    lo, code_end, end = syms["__executable_start"], _code_end(), syms["_end"]
     up = lambda x: (x + 4095) & ~4095  # noqa: E731
     out = _run_probe(xc, make_bundle, probe, "checks", hex(gate_address), hex(lo), hex(code_end), hex(up(end)))
     got = dict(line.split(": ", 1) for line in out.splitlines())
@@ -569,7 +585,7 @@ def test_abom_trampolines_of_a_low_program_follow_the_libos(xc, make_bundle):
         assert libos, maps
         rwx = [sp for sp in spans if sp[2] == "rwxp"]
         assert len(rwx) == 1, maps                       # one mapping of trampoline pages
-        # ... right after the LibOS's image: its code, the guard, the sealed and writable state
+        # ... right after the LibOS's image: its code, the sealed and writable state
         image_end = spans[libos[-1] + 2][1]
         assert rwx[0][0] == image_end and rwx[0][3] == "", (hex(image_end), maps)
 

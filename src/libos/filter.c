@@ -32,7 +32,6 @@
 
 extern char __start_xc_gate[], __stop_xc_gate[];
 extern char __executable_start[], _end[];
-extern char xc_exec_path[], xc_exec_guard[]; /* gate.S */
 
 /* The fds the LibOS keeps for the whole life of a process (the trace's,
  * XC_TRACE_FD, is the program's own while the trace is off). */
@@ -295,9 +294,9 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ALLOW_IF_IN(prctl_ok);
         ret(ERRNO(XC_EINVAL));
         break;
-    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, xc_exec_path, ...) only: the path is "" or EFAULT
-                      * (gate.S), so the file is the one on XC_LIBOS_FD, which CLOSE, DUP3 and
-                      * CLOSE_RANGE keep there */
+    case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, xc_exec_path, ...) only: the path is "" in a
+                      * mapping no one can write (gate.S), so the file is the one on
+                      * XC_LIBOS_FD, which CLOSE, DUP3 and CLOSE_RANGE keep there */
         ld(ARG_LO(0));
         jump(BPF_JEQ | BPF_K, XC_LIBOS_FD, -1, deny);
         ld(ARG_HI(0));
@@ -354,26 +353,29 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ALLOW_IF_IN(arch_prctl_ok);
         ret(ERRNO(XC_EINVAL));
         break;
-    case MMAP: /* a fixed mapping never over the LibOS */
+    case MMAP: { /* a fixed mapping never over the LibOS, but for the LibOS's own at start: its
+                  * code segment again, shared, from XC_LIBOS_FD (xc_main; the same pages, the
+                  * same call from the program changes nothing) */
+        int other = new_label();
         ld(ARG_LO(3));
         jump(BPF_JSET | BPF_K, 0x10 /* MAP_FIXED */ | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, allow);
+        /* (the kernel keeps only the legacy flags of a MAP_SHARED mapping: the high half is dropped) */
+        jump(BPF_JEQ | BPF_K, 0x11 /* MAP_SHARED|MAP_FIXED */, -1, other);
+        const uint32_t want[][2] = {{ARG_LO(0), (uint32_t)lo}, {ARG_HI(0), 0},
+                                    {ARG_LO(1), (uint32_t)(text_end - lo)}, {ARG_HI(1), 0},
+                                    {ARG_LO(2), 5 /* PROT_READ|PROT_EXEC */}, {ARG_HI(2), 0},
+                                    {ARG_LO(4), XC_LIBOS_FD}, {ARG_LO(5), 0}, {ARG_HI(5), 0}};
+        for (unsigned int i = 0; i < sizeof want / sizeof want[0]; i++) {
+            ld(want[i][0]);
+            jump(BPF_JEQ | BPF_K, want[i][1], i + 1 < sizeof want / sizeof want[0] ? -1 : allow, other);
+        }
+        place(other);
         overlap(0, 1, lo, hi, deny, allow);
         break;
+    }
     case MPROTECT: { /* never on the LibOS's code; never PROT_EXEC on the rest of it (its seal
                       * only makes its data read-only, or writable again) */
-        int data = new_label(), code = new_label();
-        /* but the guard of execveat's path may be made PROT_NONE (xc_exec_guard_up) */
-        ld(ARG_LO(0));
-        jump(BPF_JEQ | BPF_K, (uint32_t)(unsigned long)xc_exec_guard, -1, code);
-        ld(ARG_HI(0));
-        jump(BPF_JEQ | BPF_K, 0, -1, code);
-        ld(ARG_LO(1));
-        jump(BPF_JEQ | BPF_K, 4096, -1, code);
-        ld(ARG_HI(1));
-        jump(BPF_JEQ | BPF_K, 0, -1, code);
-        ld(ARG_LO(2));
-        jump(BPF_JEQ | BPF_K, 0 /* PROT_NONE */, allow, code);
-        place(code);
+        int data = new_label();
         overlap(0, 1, lo, text_end, deny, data);
         place(data);
         ld(ARG_LO(2));
@@ -428,8 +430,7 @@ long xc_install_filter(void)
 {
     unsigned long start = (unsigned long)__start_xc_gate, end = (unsigned long)__stop_xc_gate;
     unsigned long lo = (unsigned long)__executable_start & ~4095UL, hi = ((unsigned long)_end + 4095) & ~4095UL;
-    /* the code segment ends with the exec guard (layout.ld) */
-    unsigned long text_end = (unsigned long)xc_exec_guard + 4096;
+    unsigned long text_end = xc_code_end();
     unsigned int idx[N_HOST];
 
     if ((start >> 32) != (end >> 32))

@@ -40,26 +40,20 @@ xc_abom_stubs:
     .size xc_abom_table, . - xc_abom_table
 
 /*
- * The only path execveat may take from the gate (filter.c, EXEC_LIBOS): the
- * empty string at the last byte of the code's last page, followed by a page
- * the LibOS makes PROT_NONE at start (xc_main, loader.c): layout.ld puts
- * these two sections last in the code segment.  The filter keeps both
- * unchangeable from the program (no mprotect, munmap, mmap or mremap over
- * the code); a program that rewrites the byte anyway (through
- * /proc/self/mem) only makes the kernel's read of the path run into the
- * guard: EFAULT.  So execveat from the gate runs the file open on
- * XC_LIBOS_FD, with AT_EMPTY_PATH, or nothing.  (xc_main checks the
- * placement.)
+ * The only path execveat may take from the gate (filter.c, EXEC_LIBOS): an
+ * empty string among the constants.  At start the LibOS maps its code
+ * segment again, shared from the read-only image on XC_LIBOS_FD (xc_main,
+ * loader.c): a mapping that was never writable, so that nothing changes the
+ * string: the filter refuses mprotect, munmap, mmap and mremap over the code,
+ * and the kernel refuses a forced write (/proc/self/mem) into a shared
+ * mapping that cannot be written (EIO; it copies only private pages).  So
+ * execveat from the gate runs the file open on XC_LIBOS_FD, with
+ * AT_EMPTY_PATH, or nothing.
  */
-    .section xc_exec_str, "a", @progbits
+    .section .rodata
     .globl xc_exec_path
 xc_exec_path:
     .byte 0
-    .section xc_guard, "ax", @progbits
-    .balign 4096
-    .globl xc_exec_guard
-xc_exec_guard:
-    .fill 4096, 1, 0xcc
 
 /*
  * The LibOS's writable state, which its seal leaves writable (libos.c,

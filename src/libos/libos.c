@@ -1935,25 +1935,39 @@ extern char __executable_start[], _end[];
  * sealed, then [xc_rw_start, xc_rw_end) left writable (gate.S: the direct
  * gates' return addresses, struct xc_rw, ABOM's bookkeeping): two mappings.
  * The seal starts at that segment's first page, read from the image's own
- * program headers (mapped at XC_LIBOS_BASE). */
+ * program headers (mapped at XC_LIBOS_BASE), as is the end of the code. */
 extern char xc_rw_start[], xc_rw_end[];
+
+/* The first page of the image's first PT_LOAD segment with flag *pf*, or
+ * with *end*, the page after its file's bytes. */
+static unsigned long image_segment(uint32_t pf, int end)
+{
+    const unsigned char *eh = (const unsigned char *)XC_LIBOS_BASE;
+    unsigned long phoff = *(const uint64_t *)(eh + 32);
+    unsigned int phnum = *(const uint16_t *)(eh + 56);
+    for (unsigned int i = 0; i < phnum; i++) {
+        const unsigned char *ph = eh + phoff + 56 * i;
+        if (*(const uint32_t *)ph == 1 /* PT_LOAD */ && (*(const uint32_t *)(ph + 4) & pf)) {
+            unsigned long va = *(const uint64_t *)(ph + 16);
+            return end ? (va + *(const uint64_t *)(ph + 32) /* p_filesz */ + 4095) & ~4095UL : va & ~4095UL;
+        }
+    }
+    return 0;
+}
 
 static unsigned long seal_start(void)
 {
     static unsigned long start; /* (in the sealed pages: set before the first seal) */
-    if (!start) {
-        const unsigned char *eh = (const unsigned char *)XC_LIBOS_BASE;
-        unsigned long phoff = *(const uint64_t *)(eh + 32);
-        unsigned int phnum = *(const uint16_t *)(eh + 56);
-        for (unsigned int i = 0; i < phnum; i++) {
-            const unsigned char *ph = eh + phoff + 56 * i;
-            if (*(const uint32_t *)ph == 1 /* PT_LOAD */ && (*(const uint32_t *)(ph + 4) & 2 /* PF_W */)) {
-                start = *(const uint64_t *)(ph + 16) & ~4095UL;
-                break;
-            }
-        }
-    }
+    if (!start)
+        start = image_segment(2 /* PF_W */, 0);
     return start;
+}
+
+/* The end of the code segment (the headers, the code, the gate, the
+ * constants), which starts at XC_LIBOS_BASE, file offset 0. */
+unsigned long xc_code_end(void)
+{
+    return image_segment(1 /* PF_X */, 1);
 }
 
 void xc_seal(void)

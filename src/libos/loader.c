@@ -15,6 +15,8 @@
  * AT_ENTRY, AT_BASE, AT_EXECFN; AT_RANDOM and the vDSO kept).
  */
 #include "xc.h"
+
+extern char __executable_start[]; /* the linker's: the image's first byte */
 #include "sitecache.h"
 
 #include <asm/unistd.h>
@@ -502,16 +504,21 @@ void xc_main(uint64_t *sp)
     }
     /* What the filter's EXEC_LIBOS check relies on: the image it runs is on
      * XC_LIBOS_FD (an exec closes it there only if the program made it
-     * close-on-exec from the gate), and the path it takes is "" before a page
-     * no one can read (gate.S, xc_exec_path). */
+     * close-on-exec from the gate), and the path it takes is "" in a mapping
+     * no one can write: the code segment mapped again, shared, from that
+     * read-only file (the same page-cache pages; a forced write through
+     * /proc/self/mem copies only private pages: EIO).  The filter allows
+     * exactly this mmap over the code (filter.c, MMAP). */
     r = H2(__NR_fcntl, XC_LIBOS_FD, 1 /* F_GETFD */);
     if (r < 0)
         xc_die("the LibOS image is not open on its fd (XC_LIBOS_FD)", r);
-    if (xc_exec_path + 1 != xc_exec_guard || ((unsigned long)xc_exec_guard & (PAGE - 1)) || xc_exec_path[0])
-        xc_die("the image is not linked as gate.S says (xc_exec_guard)", 0);
-    r = H3(__NR_mprotect, xc_exec_guard, PAGE, 0 /* PROT_NONE */);
-    if (r < 0)
-        xc_die("protecting the exec guard", r);
+    if ((unsigned long)__executable_start != XC_LIBOS_BASE || xc_exec_path[0] ||
+        (unsigned long)xc_exec_path >= xc_code_end())
+        xc_die("the image is not linked as gate.S says (xc_exec_path)", 0);
+    r = H6(__NR_mmap, XC_LIBOS_BASE, xc_code_end() - XC_LIBOS_BASE, 5 /* PROT_READ|PROT_EXEC */,
+           0x11 /* MAP_SHARED|MAP_FIXED */, XC_LIBOS_FD, 0);
+    if (r != XC_LIBOS_BASE)
+        xc_die("mapping the LibOS's code shared", r);
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)
         if (x[0] == 26 /* AT_HWCAP2 */ && (x[1] & 2 /* HWCAP2_FSGSBASE */))
             xc_fsgsbase = 1;

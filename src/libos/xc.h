@@ -133,9 +133,9 @@ void xc_restorer(void);
 long xc_clone_thread(unsigned long flags, void *child_sp, void *ptid, void *ctid, unsigned long tls);
 XC_NORETURN void xc_jump(void *entry, void *sp);
 long xc_syscall2_on_stack(long nr, long a1, long a2, void *stack);
-/* The only path execveat takes from the gate: "" at the last byte of a page
- * followed by xc_exec_guard, which the LibOS makes PROT_NONE at start. */
-extern char xc_exec_path[], xc_exec_guard[];
+/* The only path execveat takes from the gate: "" among the constants, in
+ * the code segment the LibOS maps shared at start (gate.S). */
+extern char xc_exec_path[];
 
 #define H0(n) xc_host_syscall((n), 0, 0, 0, 0, 0, 0)
 #define H1(n, a) xc_host_syscall((n), (long)(a), 0, 0, 0, 0, 0)
@@ -216,6 +216,7 @@ long xc_user_copy(void *dst, const void *src, unsigned long n);
 long xc_user_copy8(void *dst, const void *src, unsigned long nq);
 long xc_user_strcpy(char *dst, const char *src, unsigned long max);
 void xc_seal(void);
+unsigned long xc_code_end(void);
 void xc_unseal(void);
 
 /* abom.c */

@@ -55,6 +55,7 @@ static const char *err_name(long r)
     case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
     case ETXTBSY: return "ETXTBSY";
     case EROFS: return "EROFS";
+    case EIO: return "EIO";
     default: return "other";
     }
 }
@@ -155,8 +156,7 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
         {"arch_prctl ARCH_MAP_VDSO_64", SYS_arch_prctl, 0x2003, 0x7f0000000000L, 0, 1},
         {"arch_prctl ARCH_SHSTK_ENABLE", SYS_arch_prctl, 0x5001, 1, 0, 1},
         {"mprotect of the LibOS's code", SYS_mprotect, lo, 4096, PROT_READ, 0},
-        {"mprotect PROT_READ of the exec guard", SYS_mprotect, text_end - 4096, 4096, PROT_READ, 0},
-        {"mprotect PROT_NONE of the exec guard", SYS_mprotect, text_end - 4096, 4096, PROT_NONE, 0},
+        {"mprotect PROT_NONE of the code's last page", SYS_mprotect, text_end - 4096, 4096, PROT_NONE, 0},
         {"mprotect PROT_EXEC of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ | PROT_EXEC, 0},
         {"mprotect PROT_READ of the LibOS's data", SYS_mprotect, text_end, 4096, PROT_READ, 0},
         {"mprotect PROT_EXEC just below the LibOS", SYS_mprotect, lo - 8192, 8192, PROT_READ | PROT_EXEC, 0},
@@ -183,6 +183,27 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
         else
             printf("%s: gate %s\n", calls[i].name, err_name(r2));
     }
+    /* The one mmap over the LibOS the filter allows: its code again, shared, from its fd (what
+     * the LibOS does at start); and the same with one argument changed. */
+    struct { const char *name; long len, prot, flags, fd, off; } remaps[] = {
+        {"as at start", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
+        {"private", text_end - lo, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, LIBOS_FD, 0},
+        {"writable", text_end - lo, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
+        {"a page shorter", text_end - lo - 4096, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
+        {"another offset", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 4096},
+        {"another fd", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, p[0], 0},
+    };
+    for (size_t i = 0; i < sizeof remaps / sizeof remaps[0]; i++)
+        printf("mmap of the LibOS's code, shared from its fd, %s: gate %s\n", remaps[i].name,
+               err_name(g(SYS_mmap, lo, remaps[i].len, remaps[i].prot, remaps[i].flags, remaps[i].fd,
+                          remaps[i].off)));
+    /* A forced write (what ptrace and /proc/self/mem do) into the code: it copies only private pages */
+    int mem = open("/proc/self/mem", O_RDWR);
+    char nop = (char)0x90;
+    printf("write through /proc/self/mem into the LibOS's code: %s\n",
+           mem < 0 ? err_name(-errno) : pwrite(mem, &nop, 1, (off_t)(text_end - 1)) == 1 ? "OK" : err_name(-errno));
+    if (mem >= 0)
+        close(mem);
     /* mremap of a page of ours onto the LibOS */
     char *mine = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     printf("mremap MREMAP_FIXED onto the LibOS: gate %s\n",
