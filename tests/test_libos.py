@@ -242,6 +242,7 @@ CHECKS = {
     "mmap of the LibOS's code, shared from its fd, a page shorter": "gate EPERM",
     "mmap of the LibOS's code, shared from its fd, another offset": "gate EPERM",
     "mmap of the LibOS's code, shared from its fd, another fd": "gate EPERM",
+    "mmap of the LibOS's code, shared from its fd, without MAP_POPULATE": "gate EPERM",
     "write through /proc/self/mem into the LibOS's code": "EIO",
     "mremap MREMAP_FIXED onto the LibOS": "gate EPERM",
     "still served": "yes",

@@ -360,7 +360,7 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ld(ARG_LO(3));
         jump(BPF_JSET | BPF_K, 0x10 /* MAP_FIXED */ | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, allow);
         /* (the kernel keeps only the legacy flags of a MAP_SHARED mapping: the high half is dropped) */
-        jump(BPF_JEQ | BPF_K, 0x11 /* MAP_SHARED|MAP_FIXED */, -1, other);
+        jump(BPF_JEQ | BPF_K, 0x8011 /* MAP_SHARED|MAP_FIXED|MAP_POPULATE */, -1, other);
         const uint32_t want[][2] = {{ARG_LO(0), (uint32_t)lo}, {ARG_HI(0), 0},
                                     {ARG_LO(1), (uint32_t)(text_end - lo)}, {ARG_HI(1), 0},
                                     {ARG_LO(2), 5 /* PROT_READ|PROT_EXEC */}, {ARG_HI(2), 0},

@@ -508,15 +508,16 @@ void xc_main(uint64_t *sp)
      * no one can write: the code segment mapped again, shared, from that
      * read-only file (the same page-cache pages; a forced write through
      * /proc/self/mem copies only private pages: EIO).  The filter allows
-     * exactly this mmap over the code (filter.c, MMAP). */
-    r = H2(__NR_fcntl, XC_LIBOS_FD, 1 /* F_GETFD */);
-    if (r < 0)
-        xc_die("the LibOS image is not open on its fd (XC_LIBOS_FD)", r);
+     * exactly this mmap over the code (filter.c, MMAP).  MAP_POPULATE: the
+     * new mapping starts without the entries the old one had, and the
+     * LibOS would fault on each window of its code again. */
     if ((unsigned long)__executable_start != XC_LIBOS_BASE || xc_exec_path[0] ||
         (unsigned long)xc_exec_path >= xc_code_end())
         xc_die("the image is not linked as gate.S says (xc_exec_path)", 0);
     r = H6(__NR_mmap, XC_LIBOS_BASE, xc_code_end() - XC_LIBOS_BASE, 5 /* PROT_READ|PROT_EXEC */,
-           0x11 /* MAP_SHARED|MAP_FIXED */, XC_LIBOS_FD, 0);
+           0x8011 /* MAP_SHARED|MAP_FIXED|MAP_POPULATE */, XC_LIBOS_FD, 0);
+    if (r == -XC_EBADF)
+        xc_die("the LibOS image is not open on its fd (XC_LIBOS_FD)", r);
     if (r != XC_LIBOS_BASE)
         xc_die("mapping the LibOS's code shared", r);
     for (uint64_t *x = auxv; x[0] != AT_NULL; x += 2)

@@ -186,12 +186,16 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
     /* The one mmap over the LibOS the filter allows: its code again, shared, from its fd (what
      * the LibOS does at start); and the same with one argument changed. */
     struct { const char *name; long len, prot, flags, fd, off; } remaps[] = {
-        {"as at start", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
-        {"private", text_end - lo, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED, LIBOS_FD, 0},
-        {"writable", text_end - lo, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
-        {"a page shorter", text_end - lo - 4096, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
-        {"another offset", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 4096},
-        {"another fd", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, p[0], 0},
+        {"as at start", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_POPULATE, LIBOS_FD, 0},
+        {"private", text_end - lo, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, LIBOS_FD, 0},
+        {"writable", text_end - lo, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+         LIBOS_FD, 0},
+        {"a page shorter", text_end - lo - 4096, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+         LIBOS_FD, 0},
+        {"another offset", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_POPULATE, LIBOS_FD,
+         4096},
+        {"another fd", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED | MAP_POPULATE, p[0], 0},
+        {"without MAP_POPULATE", text_end - lo, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, LIBOS_FD, 0},
     };
     for (size_t i = 0; i < sizeof remaps / sizeof remaps[0]; i++)
         printf("mmap of the LibOS's code, shared from its fd, %s: gate %s\n", remaps[i].name,
