@@ -173,7 +173,9 @@ struct xc_exec_req {
     uint32_t flags; /* XC_REQ_ARGV_MADE */
     uint32_t argv_hash; /* xc_argv_hash of the argv executed with it (two threads of one
                            process that execute at once each leave one) */
-    uint32_t spare;
+    uint32_t fd;    /* the program's file, which the caller opened for its checks and left
+                       open across the exec (not close-on-exec), plus 1; 0: the loader opens
+                       path */
     char path[XC_EXEC_REQ_PATH]; /* the program to load */
     char exe[XC_EXEC_REQ_EXE];   /* the calling program's file (xc_proc.exe), or "" */
 };

@@ -2019,6 +2019,13 @@ void xc_abom_threads(void)
         st->threaded = 1;
 }
 
+/* Whether the process may have another thread (one that could fork and exec
+ * while this one holds an fd that is not close-on-exec). */
+XC_HOT int xc_abom_threaded(void)
+{
+    return !st || __atomic_load_n(&st->threaded, __ATOMIC_RELAXED);
+}
+
 XC_HOT void xc_abom_fork_end(void)
 {
     if (st && st->fork_locked) {

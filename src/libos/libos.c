@@ -26,6 +26,9 @@
 struct xc_process xc_proc __attribute__((section("xc_state")));
 struct xc_stats *xc_stats;
 
+#define PPID_NONE 1    /* xc_rw.ppid_lazy */
+#define PPID_UNKNOWN 2
+
 /* State the LibOS changes while the program runs: its own small mapping,
  * since the image's pages are sealed read-only. */
 struct xc_rw {
@@ -33,7 +36,8 @@ struct xc_rw {
     int pid_uncached;  /* memory shared with a child process (CLONE_VM without CLONE_THREAD) */
     long ppid;         /* getppid's answer plus one (it may be 0), 0 until asked or after the parent died */
     int ppid_watched;  /* the host sends SIGSYS when the parent dies (PR_SET_PDEATHSIG) */
-    int ppid_lazy;     /* not yet, but the LibOS may ask for it at the first getppid (xc_ppid_watch) */
+    int ppid_lazy;     /* PPID_NONE: not yet, but the LibOS may ask for it at the first getppid
+                          (xc_ppid_watch); PPID_UNKNOWN: not asked yet what the host has */
     int ids_uncached;  /* a set*id call ran: ids may now differ between threads */
     int ids_known[2];  /* getresuid's, getresgid's answers are in ids[] */
     unsigned int ids[2][3];
@@ -73,7 +77,8 @@ void xc_rw_init(long pid)
  * and parent are not its parent's (the gs base, or the parent forgot its
  * cache before the clone: pid_forget), and the host's parent-death signal
  * is cleared (fork clears it): the LibOS watches again at the first
- * getppid.  Its thread learns its tid, which is returned (the pid of the
+ * getppid (or, not having asked the host yet, asks it then: none).  Its
+ * thread learns its tid, which is returned (the pid of the
  * new process, whose only thread it is; 0 if not learnt): where the clone
  * had the kernel write it at *ctid* (CLONE_CHILD_SETTID, as glibc's fork
  * does), read from there, else from set_tid_address (xc_tid_learn, given
@@ -86,8 +91,8 @@ XC_HOT static long child_owns_state(unsigned long flags, unsigned long ctid)
     if (rw) {
         if (rw->owner)
             rw->owner = 0;
-        if (!rw->ppid_lazy || rw->ppid_watched) {
-            rw->ppid_lazy = 1;
+        if ((rw->ppid_lazy != PPID_NONE && rw->ppid_lazy != PPID_UNKNOWN) || rw->ppid_watched) {
+            rw->ppid_lazy = PPID_NONE;
             rw->ppid_watched = 0;
         }
         if (rw->tid_off)
@@ -154,16 +159,24 @@ void xc_ppid_watch(void)
     rw->ppid_watched = H2(__NR_prctl, PR_SET_PDEATHSIG, XC_SIGSYS) == 0;
 }
 
-/* At start: the host's parent-death signal is ours (SIGSYS, left by the
- * image before an execve) or none, which the LibOS replaces by its own at
- * the first getppid (ppid_lazy), or the program's own, kept across execve. */
+/* At start the host's parent-death signal is ours (SIGSYS, left by the
+ * image before an execve), none, which the LibOS replaces by its own at the
+ * first getppid (ppid_lazy), or the program's own, kept across execve; which
+ * one is asked at the first getppid (ppid_learn), not at every start. */
 void xc_ppid_init(void)
 {
+    if (rw)
+        rw->ppid_lazy = PPID_UNKNOWN;
+}
+
+static void ppid_learn(void)
+{
     int sig = 0;
-    if (!rw || H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) != 0)
+    rw->ppid_lazy = 0;
+    if (H2(__NR_prctl, PR_GET_PDEATHSIG, &sig) != 0)
         return;
     rw->ppid_watched = sig == XC_SIGSYS;
-    rw->ppid_lazy = sig == 0;
+    rw->ppid_lazy = sig == 0 ? PPID_NONE : 0;
 }
 
 static long sys_getpid(long nr, const long *a, struct xc_ucontext *uc);
@@ -176,7 +189,9 @@ static long sys_getppid(long nr, const long *a, struct xc_ucontext *uc)
      * the main thread only: the host's parent-death signal is a thread's and
      * goes with it, and the main thread is the one that lives as long as the
      * process. */
-    if (rw && rw->ppid_lazy && !rw->pid_uncached && sys_gettid(0, 0, 0) == sys_getpid(0, 0, 0))
+    if (rw && rw->ppid_lazy == PPID_UNKNOWN)
+        ppid_learn();
+    if (rw && rw->ppid_lazy == PPID_NONE && !rw->pid_uncached && sys_gettid(0, 0, 0) == sys_getpid(0, 0, 0))
         xc_ppid_watch();
     if (!rw || rw->pid_uncached || !rw->ppid_watched)
         return H0(__NR_getppid);
@@ -2430,15 +2445,20 @@ XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * (faccessat2's X_OK answers EACCES for a regular file on a noexec mount, as
  * execve does), a regular file, then a format it knows.  0: an ELF file; 1:
  * a `#!` script whose interpreter *interp* points into *line*; or the
- * error. */
-XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg)
+ * error.  With *keep*, an ELF file stays open there, not close-on-exec, for
+ * the new image's loader (the caller has no other thread that could fork
+ * and exec meanwhile); else -1 there. */
+XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg,
+                                                 long *keep)
 {
     /* (Small: it may run on a posix_spawn child's few-KB stack.  The file's
      * first bytes are read into *line*, where a `#!` line is cut up.) */
+    if (keep)
+        *keep = -1;
     long r = H4(__NR_faccessat2, AT_FDCWD, path, 1 /* X_OK */, 0x200 /* AT_EACCESS */);
     if (r < 0)
         return r;
-    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    long fd = H3(__NR_openat, AT_FDCWD, path, O_RDONLY | (keep ? 0 : O_CLOEXEC));
     if (fd < 0)
         return fd;
     struct xc_statx st;
@@ -2448,12 +2468,17 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
     if (r == 0) {
         struct { void *b; unsigned long l; } iov = {line, 256};
         long n = H5(__NR_preadv2, fd, &iov, 1, 0, 0);
-        if (n >= 4 && line[0] == 0x7f && line[1] == 'E' && line[2] == 'L' && line[3] == 'F')
+        if (n >= 4 && line[0] == 0x7f && line[1] == 'E' && line[2] == 'L' && line[3] == 'F') {
+            if (keep) {
+                *keep = fd;
+                return 0;
+            }
             r = 0;
-        else if (n >= 2 && line[0] == '#' && line[1] == '!')
+        } else if (n >= 2 && line[0] == '#' && line[1] == '!') {
             r = xc_parse_shebang(line, n, line, interp, arg);
-        else
+        } else {
             r = n < 0 ? n : -XC_ENOEXEC;
+        }
     }
     H1(__NR_close, fd);
     return r;
@@ -2461,11 +2486,13 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
 
 /* An exec request (abi.h, struct xc_exec_req) for the image executed next
  * with *argv*, to load *path* in *mode* (*argv_made*: a script's argv
- * already made, the interpreters in it): its slot, or -1 (no segment, a path
- * that does not fit, no free slot: the caller passes them in argv).  The
+ * already made, the interpreters in it; *fd*: the program's file, left open
+ * for the loader, or -1): its slot, or -1 (no segment, a path that does not
+ * fit, no free slot: the caller passes them in argv).  The
  * caller frees it if the exec fails; one left by a process killed between
  * the two stays taken (its pid and argv name it only). */
-XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv)
+XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv,
+                                                  long fd)
 {
     struct xc_stats *s = xc_stats;
     unsigned long el = xc_strlen(xc_proc.exe);
@@ -2506,6 +2533,7 @@ XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int m
         r->mode = (uint32_t)mode;
         r->flags = argv_made ? XC_REQ_ARGV_MADE : 0;
         r->argv_hash = hash;
+        r->fd = fd >= 0 ? (uint32_t)fd + 1 : 0;
         xc_memcpy(r->exe, xc_proc.exe, el + 1);
         __atomic_store_n(&r->pid, pid, __ATOMIC_RELEASE);
         return i;
@@ -2530,7 +2558,7 @@ XC_HOT static void put_argv(char **at, char *const *argv, long argc, const char 
  * and *iarg*. */
 XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *const *argv, long argc,
                                                  char *const *envp, int close_after, int levels,
-                                                 char *const *interp, char *const *iarg)
+                                                 char *const *interp, char *const *iarg, long fd)
 {
     long r;
     /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
@@ -2540,8 +2568,11 @@ XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *
     char *small[big ? 1 : argc + 7];
     char **nargv = big ? (char **)H6(__NR_mmap, 0, size, 3, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */, -1, 0)
                        : small;
-    if (big && XC_ERR(nargv))
+    if (big && XC_ERR(nargv)) {
+        if (fd >= 0)
+            H1(__NR_close, fd);
         return (long)nargv;
+    }
     /* With an exec request (the program's path, the caller's and the mode),
      * the new image's argv is the program's own.  A script's is made as
      * Linux's exec makes it, the kernel's argument area being what
@@ -2568,7 +2599,11 @@ XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *
     } else {
         put_argv(nargv + 3, argv, argc, path);
     }
-    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made, exec_argv);
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made, exec_argv, fd);
+    if (req < 0 && fd >= 0) {
+        H1(__NR_close, fd); /* (only a request passes it on) */
+        fd = -1;
+    }
     if (req < 0) {
         if (made)
             put_argv(nargv + 3, argv, argc, path);
@@ -2589,6 +2624,8 @@ XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *
     faults_across_exec(0);
     if (req >= 0)
         __atomic_store_n(&XC_EXEC_REQ(xc_stats)[req].pid, 0, __ATOMIC_RELEASE);
+    if (fd >= 0)
+        H1(__NR_close, fd);
     if (watched)
         xc_ppid_watch();
     if (big)
@@ -2613,8 +2650,13 @@ XC_HOT static long do_exec(const char *path, char *const *argv, char *const *env
     char lines[3][256], *interp[2], *iarg[2], *ip, *ia;
     const char *file = path;
     int levels = 0;
+    /* An ELF program's file, opened for the checks, is kept open for the
+     * loader (exec_request), which then neither looks the path up again nor
+     * opens it; not where another thread could fork and exec meanwhile and
+     * take the fd with it into its program. */
+    long keep = -1, *keepp = xc_stats && !xc_abom_threaded() ? &keep : 0;
     for (int depth = 0;; depth++) {
-        long r = exec_check(file, lines[depth % 3], &ip, &ia);
+        long r = exec_check(file, lines[depth % 3], &ip, &ia, depth == 0 ? keepp : 0);
         if (r <= 0) {
             if (r < 0)
                 return r;
@@ -2633,7 +2675,7 @@ XC_HOT static long do_exec(const char *path, char *const *argv, char *const *env
     if (argv)
         while (argv[argc])
             argc++;
-    return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg);
+    return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg, keep);
 }
 
 XC_HOT static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)

@@ -65,10 +65,23 @@ static int prot_of(uint32_t f)
     return (f & PF_R ? PROT_READ : 0) | (f & PF_W ? PROT_WRITE : 0) | (f & PF_X ? PROT_EXEC : 0);
 }
 
+/* The program's file, open where the caller's execve left it (its exec
+ * request's fd), plus 1; 0: none.  (Zero-initialized: the image has no
+ * initialized data, layout.ld.) */
+static long given_fd;
+
 /* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
- * -errno; *n: the bytes read (or -errno). */
+ * -errno; *n: the bytes read (or -errno).  The file the caller left open
+ * serves instead, once. */
 static long open_program(const char *path, char *hdr, unsigned long size, long *n)
 {
+    long given = given_fd - 1;
+    given_fd = 0;
+    if (given >= 0) {
+        *n = pread_all(given, hdr, size, 0);
+        if (*n != -XC_EBADF)
+            return given;
+    }
     path = xc_interp_path(path);
     if (!path)
         return -XC_ENOENT;
@@ -568,5 +581,7 @@ void xc_main(uint64_t *sp)
             v = v * 10 + (*p - '0');
         xc_proc.close_after_load = (int)v;
     }
+    if (have && req.fd && req.fd - 1 != XC_LIBOS_FD && req.fd - 1 != XC_STATS_FD)
+        given_fd = (long)req.fd;
     xc_load_and_run(path, argc - skip, argv + skip, have && (req.flags & XC_REQ_ARGV_MADE), envp, auxv);
 }

@@ -230,6 +230,7 @@ unsigned long xc_abom_held(unsigned long call_addr, long *nr);
 unsigned long xc_abom_held_fault(unsigned long ip);
 void xc_abom_fork_end(void);
 void xc_abom_threads(void);
+int xc_abom_threaded(void);
 long xc_abom_dispatch(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 #define XC_DIRECT_PATH1 0x100 /* xc_direct_fds: the second argument is a path */
 #define XC_DIRECT_OPEN2 0x200 /* ... and the third an open's flags (xc_open_writes) */

@@ -22,7 +22,7 @@ XC_EXEC_REQ_EXE = 104
 XC_REQ_INIT = 1
 XC_REQ_EXEC = 2
 XC_REQ_EXEC_FD = 3
-STATS_EXEC_REQ_OFFSET = 65536   # struct xc_exec_req exec_req[XC_EXEC_REQS]: pid, mode, flags, argv_hash, spare, path, exe
+STATS_EXEC_REQ_OFFSET = 65536   # struct xc_exec_req exec_req[XC_EXEC_REQS]: pid, mode, flags, argv_hash, fd, path, exe
 XC_OWN_CHUNK = 131072   # ABOM's rewritten text is mapped again in aligned chunks of this
 
 XC_PROFILE_DEFAULT = 0
