@@ -969,10 +969,13 @@ static int near(unsigned long a, unsigned long b)
 extern char _end[], xc_rw_end[]; /* (layout.ld, gate.S) */
 
 /* Map a trampoline page at *hint* exactly (never over anything), and take
- * its first slot; 0 if that place is not free. */
+ * its first slot; 0 if that place is not free.  (Populated: the slot is
+ * written next, and filling the page within the mmap costs less than a
+ * page fault's exception.) */
 static unsigned long tramp_page_at(unsigned long hint)
 {
-    long r = H6(__NR_mmap, hint, PAGE, 7 /* RWX */, 0x22 | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
+    long r = H6(__NR_mmap, hint, PAGE, 7 /* RWX */, 0x22 | 0x8000 /* MAP_POPULATE */ | 0x100000 /* MAP_FIXED_NOREPLACE */,
+                -1, 0);
     if (XC_ERR(r))
         return 0;
     if ((unsigned long)r != hint) {
