@@ -383,9 +383,9 @@ def interface_markdown() -> str:
         "FCNTL": "the commands Linux 6.18 knows (else EINVAL)",
         "SOCKET": "AF_UNIX, AF_INET, AF_INET6; AF_NETLINK route, sock_diag, audit, uevent "
                   "(else EAFNOSUPPORT, EPROTONOSUPPORT)",
-        "MMAP": "MAP_FIXED never over the LibOS image (EPERM)",
-        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM); "
-                    "PROT_NONE on the guard of execveat's path",
+        "MMAP": "MAP_FIXED never over the LibOS image (EPERM), but the LibOS's own remap of its code "
+                "(shared, populated, from its fd, every argument fixed)",
+        "MPROTECT": "never on the LibOS's code, never PROT_EXEC on the rest of its image (EPERM)",
         "NOT_LIBOS": "never on the LibOS image (EPERM)",
         "MREMAP": "neither from nor onto the LibOS image (EPERM)",
     }
