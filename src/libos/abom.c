@@ -1351,8 +1351,9 @@ static unsigned char *put_clone_check(unsigned char *t, unsigned long back)
     return t + sizeof head + 5;
 }
 
-/* nr < 0: a JUMP site, which trapped with *seen*. */
-static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
+/* nr < 0: a JUMP site, which trapped with *seen*.  Returns the end of what
+ * it wrote (at most TRAMP_SIZE bytes in). */
+static unsigned long tramp_fill(unsigned long tramp, long nr, long seen, unsigned long back)
 {
     unsigned char *t = (unsigned char *)tramp, *je[6];
     if (nr >= 0) {
@@ -1392,7 +1393,9 @@ static void tramp_fill(unsigned long tramp, long nr, long seen, unsigned long ba
         t[1] = 0x05;
         t += 2;
         put_jmp(t, back);
+        t += 5;
     }
+    return (unsigned long)t;
 }
 
 /* Make [a, a+n) writable (keeping it executable), for the caller to write. */
@@ -1794,13 +1797,13 @@ int xc_abom_apart_ok(unsigned long mov, unsigned long sys, long nr)
 
 /* An APART trampoline: the mov, the instructions after it, then the call
  * path of a mov site (tramp_fill), back after the syscall. */
-static void tramp_fill_apart(unsigned long tramp, unsigned long mov, unsigned long sys, long nr)
+static unsigned long tramp_fill_apart(unsigned long tramp, unsigned long mov, unsigned long sys, long nr)
 {
     unsigned char *t = (unsigned char *)tramp;
     t[0] = 0xb8;
     put32(t + 1, (uint32_t)nr);
     xc_memcpy(t + 5, (const void *)(mov + 5), sys - mov - 5);
-    tramp_fill(tramp + (sys - mov), nr, nr, sys + 2);
+    return tramp_fill(tramp + (sys - mov), nr, nr, sys + 2);
 }
 
 static int patch_apart(unsigned long mov, unsigned long sys, long nr, int prot)
@@ -2087,6 +2090,16 @@ static unsigned long loaded_tramp(unsigned long near_to, unsigned long *room, un
     return tramp_slot(near_to);
 }
 
+/* The trampoline at *tramp* ends at *end*: one taken from the room gives
+ * back what it did not use (most take 30-110 bytes of TRAMP_SIZE's 192), so
+ * that more fit in the code's last page and fewer processes map a page of
+ * trampolines (a mapping every fork copies).  16-byte aligned, as a slot. */
+static void loaded_tramp_end(unsigned long tramp, unsigned long end, unsigned long *room)
+{
+    if (*room == tramp + TRAMP_SIZE)
+        *room = (end + 15) & ~15UL;
+}
+
 /* The loader (sitecache.c): a site another process of the container had
  * rewritten, in a file mapped again, its bytes checked; the code is still
  * writable and no other thread runs.  The same trampoline as patch_mov's,
@@ -2099,10 +2112,10 @@ int xc_abom_patch_loaded(unsigned long mov, unsigned long sys, long nr, int apar
     unsigned long tramp = loaded_tramp(mov, room, room_end);
     if (!tramp)
         return -1;
-    if (apart)
-        tramp_fill_apart(tramp, mov, sys, nr); /* (xc_abom_apart_ok checked its bytes) */
-    else
-        tramp_fill(tramp, nr, nr, sys + 2);
+    loaded_tramp_end(tramp,
+                     apart ? tramp_fill_apart(tramp, mov, sys, nr) /* (xc_abom_apart_ok checked its bytes) */
+                           : tramp_fill(tramp, nr, nr, sys + 2),
+                     room);
     put_jmp((unsigned char *)mov, tramp); /* e9 rel32 over the mov */
     return 0;
 }
@@ -2119,7 +2132,7 @@ int xc_abom_patch_loaded_jump(unsigned long sys, unsigned long slot, long nr, un
     unsigned long tramp = loaded_tramp(sys, room, room_end);
     if (!tramp)
         return -1;
-    tramp_fill(tramp, -1, nr, sys + 2);
+    loaded_tramp_end(tramp, tramp_fill(tramp, -1, nr, sys + 2), room);
     put_jmp((unsigned char *)slot, tramp);
     *(uint16_t *)sys = (uint16_t)(0xeb | (uint8_t)(slot - (sys + 2)) << 8);
     return 0;
