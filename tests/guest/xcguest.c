@@ -693,6 +693,21 @@ static int case_exec_self(void)
     }
     out("child exec of /proc/self/exe: %s\n", status_str(xwait(p)));
 
+    /* An exec the kernel refuses late (an argument over MAX_ARG_STRLEN: after
+     * the file was opened and checked) leaves no fd behind. */
+    int fds_before = count_dir_entries("/proc/self/fd");
+    char *big = malloc(131073);
+    CHECK(big != NULL);
+    memset(big, 'x', 131072);
+    big[131072] = 0;
+    char *bav[] = {(char *)g_argv0, big, NULL};
+    errno = 0;
+    CHECK(execve(g_argv0, bav, NULL) == -1);
+    int e = errno;
+    out("execve with a 128 KB argument: %s, fds %s\n", en(e),
+        count_dir_entries("/proc/self/fd") == fds_before ? "as before" : "left open");
+    free(big);
+
     /* Exec this very process: pid, blocked and pending signals, ignored
      * dispositions, fds without FD_CLOEXEC and the alarm survive; handlers
      * are reset. */
