@@ -373,47 +373,35 @@ XC_HOT long xc_getpid_peek(void)
     return p > 0 ? p - 1 : H0(__NR_getpid);
 }
 
-#define PAGE_SIZE_REQ 4096UL
-
 /* The exec request for this process and its *argv* (exec_request, or the
  * runtime's for the container's first program): 1 and *out* filled, its slot
- * freed, and the requests' page dropped from this process's page table; 0 if
- * none. */
+ * freed; 0 if none.  The requests are read from the segment's file, not
+ * through its mapping: the requests' page is never mapped in this process
+ * (no fault for it, and nothing to drop from the page table afterwards),
+ * and a request is found even where the container's processes scribbled
+ * over the segment's head (it is then not attached).  The slot is freed
+ * with a write of its pid: no other process writes a slot that holds a
+ * pid (exec_request takes only free ones), and this process's old image,
+ * which wrote it, is gone. */
 int xc_exec_request_take(long pid, int argc, char **argv, struct xc_exec_req *out)
 {
-    struct xc_stats *s = xc_stats;
-    long tmp = 0;
-    if (!s) {
-        /* A segment whose head the container's processes scribbled over is
-         * not attached, but an exec request in it is still this process's
-         * only way to its program: its page alone, if the file has it. */
-        struct xc_statx sb;
-        if (H5(__NR_statx, XC_STATS_FD, "", 0x1000 /* AT_EMPTY_PATH */, 0x200U /* STATX_SIZE */, &sb) < 0 ||
-            sb.size < XC_STATS_SIZE)
-            return 0;
-        tmp = H6(__NR_mmap, 0, PAGE_SIZE_REQ, 3 /* PROT_READ|PROT_WRITE */, 1 /* MAP_SHARED */, XC_STATS_FD,
-                 XC_EXEC_REQ_OFFSET);
-        if (XC_ERR(tmp))
-            return 0;
-        s = (struct xc_stats *)(tmp - XC_EXEC_REQ_OFFSET);
-    }
+    struct xc_exec_req reqs[XC_EXEC_REQS]; /* (the stack the loader's scratch takes next anyway) */
+    struct { void *b; unsigned long l; } iov = {reqs, sizeof reqs};
+    if (H5(__NR_preadv2, XC_STATS_FD, &iov, 1, XC_EXEC_REQ_OFFSET, 0) != (long)sizeof reqs)
+        return 0;
     uint32_t hash = xc_argv_hash(argc, argv);
-    int found = 0;
-    for (int i = 0; i < XC_EXEC_REQS && !found; i++) {
-        struct xc_exec_req *r = &XC_EXEC_REQ(s)[i];
-        if (__atomic_load_n(&r->pid, __ATOMIC_ACQUIRE) != pid || r->argv_hash != hash)
+    for (int i = 0; i < XC_EXEC_REQS; i++) {
+        if (reqs[i].pid != pid || reqs[i].argv_hash != hash)
             continue;
-        xc_memcpy(out, r, sizeof *out);
+        xc_memcpy(out, &reqs[i], sizeof *out);
         out->path[XC_EXEC_REQ_PATH - 1] = 0;
         out->exe[XC_EXEC_REQ_EXE - 1] = 0;
-        int64_t mine = pid;
-        found = __atomic_compare_exchange_n(&r->pid, &mine, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+        int64_t free = 0; /* (a write that fails leaves the slot taken, as a killed caller's) */
+        H4(__NR_pwrite64, XC_STATS_FD, &free, sizeof free,
+           XC_EXEC_REQ_OFFSET + (long)i * (long)sizeof(struct xc_exec_req));
+        return 1;
     }
-    if (tmp)
-        H2(__NR_munmap, tmp, PAGE_SIZE_REQ);
-    else
-        H3(__NR_madvise, XC_EXEC_REQ(s), XC_EXEC_REQS * sizeof(struct xc_exec_req), 4 /* MADV_DONTNEED */);
-    return found;
+    return 0;
 }
 
 /* Map the container's statistics segment, if the runtime gave one. */
