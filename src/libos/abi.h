@@ -78,9 +78,10 @@
 #define XC_REQ_EXEC_FD 3 /* as XC_ARG_EXEC_FD */
 #define XC_REQ_ARGV_MADE 1 /* flags: a script's argv is made (interpreters first, as Linux's exec) */
 /* Where they are: a page of their own 64 KB into the segment (the kernel
- * maps a file's cached pages in 64 KB windows at a read fault: this one is
- * mapped only where it is read, and dropped from the new image's page
- * table once it has read its own); the segment is sparse up to it. */
+ * maps a file's cached pages in 64 KB windows at a read fault: a fault on
+ * the segment's head does not map this one); the new image reads its
+ * request from the file (preadv2) and never maps the page; the segment is
+ * sparse up to it. */
 #define XC_EXEC_REQ_OFFSET 65536
 /* Entries of the statistics segment's table of running programs (running.c). */
 #define XC_TXT_MAX 128
