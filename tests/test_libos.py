@@ -608,6 +608,30 @@ def test_abom_threads_hammering_sites_being_patched(xc, make_bundle, probe):
     assert "100 processes x 32 threads on sites being patched: 0 wrong" in out, out
 
 
+def test_proc_self_exe_by_each_name_of_the_program_as_under_runc(xc, runc, make_bundle, probe):
+    """An execve of the caller's own file passes the caller's path on to the new image
+    (no readlink of its own) only while that is the file's one name on its mount and
+    the file did not change: a second (hard) link, the exec by that link, a rename
+    each give the name the kernel gives, as under runc."""
+    need_root()
+    outs = {}
+    for name, rt in (("runc", runc), ("xc", xc)):
+        b = make_bundle(["/probe", "exe-names", "/again/probe"], writable=True)
+        shutil.copy2(probe, b.path / "rootfs/probe")
+        (b.path / "rootfs/again").mkdir()
+        b.config["mounts"].append({"destination": "/again", "type": "bind", "source": str(b.path / "rootfs"),
+                                   "options": ["bind", "ro"]})
+        b.write()
+        r = rt.run(b)
+        assert r.rc == 0, r.out + r.err
+        outs[name] = r.out
+    assert outs["xc"] == outs["runc"], outs
+    lines = dict(line.split(": ", 1) for line in outs["runc"].splitlines())
+    assert lines["by the second link"] == "/probe-hardlink" and lines["renamed"] == "/probe-renamed"
+    assert lines["itself again"] == lines["by a symlink"] == lines["renamed back"] == "/probe"
+    assert lines["through another mount"] == "/again/probe"
+
+
 def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     """Sites of calls the LibOS only forwards (write; read and getpid through one
     JUMP site; openat unless its path starts "/pro" or "/dev") go straight to a

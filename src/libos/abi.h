@@ -77,6 +77,7 @@
 #define XC_REQ_EXEC 2    /* as XC_ARG_EXEC */
 #define XC_REQ_EXEC_FD 3 /* as XC_ARG_EXEC_FD */
 #define XC_REQ_ARGV_MADE 1 /* flags: a script's argv is made (interpreters first, as Linux's exec) */
+#define XC_REQ_SAME_EXE 2  /* flags: the program is the caller's own file (fd), whose path exe is */
 /* Where they are: a page of their own 64 KB into the segment (the kernel
  * maps a file's cached pages in 64 KB windows at a read fault: a fault on
  * the segment's head does not map this one); the new image reads its

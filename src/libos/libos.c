@@ -2428,6 +2428,20 @@ XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
 /* execve: check what the kernel would check first (the old image is gone
  * once the LibOS re-executes itself), then run the LibOS image with the
  * program's path and arguments. */
+/* Whether the file *st* describes is the one this process runs, where
+ * xc_proc.exe is the only name it has on its mount and it has not changed
+ * since (a rename changes its ctime): then that is the path the kernel
+ * would give for it, and the new image needs no readlink of its own
+ * (XC_REQ_SAME_EXE: a fork child executing its parent's program, a
+ * busybox applet by a symlink to it). */
+XC_HOT static int same_exe(const struct xc_statx *st)
+{
+    return xc_proc.exe_ctime && xc_proc.exe[0] == '/' && (st->mask & XC_STATX_EXE) == XC_STATX_EXE &&
+           st->nlink == 1 && st->ino == xc_proc.exe_ino &&
+           ((uint64_t)st->dev_major << 32 | st->dev_minor) == xc_proc.exe_dev && st->rest[0] == xc_proc.exe_mnt &&
+           st->ctime.sec * 1000000000L + st->ctime.nsec == xc_proc.exe_ctime;
+}
+
 /* What execve checks of one file before the point of no return, in the
  * kernel's order: search and exec permission and a mount that allows exec
  * (faccessat2's X_OK answers EACCES for a regular file on a noexec mount, as
@@ -2435,9 +2449,10 @@ XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
  * a `#!` script whose interpreter *interp* points into *line*; or the
  * error.  With *keep*, an ELF file stays open there, not close-on-exec, for
  * the new image's loader (the caller has no other thread that could fork
- * and exec meanwhile); else -1 there. */
+ * and exec meanwhile), and *same* says whether it is this process's own
+ * program by the one name it has (same_exe); else -1 there. */
 XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char line[256], char **interp, char **arg,
-                                                 long *keep)
+                                                 long *keep, int *same)
 {
     /* (Small: it may run on a posix_spawn child's few-KB stack.  The file's
      * first bytes are read into *line*, where a `#!` line is cut up.) */
@@ -2450,7 +2465,7 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
     if (fd < 0)
         return fd;
     struct xc_statx st;
-    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, 1U /* STATX_TYPE */, &st);
+    r = H5(__NR_statx, fd, "", AT_EMPTY_PATH, 1U /* STATX_TYPE */ | (keep ? XC_STATX_EXE : 0), &st);
     if (r == 0 && (st.mode & 0170000) != 0100000)
         r = -XC_EACCES;
     if (r == 0) {
@@ -2459,6 +2474,7 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
         if (n >= 4 && line[0] == 0x7f && line[1] == 'E' && line[2] == 'L' && line[3] == 'F') {
             if (keep) {
                 *keep = fd;
+                *same = same_exe(&st);
                 return 0;
             }
             r = 0;
@@ -2475,12 +2491,13 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
 /* An exec request (abi.h, struct xc_exec_req) for the image executed next
  * with *argv*, to load *path* in *mode* (*argv_made*: a script's argv
  * already made, the interpreters in it; *fd*: the program's file, left open
- * for the loader, or -1): its slot, or -1 (no segment, a path that does not
- * fit, no free slot: the caller passes them in argv).  The
+ * for the loader, or -1; *same*: that file is the caller's own, same_exe):
+ * its slot, or -1 (no segment, a path that does not fit, no free slot: the
+ * caller passes them in argv).  The
  * caller frees it if the exec fails; one left by a process killed between
  * the two stays taken (its pid and argv name it only). */
 XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv,
-                                                  long fd)
+                                                  long fd, int same)
 {
     struct xc_stats *s = xc_stats;
     unsigned long el = xc_strlen(xc_proc.exe);
@@ -2519,7 +2536,7 @@ XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int m
             return -1;
         }
         r->mode = (uint32_t)mode;
-        r->flags = argv_made ? XC_REQ_ARGV_MADE : 0;
+        r->flags = (argv_made ? XC_REQ_ARGV_MADE : 0) | (fd >= 0 && same ? XC_REQ_SAME_EXE : 0);
         r->argv_hash = hash;
         r->fd = fd >= 0 ? (uint32_t)fd + 1 : 0;
         xc_memcpy(r->exe, xc_proc.exe, el + 1);
@@ -2546,7 +2563,7 @@ XC_HOT static void put_argv(char **at, char *const *argv, long argc, const char 
  * and *iarg*. */
 XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *const *argv, long argc,
                                                  char *const *envp, int close_after, int levels,
-                                                 char *const *interp, char *const *iarg, long fd)
+                                                 char *const *interp, char *const *iarg, long fd, int same)
 {
     long r;
     /* The new argv lives on the stack when small: in a CLONE_VM|CLONE_VFORK
@@ -2587,7 +2604,7 @@ XC_HOT static __attribute__((noinline)) long exec_image(const char *path, char *
     } else {
         put_argv(nargv + 3, argv, argc, path);
     }
-    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made, exec_argv, fd);
+    int req = exec_request(path, close_after ? XC_REQ_EXEC_FD : XC_REQ_EXEC, made, exec_argv, fd, same);
     if (req < 0 && fd >= 0) {
         H1(__NR_close, fd); /* (only a request passes it on) */
         fd = -1;
@@ -2643,8 +2660,9 @@ XC_HOT static long do_exec(const char *path, char *const *argv, char *const *env
      * opens it; not where another thread could fork and exec meanwhile and
      * take the fd with it into its program. */
     long keep = -1, *keepp = xc_stats && !xc_abom_threaded() ? &keep : 0;
+    int same = 0;
     for (int depth = 0;; depth++) {
-        long r = exec_check(file, lines[depth % 3], &ip, &ia, depth == 0 ? keepp : 0);
+        long r = exec_check(file, lines[depth % 3], &ip, &ia, depth == 0 ? keepp : 0, &same);
         if (r <= 0) {
             if (r < 0)
                 return r;
@@ -2663,7 +2681,7 @@ XC_HOT static long do_exec(const char *path, char *const *argv, char *const *env
     if (argv)
         while (argv[argc])
             argc++;
-    return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg, keep);
+    return exec_image(path, argv, argc, envp, close_after, levels, interp, iarg, keep, same);
 }
 
 XC_HOT static long sys_execve(long nr, const long *a, struct xc_ucontext *uc)

@@ -66,9 +66,12 @@ static int prot_of(uint32_t f)
 }
 
 /* The program's file, open where the caller's execve left it (its exec
- * request's fd), plus 1; 0: none.  (Zero-initialized: the image has no
- * initialized data, layout.ld.) */
+ * request's fd), plus 1; 0: none; and whether that file is the caller's own
+ * program, whose path xc_proc.exe already holds (XC_REQ_SAME_EXE), and the
+ * loader read it.  (Zero-initialized: the image has no initialized data,
+ * layout.ld.) */
 static long given_fd;
+static int given_same, same_exe_read;
 
 /* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
  * -errno; *n: the bytes read (or -errno).  The file the caller left open
@@ -79,8 +82,10 @@ static long open_program(const char *path, char *hdr, unsigned long size, long *
     given_fd = 0;
     if (given >= 0) {
         *n = pread_all(given, hdr, size, 0);
-        if (*n != -XC_EBADF)
+        if (*n != -XC_EBADF) {
+            same_exe_read = given_same;
             return given;
+        }
     }
     path = xc_interp_path(path);
     if (!path)
@@ -284,9 +289,19 @@ long xc_parse_shebang(const char *hdr, long n, char *line, char **interp, char *
     return 1;
 }
 
-/* What /proc/self/exe should say: the file open on *fd* (symlinks resolved), or *path*. */
-static void resolve_exe(long fd, const char *path)
+/* What /proc/self/exe should say: the file open on *fd* (symlinks resolved), or *path*;
+ * and, where that is the only name the file has on its mount, the file's
+ * identity, for this process's execs of the same file (libos.c, same_exe). */
+static void resolve_exe(long fd, const char *path, const struct xc_statx *st)
 {
+    xc_proc.exe_ctime = 0;
+    if (st && (st->mask & XC_STATX_EXE) == XC_STATX_EXE && st->nlink == 1 &&
+        (st->mode & 0170000) == 0100000 /* S_IFREG */) {
+        xc_proc.exe_mnt = st->rest[0];
+        xc_proc.exe_ctime = st->ctime.sec * 1000000000L + st->ctime.nsec;
+    }
+    if (same_exe_read && xc_proc.exe[0] == '/')
+        return; /* (xc_main put the caller's path there: the same file, the same name) */
     char fdlink[40];
     xc_fd_path(fdlink, fd);
     long n = H4(__NR_readlinkat, AT_FDCWD, fdlink, xc_proc.exe, sizeof xc_proc.exe - 1);
@@ -294,6 +309,7 @@ static void resolve_exe(long fd, const char *path)
         xc_proc.exe[n] = 0;
         return;
     }
+    xc_proc.exe_ctime = 0; /* (not the kernel's name for it) */
     n = (long)xc_strlen(path);
     if (n < (long)sizeof xc_proc.exe)
         xc_memcpy(xc_proc.exe, path, (size_t)n + 1);
@@ -367,7 +383,8 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
      * running.c (the file Linux would keep from writers). */
     struct xc_statx st;
     struct image prog, interp;
-    prog.st = H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, XC_STATX_SITE_CACHE | XC_STATX_TXT, &st) == 0 ? &st : 0;
+    prog.st = H5(__NR_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, XC_STATX_SITE_CACHE | XC_STATX_TXT | XC_STATX_EXE,
+                 &st) == 0 ? &st : 0;
     r = n < 0 ? n : load_elf_fd(fd, hdr, n, &prog);
     if (r < 0)
         xc_die("cannot load the program", r);
@@ -392,7 +409,7 @@ static __attribute__((noinline)) void load_program(const char *path, int argc, c
     out->argv = argv;
 
     /* What /proc/self/exe (the file, symlinks resolved) should say. */
-    resolve_exe(fd, path);
+    resolve_exe(fd, path, prog.st);
     xc_txt_learn(fd, prog.st); /* (running.c: the file Linux would keep from writers) */
     H1(__NR_close, fd);
 }
@@ -581,7 +598,9 @@ void xc_main(uint64_t *sp)
             v = v * 10 + (*p - '0');
         xc_proc.close_after_load = (int)v;
     }
-    if (have && req.fd && req.fd - 1 != XC_LIBOS_FD && req.fd - 1 != XC_STATS_FD)
+    if (have && req.fd && req.fd - 1 != XC_LIBOS_FD && req.fd - 1 != XC_STATS_FD) {
         given_fd = (long)req.fd;
+        given_same = (req.flags & XC_REQ_SAME_EXE) != 0;
+    }
     xc_load_and_run(path, argc - skip, argv + skip, have && (req.flags & XC_REQ_ARGV_MADE), envp, auxv);
 }

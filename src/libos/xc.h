@@ -46,6 +46,7 @@ enum {
 #define XC_STATX_BASIC_STATS 0x7ffU
 #define XC_STATX_SITE_CACHE 0x3c0U /* STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME: sitecache.c */
 #define XC_STATX_TXT 0x101U        /* STATX_TYPE | STATX_INO: running.c */
+#define XC_STATX_EXE 0x1184U       /* STATX_NLINK | STATX_CTIME | STATX_INO | STATX_MNT_ID: xc_proc.exe */
 #define AT_NO_AUTOMOUNT 0x800
 #define AT_STATX_SYNC_TYPE 0x6000
 #define AT_STATX_DONT_SYNC 0x4000
@@ -202,6 +203,9 @@ struct xc_process {
     uint64_t exe_dev, exe_ino; /* the program's file, in the table of running programs
                                   (running.c); ino 0: not entered */
     uint64_t exe_ro;       /* ... on a read-only mount */
+    uint64_t exe_mnt;      /* ... its mount (statx's mnt_id) and change time (ns), where exe[] was */
+    int64_t exe_ctime;     /* read off it and is the only name it has there (one link): an execve
+                              of the same file passes exe[] on (XC_REQ_SAME_EXE); 0: not so */
     char exe[4096];        /* the program this process runs (for /proc/self/exe); last: of
                               its page-and-more only the bytes a path needs are touched */
 };

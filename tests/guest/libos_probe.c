@@ -216,6 +216,66 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
     return 0;
 }
 
+/* What /proc/self/exe says in programs this one executes by each name of
+ * its own file: itself, while it has a second (hard) link and by that link
+ * (the kernel names the file by the link it was opened through), by a
+ * symlink (resolved), renamed and renamed back, and (*other*) the same file
+ * through another mount. */
+static int probe_exe_print(void)
+{
+    char b[4096];
+    ssize_t n = readlink("/proc/self/exe", b, sizeof b - 1);
+    if (n < 0)
+        printf("readlink: %s\n", err_name(-errno));
+    else
+        printf("%.*s\n", (int)n, b);
+    return 0;
+}
+
+static void exe_of(const char *how, const char *path)
+{
+    printf("%s: ", how);
+    fflush(stdout);
+    pid_t p = fork();
+    if (p == 0) {
+        execl(path, path, "exe-print", (char *)NULL);
+        printf("exec %s\n", err_name(-errno));
+        _exit(127);
+    }
+    int st;
+    waitpid(p, &st, 0);
+}
+
+static int probe_exe_names(const char *self, const char *other)
+{
+    char hl[256], sl[256], mv[256];
+    snprintf(hl, sizeof hl, "%s-hardlink", self);
+    snprintf(sl, sizeof sl, "%s-symlink", self);
+    snprintf(mv, sizeof mv, "%s-renamed", self);
+    exe_of("itself", self);
+    exe_of("itself again", self);
+    if (other) /* (before the file changes below: only the mount tells it apart) */
+        exe_of("through another mount", other);
+    if (link(self, hl) != 0) {
+        printf("link: %s\n", err_name(-errno));
+        return 1;
+    }
+    exe_of("itself, with a second link", self);
+    exe_of("by the second link", hl);
+    unlink(hl);
+    exe_of("itself, one link again", self);
+    if (symlink(self, sl) == 0) {
+        exe_of("by a symlink", sl);
+        unlink(sl);
+    }
+    if (rename(self, mv) == 0) {
+        exe_of("renamed", mv);
+        rename(mv, self);
+    }
+    exe_of("renamed back", self);
+    return 0;
+}
+
 static int probe_filter(void)
 {
     printf("prctl(PR_SET_SECCOMP, STRICT): %s\n",
@@ -729,6 +789,10 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (strcmp(argv[1], "exe-print") == 0)
+        return probe_exe_print();
+    if (strcmp(argv[1], "exe-names") == 0)
+        return probe_exe_names(argv[0], argc > 2 ? argv[2] : NULL);
     if (strcmp(argv[1], "checks") == 0 && argc > 5)
         return probe_checks(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0),
                             strtoul(argv[5], NULL, 0));
