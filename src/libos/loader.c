@@ -15,13 +15,13 @@
  * AT_ENTRY, AT_BASE, AT_EXECFN; AT_RANDOM and the vDSO kept).
  */
 #include "xc.h"
-
-extern char __executable_start[]; /* the linker's: the image's first byte */
 #include "sitecache.h"
 
 #include <asm/unistd.h>
 #include <linux/auxvec.h>
 #include <linux/elf.h>
+
+extern char __executable_start[]; /* the linker's: the image's first byte */
 
 #define PAGE 4096UL
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
