@@ -610,14 +610,16 @@ def test_abom_threads_hammering_sites_being_patched(xc, make_bundle, probe):
 
 def test_proc_self_exe_by_each_name_of_the_program_as_under_runc(xc, runc, make_bundle, probe):
     """An execve of the caller's own file passes the caller's path on to the new image
-    (no readlink of its own) only while that is the file's one name on its mount and
-    the file did not change: a second (hard) link, the exec by that link, a rename
-    each give the name the kernel gives, as under runc."""
+    (no readlink of its own) only while that is the file's one name on its mount, the
+    file did not change and the path still leads to it: a second (hard) link, the exec
+    by that link, a rename, a renamed directory, another mount each give the name the
+    kernel gives, as under runc."""
     need_root()
     outs = {}
     for name, rt in (("runc", runc), ("xc", xc)):
-        b = make_bundle(["/probe", "exe-names", "/again/probe"], writable=True)
-        shutil.copy2(probe, b.path / "rootfs/probe")
+        b = make_bundle(["/d/probe", "exe-names", "/again/d/probe"], writable=True)
+        (b.path / "rootfs/d").mkdir()
+        shutil.copy2(probe, b.path / "rootfs/d/probe")
         (b.path / "rootfs/again").mkdir()
         b.config["mounts"].append({"destination": "/again", "type": "bind", "source": str(b.path / "rootfs"),
                                    "options": ["bind", "ro"]})
@@ -627,9 +629,10 @@ def test_proc_self_exe_by_each_name_of_the_program_as_under_runc(xc, runc, make_
         outs[name] = r.out
     assert outs["xc"] == outs["runc"], outs
     lines = dict(line.split(": ", 1) for line in outs["runc"].splitlines())
-    assert lines["by the second link"] == "/probe-hardlink" and lines["renamed"] == "/probe-renamed"
-    assert lines["itself again"] == lines["by a symlink"] == lines["renamed back"] == "/probe"
-    assert lines["through another mount"] == "/again/probe"
+    assert lines["by the second link"] == "/d/probe-hardlink" and lines["renamed"] == "/d/probe-renamed"
+    assert lines["itself again"] == lines["by a symlink"] == lines["renamed back"] == "/d/probe"
+    assert lines["through another mount"] == "/again/d/probe"
+    assert lines["its directory renamed"] == "/d-renamed/probe"
 
 
 def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):

@@ -2425,23 +2425,35 @@ XC_HOT static long sys_vfork(long nr, const long *a, struct xc_ucontext *uc)
     return fork_like(CLONE_VFORK | XC_SIGCHLD, 0, 0, 0);
 }
 
-/* execve: check what the kernel would check first (the old image is gone
- * once the LibOS re-executes itself), then run the LibOS image with the
- * program's path and arguments. */
-/* Whether the file *st* describes is the one this process runs, where
- * xc_proc.exe is the only name it has on its mount and it has not changed
- * since (a rename changes its ctime): then that is the path the kernel
- * would give for it, and the new image needs no readlink of its own
- * (XC_REQ_SAME_EXE: a fork child executing its parent's program, a
- * busybox applet by a symlink to it). */
-XC_HOT static int same_exe(const struct xc_statx *st)
+/* Whether *st* describes the file this process runs, by the one link it
+ * has, on the same mount, unchanged since the loader read its path (a link
+ * or a rename changes its ctime). */
+XC_HOT static int same_file(const struct xc_statx *st)
 {
-    return xc_proc.exe_ctime && xc_proc.exe[0] == '/' && (st->mask & XC_STATX_EXE) == XC_STATX_EXE &&
-           st->nlink == 1 && st->ino == xc_proc.exe_ino &&
+    return (st->mask & XC_STATX_EXE) == XC_STATX_EXE && st->nlink == 1 && st->ino == xc_proc.exe_ino &&
            ((uint64_t)st->dev_major << 32 | st->dev_minor) == xc_proc.exe_dev && st->rest[0] == xc_proc.exe_mnt &&
            st->ctime.sec * 1000000000L + st->ctime.nsec == xc_proc.exe_ctime;
 }
 
+/* Whether the program an execve is about to run (*st*) is this process's
+ * own file, which xc_proc.exe still names: then that is the path the
+ * kernel would give for it, and the new image needs no readlink of its own
+ * (XC_REQ_SAME_EXE: a fork child executing its parent's program, a busybox
+ * applet by a symlink to it). */
+XC_HOT static __attribute__((noinline)) int same_exe(const struct xc_statx *st)
+{
+    if (!xc_proc.exe_ctime || xc_proc.exe[0] != '/' || !same_file(st))
+        return 0;
+    /* and the path still leads to it (a directory on the way renamed: the
+     * kernel names the file by where it is now) */
+    struct xc_statx at;
+    return H5(__NR_statx, AT_FDCWD, xc_proc.exe, 0x100 /* AT_SYMLINK_NOFOLLOW */, XC_STATX_EXE, &at) == 0 &&
+           same_file(&at);
+}
+
+/* execve: check what the kernel would check first (the old image is gone
+ * once the LibOS re-executes itself), then run the LibOS image with the
+ * program's path and arguments. */
 /* What execve checks of one file before the point of no return, in the
  * kernel's order: search and exec permission and a mount that allows exec
  * (faccessat2's X_OK answers EACCES for a regular file on a noexec mount, as

@@ -219,8 +219,8 @@ static int probe_checks(unsigned long gate, unsigned long lo, unsigned long text
 /* What /proc/self/exe says in programs this one executes by each name of
  * its own file: itself, while it has a second (hard) link and by that link
  * (the kernel names the file by the link it was opened through), by a
- * symlink (resolved), renamed and renamed back, and (*other*) the same file
- * through another mount. */
+ * symlink (resolved), renamed and renamed back, with its directory renamed,
+ * and (*other*) the same file through another mount. */
 static int probe_exe_print(void)
 {
     char b[4096];
@@ -256,6 +256,18 @@ static int probe_exe_names(const char *self, const char *other)
     exe_of("itself again", self);
     if (other) /* (before the file changes below: only the mount tells it apart) */
         exe_of("through another mount", other);
+    /* (also before: only the path, which no longer leads to the file, tells it apart) */
+    const char *slash = strrchr(self, '/');
+    if (slash && slash != self) {
+        char dir[256], moved[256], path[300];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - self), self);
+        snprintf(moved, sizeof moved, "%s-renamed", dir);
+        snprintf(path, sizeof path, "%s%s", moved, slash);
+        if (rename(dir, moved) == 0) {
+            exe_of("its directory renamed", path);
+            rename(moved, dir);
+        }
+    }
     if (link(self, hl) != 0) {
         printf("link: %s\n", err_name(-errno));
         return 1;
