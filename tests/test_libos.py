@@ -635,6 +635,14 @@ def test_proc_self_exe_by_each_name_of_the_program_as_under_runc(xc, runc, make_
     assert lines["its directory renamed"] == "/d-renamed/probe"
 
 
+def test_exec_request_naming_an_unreadable_fd_loads_the_path(xc, make_bundle, probe, gate_address):
+    """The exec request (in the container's segment, writable from the gate) may name the
+    program's open file; one naming a closed fd, a pipe or the segment's own fd is not
+    read as the program: the new image opens the path and runs."""
+    out = _run_probe(xc, make_bundle, probe, "forged-fd", hex(gate_address))
+    assert out.splitlines() == ["a closed fd: /probe", "a pipe: /probe", "the statistics fd: /probe"], out
+
+
 def test_abom_direct_gates_keep_the_calls_meaning(xc, runc, make_bundle, probe):
     """Sites of calls the LibOS only forwards (write; read and getpid through one
     JUMP site; openat unless its path starts "/pro" or "/dev") go straight to a

@@ -2505,9 +2505,9 @@ XC_HOT static __attribute__((noinline)) long exec_check(const char *path, char l
  * already made, the interpreters in it; *fd*: the program's file, left open
  * for the loader, or -1; *same*: that file is the caller's own, same_exe):
  * its slot, or -1 (no segment, a path that does not fit, no free slot: the
- * caller passes them in argv).  The
- * caller frees it if the exec fails; one left by a process killed between
- * the two stays taken (its pid and argv name it only). */
+ * caller passes them in argv).  The caller frees it if the exec fails; one
+ * left by a process killed between the two stays taken (its pid and argv
+ * name it only). */
 XC_HOT static __attribute__((noinline)) int exec_request(const char *path, int mode, int argv_made, char **argv,
                                                   long fd, int same)
 {

@@ -75,14 +75,16 @@ static int given_same, same_exe_read;
 
 /* Open *path* and read its first bytes (up to *size*) into *hdr*: the fd, or
  * -errno; *n: the bytes read (or -errno).  The file the caller left open
- * serves instead, once. */
+ * serves instead, once, if it can be read (the request that names it lives
+ * in the container's segment: anything else there, or no fd, and the path
+ * is opened as before). */
 static long open_program(const char *path, char *hdr, unsigned long size, long *n)
 {
     long given = given_fd - 1;
     given_fd = 0;
     if (given >= 0) {
         *n = pread_all(given, hdr, size, 0);
-        if (*n != -XC_EBADF) {
+        if (*n >= 0) {
             same_exe_read = given_same;
             return given;
         }

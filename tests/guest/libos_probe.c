@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,55 @@ static int probe_exe_names(const char *self, const char *other)
         rename(mv, self);
     }
     exe_of("renamed back", self);
+    return 0;
+}
+
+/* A forged exec request for this process's next exec (the statistics
+ * segment is writable from the gate), naming as the program's open file an
+ * fd that is closed, a pipe, or the segment itself: the new image loads the
+ * path instead and runs. */
+static uint32_t argv_hash(int argc, char *const *argv)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)argc;
+    for (int i = 0; i < argc; i++)
+        for (size_t k = 0; k == 0 || argv[i][k - 1]; k++)
+            h = (h ^ (unsigned char)argv[i][k]) * 16777619u;
+    return h;
+}
+
+static int probe_forged_fd(unsigned long gate)
+{
+    gate_fn g = (gate_fn)gate;
+    struct { const char *how; int fd; } cases[] = {
+        {"a closed fd", 99}, {"a pipe", -1}, {"the statistics fd", STATS_FD}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        printf("%s: ", cases[i].how);
+        fflush(stdout);
+        pid_t p = fork();
+        if (p == 0) {
+            int fd = cases[i].fd, pp[2];
+            if (fd < 0 && pipe(pp) == 0)
+                fd = pp[0];
+            char *av[] = {"/probe", "exe-print", NULL};
+            struct {
+                int64_t pid;
+                uint32_t mode, flags, hash, fd;
+                char path[120], exe[104];
+            } req = {getpid(), 2 /* XC_REQ_EXEC */, 0, argv_hash(2, av), (uint32_t)fd + 1, "/probe", "/probe"};
+            long w = g(SYS_pwrite64, STATS_FD, (long)&req, sizeof req, 65536 /* slot 0 */, 0, 0);
+            if (w != (long)sizeof req) {
+                printf("pwrite %s\n", err_name(w));
+                _exit(1);
+            }
+            execv("/probe", av);
+            printf("exec %s\n", err_name(-errno));
+            _exit(127);
+        }
+        int st;
+        waitpid(p, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            printf("(status %d)\n", st);
+    }
     return 0;
 }
 
@@ -801,6 +851,8 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (strcmp(argv[1], "forged-fd") == 0 && argc > 2)
+        return probe_forged_fd(strtoul(argv[2], NULL, 16));
     if (strcmp(argv[1], "exe-print") == 0)
         return probe_exe_print();
     if (strcmp(argv[1], "exe-names") == 0)
