@@ -153,21 +153,28 @@ static const uint32_t netlink_ok[] = {0 /* NETLINK_ROUTE */, 4 /* NETLINK_SOCK_D
 
 #define MAX_INSNS 2048
 #define MAX_LABELS 256
-#define MAX_FIXUPS 512
+#define MAX_OUT 4096 /* BPF_MAXINSNS */
 
-/* The program being built, with its labels (jumps to places emitted later,
- * patched once all are known): ~24 KB, in an anonymous mapping of its own
- * that is unmapped once the filter is installed, not in the LibOS's bss,
- * where the pages would stay written for the life of the process. */
+/* The program is built in symbolic form: a jump names labels (places
+ * emitted later), and the layout at the end (place_jumps) makes each
+ * conditional jump reach its label directly where it can (at most 255
+ * instructions ahead) and through a BPF_JA after it where it cannot.  The
+ * kernel converts and compiles every instruction at each container start,
+ * so the shorter program is the cheaper filter to install and to run.
+ * About 60 KB, in an anonymous mapping of its own that is unmapped once the
+ * filter is installed, not in the LibOS's bss, where the pages would stay
+ * written for the life of the process. */
 struct build {
-    struct sock_filter prog[MAX_INSNS];
-    unsigned int n_insns, n_labels, n_fixups;
-    int label_at[MAX_LABELS];
-    struct fixup {
-        unsigned int at;
-        int label;
-        int field; /* 0: k (BPF_JA), 1: jt, 2: jf */
-    } fixups[MAX_FIXUPS];
+    struct insn {
+        uint16_t code;
+        uint32_t k;
+        int16_t jt, jf; /* a conditional jump's labels, -1: the next instruction */
+    } sym[MAX_INSNS];
+    uint16_t addr[MAX_INSNS + 1]; /* each one's place in the output */
+    uint8_t far[MAX_INSNS];       /* 1: jt through a BPF_JA, 2: jf through one */
+    unsigned int n_insns, n_labels;
+    int label_at[MAX_LABELS]; /* the instruction a label names */
+    struct sock_filter prog[MAX_OUT];
 };
 static struct build *b;
 
@@ -179,15 +186,17 @@ static struct build *b;
 #define ARG_LO(i) (16 + 8 * (i))
 #define ARG_HI(i) (20 + 8 * (i))
 
-static unsigned int emit(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+static void emit_jump(uint16_t code, uint32_t k, int jt, int jf)
 {
     if (b->n_insns >= MAX_INSNS)
         xc_die("seccomp program too long", 0);
-    b->prog[b->n_insns] = (struct sock_filter){code, jt, jf, k};
-    return b->n_insns++;
+    b->sym[b->n_insns++] = (struct insn){code, k, (int16_t)jt, (int16_t)jf};
 }
 
-/* Labels: a conditional jump reaches at most 255 instructions ahead. */
+static void emit(uint16_t code, uint32_t k)
+{
+    emit_jump(code, k, -1, -1);
+}
 
 static int new_label(void)
 {
@@ -202,58 +211,117 @@ static void place(int l)
     b->label_at[l] = (int)b->n_insns;
 }
 
-static void fix(unsigned int at, int label, int field)
+static int is_cond(uint16_t code)
 {
-    if (b->n_fixups >= MAX_FIXUPS)
-        xc_die("seccomp program: too many jumps", 0);
-    b->fixups[b->n_fixups++] = (struct fixup){at, label, field};
+    return BPF_CLASS(code) == BPF_JMP && BPF_OP(code) != BPF_JA;
 }
 
+/* BPF_JA: its reach has no limit (the label in k) */
 static void ja(int label)
 {
-    fix(emit(BPF_JMP | BPF_JA, 0, 0, 0), label, 0);
+    emit(BPF_JMP | BPF_JA, (uint32_t)label);
 }
 
 /* if (A <op> k, or X with BPF_X) goto t else goto f; a label of -1 falls
- * through.  Every target is reached through a BPF_JA, whose reach has no
- * limit; the conditional jump itself only steps over it. */
+ * through. */
 static void jump(uint16_t op, uint32_t k, int t, int f)
 {
-    if (t >= 0 && f >= 0) {
-        emit(BPF_JMP | op, k, 0, 1);
-        ja(t);
-        ja(f);
-    } else if (t >= 0) {
-        emit(BPF_JMP | op, k, 0, 1);
-        ja(t);
-    } else if (f >= 0) {
-        emit(BPF_JMP | op, k, 1, 0);
-        ja(f);
+    emit_jump(BPF_JMP | op, k, t, f);
+}
+
+/* The output places, given which jumps go through a BPF_JA: the jumps made
+ * far only ever grow, so this ends. */
+static void place_jumps(void)
+{
+    for (unsigned int i = 0; i < b->n_insns; i++)
+        b->far[i] = 0;
+    for (int again = 1; again;) {
+        again = 0;
+        unsigned int a = 0;
+        for (unsigned int i = 0; i < b->n_insns; i++) {
+            b->addr[i] = (uint16_t)a;
+            a += 1 + (b->far[i] & 1) + ((b->far[i] >> 1) & 1);
+            if (a > MAX_OUT)
+                xc_die("seccomp program too long", a);
+        }
+        b->addr[b->n_insns] = (uint16_t)a;
+        for (unsigned int i = 0; i < b->n_insns; i++) {
+            const struct insn *s = &b->sym[i];
+            if (BPF_CLASS(s->code) == BPF_JMP && BPF_OP(s->code) == BPF_JA &&
+                (s->k >= b->n_labels || b->label_at[s->k] <= (int)i))
+                xc_die("seccomp program: a jump backwards", (long)s->k);
+            if (!is_cond(s->code))
+                continue;
+            for (int side = 0; side < 2; side++) {
+                int l = side ? s->jf : s->jt;
+                if (l < 0 || (b->far[i] >> side) & 1)
+                    continue;
+                int to = b->label_at[l];
+                if (to <= (int)i)
+                    xc_die("seccomp program: a jump backwards", to);
+                if (b->addr[to] - b->addr[i] - 1 > 255) {
+                    b->far[i] |= (uint8_t)(1 << side);
+                    again = 1;
+                }
+            }
+        }
     }
+}
+
+/* The program in the kernel's form; its length. */
+static unsigned int lay_out(void)
+{
+    place_jumps();
+    unsigned int n = 0;
+    for (unsigned int i = 0; i < b->n_insns; i++) {
+        const struct insn *s = &b->sym[i];
+        unsigned int here = b->addr[i], next = b->addr[i + 1];
+        if (BPF_CLASS(s->code) == BPF_JMP && BPF_OP(s->code) == BPF_JA) {
+            b->prog[n++] = (struct sock_filter){s->code, 0, 0, b->addr[b->label_at[s->k]] - here - 1};
+            continue;
+        }
+        if (!is_cond(s->code)) {
+            b->prog[n++] = (struct sock_filter){s->code, 0, 0, s->k};
+            continue;
+        }
+        unsigned int off[2], at = here + 1;
+        for (int side = 0; side < 2; side++) {
+            int l = side ? s->jf : s->jt;
+            unsigned int to = l < 0 ? next : b->addr[b->label_at[l]];
+            off[side] = (b->far[i] >> side) & 1 ? at++ - here - 1 : to - here - 1;
+            if (off[side] > 255)
+                xc_die("seccomp program: a jump out of reach", off[side]);
+        }
+        b->prog[n++] = (struct sock_filter){s->code, (uint8_t)off[0], (uint8_t)off[1], s->k};
+        for (int side = 0; side < 2; side++)
+            if ((b->far[i] >> side) & 1) {
+                int l = side ? s->jf : s->jt;
+                b->prog[n] = (struct sock_filter){BPF_JMP | BPF_JA, 0, 0, b->addr[b->label_at[l]] - n - 1};
+                n++;
+            }
+    }
+    return n;
 }
 
 static void ld(uint32_t off)
 {
-    emit(BPF_LD | BPF_W | BPF_ABS, off, 0, 0);
+    emit(BPF_LD | BPF_W | BPF_ABS, off);
 }
 
 static void ret(uint32_t v)
 {
-    emit(BPF_RET | BPF_K, v, 0, 0);
+    emit(BPF_RET | BPF_K, v);
 }
 
 #define ERRNO(e) (SECCOMP_RET_ERRNO | (e))
 
-/* A in list: allow; else the rest of the block.  (Each value gets its own
- * return, so no jump is longer than one instruction.) */
-static void allow_if_in(const uint32_t *v, unsigned int n)
+/* A in list: goto allow; else the rest of the block. */
+static void allow_if_in(const uint32_t *v, unsigned int n, int allow)
 {
-    for (unsigned int i = 0; i < n; i++) {
-        emit(BPF_JMP | BPF_JEQ | BPF_K, v[i], 0, 1);
-        ret(SECCOMP_RET_ALLOW);
-    }
+    for (unsigned int i = 0; i < n; i++)
+        jump(BPF_JEQ | BPF_K, v[i], allow, -1);
 }
-#define ALLOW_IF_IN(list) allow_if_in(list, sizeof list / sizeof list[0])
+#define ALLOW_IF_IN(list, allow) allow_if_in(list, sizeof list / sizeof list[0], allow)
 
 /* Whether [arg a, arg a + arg n) meets [lo, hi), a range below 4 GiB; goto
  * yes or no.  The kernel rounds the length up to whole pages and wants the
@@ -267,10 +335,10 @@ static void overlap(int a, int n, uint32_t lo, uint32_t hi, int yes, int no)
     ld(ARG_HI(n));
     jump(BPF_JEQ | BPF_K, 0, -1, yes);        /* starts before its end, 4 GiB long or more */
     ld(ARG_LO(a));
-    emit(BPF_ST, 0, 0, 0);                    /* M[0] = start */
+    emit(BPF_ST, 0);                    /* M[0] = start */
     ld(ARG_LO(n));
-    emit(BPF_LDX | BPF_W | BPF_MEM, 0, 0, 0); /* X = start */
-    emit(BPF_ALU | BPF_ADD | BPF_X, 0, 0, 0); /* A = end, modulo 2^32 */
+    emit(BPF_LDX | BPF_W | BPF_MEM, 0); /* X = start */
+    emit(BPF_ALU | BPF_ADD | BPF_X, 0); /* A = end, modulo 2^32 */
     int no_carry = new_label();
     jump(BPF_JGT | BPF_X, 0, no_carry, -1);   /* end > start: it did not wrap */
     jump(BPF_JEQ | BPF_X, 0, no, yes);        /* a length of 0: nothing; else it wrapped past 4 GiB */
@@ -291,7 +359,7 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ld(ARG_LO(0));
         jump(BPF_JEQ | BPF_K, 22 /* PR_SET_SECCOMP */, deny, -1);
         jump(BPF_JEQ | BPF_K, 35 /* PR_SET_MM */, deny, -1);
-        ALLOW_IF_IN(prctl_ok);
+        ALLOW_IF_IN(prctl_ok, allow);
         ret(ERRNO(XC_EINVAL));
         break;
     case EXEC_LIBOS: /* execveat(XC_LIBOS_FD, xc_exec_path, ...) only: the path is "" in a
@@ -326,12 +394,12 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         break;
     case IOCTL:
         ld(ARG_LO(1));
-        ALLOW_IF_IN(ioctl_ok);
+        ALLOW_IF_IN(ioctl_ok, allow);
         ret(ERRNO(25 /* ENOTTY */));
         break;
     case FCNTL:
         ld(ARG_LO(1));
-        ALLOW_IF_IN(fcntl_ok);
+        ALLOW_IF_IN(fcntl_ok, allow);
         ret(ERRNO(XC_EINVAL));
         break;
     case SOCKET: { /* socket and socketpair: the family, and netlink's protocol */
@@ -344,13 +412,13 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
         ret(ERRNO(97 /* EAFNOSUPPORT */));
         place(netlink);
         ld(ARG_LO(2));
-        ALLOW_IF_IN(netlink_ok);
+        ALLOW_IF_IN(netlink_ok, allow);
         ret(ERRNO(93 /* EPROTONOSUPPORT */));
         break;
     }
     case ARCH_PRCTL:
         ld(ARG_LO(0));
-        ALLOW_IF_IN(arch_prctl_ok);
+        ALLOW_IF_IN(arch_prctl_ok, allow);
         ret(ERRNO(XC_EINVAL));
         break;
     case MMAP: { /* a fixed mapping never over the LibOS, but for the LibOS's own at start: its
@@ -405,7 +473,7 @@ static void emit_check(enum check c, uint32_t lo, uint32_t text_end, uint32_t hi
 }
 
 static int check_label[N_CHECKS];
-static int l_allow, l_trap, l_errno, l_kill;
+static int l_allow, l_trap, l_kill;
 
 /* Emit the search for the sorted numbers idx[lo, hi). */
 static void emit_tree(const unsigned int *idx, int lo, int hi)
@@ -413,10 +481,9 @@ static void emit_tree(const unsigned int *idx, int lo, int hi)
     if (hi - lo <= 3) {
         for (int i = lo; i < hi; i++) {
             const struct host_call *h = &interface[idx[i]];
-            emit(BPF_JMP | BPF_JEQ | BPF_K, h->nr, 0, 1);
-            ja(h->check == ANY ? l_allow : check_label[h->check]);
+            jump(BPF_JEQ | BPF_K, h->nr, h->check == ANY ? l_allow : check_label[h->check], -1);
         }
-        ja(l_errno);
+        ret(ERRNO(XC_EPERM));
         return;
     }
     int mid = (lo + hi) / 2, right = new_label();
@@ -450,7 +517,7 @@ long xc_install_filter(void)
     if (XC_ERR(m))
         return m;
     b = (struct build *)m;
-    l_allow = new_label(), l_trap = new_label(), l_errno = new_label(), l_kill = new_label();
+    l_allow = new_label(), l_trap = new_label(), l_kill = new_label();
     for (int c = 0; c < N_CHECKS; c++)
         check_label[c] = new_label();
 
@@ -476,8 +543,6 @@ long xc_install_filter(void)
     ret(SECCOMP_RET_ALLOW);
     place(l_trap);
     ret(SECCOMP_RET_TRAP);
-    place(l_errno);
-    ret(ERRNO(XC_EPERM));
     place(l_kill);
     ret(SECCOMP_RET_KILL_PROCESS);
     for (int c = ANY + 1; c < N_CHECKS; c++) {
@@ -485,20 +550,8 @@ long xc_install_filter(void)
         emit_check((enum check)c, (uint32_t)lo, (uint32_t)text_end, (uint32_t)hi);
     }
 
-    for (unsigned int i = 0; i < b->n_fixups; i++) {
-        const struct fixup *f = &b->fixups[i];
-        int to = b->label_at[f->label];
-        long off = (long)to - (long)f->at - 1;
-        if (to < 0 || off < 0 || (f->field && off > 255))
-            xc_die("seccomp program: a jump out of reach", off);
-        if (f->field == 0)
-            b->prog[f->at].k = (uint32_t)off;
-        else if (f->field == 1)
-            b->prog[f->at].jt = (uint8_t)off;
-        else
-            b->prog[f->at].jf = (uint8_t)off;
-    }
-    struct sock_fprog fprog = {(unsigned short)b->n_insns, b->prog};
+    unsigned int n = lay_out();
+    struct sock_fprog fprog = {(unsigned short)n, b->prog};
     long r = H3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog);
     H2(__NR_munmap, b, sizeof *b);
     b = 0;
