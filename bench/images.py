@@ -26,7 +26,11 @@
     xc       `xc pull` into an empty store;
     skopeo   `skopeo copy docker://... oci:DIR` + `umoci unpack`.
 
-    bench/images.py [-n REPS] [--pull-reps N] [--mb 100] [--json FILE]
+    bench/images.py [-n REPS] [--pull-reps N] [--mb 100] [--base PKG] [--json FILE]
+
+--base PKG (another build's src/xcontainers, e.g. a worktree's) adds
+warm-base to (a): the same warm `xc run` by that build's `xc`, on the same
+store, in the same rotation: an A/B of a change to the native run.
 
 A benchmark, not a test: it asserts nothing about the numbers.  Needs root,
 busybox-static, podman, skopeo, umoci and docker-registry (make setup).
@@ -92,7 +96,7 @@ def _podman(top: str, *args: str) -> None:
                    check=True, capture_output=True)
 
 
-def bench_run(top: str, reps: int) -> dict[str, object]:
+def bench_run(top: str, reps: int, base: str | None = None) -> dict[str, object]:
     rootfs = os.path.join(top, "rootfs")
     _busybox_rootfs(rootfs)
     subprocess.run(["tar", "-C", rootfs, "-cf", f"{top}/rootfs.tar", "."], check=True)
@@ -133,6 +137,8 @@ def bench_run(top: str, reps: int) -> dict[str, object]:
         "python": (image, {**env, "XC_NATIVE": "0"}),
         "rootfs": ([XC, "run", "--rm", "--network", "host", rootfs, "/bin/true"], env),
     }
+    if base:
+        cmds["warm-base"] = ([os.path.join(base, "xc"), *image[1:]], env)
     times: dict[str, list[float]] = {k: [] for k in cmds}
 
     def reimport() -> None:
@@ -148,6 +154,8 @@ def bench_run(top: str, reps: int) -> dict[str, object]:
             raise SystemExit(f"{' '.join(c)} did not take the native path: {p.stderr}")
 
     native(image, env)
+    if base:
+        native(cmds["warm-base"][0], env)
     for _ in range(2):  # warm up
         for c, e in cmds.values():
             _run(c, e)
@@ -160,7 +168,9 @@ def bench_run(top: str, reps: int) -> dict[str, object]:
         # exit, the native remover, the kernel's deferred frees) lands on
         # whichever command comes next.  (A pause between runs instead lets
         # this VM's vCPUs idle, and every command then takes 2-4x longer.)
-        rest = ["bundle", "warm", "python", "rootfs"]
+        # (A rotation keeps who follows whom: warm and warm-base go side by
+        # side, in turn first.)
+        rest = ["bundle", *(["warm", "warm-base"][:: -1 if i % 2 else 1] if base else ["warm"]), "python", "rootfs"]
         for k in [*rest[i % len(rest):], *rest[:i % len(rest)]]:
             c, e = cmds[k]
             times[k].append(_run(c, e))
@@ -305,6 +315,7 @@ def main() -> None:
     ap.add_argument("--only", choices=("run", "pull"), help="run one part only")
     # (a) runs with --network host: a network namespace is another experiment's cost (docs/network.md).
     ap.add_argument("--json", help="write the results here as JSON")
+    ap.add_argument("--base", help="another build's src/xcontainers: its warm `xc run` as warm-base in (a)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root")
@@ -317,15 +328,18 @@ def main() -> None:
     results: dict[str, object] = {}
     try:
         if a.only != "pull":
-            results["run"] = bench_run(os.path.join(top, "run"), a.reps)
+            results["run"] = bench_run(os.path.join(top, "run"), a.reps, a.base)
             r = results["run"]
             print(f"(a) /bin/true start to exit, {a.reps} interleaved runs, median (min-max) ms:")
-            for k in ("bundle", "warm", "python", "rootfs", "bundle-cold", "cold", "image_steps"):
+            for k in ("bundle", "warm", *(["warm-base"] if a.base else []), "python", "rootfs", "bundle-cold",
+                      "cold", "image_steps"):
                 s = r[k]  # type: ignore[index]
                 print(f"    {k:<12} {s['median_ms']:7.2f} ({s['min_ms']:.2f}-{s['max_ms']:.2f})")
-            for k, base in (("warm", "bundle"), ("python", "bundle"), ("cold", "bundle-cold")):
+            for k, base in (("warm", "bundle"), *([("warm", "warm-base")] if a.base else []), ("python", "bundle"),
+                            ("cold", "bundle-cold")):
                 m, b = r[k]["median_ms"], r[base]["median_ms"]  # type: ignore[index]
-                print(f"    xc run IMAGE ({k}) - xc-runtime run of the bundle ({base}): {m - b:+.2f} ms ({m / b:.2f}x)")
+                what = "the other build's" if base == "warm-base" else "xc-runtime run of the bundle"
+                print(f"    xc run IMAGE ({k}) - {what} ({base}): {m - b:+.2f} ms ({m / b:.2f}x)")
             print(f"    (the image steps alone, in Python: {r['image_steps']['median_ms']:.1f} ms)")  # type: ignore[index]
         if a.only != "run":
             os.makedirs(os.path.join(top, "pull"))
@@ -339,6 +353,7 @@ def main() -> None:
                 print(f"    {k:<13} {s['median_ms'] / 1000:6.2f} ({s['min_ms'] / 1000:.2f}-{s['max_ms'] / 1000:.2f})")
             print(f"    xc / (skopeo + umoci) = {p['ratio_xc_to_skopeo_umoci']:.2f}")
         if a.json:
+            results["command"] = " ".join(sys.argv)
             with open(a.json, "w") as f:
                 json.dump(results, f, indent=2)
     finally:

@@ -173,7 +173,9 @@ def test_the_bundle_is_the_same_byte_for_byte(cli, network):
                        ("config.json", "hosts", "hostname", "resolv.conf")}
         marker = json.loads((b / "xc-bundle.json").read_text())
         files[path]["marker"] = [k for k in marker] + [marker["state_root"], marker["image"]]
-        assert sorted(os.listdir(b / "overlay/upper")) == ["etc", "srv"]  # the mount targets, the WorkingDir
+        # the WorkingDir; the mount targets are in the image's mount-target layer, on top of its own
+        assert sorted(os.listdir(b / "overlay/upper")) == ["srv"]
+        assert re.search(r"lowerdir=\.\./templates/[0-9a-f]{64}\.init:", " ".join(mounts(b))), mounts(b)
         assert (b / "overlay/upper/srv/app/data").is_dir()
         assert os.path.ismount(b / "rootfs")
         assert "volatile" not in " ".join(mounts(b))
@@ -308,6 +310,10 @@ def _template(cli: Cli, ref: str) -> Path:
 def test_templates_written_at_import_and_first_run_and_removed_with_the_image(cli):
     t = _template(cli, "xctest/bb:1")
     assert t.exists()
+    # The image lacks the mount targets: its mount-target layer has them, /etc as the image's.
+    init = t.with_suffix(".init")
+    assert sorted(os.listdir(init / "etc")) == ["hostname", "hosts", "resolv.conf"]
+    assert all((init / "etc" / n).stat().st_mode == 0o100755 for n in os.listdir(init / "etc"))
     tpl = json.loads(t.read_text())
     assert tpl["format"] == 1 and tpl["mkdirs"] == [["work", 0o755]] and tpl["cmd"][0] == "sh"
     assert json.loads(_template(cli, "fr/user:1").read_text())["mkdirs"] == [
@@ -324,7 +330,7 @@ def test_templates_written_at_import_and_first_run_and_removed_with_the_image(cl
     path, why = cli.path_of("run", "--rm", "--network", "host", "xctest/bb:1", "true")
     assert path == "python" and "another format" in why
     cli("image", "rm", "xctest/bb:1")
-    assert not t.exists()
+    assert not t.exists() and not init.exists()
 
 
 def test_format_is_the_same_in_python_and_c():

@@ -404,13 +404,16 @@ class ImageStore:
                     os.unlink(os.path.join(self.blobs, h))
                 except FileNotFoundError:
                     pass
-        templates = os.path.join(self.root, "templates")  # runtemplate.py: HEX.json per image
+        templates = os.path.join(self.root, "templates")  # runtemplate.py: HEX.json, HEX.init/ per image
         for n in _listdir(templates):
             if n.split(".")[0] not in images:
+                p = os.path.join(templates, n)
                 try:
-                    os.unlink(os.path.join(templates, n))
+                    os.unlink(p)
                 except FileNotFoundError:
                     pass
+                except IsADirectoryError:
+                    shutil.rmtree(p, ignore_errors=True)
         return done
 
     def prune(self, *, in_use: Callable[[str], list[str]]) -> list[str]:

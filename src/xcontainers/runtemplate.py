@@ -22,7 +22,20 @@ this module writes ``STORAGE/templates/HEX.json`` (HEX: the image id)::
                                            to the rootfs, in order
      "warnings": [...]}                     what xc run says about the image
 
-when the image is imported or pulled (in a private mount namespace of a
+and, when the image lacks any of /etc/resolv.conf, /etc/hosts and
+/etc/hostname (the files every container gets bind-mounted there), its
+*mount-target layer* ``STORAGE/templates/HEX.init/``: ``etc/`` with the
+image's /etc's mode, owner and times, and an empty file (mode 0755, root's,
+as the runtime would create the target) for each missing name.  Every run
+of the image mounts it as the topmost lower layer (``imagerun.mount_rootfs``,
+src/native/xc/bundle.c), as Docker's per-container init layer does, so no
+container copies /etc up and creates the targets in its own upper layer
+(about 5 new inodes each, and the copy-up).  It is made once, in a
+directory renamed into place (a reader sees all of it or none).  An image
+whose /etc is not a plain directory or carries extended attributes gets
+none; its runs create the targets as before.
+
+These are written when the image is imported or pulled (in a private mount namespace of a
 child process, on an overlay of the image with a throw-away upper layer in
 the store's ``tmp/``), and at the first Python `xc run` of an image that has
 none (on that run's fresh rootfs, before apply_config touches it).  An image
@@ -40,12 +53,14 @@ both paths byte for byte.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 from . import _json as json
 from .errors import XcError
 
-__all__ = ["FORMAT", "path", "make", "write", "write_if_missing", "write_isolated"]
+__all__ = ["FORMAT", "path", "init_layer_path", "make", "write", "write_init_layer", "write_if_missing",
+           "write_isolated"]
 
 FORMAT = 1
 DIRNAME = "templates"
@@ -53,6 +68,55 @@ DIRNAME = "templates"
 
 def path(store_root: str, image_id: str) -> str:
     return os.path.join(store_root, DIRNAME, f"{image_id}.json")
+
+
+def init_layer_path(store_root: str, image_id: str) -> str:
+    return os.path.join(store_root, DIRNAME, f"{image_id}.init")
+
+
+MOUNT_TARGETS = ("resolv.conf", "hosts", "hostname")
+
+
+def write_init_layer(store_root: str, image_id: str, rootfs: str) -> bool:
+    """Make the image's mount-target layer from *rootfs* (its layers merged,
+    without that layer), if it needs one and has none; whether it has one."""
+    dest = init_layer_path(store_root, image_id)
+    if os.path.isdir(dest):
+        return True
+    etc = os.path.join(rootfs, "etc")
+    try:
+        st: os.stat_result | None = os.lstat(etc)
+    except FileNotFoundError:
+        st = None
+    if st is not None and (not stat.S_ISDIR(st.st_mode) or os.listxattr(etc, follow_symlinks=False)):
+        return False
+    missing = [n for n in MOUNT_TARGETS if st is None or not os.path.lexists(os.path.join(etc, n))]
+    if not missing:
+        return False
+    os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
+    tmp = f"{dest}.{os.getpid()}.tmp"
+    try:
+        os.mkdir(tmp, 0o700)
+        layer_etc = os.path.join(tmp, "etc")
+        os.mkdir(layer_etc, 0o755)
+        for n in missing:
+            target = os.path.join(layer_etc, n)
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o755))
+            os.chmod(target, 0o755)
+        if st is None:
+            os.chmod(layer_etc, 0o755)
+        else:
+            os.chown(layer_etc, st.st_uid, st.st_gid)
+            os.chmod(layer_etc, stat.S_IMODE(st.st_mode))
+            os.utime(layer_etc, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, dest)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
 
 
 def _missing_dirs(rootfs: str, wd: str) -> list[list[Any]]:
@@ -122,6 +186,7 @@ def write_if_missing(rec: dict[str, Any], rootfs: str, image: str = "") -> None:
     if os.geteuid() != 0 or os.path.exists(path(st.root, rec["id"])):
         return
     try:
+        write_init_layer(st.root, rec["id"], rootfs)
         write(st.root, make(rec, rootfs, image))
     except (XcError, OSError, ValueError, KeyError, TypeError):
         pass
@@ -149,7 +214,8 @@ def write_isolated(rec: dict[str, Any]) -> bool:
             kernel.mount(None, "/", None, kernel.MS.REC | kernel.MS.PRIVATE, None)
             work = os.path.join(st.tmp, f"template-{_self_tag()}-{os.urandom(4).hex()}")
             os.mkdir(work, 0o700)
-            rootfs = imagerun.mount_rootfs(rec, work, os.path.join(work, "state"))
+            rootfs = imagerun.mount_rootfs(rec, work, os.path.join(work, "state"), init_layer=False)
+            write_init_layer(st.root, rec["id"], rootfs)
             tpl = make(rec, rootfs)
             write(st.root, tpl)
             code = 0

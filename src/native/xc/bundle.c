@@ -202,6 +202,11 @@ int bundle_mount(const struct where *w, const char *bundle, const struct image *
     free(tmp);
     struct sbuf opts = {0};
     sb_puts(&opts, "lowerdir=");
+    /* the image's mount-target layer on top, if it has one (runtemplate.py) */
+    char *init = xasprintf("%s/templates/%s.init", w->storage, img->id);
+    if (isdir(init))
+        sb_printf(&opts, "../templates/%s.init:", img->id);
+    free(init);
     for (int i = img->nlayers - 1; i >= 0; i--) {
         char *diff = xasprintf("%s/%s/diff", layers, img->layers[i]);
         bool ok = isdir(diff);
