@@ -138,6 +138,37 @@ def test_parallel_allocations_never_share_an_address(tmp_path):
     assert len(addrs) == 200 and len(set(addrs)) == 200
 
 
+def test_netlink_in_a_namespace_and_pyroute2_imported_in_parts(tmp_path):
+    """links.py makes a namespace's rtnetlink socket by joining it for the
+    socket() call only, and imports pyroute2's modules without its package
+    __init__: the thread is back in its namespace afterwards, the socket sees
+    the namespace's links, and a later ``import pyroute2`` is the whole
+    library with the same classes."""
+    need_root()
+    ns = str(tmp_path / "ns")
+    code = ("import os, sys\n"
+            "from xcontainers import links\n"
+            f"links.create_netns({ns!r})\n"
+            "try:\n"
+            "    home = os.readlink('/proc/thread-self/ns/net')\n"
+            f"    with links._ipr({ns!r}) as ipr:\n"
+            "        inside = sorted(ln.get('ifname') for ln in ipr.get_links())\n"
+            "    assert os.readlink('/proc/thread-self/ns/net') == home\n"
+            "    assert 'pyroute2' not in sys.modules and 'pyroute2.ipdb' not in sys.modules\n"
+            "    assert 'lo' in links.link_names()\n"
+            "    cls = sys.modules['pyroute2.iproute.linux'].IPRoute\n"
+            "    import pyroute2\n"
+            "    assert pyroute2.IPRoute is cls and pyroute2.Conntrack\n"
+            "    print(inside)\n"
+            "finally:\n"
+            f"    links.remove_netns({ns!r})\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "['lo']"
+    assert not os.path.exists(ns)
+
+
 # --- the test network -----------------------------------------------------------------
 
 

@@ -138,13 +138,65 @@ def remove_netns(path: str) -> bool:
 # -- links -----------------------------------------------------------------------
 
 
+def _pyroute2(name: str) -> Any:
+    """pyroute2's module *name*, without pyroute2/__init__.py where the
+    package is not imported yet: that file imports every part of the
+    library (IPDB, NDB, conntrack, wireless, plan9, ...), 100-150 ms here
+    before the first netlink message.  The package's module is put back
+    afterwards, so a later ``import pyroute2`` runs its __init__ as usual."""
+    import importlib
+    import sys
+
+    if "pyroute2" in sys.modules:
+        return importlib.import_module(name)
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None:
+        raise NetworkError("pyroute2 is not installed (make setup)")
+    stub = importlib.util.module_from_spec(spec)
+    sys.modules["pyroute2"] = stub
+    try:
+        return importlib.import_module(name)
+    finally:
+        if sys.modules.get("pyroute2") is stub:
+            del sys.modules["pyroute2"]
+
+
+def _netlink_socket_in(netns: str) -> int:
+    """An rtnetlink socket made inside the network namespace *netns* (a
+    namespace file): this thread joins it for the socket() call and goes
+    back.  (pyroute2's ``IPRoute(netns=...)`` forks a child to do it, which
+    first runs ``ldconfig -p`` to find libc: ~30 ms here.)"""
+    import socket
+
+    from . import kernel
+
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise NetworkError(f"network namespace {netns}: {e.strerror}") from None
+        try:
+            kernel.setns(fd, kernel.CLONE.NEWNET)
+        finally:
+            os.close(fd)
+        try:
+            return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
+                                 socket.NETLINK_ROUTE).detach()
+        finally:
+            kernel.setns(home, kernel.CLONE.NEWNET)
+    finally:
+        os.close(home)
+
+
 def _ipr(netns: str | None = None) -> Any:
-    from pyroute2 import IPRoute
+    IPRoute = _pyroute2("pyroute2.iproute.linux").IPRoute
 
     if netns is None:
         return IPRoute()
-    # flags=0: never let pyroute2 create a namespace that is not there.
-    return IPRoute(netns=netns, flags=0)
+    return IPRoute(fileno=_netlink_socket_in(netns))
 
 
 def _nl_errno(e: BaseException) -> int | None:
@@ -298,8 +350,8 @@ def flush_conntrack(address: str) -> int:
     that expires meanwhile, or a kernel without conntrack's netlink, is no
     reason to keep the container's network."""
     try:
-        from pyroute2 import Conntrack
-        from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+        Conntrack = _pyroute2("pyroute2.conntrack").Conntrack
+        NFCTAttrTuple = _pyroute2("pyroute2.netlink.nfnetlink.nfctsocket").NFCTAttrTuple
 
         with Conntrack() as ct:
             entries = list(ct.dump_entries(tuple_orig=NFCTAttrTuple(saddr=address)))
