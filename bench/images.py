@@ -14,6 +14,10 @@
              move (cgroup v1 here), 10-20 ms, whatever it runs;
     warm     the same command again (xc's native entry point, the image's
              run template: docs/architecture.md, "xc's native run");
+    bridge   the same without --network host: the default network, a bridge
+             (xc0 and 10.88.0.0/16 unless XC_BRIDGE/XC_SUBNET say otherwise;
+             made by the first run, Python's, in the warm-up): a namespace,
+             a veth pair and an address per container;
     python   the same command on the Python command line (XC_NATIVE=0), as
              every `xc run` was before the native entry point;
     rootfs   `xc run --rm DIR /bin/true` of the same rootfs as a directory
@@ -137,8 +141,10 @@ def bench_run(top: str, reps: int, base: str | None = None) -> dict[str, object]
         "python": (image, {**env, "XC_NATIVE": "0"}),
         "rootfs": ([XC, "run", "--rm", "--network", "host", rootfs, "/bin/true"], env),
     }
+    cmds["bridge"] = ([XC, "run", "--rm", "bench/bb:1", "/bin/true"], env)
     if base:
         cmds["warm-base"] = ([os.path.join(base, "xc"), *image[1:]], env)
+        cmds["bridge-base"] = ([os.path.join(base, "xc"), *cmds["bridge"][0][1:]], env)
     times: dict[str, list[float]] = {k: [] for k in cmds}
 
     def reimport() -> None:
@@ -159,6 +165,7 @@ def bench_run(top: str, reps: int, base: str | None = None) -> dict[str, object]
     for _ in range(2):  # warm up
         for c, e in cmds.values():
             _run(c, e)
+    native(cmds["bridge"][0], env)  # (the bridge is made now)
     for i in range(reps):
         for first in ("cold", "bundle-cold"):
             reimport()
@@ -170,7 +177,8 @@ def bench_run(top: str, reps: int, base: str | None = None) -> dict[str, object]
         # this VM's vCPUs idle, and every command then takes 2-4x longer.)
         # (A rotation keeps who follows whom: warm and warm-base go side by
         # side, in turn first.)
-        rest = ["bundle", *(["warm", "warm-base"][:: -1 if i % 2 else 1] if base else ["warm"]), "python", "rootfs"]
+        pair = ["warm", "warm-base", "bridge", "bridge-base"] if base else ["warm", "bridge"]
+        rest = ["bundle", *(pair[:: -1 if i % 2 else 1]), "python", "rootfs"]
         for k in [*rest[i % len(rest):], *rest[:i % len(rest)]]:
             c, e = cmds[k]
             times[k].append(_run(c, e))
@@ -331,14 +339,16 @@ def main() -> None:
             results["run"] = bench_run(os.path.join(top, "run"), a.reps, a.base)
             r = results["run"]
             print(f"(a) /bin/true start to exit, {a.reps} interleaved runs, median (min-max) ms:")
-            for k in ("bundle", "warm", *(["warm-base"] if a.base else []), "python", "rootfs", "bundle-cold",
-                      "cold", "image_steps"):
+            for k in ("bundle", "warm", *(["warm-base"] if a.base else []), "bridge",
+                      *(["bridge-base"] if a.base else []), "python", "rootfs", "bundle-cold", "cold",
+                      "image_steps"):
                 s = r[k]  # type: ignore[index]
                 print(f"    {k:<12} {s['median_ms']:7.2f} ({s['min_ms']:.2f}-{s['max_ms']:.2f})")
-            for k, base in (("warm", "bundle"), *([("warm", "warm-base")] if a.base else []), ("python", "bundle"),
-                            ("cold", "bundle-cold")):
+            for k, base in (("warm", "bundle"), *([("warm", "warm-base"), ("bridge", "bridge-base")] if a.base else []),
+                            ("bridge", "warm"), ("python", "bundle"), ("cold", "bundle-cold")):
                 m, b = r[k]["median_ms"], r[base]["median_ms"]  # type: ignore[index]
-                what = "the other build's" if base == "warm-base" else "xc-runtime run of the bundle"
+                what = ("the other build's" if base.endswith("-base") else "--network host" if base == "warm"
+                        else "xc-runtime run of the bundle")
                 print(f"    xc run IMAGE ({k}) - {what} ({base}): {m - b:+.2f} ms ({m / b:.2f}x)")
             print(f"    (the image steps alone, in Python: {r['image_steps']['median_ms']:.1f} ms)")  # type: ignore[index]
         if a.only != "run":

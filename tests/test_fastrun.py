@@ -250,8 +250,7 @@ def test_parallel_runs(cli):
 # -- what goes to Python ---------------------------------------------------------------------
 
 FALLBACKS = [
-    (["run", "--rm", "xctest/bb:1", "true"], "--network bridge"),
-    (["run", "--rm", "--network", "bridge", "xctest/bb:1", "true"], "--network bridge"),
+    (["run", "--rm", "--network", "slirp4netns", "xctest/bb:1", "true"], "--network slirp4netns"),
     (["run", "--rm", "-t", "--network", "host", "xctest/bb:1", "true"], "run flag -t"),
     (["run", "--rm", "--stats", "--network", "host", "xctest/bb:1", "true"], "run flag --stats"),
     (["run", "--rm", "--network", "host", "-p", "8080:80", "xctest/bb:1", "true"], "run flag -p"),

@@ -145,7 +145,7 @@ def test_netlink_in_a_namespace_and_pyroute2_imported_in_parts(tmp_path):
     the namespace's links, and a later ``import pyroute2`` is the whole
     library with the same classes."""
     need_root()
-    ns = str(tmp_path / "ns")
+    ns = str(tmp_path / "d" / "ns")  # (create_netns makes d a shared mount of its own: undone below)
     code = ("import os, sys\n"
             "from xcontainers import links\n"
             f"links.create_netns({ns!r})\n"
@@ -164,6 +164,7 @@ def test_netlink_in_a_namespace_and_pyroute2_imported_in_parts(tmp_path):
             f"    links.remove_netns({ns!r})\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    subprocess.run(["umount", "-l", str(tmp_path / "d")], check=False)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "['lo']"
     assert not os.path.exists(ns)
@@ -211,7 +212,8 @@ class Env:
         self.bridges = [self.bridge]
         self.gateway = ipam.parse_subnet(self.subnet).gateway
         self.env = dict(os.environ, XC_ROOT=self.root, XC_BUNDLES=str(self.bundles),
-                        XC_IMAGES=str(tmp / "images"), XC_BRIDGE=self.bridge, XC_SUBNET=self.subnet)
+                        XC_IMAGES=str(tmp / "images"), XC_STORAGE=str(tmp / "storage"), XC_BRIDGE=self.bridge,
+                        XC_SUBNET=self.subnet)
         self.suffix = network._key(self.root, "x")[1:]  # "@crc32 of the root"
 
     def xc(self, *args: str, timeout: float = 60, env: dict[str, str] | None = None,
@@ -858,3 +860,139 @@ def test_a_bridge_xc_did_not_make_survives_prune(clean):
     finally:
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
     net.assert_clean()
+
+
+# --- the native path: xc's C entry point on a bridge Python made ready ---------------------
+
+NATIVE_PROBE = ("ip -o -4 addr show eth0 | awk '{print $4}'; echo ---; ip route; echo ---; ip -o link | cut -d: -f2 | cut -d@ -f1;"
+                " echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; cat /etc/hostname;"
+                " cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start")
+
+
+@pytest.fixture(scope="module")
+def stored(net: Env, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A stored image (the native path runs only those) in the test's store,
+    and the test bridge made ready by a Python run."""
+    from imagelib import podman_images
+
+    out = podman_images(tmp_path_factory.mktemp("netimg"))
+    net.xc("image", "import", str(out["docker"]), check=True)
+    net.xc("run", "--rm", "busybox", "true", check=True)  # (the built-in image: Python makes the bridge)
+    return "xctest/bb:1"
+
+
+def _path_run(net: Env, path: str, *args: str, check: bool = True, env: dict[str, str] | None = None,
+              force: bool = True) -> subprocess.CompletedProcess[str]:
+    """`xc ARGS` on the given path (native, or python: XC_NATIVE=0 unless not
+    *force*d), checked to have taken it."""
+    e = {"XC_DEBUG": "1", **({"XC_NATIVE": "0"} if path == "python" and force else {}), **(env or {})}
+    p = net.xc(*args, env=e)
+    took = "native" if re.search(r"^xc: debug: native path: run ", p.stderr, re.M) else "python"
+    assert took == path, f"xc {' '.join(args)} took the {took} path: {p.stderr}"
+    if check:
+        assert p.returncode == 0, f"xc {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def _wait_clean(net: Env, timeout: float = 15) -> None:
+    """What the containers' networks left, once their removers are done: nothing."""
+    deadline = time.monotonic() + timeout
+    while any(net.leftovers().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    net.assert_clean()
+
+
+def test_native_bridge_gives_what_python_gives(clean, stored):
+    """A container on the bridge, natively and on Python: the same address
+    and route, links, DNS files and sysctls (the address aside), and after
+    it nothing of its network."""
+    seen = {}
+    for path in ("native", "python"):
+        cid = f"nb-{path[:3]}-{uuid.uuid4().hex[:6]}"
+        p = _path_run(net := clean, path, "run", "--rm", "--name", cid, stored, "sh", "-c", NATIVE_PROBE)
+        addr = p.stdout.split("/")[0]
+        s = ipam.parse_subnet(net.subnet)
+        assert s.contains(ipam.parse_ipv4(addr)) and addr != net.gateway, p.stdout
+        seen[path] = p.stdout.replace(addr, "ADDR").replace(cid[:12], "CID")
+        _wait_clean(net)
+    assert seen["native"] == seen["python"]
+    assert f"default via {clean.gateway} dev eth0" in seen["native"]
+    assert "ADDR\tCID\n" in seen["native"] and "0\t2147483647\n0\n" in seen["native"]
+
+
+def test_native_bridge_bundle_is_pythons_and_the_network_goes_with_the_container(clean, stored):
+    """Kept containers: config.json and the DNS files as Python writes them
+    (but for the id and the address); the network is gone once the
+    container has exited, the container stays until `xc rm`."""
+    net = clean
+    files = {}
+    for path in ("native", "python"):
+        cid = f"nk-{path[:3]}-{uuid.uuid4().hex[:6]}"
+        _path_run(net, path, "run", "--name", cid, "-e", "X=1", stored, "true")
+        b = net.bundles / cid
+        addr = re.search(r"^(\S+)\t" + cid[:12], (b / "hosts").read_text(), re.M).group(1)
+        files[path] = {n: (b / n).read_text().replace(cid, "CID").replace(cid[:12], "CID").replace(addr, "ADDR")
+                       for n in ("config.json", "hosts", "hostname", "resolv.conf")}
+        deadline = time.monotonic() + 15
+        while net.leftovers()["attachments"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = net.leftovers()
+        assert left["states"] == [cid] and left["bundles"] == [cid], left
+        assert not (left["attachments"] or left["netns"] or left["mounts"] or left["veths"]), left
+        net.xc("rm", cid, check=True)
+    assert files["native"] == files["python"]
+    spec = json.loads(files["native"]["config.json"])
+    assert {"type": "network", "path": os.path.join(NETNS_DIR, "CID" + net.suffix)} in spec["linux"]["namespaces"]
+    net.assert_clean()
+
+
+def test_native_bridge_containers_reach_each_other(clean, stored):
+    """A detached native container serves HTTP on its address; another
+    native one fetches from it; `xc rm -f` (Python) removes the first's network."""
+    net = clean
+    a = f"nh-{uuid.uuid4().hex[:6]}"
+    log = Path(net.root).parent / f"{a}.log"
+    with open(log, "w") as f:  # (not a pipe: the container would hold it open)
+        subprocess.run([XC, "run", "-d", "--name", a, stored, "sh", "-c", HTTPD], stdin=subprocess.DEVNULL,
+                       stdout=f, stderr=f, env=dict(net.env, XC_DEBUG="1"), timeout=60, check=True)
+    assert f"xc: debug: native path: run {a}" in log.read_text()
+    addr = net.attachment(a)["address"]
+    assert net.attachment(a)["veth"] in _link_names()
+    wait_http(addr, 80)
+    r = _path_run(net, "native", "run", "--rm", stored, "wget", "-q", "-O", "-", f"http://{addr}/index.html")
+    assert r.stdout == f"hello-from-{a}\n"
+    net.xc("rm", "-f", a, check=True)
+    _wait_clean(net)
+
+
+def test_native_bridge_falls_back_where_python_must_act(clean, stored, net):
+    """Settings Python refuses, and a bridge not made yet, go to Python
+    (which words the error, or makes the bridge; the next run is native)."""
+    for env, why in (({"XC_SUBNET": "10.88.0.0/33"}, "XC_SUBNET"), ({"XC_BRIDGE": "x" * 16}, "XC_BRIDGE")):
+        p = _path_run(net, "python", "run", "--rm", stored, "true", env=env, check=False, force=False)
+        assert p.returncode == 1 and f"python path: --network bridge: {why}" in p.stderr, p.stderr
+    bridge = f"xcnn{uuid.uuid4().hex[:6]}"
+    subnet = free_subnet(219, 28, avoid=(net.subnet,))
+    net.bridges.append(bridge)
+    net.subnets.append(subnet)
+    env = {"XC_BRIDGE": bridge, "XC_SUBNET": subnet}
+    p = _path_run(net, "python", "run", "--rm", stored, "true", env=env, force=False)
+    assert f"bridge {bridge} not made yet" in p.stderr
+    _path_run(net, "native", "run", "--rm", stored, "true", env=env)
+    _wait_clean(net)
+
+
+@pytest.mark.parametrize("point", ["configured", "exited", "network-removing"])
+def test_native_bridge_kill_9_leaves_nothing(clean, stored, point):
+    """kill -9 of `xc` once the network is made, after the container
+    exited, and of the network's remover: `xc rm -f` and the next command's
+    collection leave nothing."""
+    net = clean
+    cid = f"nk9-{uuid.uuid4().hex[:6]}"
+    p = net.xc("run", "--rm", "--name", cid, stored, "true", env={"XC_FAULT": point})
+    assert p.returncode == (0 if point == "network-removing" else -9), p.stderr
+    time.sleep(0.2)
+    net.xc("rm", "-f", cid)
+    net.xc("ps", check=True)
+    shutil.rmtree(net.bundles / cid, ignore_errors=True)  # (a bundle killed before its remover: test_fastrun's)
+    _wait_clean(net)

@@ -262,7 +262,7 @@ static char *read_text(const char *path)
     return t;
 }
 
-/* network.resolv_conf for none (the host's, less loopback nameservers, or
+/* network.resolv_conf for none and bridge (the host's, less loopback nameservers, or
  * Docker's fallback servers), on plain ASCII text only (str.splitlines and
  * str.split know more separators). */
 static char *resolv_conf_none(const char *text)
@@ -305,7 +305,8 @@ static char *resolv_conf_none(const char *text)
     return out.s;
 }
 
-struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *hostname)
+struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *hostname,
+                              const struct bridge_net *bridge)
 {
     bool host = strcmp(mode, "host") == 0;
     char *resolv, *hosts;
@@ -322,7 +323,12 @@ struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *
     } else {
         if ((resolv = resolv_conf_none(rtext)) == NULL)
             return NULL;
-        hosts = xasprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", hostname);
+        if (bridge) /* network.hosts_file with the address, then the gateway's name */
+            hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n"
+                              "%s\thost.containers.internal\n",
+                              bridge->address_text, hostname, bridge->gateway);
+        else
+            hosts = xasprintf("127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", hostname);
     }
     const char *names[3] = {"resolv.conf", "hosts", "hostname"};
     char *texts[3] = {resolv, hosts, xasprintf("%s\n", hostname)};

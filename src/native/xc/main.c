@@ -119,8 +119,10 @@ int main(int argc, char **argv)
     for (int k = 1; k < argc; k++)
         if (!utf8_valid(argv[k], strlen(argv[k])))
             fallback("an argument that is not UTF-8");
-    if (a.network == NULL || (strcmp(a.network, "host") != 0 && strcmp(a.network, "none") != 0))
-        fallback("--network %s", a.network ? a.network : "bridge (the default)");
+    if (a.network == NULL)
+        a.network = "bridge"; /* (the default) */
+    if (strcmp(a.network, "host") != 0 && strcmp(a.network, "none") != 0 && strcmp(a.network, "bridge") != 0)
+        fallback("--network %s", a.network);
     struct where w = {
         .state_root = env_or("XC_ROOT", "/run/xc"),
         .bundles = env_or("XC_BUNDLES", "/var/lib/xcontainers/containers"),

@@ -5,15 +5,17 @@
  *   container id, the bundle's name free, the image and its run template,
  *   the command and environment it gets
  *   BUNDLES/ID: marker, overlay root                           [mounted]
- *   the WorkingDir, the DNS files, config.json                 [configured]
+ *   the WorkingDir, the bridge's network (net.c), the DNS
+ *   files, config.json                                         [configured]
  *   create (the native runtime's code, in this process), start, wait
- *   (foreground; -d prints the id), then with --rm: delete, unmount
- *   [unmounted], remove the bundle
+ *   (foreground; -d prints the id), then with --rm: delete; the network
+ *   removed (by a child of its own); with --rm: unmount [unmounted], remove
+ *   the bundle
  *
  * config.json is the image's run template (xcontainers/runtemplate.py: the
  * config xc_cli._bundle and imagerun.apply_config make for the image) with
  * what belongs to this container and these flags put in, in the places
- * Python puts them, then network.attach's changes for host and none.
+ * Python puts them, then network.attach's changes (namespace, DNS files).
  */
 #include "xc.h"
 
@@ -134,7 +136,7 @@ static struct jval *limit(long long v)
 /* The config for this container: -1 (fall back) for a command Python
  * would refuse. */
 static int make_config(const struct image *img, const struct run_args *a, const char *cid, const char *bundle,
-                       const char *hostname, struct jval **out)
+                       const char *hostname, const struct bridge_net *br, struct jval **out)
 {
     struct jval *spec = json_get(img->tpl, "spec"), *proc = json_get(spec, "process");
     struct jval *lx = json_get(spec, "linux");
@@ -160,7 +162,7 @@ static int make_config(const struct image *img, const struct run_args *a, const 
     if (a->no_abom)
         json_set(ann, "org.xcontainers.libos.abom", json_str("off"));
     /* network.attach: the DNS files, and the network namespace */
-    struct jval *dns = bundle_dns_files(bundle, a->network, hostname);
+    struct jval *dns = bundle_dns_files(bundle, a->network, hostname, br);
     if (dns == NULL)
         return -1;
     struct jval *nss = json_get(lx, "namespaces"), *keep = json_new(J_ARR);
@@ -171,9 +173,11 @@ static int make_config(const struct image *img, const struct run_args *a, const 
         if (!(json_is_str(t) && strcmp(t->s, "network") == 0))
             push(keep, nss->v[i]);
     }
-    if (strcmp(a->network, "none") == 0) {
+    if (strcmp(a->network, "host") != 0) {
         struct jval *ns = json_new(J_OBJ);
         json_set(ns, "type", json_str("network"));
+        if (br) /* the namespace made for it; none: a new one the runtime makes */
+            json_set(ns, "path", json_str(br->netns));
         push(keep, ns);
     }
     json_set(lx, "namespaces", keep);
@@ -206,12 +210,29 @@ static int make_config(const struct image *img, const struct run_args *a, const 
     return 0;
 }
 
-/* Undo what was made (the bundle; a container is undone by the runtime's
- * own code) and hand the command to Python. */
+/* The bridge network made for this container, if any: removed with it. */
+static const char *net_root, *net_cid;
+
+/* network.detach, as _release_network reports it (a warning); once the
+ * container has exited, in a child of its own (net_detach_later). */
+static void release_network(bool later)
+{
+    if (net_cid && (later ? net_detach_later : net_detach)(net_root, net_cid) < 0)
+        fprintf(stderr, "xc: warning: removing the network of %s: %s\n", net_cid, xcr_error);
+    net_cid = NULL;
+}
+
+/* Undo what was made (the network, the bundle; a container is undone by
+ * the runtime's own code) and hand the command to Python. */
 _Noreturn static void undo_and_fall_back(const char *bundle, const char *why)
 {
     char msg[sizeof xcr_error];
     snprintf(msg, sizeof msg, "%s", why);
+    if (net_cid && net_detach(net_root, net_cid) < 0) {
+        fprintf(stderr, "xc: %s\n", xcr_error);
+        _exit(1);
+    }
+    net_cid = NULL;
     if (bundle_remove(bundle) < 0) {
         fprintf(stderr, "xc: %s\n", xcr_error);
         _exit(1);
@@ -257,6 +278,12 @@ int xc_run(const struct where *w, struct run_args *a)
     char host12[13];
     snprintf(host12, sizeof host12, "%s", cid);
     const char *hostname = a->hostname && *a->hostname ? a->hostname : host12;
+    struct bridge_net bridge, *br = NULL;
+    if (strcmp(a->network, "bridge") == 0) {
+        if (net_ready(&bridge) < 0)
+            fallback("--network bridge: %s", xcr_error);
+        br = &bridge;
+    }
     log_debug("native path: run %s", cid);
 
     if (makedirs(w->bundles, 0777) < 0)
@@ -267,7 +294,15 @@ int xc_run(const struct where *w, struct run_args *a)
         undo_and_fall_back(bundle, xcr_error);
     mark("mounted");
     struct jval *spec = NULL;
-    if (bundle_mkdirs(bundle, &img) < 0 || make_config(&img, a, cid, bundle, hostname, &spec) < 0)
+    if (bundle_mkdirs(bundle, &img) < 0)
+        undo_and_fall_back(bundle, xcr_error);
+    if (br) {
+        if (net_attach(w->state_root, cid, br) < 0)
+            undo_and_fall_back(bundle, xcr_error);
+        net_root = w->state_root;
+        net_cid = cid;
+    }
+    if (make_config(&img, a, cid, bundle, hostname, br, &spec) < 0)
         undo_and_fall_back(bundle, xcr_error);
     struct jval *warnings = json_get(img.tpl, "warnings");
     for (size_t i = 0; i < warnings->n; i++)
@@ -291,6 +326,7 @@ int xc_run(const struct where *w, struct run_args *a)
         undo_and_fall_back(bundle, xcr_error);
     if (interrupted()) {
         delete_after(&o);
+        release_network(false);
         if (a->rm || a->detach)
             remove_after(bundle);
         return 130;
@@ -303,6 +339,7 @@ int xc_run(const struct where *w, struct run_args *a)
         memcpy(why, xcr_error, sizeof why);
         if (!o.keep || a->detach)
             delete_after(&o);
+        release_network(false);
         if (a->rm || a->detach)
             remove_after(bundle);
         fprintf(stderr, "xc: %s\n", why);
@@ -325,6 +362,7 @@ int xc_run(const struct where *w, struct run_args *a)
     mark("exited");
     if (!o.keep)
         delete_after(&o);
+    release_network(true); /* (the container has stopped: its network goes, as Python's finally does) */
     if (a->rm && bundle_remove_later(w->bundles, bundle, cid) < 0) {
         fprintf(stderr, "xc: %s\n", xcr_error);
         return 1;

@@ -11,7 +11,8 @@
  *     XC_RUNTIME_NATIVE=0 set;
  *   - the flags --rm, -d/--detach, -i, --name, --hostname, -e/--env,
  *     -m/--memory, --pids-limit, --no-libos, --no-abom, --entrypoint and
- *     --network host|none, in argparse's exact spellings (`--flag VALUE`,
+ *     --network host|none|bridge (bridge, the default, only on a bridge
+ *     Python made ready: net.c), in argparse's exact spellings (`--flag VALUE`,
  *     `--flag=VALUE`, `-x VALUE`), then the image and the command;
  *   - an image of the store (names and id prefixes looked up as
  *     imagestore.lookup does) that has a run template of this FORMAT
@@ -20,8 +21,8 @@
  *   - nothing for the garbage collector to do (no stale bundle, no network
  *     whose container is gone): Python's `xc run` collects it first.
  *
- * Everything else -- other commands, -t, --stats, --trace, --libos, -p, the
- * default bridge network, the built-in busybox and rootfs directories, an
+ * Everything else -- other commands, -t, --stats, --trace, --libos, -p, a
+ * bridge not made yet, the built-in busybox and rootfs directories, an
  * image without a template, every error found before anything was made --
  * goes to the Python command line with the same arguments (fallback()), which
  * gives the error in its own words.  A failure once something was made (the
@@ -40,6 +41,8 @@
 
 #include "../runtime/json.h"
 #include "../runtime/xcr.h"
+
+#include <stdint.h>
 
 /* runtemplate.FORMAT: the template layout this program reads. */
 #define XC_TEMPLATE_FORMAT 1
@@ -73,6 +76,8 @@ struct image {
  * 0, or -1 with xcr_error saying why the native path does not take it. */
 int image_find(const struct where *w, const char *ref, struct image *img);
 
+struct bridge_net;
+
 /* --- bundle.c: the container's bundle ---------------------------------------------------- */
 
 /* imagerun.gc and network.collect_garbage would find nothing to do: 0, or
@@ -85,9 +90,11 @@ int nothing_to_collect(const struct where *w);
 int bundle_mount(const struct where *w, const char *bundle, const struct image *img, bool is_volatile);
 /* The template's directories (the WorkingDir) in the fresh rootfs. */
 int bundle_mkdirs(const char *bundle, const struct image *img);
-/* network.attach for host and none: resolv.conf, hosts, hostname in the
- * bundle; returns the mounts to add to the config (NULL: failed). */
-struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *hostname);
+/* network.attach's resolv.conf, hosts, hostname in the bundle (for a
+ * bridge: with its address and gateway); returns the mounts to add to the
+ * config (NULL: failed). */
+struct jval *bundle_dns_files(const char *bundle, const char *mode, const char *hostname,
+                              const struct bridge_net *bridge);
 /* imagerun.remove_bundle: unmount bundle/rootfs, remove the bundle.  -1
  * (xcr_error set) if the overlay stays mounted (the bundle is then kept). */
 int bundle_remove(const char *bundle);
@@ -99,6 +106,43 @@ int bundle_remove(const char *bundle);
 int bundle_remove_later(const char *bundles, const char *bundle, const char *cid);
 /* imagerun.trash_dir: BUNDLES/../.xc-trash */
 char *trash_dir(const char *bundles);
+
+/* --- net.c, netlink.c: the bridge network -------------------------------------------------- */
+
+struct bridge_net {
+    char *bridge, *subnet, *gateway; /* XC_BRIDGE, XC_SUBNET and the subnet's first address */
+    uint32_t network, address;       /* host order */
+    int prefixlen;
+    char *key, *netns, *veth, *address_text; /* (net_attach's) */
+};
+
+/* The bridge of XC_BRIDGE/XC_SUBNET as Python's `xc run` leaves it ready
+ * (it exists and is up with the gateway's address, forwarding on, xc's
+ * nftables table there, the namespaces' directory a mount): 0, or -1 with
+ * xcr_error saying what is not (the command then falls back). */
+int net_ready(struct bridge_net *n);
+/* network.attach for a bridge without published ports: the attachment
+ * recorded, then the namespace, veth pair, address and route; -1
+ * (xcr_error) with everything undone on failure. */
+int net_attach(const char *state_root, const char *cid, struct bridge_net *n);
+/* network.detach: 0 (also when there is nothing), or -1 with xcr_error
+ * naming what stays (the attachment is then kept for the collector). */
+int net_detach(const char *state_root, const char *cid);
+/* The same in a child of its own session (the container is gone; this
+ * command need not wait the ~50 ms of the veth's removal and the
+ * connection-tracking dumps), the attachment's owner made that child's
+ * first; done here if that cannot be.  0, or net_detach's -1. */
+int net_detach_later(const char *state_root, const char *cid);
+
+int nl_open(int protocol);
+int nl_veth_add(int fd, const char *host_name, const char *peer_name, int peer_netns);
+int nl_link_set(int fd, int index, int master, bool up);
+int nl_link_del(int fd, int index);
+int nl_addr_add(int fd, int index, uint32_t addr_be, int prefixlen);
+int nl_default_route(int fd, uint32_t gateway_be);
+/* 1 if nftables has the ip table *name*, 0 if not, -errno */
+int nl_nft_table_exists(const char *name);
+int nl_conntrack_flush(uint32_t addr_be);
 
 /* --- run.c ----------------------------------------------------------------------------- */
 
