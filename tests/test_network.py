@@ -982,6 +982,28 @@ def test_native_bridge_falls_back_where_python_must_act(clean, stored, net):
     _wait_clean(net)
 
 
+def test_native_bridge_forgets_the_containers_connections(clean, stored):
+    """The connection-tracking entries of a native container's address (a
+    UDP flow it opened) are gone with its network."""
+    net = clean
+    cid = f"nct-{uuid.uuid4().hex[:6]}"
+    p = subprocess.Popen([XC, "run", "--rm", "--name", cid, stored, "sh", "-c",
+                          f"nslookup -timeout=1 x.example {net.gateway} >/dev/null 2>&1; sleep 2"], env=dict(net.env, XC_DEBUG="1"),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        addr = None
+        while time.monotonic() < deadline and not (addr and _conntrack_of(addr)):
+            addr = _state().get("attachments", {}).get(network._key(net.root, cid), {}).get("address", addr)
+            time.sleep(0.05)
+        assert addr and _conntrack_of(addr), "the container's flow was never tracked"
+    finally:
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and f"native path: run {cid}" in err, err
+    _wait_clean(net)
+    assert _conntrack_of(addr) == []
+
+
 @pytest.mark.parametrize("point", ["configured", "exited", "network-removing"])
 def test_native_bridge_kill_9_leaves_nothing(clean, stored, point):
     """kill -9 of `xc` once the network is made, after the container
