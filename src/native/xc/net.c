@@ -531,6 +531,13 @@ int net_attach(const char *state_root, const char *cid, struct bridge_net *n)
 
 int net_detach(const char *state_root, const char *cid)
 {
+    /* The attachment is read under the lock, its kernel objects removed
+     * without it (the veth's removal and the conntrack dumps take ~50 ms
+     * here, and every other `xc run` of a bridge would wait on the lock
+     * meanwhile), then it is removed under the lock.  Meanwhile it names
+     * what may still exist, and its owner (this process or its caller) is
+     * alive: a collector leaves it alone, and a parallel detach of the same
+     * container (`xc rm`) does the same idempotent steps. */
     struct record r;
     if (record_open(&r) < 0) {
         record_close(&r);
@@ -538,19 +545,24 @@ int net_detach(const char *state_root, const char *cid)
     }
     char *key = attachment_key(state_root, cid);
     struct jval *att = json_opt(r.atts, key);
+    record_close(&r);
     int rc = 0;
     if (att != NULL && att->t == J_OBJ) {
         struct jval *veth = json_opt(att, "veth"), *addr = json_opt(att, "address"), *ns = json_opt(att, "netns");
         rc = unmake(json_is_str(veth) ? veth->s : NULL, json_is_str(addr) ? addr->s : NULL,
                     json_is_str(ns) ? ns->s : NULL);
         if (rc == 0) {
-            json_del(r.atts, key);
-            rc = record_save(&r);
+            if (record_open(&r) == 0) {
+                json_del(r.atts, key);
+                rc = record_save(&r);
+            } else {
+                rc = -1;
+            }
+            record_close(&r);
         }
     } else if (att != NULL) {
         rc = xcr_fail("the network state's attachment %s", key);
     }
-    record_close(&r);
     free(key);
     return rc;
 }
