@@ -253,7 +253,7 @@ FALLBACKS = [
     (["run", "--rm", "--network", "slirp4netns", "xctest/bb:1", "true"], "--network slirp4netns"),
     (["run", "--rm", "-t", "--network", "host", "xctest/bb:1", "true"], "run flag -t"),
     (["run", "--rm", "--stats", "--network", "host", "xctest/bb:1", "true"], "run flag --stats"),
-    (["run", "--rm", "--network", "host", "-p", "8080:80", "xctest/bb:1", "true"], "run flag -p"),
+    (["run", "--rm", "--network", "host", "-p", "8080:80", "xctest/bb:1", "true"], "-p with --network host"),
     (["run", "--rm", "--network", "host", "--libos", "trace=stderr", "xctest/bb:1", "true"], "--libos"),
     (["run", "--rm", "--network", "host", "--det", "xctest/bb:1", "true"], "run flag --det"),
     (["run", "--rm", "-de", "X=1", "--network", "host", "xctest/bb:1", "true"], "run flag -de"),

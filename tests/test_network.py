@@ -279,6 +279,11 @@ def _link_names() -> list[str]:
     return [ln["ifname"] for ln in out]
 
 
+def _nft_rules() -> list[str]:
+    p = subprocess.run(["nft", "list", "table", "ip", "xcontainers"], capture_output=True, text=True)
+    return [ln.strip() for ln in p.stdout.splitlines() if "comment" in ln] if p.returncode == 0 else []
+
+
 def _nft_comments() -> list[str]:
     p = subprocess.run(["nft", "-j", "list", "table", "ip", "xcontainers"], capture_output=True, text=True)
     if p.returncode != 0:
@@ -887,7 +892,8 @@ def _path_run(net: Env, path: str, *args: str, check: bool = True, env: dict[str
     *force*d), checked to have taken it."""
     e = {"XC_DEBUG": "1", **({"XC_NATIVE": "0"} if path == "python" and force else {}), **(env or {})}
     p = net.xc(*args, env=e)
-    took = "native" if re.search(r"^xc: debug: native path: run ", p.stderr, re.M) else "python"
+    # (a native run undone half-way says so, then hands the command to Python)
+    took = "python" if re.search(r"^xc: debug: python path: ", p.stderr, re.M) else "native"
     assert took == path, f"xc {' '.join(args)} took the {took} path: {p.stderr}"
     if check:
         assert p.returncode == 0, f"xc {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
@@ -1004,6 +1010,58 @@ def test_native_bridge_forgets_the_containers_connections(clean, stored):
     assert _conntrack_of(addr) == []
 
 
+def test_native_published_ports(clean, stored):
+    """-p natively: the same attachment and rules as Python's, the port
+    reached from the host, the rules gone with the container (`xc rm -f`,
+    Python's; and a foreground run's, by the network's remover)."""
+    net = clean
+    port = free_port()
+    got = {}
+    for path in ("native", "python"):
+        cid = f"np-{path[:3]}-{uuid.uuid4().hex[:6]}"
+        log = Path(net.root).parent / f"{cid}.log"
+        with open(log, "w") as f:  # (not a pipe: the container would hold it open)
+            subprocess.run([XC, "run", "-d", "--name", cid, "-p", f"{port}:80", "-p", f"127.0.0.1:{port + 1}:80/udp",
+                            stored, "sh", "-c", HTTPD], stdin=subprocess.DEVNULL, stdout=f, stderr=f, timeout=60,
+                           env=dict(net.env, XC_DEBUG="1", **({"XC_NATIVE": "0"} if path == "python" else {})))
+        text = log.read_text()
+        assert (f"xc: debug: native path: run {cid}" in text) == (path == "native"), text
+        att = net.attachment(cid)
+        wait_http("127.0.0.1", port)
+        assert http_get("127.0.0.1", port, "/index.html") == (200, f"hello-from-{cid[:12]}\n".encode())
+        key = network._key(net.root, cid)
+        rules = [r for r in _nft_rules() if r.endswith(f'comment "xc:{key}"')]
+        got[path] = ({k: v for k, v in att.items() if k not in ("id", "owner", "netns", "address", "tag", "veth")},
+                     att["tag"] == f"xc:{key}",
+                     sorted(r.replace(att["address"], "ADDR").replace(key, "KEY") for r in rules))
+        net.xc("rm", "-f", cid, check=True)
+        _wait_clean(net)
+    assert got["native"] == got["python"]
+    assert len(got["native"][2]) == 4 and got["native"][1], got
+    cid = f"npf-{uuid.uuid4().hex[:6]}"
+    _path_run(net, "native", "run", "--rm", "--name", cid, "-p", f"{port}:80", stored, "true")
+    _wait_clean(net)
+
+
+def test_native_published_port_refusals_go_to_python(clean, stored):
+    """A port a host program holds, one another container publishes, a
+    malformed one: the native path leaves them to Python, which refuses."""
+    net = clean
+    port = free_port()
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", port))
+        s.listen()
+        p = _path_run(net, "python", "run", "--rm", "-p", f"{port}:80", stored, "true", check=False, force=False)
+        assert p.returncode == 1 and "already in use" in p.stderr, p.stderr
+    a = net.detached("--name", f"npr-{uuid.uuid4().hex[:6]}", "-p", f"{port}:80", stored, "sleep", "100")
+    p = _path_run(net, "python", "run", "--rm", "-p", f"{port}:80", stored, "true", check=False, force=False)
+    assert p.returncode == 1 and "already published" in p.stderr, p.stderr
+    net.xc("rm", "-f", a, check=True)
+    p = _path_run(net, "python", "run", "--rm", "-p", "80:80/sctp", stored, "true", check=False, force=False)
+    assert p.returncode == 1 and "sctp" in p.stderr, p.stderr
+    _wait_clean(net)
+
+
 @pytest.mark.parametrize("point", ["configured", "exited", "network-removing"])
 def test_native_bridge_kill_9_leaves_nothing(clean, stored, point):
     """kill -9 of `xc` once the network is made, after the container
@@ -1011,7 +1069,7 @@ def test_native_bridge_kill_9_leaves_nothing(clean, stored, point):
     collection leave nothing."""
     net = clean
     cid = f"nk9-{uuid.uuid4().hex[:6]}"
-    p = net.xc("run", "--rm", "--name", cid, stored, "true", env={"XC_FAULT": point})
+    p = net.xc("run", "--rm", "--name", cid, "-p", f"{free_port()}:80", stored, "true", env={"XC_FAULT": point})
     assert p.returncode == (0 if point == "network-removing" else -9), p.stderr
     time.sleep(0.2)
     net.xc("rm", "-f", cid)

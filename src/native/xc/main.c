@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 
     struct run_args a = {0};
     a.env = xmalloc(sizeof(char *) * argc);
+    a.publish = xmalloc(sizeof(char *) * argc);
     int i = 2;
     for (; i < argc; i++) {
         const char *s = argv[i];
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
             a.pids_limit = parse_count(value(argc, argv, &i, "--pids-limit"));
         else if (is(s, "--entrypoint", true))
             a.entrypoint = value(argc, argv, &i, "--entrypoint");
+        else if (is(s, "-p", false) || is(s, "--publish", true))
+            a.publish[a.npublish++] = value(argc, argv, &i, s[1] == 'p' ? "-p" : "--publish");
         else if (is(s, "--network", true))
             a.network = value(argc, argv, &i, "--network");
         else

@@ -6,15 +6,18 @@
  * a network namespace kept by a bind mount under /run/xc-network/netns,
  * a veth pair (the host end on the bridge in hairpin mode, the peer
  * `eth0` inside with the address and a default route via the bridge),
- * and after the container: the veth, its connection-tracking entries,
- * the namespace, the attachment.
+ * the published ports' DNAT rules (Debian's nft, as nft.py runs it), and
+ * after the container: the rules, the veth, its connection-tracking
+ * entries, the namespace, the attachment.
  *
  * Only a bridge that Python's `xc run` has made ready is used here: it
  * exists, holds the subnet's gateway as its address and is up, forwarding
  * and route_localnet are on, and nftables holds xc's table (whose
  * masquerade rule Python made with the bridge).  Anything else -- no
  * bridge yet, published ports, a state file this code does not read --
- * falls back to Python, which makes what is missing or words the error.
+ * falls back to Python, which makes what is missing or words the error;
+ * so do -p values Python refuses, a port another container publishes or a
+ * program of the host holds.
  */
 #include "xc.h"
 
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -177,9 +181,79 @@ static bool is_mountpoint(const char *path)
     return found;
 }
 
-int net_ready(struct bridge_net *n)
+/* network.parse_port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]; -1 where
+ * Python refuses it (and words why). */
+static int parse_port(const char *spec, struct port *p)
+{
+    const char *slash = strchr(spec, '/');
+    size_t blen = slash ? (size_t)(slash - spec) : strlen(spec);
+    p->proto = "tcp";
+    if (slash) {
+        if (strcasecmp(slash + 1, "tcp") == 0)
+            p->proto = "tcp";
+        else if (strcasecmp(slash + 1, "udp") == 0)
+            p->proto = "udp";
+        else
+            return xcr_fail("-p %s", spec);
+    }
+    const char *f[3];
+    size_t fl[3];
+    int nf = 0;
+    for (size_t i = 0, st = 0; i <= blen; i++)
+        if (i == blen || spec[i] == ':') {
+            if (nf == 3)
+                return xcr_fail("-p %s", spec);
+            f[nf] = spec + st;
+            fl[nf++] = i - st;
+            st = i + 1;
+        }
+    if (nf < 2)
+        return xcr_fail("-p %s", spec);
+    p->host_ip[0] = 0;
+    if (nf == 3) {
+        if (fl[0] >= sizeof p->host_ip || ip_parse(f[0], fl[0]) < 0)
+            return xcr_fail("-p %s", spec);
+        if (!(fl[0] == 7 && strncmp(f[0], "0.0.0.0", 7) == 0))
+            snprintf(p->host_ip, sizeof p->host_ip, "%.*s", (int)fl[0], f[0]);
+    }
+    int *out[2] = {&p->host_port, &p->container_port};
+    for (int k = 0; k < 2; k++) {
+        const char *t = f[nf - 2 + k];
+        size_t n = fl[nf - 2 + k];
+        long v = 0;
+        if (n == 0 || n > 9)
+            return xcr_fail("-p %s", spec);
+        for (size_t i = 0; i < n; i++) {
+            if (t[i] < '0' || t[i] > '9')
+                return xcr_fail("-p %s", spec);
+            v = v * 10 + (t[i] - '0');
+        }
+        if (v < 1 || v > 65535)
+            return xcr_fail("-p %s", spec);
+        *out[k] = (int)v;
+    }
+    return 0;
+}
+
+static bool ports_clash(const char *ip_a, int port_a, const char *proto_a, const char *ip_b, int port_b,
+                        const char *proto_b)
+{
+    return port_a == port_b && strcmp(proto_a, proto_b) == 0 && (!*ip_a || !*ip_b || strcmp(ip_a, ip_b) == 0);
+}
+
+int net_ready(struct bridge_net *n, const char *const *publish, int npublish)
 {
     memset(n, 0, sizeof *n);
+    n->ports = xmalloc(sizeof *n->ports * (size_t)(npublish + 1));
+    for (int i = 0; i < npublish; i++) {
+        if (parse_port(publish[i], &n->ports[i]) < 0)
+            return -1;
+        for (int k = 0; k < i; k++) /* network.request: published twice */
+            if (ports_clash(n->ports[k].host_ip, n->ports[k].host_port, n->ports[k].proto, n->ports[i].host_ip,
+                            n->ports[i].host_port, n->ports[i].proto))
+                return xcr_fail("-p %s twice", publish[i]);
+        n->nports++;
+    }
     if (read_request(n) < 0)
         return -1;
     char *p = xasprintf("/sys/class/net/%s/bridge", n->bridge);
@@ -318,6 +392,169 @@ static int allocate(struct record *r, struct bridge_net *n, uint32_t *out)
     return xcr_fail("subnet %s is full", n->subnet);
 }
 
+/* --- published ports: nft, as nft.py drives it ---------------------------------------------- */
+
+static const char *nft_path(void)
+{
+    static const char *const cand[] = {"/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"};
+    for (size_t i = 0; i < sizeof cand / sizeof *cand; i++)
+        if (access(cand[i], X_OK) == 0)
+            return cand[i];
+    return NULL;
+}
+
+/* nft ARGS with *input* on its stdin (or none); its stdout in *out* (if
+ * not NULL).  0, or -1 with xcr_error carrying nft's "Error" lines. */
+static int nft(const char *const *args, const char *input, char **out)
+{
+    const char *bin = nft_path();
+    if (bin == NULL)
+        return xcr_fail("nft is not installed");
+    int in[2] = {-1, -1}, o[2], e[2];
+    if ((input && pipe2(in, O_CLOEXEC) < 0) || pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)
+        return xcr_fail_errno("pipe");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return xcr_fail_errno("fork");
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        dup2(input ? in[0] : null, 0);
+        dup2(o[1], 1);
+        dup2(e[1], 2);
+        char *argv[16] = {(char *)bin};
+        int k = 1;
+        for (; args[k - 1] && k < 15; k++)
+            argv[k] = (char *)args[k - 1];
+        argv[k] = NULL;
+        execv(bin, argv);
+        _exit(127);
+    }
+    close(o[1]);
+    close(e[1]);
+    if (input) {
+        close(in[0]);
+        write_all(in[1], input, strlen(input));
+        close(in[1]);
+    }
+    struct sbuf ob = {0}, eb = {0};
+    char buf[8192];
+    ssize_t r;
+    while ((r = read(o[0], buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))
+        if (r > 0)
+            sb_add(&ob, buf, (size_t)r);
+    while ((r = read(e[0], buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))
+        if (r > 0)
+            sb_add(&eb, buf, (size_t)r);
+    close(o[0]);
+    close(e[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        const char *msg = eb.s ? eb.s : "failed";
+        const char *err = eb.s ? strstr(eb.s, "Error") : NULL;
+        int len = (int)(err ? strcspn(err, "\n") : strcspn(msg, "\n"));
+        xcr_fail("nft %s: %.*s", args[0], len, err ? err : msg);
+        free(ob.s);
+        free(eb.s);
+        return -1;
+    }
+    free(eb.s);
+    if (out)
+        *out = ob.s ? ob.s : xstrdup("");
+    else
+        free(ob.s);
+    return 0;
+}
+
+/* nft.ensure_table() + nft.port_rules(tag, ports, address), one transaction */
+static int add_port_rules(const struct bridge_net *n, const char *tag)
+{
+    struct sbuf b = {0};
+    sb_puts(&b, "table ip xcontainers {\n"
+                "    chain nat_pre { type nat hook prerouting priority dstnat; policy accept; }\n"
+                "    chain nat_out { type nat hook output priority -100; policy accept; }\n"
+                "    chain nat_post { type nat hook postrouting priority srcnat; policy accept; }\n"
+                "}\n");
+    for (int i = 0; i < n->nports; i++) {
+        const struct port *p = &n->ports[i];
+        char *match = *p->host_ip ? xasprintf("ip daddr %s", p->host_ip) : xstrdup("fib daddr type local");
+        char *rule = xasprintf("%s %s dport %d dnat to %s:%d comment \"%s\"", match, p->proto, p->host_port,
+                               n->address_text, p->container_port, tag);
+        sb_printf(&b, "add rule ip xcontainers nat_pre %s\n", rule);
+        sb_printf(&b, "add rule ip xcontainers nat_out %s\n", rule);
+        free(match);
+        free(rule);
+    }
+    const char *args[] = {"-f", "-", NULL};
+    int rc = nft(args, b.s, NULL);
+    free(b.s);
+    return rc;
+}
+
+/* nft.delete_tagged([tag]) */
+static int delete_port_rules(const char *tag)
+{
+    const char *list[] = {"-j", "list", "table", "ip", "xcontainers", NULL};
+    char *out = NULL;
+    if (nft(list, NULL, &out) < 0)
+        return strstr(xcr_error, "No such file or directory") ? 0 : -1;
+    struct jval *doc = json_parse(out, strlen(out));
+    free(out);
+    struct jval *items = doc && doc->t == J_OBJ ? json_opt(doc, "nftables") : NULL;
+    if (items == NULL || items->t != J_ARR)
+        return xcr_fail("nft -j list: not the listing expected");
+    struct sbuf b = {0};
+    for (size_t i = 0; i < items->n; i++) {
+        struct jval *r = items->v[i]->t == J_OBJ ? json_opt(items->v[i], "rule") : NULL;
+        if (r == NULL || r->t != J_OBJ)
+            continue;
+        struct jval *c = json_opt(r, "comment"), *chain = json_opt(r, "chain"), *h = json_opt(r, "handle");
+        long long handle;
+        if (json_is_str(c) && strcmp(c->s, tag) == 0 && json_is_str(chain) && json_int_in(h, 0, 1LL << 40, &handle))
+            sb_printf(&b, "delete rule ip xcontainers %s handle %lld\n", chain->s, handle);
+    }
+    if (b.s == NULL)
+        return 0;
+    const char *args[] = {"-f", "-", NULL};
+    int rc = nft(args, b.s, NULL);
+    free(b.s);
+    return rc;
+}
+
+/* network._check_published: not published by another container, not held
+ * by a program of the host (a test bind). */
+static int check_published(const struct record *r, const struct bridge_net *n)
+{
+    for (int i = 0; i < n->nports; i++) {
+        const struct port *m = &n->ports[i];
+        for (size_t k = 0; k < r->atts->n; k++) {
+            struct jval *ps = r->atts->v[k]->t == J_OBJ ? json_opt(r->atts->v[k], "ports") : NULL;
+            for (size_t j = 0; ps && ps->t == J_ARR && j < ps->n; j++) {
+                struct jval *q = ps->v[j];
+                struct jval *ip = json_opt(q, "host_ip"), *pr = json_opt(q, "proto");
+                long long hp;
+                if (q->t != J_OBJ || !json_is_str(ip) || !json_is_str(pr) ||
+                    !json_int_in(json_opt(q, "host_port"), 0, 65535, &hp))
+                    return xcr_fail("the network state's ports");
+                if (ports_clash(m->host_ip, m->host_port, m->proto, ip->s, (int)hp, pr->s))
+                    return xcr_fail("-p %d: published by %s", m->host_port, r->atts->k[k]);
+            }
+        }
+        int s AUTOCLOSE = socket(AF_INET, (strcmp(m->proto, "tcp") == 0 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+        int one = 1;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)m->host_port)};
+        if (*m->host_ip)
+            inet_pton(AF_INET, m->host_ip, &sa.sin_addr);
+        if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+            bind(s, (struct sockaddr *)&sa, sizeof sa) < 0)
+            return xcr_fail_errno("-p %d", m->host_port);
+    }
+    return 0;
+}
+
 /* --- making and removing ----------------------------------------------------------------- */
 
 /* links.create_netns: the namespace, lo up, the bind mount, its sysctls */
@@ -452,16 +689,18 @@ static int configure(const struct bridge_net *n)
 
 /* network._unmake of a bridge attachment without ports: 0, or -1 with
  * xcr_error naming what stays. */
-static int unmake(const char *veth, const char *address, const char *netns)
+static int unmake(const char *tag, const char *veth, const char *address, const char *netns)
 {
     char errs[sizeof xcr_error] = "";
+    if (tag && delete_port_rules(tag) < 0)
+        snprintf(errs, sizeof errs, "nft rules: %.600s", xcr_error);
     if (veth && delete_link(veth) < 0)
-        snprintf(errs, sizeof errs, "veth: %.900s", xcr_error);
+        snprintf(errs + strlen(errs), sizeof errs - strlen(errs), "%sveth: %.600s", *errs ? "; " : "", xcr_error);
     long long a = address ? ip_parse(address, strlen(address)) : -1;
     if (a >= 0)
         nl_conntrack_flush(htonl((uint32_t)a));
     if (netns && remove_netns(netns) < 0)
-        snprintf(errs + strlen(errs), sizeof errs - strlen(errs), "%snetns: %.900s", *errs ? "; " : "", xcr_error);
+        snprintf(errs + strlen(errs), sizeof errs - strlen(errs), "%snetns: %.600s", *errs ? "; " : "", xcr_error);
     return *errs ? xcr_fail("%s", errs) : 0;
 }
 
@@ -476,6 +715,10 @@ int net_attach(const char *state_root, const char *cid, struct bridge_net *n)
     if (json_opt(r.atts, n->key) != NULL) {
         record_close(&r);
         return xcr_fail("container %s already has a network", cid);
+    }
+    if (check_published(&r, n) < 0) {
+        record_close(&r);
+        return -1;
     }
     struct jval *last_before = json_opt(r.last, n->bridge);
     if (allocate(&r, n, &n->address) < 0) {
@@ -502,8 +745,19 @@ int net_attach(const char *state_root, const char *cid, struct bridge_net *n)
     json_set(att, "gateway", json_str(n->gateway));
     json_set(att, "prefixlen", json_int_new(n->prefixlen));
     json_set(att, "address", json_str(n->address_text));
-    json_set(att, "ports", json_new(J_ARR));
-    json_set(att, "tag", json_str(rule_tag(n->key)));
+    struct jval *ports = json_new(J_ARR);
+    ports->v = xmalloc(sizeof *ports->v * (size_t)(n->nports + 1));
+    for (int i = 0; i < n->nports; i++) { /* PortMapping.to_dict */
+        struct jval *p = json_new(J_OBJ);
+        json_set(p, "host_ip", json_str(n->ports[i].host_ip));
+        json_set(p, "host_port", json_int_new(n->ports[i].host_port));
+        json_set(p, "container_port", json_int_new(n->ports[i].container_port));
+        json_set(p, "proto", json_str(n->ports[i].proto));
+        ports->v[ports->n++] = p;
+    }
+    char *tag = rule_tag(n->key);
+    json_set(att, "ports", ports);
+    json_set(att, "tag", json_str(tag));
     json_set(att, "veth", json_str(n->veth));
     json_set(r.atts, n->key, att);
     json_set(r.last, n->bridge, json_str(n->address_text));
@@ -511,13 +765,14 @@ int net_attach(const char *state_root, const char *cid, struct bridge_net *n)
         record_close(&r);
         return -1;
     }
-    if (create_netns(n->netns) == 0 && add_veth(n) == 0 && configure(n) == 0) {
+    if (create_netns(n->netns) == 0 && add_veth(n) == 0 && configure(n) == 0 &&
+        (n->nports == 0 || add_port_rules(n, tag) == 0)) {
         record_close(&r);
         return 0;
     }
     char why[sizeof xcr_error];
     memcpy(why, xcr_error, sizeof why);
-    if (unmake(n->veth, n->address_text, n->netns) == 0) {
+    if (unmake(n->nports ? tag : NULL, n->veth, n->address_text, n->netns) == 0) {
         json_del(r.atts, n->key);
         if (last_before)
             json_set(r.last, n->bridge, last_before);
@@ -549,7 +804,9 @@ int net_detach(const char *state_root, const char *cid)
     int rc = 0;
     if (att != NULL && att->t == J_OBJ) {
         struct jval *veth = json_opt(att, "veth"), *addr = json_opt(att, "address"), *ns = json_opt(att, "netns");
-        rc = unmake(json_is_str(veth) ? veth->s : NULL, json_is_str(addr) ? addr->s : NULL,
+        struct jval *ports = json_opt(att, "ports"), *tag = json_opt(att, "tag");
+        bool rules = ports && ports->t == J_ARR && ports->n > 0 && json_is_str(tag);
+        rc = unmake(rules ? tag->s : NULL, json_is_str(veth) ? veth->s : NULL, json_is_str(addr) ? addr->s : NULL,
                     json_is_str(ns) ? ns->s : NULL);
         if (rc == 0) {
             if (record_open(&r) == 0) {

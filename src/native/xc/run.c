@@ -279,8 +279,10 @@ int xc_run(const struct where *w, struct run_args *a)
     snprintf(host12, sizeof host12, "%s", cid);
     const char *hostname = a->hostname && *a->hostname ? a->hostname : host12;
     struct bridge_net bridge, *br = NULL;
+    if (a->npublish && strcmp(a->network, "bridge") != 0)
+        fallback("-p with --network %s", a->network);
     if (strcmp(a->network, "bridge") == 0) {
-        if (net_ready(&bridge) < 0)
+        if (net_ready(&bridge, a->publish, a->npublish) < 0)
             fallback("--network bridge: %s", xcr_error);
         br = &bridge;
     }

@@ -10,7 +10,7 @@
  *   - root (rootless `xc` is Python's), and neither XC_NATIVE=0 nor
  *     XC_RUNTIME_NATIVE=0 set;
  *   - the flags --rm, -d/--detach, -i, --name, --hostname, -e/--env,
- *     -m/--memory, --pids-limit, --no-libos, --no-abom, --entrypoint and
+ *     -m/--memory, --pids-limit, --no-libos, --no-abom, --entrypoint, -p and
  *     --network host|none|bridge (bridge, the default, only on a bridge
  *     Python made ready: net.c), in argparse's exact spellings (`--flag VALUE`,
  *     `--flag=VALUE`, `-x VALUE`), then the image and the command;
@@ -21,7 +21,7 @@
  *   - nothing for the garbage collector to do (no stale bundle, no network
  *     whose container is gone): Python's `xc run` collects it first.
  *
- * Everything else -- other commands, -t, --stats, --trace, --libos, -p, a
+ * Everything else -- other commands, -t, --stats, --trace, --libos, a
  * bridge not made yet, the built-in busybox and rootfs directories, an
  * image without a template, every error found before anything was made --
  * goes to the Python command line with the same arguments (fallback()), which
@@ -53,6 +53,8 @@ struct run_args {
     long long pids_limit; /* 0: none (argparse's None, and `if a.pids_limit` of 0) */
     const char **env;
     int nenv;
+    const char **publish; /* -p/--publish */
+    int npublish;
     const char *image;
     char **cmd;
     int ncmd;
@@ -109,8 +111,17 @@ char *trash_dir(const char *bundles);
 
 /* --- net.c, netlink.c: the bridge network -------------------------------------------------- */
 
+/* network.PortMapping */
+struct port {
+    char host_ip[16]; /* "" for every address of the host */
+    int host_port, container_port;
+    const char *proto; /* "tcp" or "udp" */
+};
+
 struct bridge_net {
     char *bridge, *subnet, *gateway; /* XC_BRIDGE, XC_SUBNET and the subnet's first address */
+    struct port *ports;              /* -p, checked by net_ready */
+    int nports;
     uint32_t network, address;       /* host order */
     int prefixlen;
     char *key, *netns, *veth, *address_text; /* (net_attach's) */
@@ -120,7 +131,7 @@ struct bridge_net {
  * (it exists and is up with the gateway's address, forwarding on, xc's
  * nftables table there, the namespaces' directory a mount): 0, or -1 with
  * xcr_error saying what is not (the command then falls back). */
-int net_ready(struct bridge_net *n);
+int net_ready(struct bridge_net *n, const char *const *publish, int npublish);
 /* network.attach for a bridge without published ports: the attachment
  * recorded, then the namespace, veth pair, address and route; -1
  * (xcr_error) with everything undone on failure. */
