@@ -122,6 +122,18 @@ def _allocate_many(directory: str, n: int) -> None:
             st.save()
 
 
+@pytest.mark.parametrize("text", [
+    "garbage", "[]", '{"attachments": []}', '{"last": {"xc0": 5}}', '{"bridges": {"xc0": null}}',
+    '{"attachments": {"k": "v"}}', '{"attachments": {"k": {"address": 7}}}',
+])
+def test_a_malformed_network_state_is_refused_as_corrupt(tmp_path, text):
+    """Whatever the file holds, opening it is a NetworkError naming it, never a traceback."""
+    (tmp_path / "state.json").write_text(text)
+    with pytest.raises(ipam.NetworkError, match="is corrupt"):
+        with ipam.NetworkState(str(tmp_path)) as st:
+            st.allocate("xc0", ipam.parse_subnet("10.88.0.0/16"))
+
+
 def test_parallel_allocations_never_share_an_address(tmp_path):
     """8 processes x 25 allocations on one state file: the flock keeps them apart."""
     import multiprocessing

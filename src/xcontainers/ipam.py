@@ -197,7 +197,14 @@ class NetworkState:
         except FileNotFoundError:
             return
         except ValueError:
-            raise NetworkError(f"network state {self.path} is corrupt (remove it, then run xc network prune)") from None
+            data = None
+        # The shape every reader relies on (a hand-edited or foreign file is refused, not half-read).
+        if not (isinstance(data, dict) and all(isinstance(data.get(k, {}), (dict, type(None)))
+                                               for k in ("attachments", "last", "bridges"))
+                and all(isinstance(a, dict) and isinstance(a.get("address", ""), str)
+                        for a in (data.get("attachments") or {}).values())
+                and all(isinstance(v, str) for k in ("last", "bridges") for v in (data.get(k) or {}).values())):
+            raise NetworkError(f"network state {self.path} is corrupt (remove it, then run xc network prune)")
         self._other = {k: v for k, v in data.items() if k not in ("attachments", "last", "bridges")}
         self.attachments = dict(data.get("attachments") or {})
         self.last = dict(data.get("last") or {})
