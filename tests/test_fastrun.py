@@ -247,6 +247,48 @@ def test_parallel_runs(cli):
     assert not cli.root.exists() or os.listdir(cli.root) == []
 
 
+# -- xc rm -------------------------------------------------------------------------------------
+
+
+def test_rm_both_ways(cli):
+    """`xc rm` natively and on Python: a stopped container, a running one
+    without -f (Python's refusal), with -f, one that does not exist; the
+    same output and exit status, nothing left."""
+    results = {}
+    for path in ("native", "python"):
+        env = {"XC_NATIVE": "0"} if path == "python" else {}
+        stopped, running = (f"rm{k}-{path[:3]}-{uuid.uuid4().hex[:6]}" for k in "sr")
+        cli.run(path, "run", "--name", stopped, "--network", "none", "xctest/bb:1", "true")
+        cli.run(path, "run", "-d", "--name", running, "--network", "none", "xctest/bb:1", "sleep", "60")
+        out = []
+        for args, took in ((["rm", stopped], path), (["rm", running], "python"), (["rm", "-f", running], path),
+                           (["rm", "--force", "nosuch-" + stopped], "python")):
+            p = subprocess.run([NATIVE, *args], capture_output=True, text=True, timeout=60,
+                               env={**cli.env, "XC_DEBUG": "1", **env}, stdin=subprocess.DEVNULL)
+            assert re.search(rf"^xc: debug: {took} path: ", p.stderr, re.M), (args, p.stderr)
+            err = "".join(ln + "\n" for ln in p.stderr.splitlines() if not ln.startswith("xc: debug: "))
+            out.append((p.returncode, p.stdout, _normalize(_normalize(err, stopped), running)))
+        for c in (stopped, running):
+            assert not (cli.bundles / c).exists() and not (cli.root / c).exists()
+            assert not _cgroups_named(c) and not _processes_of(c)
+        results[path] = out
+    assert results["native"] == results["python"]
+    assert [r[0] for r in results["native"]] == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("point", ["killed", "cgroup-removed", "deleted"])
+def test_kill9_of_native_rm_then_rm_again(cli, point):
+    cid = f"k9rm-{point}-{uuid.uuid4().hex[:6]}"
+    cli.run("native", "run", "-d", "--name", cid, "--network", "none", "xctest/bb:1", "sleep", "60")
+    p = subprocess.run([NATIVE, "rm", "-f", cid], env={**cli.env, "XC_FAULT": point}, capture_output=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert p.returncode == -9, p.stderr
+    r = cli("rm", "-f", cid, check=False)
+    assert r.returncode == 0 or "does not exist" in r.stderr, r.stderr
+    cli("ps")
+    _assert_nothing_left(cli, cid)
+
+
 # -- what goes to Python ---------------------------------------------------------------------
 
 FALLBACKS = [
@@ -260,6 +302,8 @@ FALLBACKS = [
     (["run", "--rm", "--network", "host", "busybox", "true"], "not in the store"),
     (["run", "--rm", "--network", "host", "true"], "not in the store"),
     (["ps"], "the ps command"),
+    (["rm", "-f", "a", "b"], "rm argument b"),
+    (["rm", "-rf", "a"], "rm argument -rf"),
     (["--help"], "the --help command"),
 ]
 

@@ -224,6 +224,14 @@ int cmd_delete(const struct opts *o)
     return 0;
 }
 
+int delete_container(const char *root, const char *id, bool force)
+{
+    struct delete_plan p;
+    if (!plan_delete(root, id, force, &p))
+        return 1;
+    return do_delete(root, id, &p) < 0 ? -1 : 0;
+}
+
 int delete_force(const char *root, const char *id)
 {
     struct delete_plan p;

@@ -12,5 +12,9 @@ int start_container(const char *root, const char *id, bool may_fall_back);
 /* Runtime.delete(force=True): 0 done, 1 not handled natively (nothing
  * done), -1 failed (a warning was written). */
 int delete_force(const char *root, const char *id);
+/* Runtime.delete(force): 0 done, 1 not handled natively (nothing done:
+ * no such container, running without force, hooks ...), -1 failed with
+ * xcr_error (the state is kept). */
+int delete_container(const char *root, const char *id, bool force);
 
 #endif

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *dbg = getenv("XC_DEBUG");
     xcr_log.debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-    if (argc < 2 || strcmp(argv[1], "run") != 0)
+    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "rm") != 0))
         fallback("the %s command", argc < 2 ? "(no)" : argv[1]);
     const char *env = getenv("XC_NATIVE");
     if (env && strcmp(env, "0") == 0)
@@ -77,6 +77,29 @@ int main(int argc, char **argv)
     if (geteuid() != 0)
         fallback("not root (rootless mode)");
 
+    if (strcmp(argv[1], "rm") == 0) { /* xc rm [-f|--force] ID */
+        bool force = false;
+        const char *id = NULL;
+        for (int k = 2; k < argc; k++) {
+            if (strcmp(argv[k], "-f") == 0 || strcmp(argv[k], "--force") == 0)
+                force = true;
+            else if (argv[k][0] == '-' || id != NULL || !utf8_valid(argv[k], strlen(argv[k])))
+                fallback("rm argument %s", argv[k]);
+            else
+                id = argv[k];
+        }
+        if (id == NULL)
+            fallback("rm without an id");
+        struct where w = {
+            .state_root = env_or("XC_ROOT", "/run/xc"),
+            .bundles = env_or("XC_BUNDLES", "/var/lib/xcontainers/containers"),
+            .storage = env_or("XC_STORAGE", "/var/lib/xcontainers/storage"),
+        };
+        int code = xc_rm(&w, id, force);
+        if (fflush(stdout) != 0 || fflush(stderr) != 0)
+            code = code ? code : 1;
+        _exit(code);
+    }
     struct run_args a = {0};
     a.env = xmalloc(sizeof(char *) * argc);
     a.publish = xmalloc(sizeof(char *) * argc);

@@ -371,3 +371,29 @@ int xc_run(const struct where *w, struct run_args *a)
     }
     return code < 0 ? 128 - code : code;
 }
+
+/* `xc rm [-f] ID` as xc_cli.cmd_rm does it for a container that exists
+ * and may go (stopped or created, or -f): Runtime.delete, the network,
+ * the bundle.  Anything else (no such container: its bundle may be stale;
+ * running without -f; hooks) goes to Python, which words the error. */
+int xc_rm(const struct where *w, const char *cid, bool force)
+{
+    if (nothing_to_collect(w) < 0)
+        fallback("garbage to collect: %s", xcr_error);
+    if (!id_valid(cid))
+        fallback("container id %s", cid);
+    char *bundle = path_join(w->bundles, cid);
+    if (strpbrk(bundle, ",:"))
+        fallback("a bundle path with ',' or ':'");
+    int rc = delete_container(w->state_root, cid, force);
+    if (rc == 1)
+        fallback("rm: %s", xcr_error);
+    log_debug("native path: rm %s", cid);
+    if (rc < 0) {
+        fprintf(stderr, "xc: %s\n", xcr_error);
+        return 1;
+    }
+    if (net_detach(w->state_root, cid) < 0) /* (_release_network: a warning) */
+        fprintf(stderr, "xc: warning: removing the network of %s: %s\n", cid, xcr_error);
+    return remove_after(bundle) < 0 ? 1 : 0;
+}
