@@ -32,7 +32,7 @@ LIBOS_CFLAGS = [
 ]
 RUNTIME_SOURCES = ["main.c", "fallback.c", "util.c", "json.c", "state.c", "cgroup.c", "spec.c",
                    "lifecycle.c", "rootfs.c", "init.c", "libos.c", "create.c"]
-XC_SOURCES = ["main.c", "image.c", "bundle.c", "run.c", "net.c", "netlink.c"]
+XC_SOURCES = ["main.c", "image.c", "bundle.c", "run.c", "net.c", "netlink.c", "stats.c"]
 RUNTIME_CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
 
 

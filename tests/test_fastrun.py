@@ -129,6 +129,8 @@ CASES = [
     ["--rm", "--network", "none", "--entrypoint", "/bin/echo", "fr/user:1", "a", "b"],
     ["--rm", "--network", "host", "xctest/bb:1", "sh", "-c", "echo out; echo err >&2; exit 7"],
     ["--rm", "--network", "host", "xctest/bb:1", "sh", "-c", "kill -9 $$"],
+    ["--rm", "--stats", "--network", "none", "xctest/bb:1", "sh", "-c", "echo hi; ls / >/dev/null; exit 3"],
+    ["--rm", "--stats", "--no-libos", "--network", "none", "xctest/bb:1", "true"],
 ]
 
 
@@ -294,7 +296,6 @@ def test_kill9_of_native_rm_then_rm_again(cli, point):
 FALLBACKS = [
     (["run", "--rm", "--network", "slirp4netns", "xctest/bb:1", "true"], "--network slirp4netns"),
     (["run", "--rm", "-t", "--network", "host", "xctest/bb:1", "true"], "run flag -t"),
-    (["run", "--rm", "--stats", "--network", "host", "xctest/bb:1", "true"], "run flag --stats"),
     (["run", "--rm", "--network", "host", "-p", "8080:80", "xctest/bb:1", "true"], "-p with --network host"),
     (["run", "--rm", "--network", "host", "--libos", "trace=stderr", "xctest/bb:1", "true"], "--libos"),
     (["run", "--rm", "--network", "host", "--det", "xctest/bb:1", "true"], "run flag --det"),

@@ -410,6 +410,8 @@ static int do_create(struct creation *c, bool foreground)
         goto fail;
     close(c->sync[1]);
     c->sync[1] = -1;
+    if (o->stats_fd)
+        *o->stats_fd = c->stats_fd < 0 ? -1 : fcntl(c->stats_fd, F_DUPFD_CLOEXEC, 0);
     int *fds[] = {&c->dir_fd, &c->libos_fd, &c->stats_fd, &c->cg2_fd};
     for (int i = 0; i < 4; i++)
         if (*fds[i] >= 0) {

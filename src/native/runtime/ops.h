@@ -17,6 +17,7 @@ struct opts {
     bool all;          /* kill */
     const char *signal;
     bool force;        /* delete */
+    int *stats_fd;     /* create_native: a copy of the LibOS statistics segment's fd, if not NULL (else -1) */
 };
 
 int cmd_create(const struct opts *o);

@@ -114,6 +114,8 @@ int main(int argc, char **argv)
             a.detach = true;
         else if (strcmp(s, "-i") == 0 || strcmp(s, "--interactive") == 0)
             ; /* (read by nothing: stdin is the container's either way) */
+        else if (strcmp(s, "--stats") == 0)
+            a.stats = true;
         else if (strcmp(s, "--no-libos") == 0)
             a.no_libos = true;
         else if (strcmp(s, "--no-abom") == 0)

@@ -324,6 +324,9 @@ int xc_run(const struct where *w, struct run_args *a)
     o.keep = !a->rm;
     o.signal = "SIGTERM";
     pid_t init = 0;
+    int stats_fd = -1;
+    if (a->stats)
+        o.stats_fd = &stats_fd;
     if (create_native(&o, !a->detach, &init) < 0)
         undo_and_fall_back(bundle, xcr_error);
     if (interrupted()) {
@@ -364,6 +367,8 @@ int xc_run(const struct where *w, struct run_args *a)
     mark("exited");
     if (!o.keep)
         delete_after(&o);
+    if (stats_fd >= 0 && print_stats(stats_fd) < 0) /* (as xc_cli.cmd_run: a warning) */
+        fprintf(stderr, "xc: warning: %s\n", xcr_error);
     release_network(true); /* (the container has stopped: its network goes, as Python's finally does) */
     if (a->rm && bundle_remove_later(w->bundles, bundle, cid) < 0) {
         fprintf(stderr, "xc: %s\n", xcr_error);

@@ -10,7 +10,7 @@
  *
  *   - root (rootless `xc` is Python's), and neither XC_NATIVE=0 nor
  *     XC_RUNTIME_NATIVE=0 set;
- *   - the flags --rm, -d/--detach, -i, --name, --hostname, -e/--env,
+ *   - the flags --rm, -d/--detach, -i, --stats, --name, --hostname, -e/--env,
  *     -m/--memory, --pids-limit, --no-libos, --no-abom, --entrypoint, -p and
  *     --network host|none|bridge (bridge, the default, only on a bridge
  *     Python made ready: net.c), in argparse's exact spellings (`--flag VALUE`,
@@ -22,7 +22,7 @@
  *   - nothing for the garbage collector to do (no stale bundle, no network
  *     whose container is gone): Python's `xc run` collects it first.
  *
- * Everything else -- other commands, -t, --stats, --trace, --libos, a
+ * Everything else -- other commands, -t, --trace, --libos, a
  * bridge not made yet, the built-in busybox and rootfs directories, an
  * image without a template, every error found before anything was made --
  * goes to the Python command line with the same arguments (fallback()), which
@@ -49,7 +49,7 @@
 #define XC_TEMPLATE_FORMAT 1
 
 struct run_args {
-    bool rm, detach, no_libos, no_abom;
+    bool rm, detach, no_libos, no_abom, stats;
     const char *name, *hostname, *memory, *entrypoint, *network;
     long long pids_limit; /* 0: none (argparse's None, and `if a.pids_limit` of 0) */
     const char **env;
@@ -160,5 +160,10 @@ int nl_conntrack_flush(uint32_t addr_be);
 
 int xc_run(const struct where *w, struct run_args *a);
 int xc_rm(const struct where *w, const char *cid, bool force);
+
+/* --- stats.c ---------------------------------------------------------------------------- */
+
+/* libos.format_stats(read_stats(fd)) on stderr: 0, or -1 with xcr_error. */
+int print_stats(int fd);
 
 #endif
