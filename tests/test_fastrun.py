@@ -377,6 +377,16 @@ def test_templates_written_at_import_and_first_run_and_removed_with_the_image(cl
     assert not t.exists() and not init.exists()
 
 
+def test_stats_names_are_the_same_in_python_and_c():
+    from xcontainers import libos, libos_abi
+
+    c = (ROOT / "src/native/xc/stats.c").read_text()
+    body = c[c.index("verdicts[] = {"):].split("};")[0]
+    assert tuple(re.findall(r'"([a-z0-9-]+)"', body)) == libos_abi.ABOM_VERDICT_NAMES
+    assert '"forwarded", "translated", "special", "emulated", "refused"' in c and libos.HOW == (
+        "forwarded", "translated", "special", "emulated", "refused")
+
+
 def test_format_is_the_same_in_python_and_c():
     from xcontainers import runtemplate
 
