@@ -278,6 +278,28 @@ def test_rm_both_ways(cli):
     assert [r[0] for r in results["native"]] == [0, 1, 0, 1]
 
 
+def test_ps_both_ways(cli):
+    """`xc ps` natively prints what Python prints: each container by id, its
+    pid (0 once stopped), status and creation time."""
+    running = cli.run("native", "run", "-d", "--network", "none", "xctest/bb:1", "sleep", "60").stdout.strip()
+    stopped = f"ps-{uuid.uuid4().hex[:6]}"
+    cli.run("python", "run", "--name", stopped, "--network", "none", "xctest/bb:1", "true")
+    try:
+        out = {}
+        for path in ("native", "python"):
+            p = subprocess.run([NATIVE, "ps"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                               env={**cli.env, "XC_DEBUG": "1", **({"XC_NATIVE": "0"} if path == "python" else {})})
+            assert p.returncode == 0 and re.search(rf"^xc: debug: {path} path: ", p.stderr, re.M), p.stderr
+            out[path] = p.stdout
+        assert out["native"] == out["python"]
+        pid = json.loads((cli.root / running / "state.json").read_text())["pid"]
+        assert re.search(rf"^{running} +{pid} +running ", out["native"], re.M), out
+        assert re.search(rf"^{stopped} +0 +stopped ", out["native"], re.M), out
+    finally:
+        cli("rm", "-f", running)
+        cli("rm", stopped)
+
+
 @pytest.mark.parametrize("point", ["killed", "cgroup-removed", "deleted"])
 def test_kill9_of_native_rm_then_rm_again(cli, point):
     cid = f"k9rm-{point}-{uuid.uuid4().hex[:6]}"
@@ -302,7 +324,8 @@ FALLBACKS = [
     (["run", "--rm", "-de", "X=1", "--network", "host", "xctest/bb:1", "true"], "run flag -de"),
     (["run", "--rm", "--network", "host", "busybox", "true"], "not in the store"),
     (["run", "--rm", "--network", "host", "true"], "not in the store"),
-    (["ps"], "the ps command"),
+    (["ps", "-a"], "ps argument -a"),
+    (["exec", "x", "true"], "the exec command"),
     (["rm", "-f", "a", "b"], "rm argument b"),
     (["rm", "-rf", "a"], "rm argument -rf"),
     (["--help"], "the --help command"),

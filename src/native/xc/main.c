@@ -55,6 +55,24 @@ static const char *env_or(const char *name, const char *dflt)
     return v;
 }
 
+/* xc_cli.STATE_ROOT, BUNDLES and imagestore's STORAGE for root */
+static struct where where_from_env(void)
+{
+    return (struct where){
+        .state_root = env_or("XC_ROOT", "/run/xc"),
+        .bundles = env_or("XC_BUNDLES", "/var/lib/xcontainers/containers"),
+        .storage = env_or("XC_STORAGE", "/var/lib/xcontainers/storage"),
+    };
+}
+
+/* Exit with code, or 1 if what was written could not be flushed. */
+_Noreturn static void finish(int code)
+{
+    if (fflush(stdout) != 0 || fflush(stderr) != 0)
+        code = code ? code : 1;
+    _exit(code);
+}
+
 int main(int argc, char **argv)
 {
     xcr_argc = argc;
@@ -66,7 +84,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *dbg = getenv("XC_DEBUG");
     xcr_log.debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "rm") != 0))
+    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "rm") != 0 && strcmp(argv[1], "ps") != 0))
         fallback("the %s command", argc < 2 ? "(no)" : argv[1]);
     const char *env = getenv("XC_NATIVE");
     if (env && strcmp(env, "0") == 0)
@@ -77,6 +95,13 @@ int main(int argc, char **argv)
     if (geteuid() != 0)
         fallback("not root (rootless mode)");
 
+    if (strcmp(argv[1], "ps") == 0) {
+        if (argc != 2)
+            fallback("ps argument %s", argv[2]);
+        struct where w = where_from_env();
+        int code = xc_ps(&w);
+        finish(code);
+    }
     if (strcmp(argv[1], "rm") == 0) { /* xc rm [-f|--force] ID */
         bool force = false;
         const char *id = NULL;
@@ -90,15 +115,9 @@ int main(int argc, char **argv)
         }
         if (id == NULL)
             fallback("rm without an id");
-        struct where w = {
-            .state_root = env_or("XC_ROOT", "/run/xc"),
-            .bundles = env_or("XC_BUNDLES", "/var/lib/xcontainers/containers"),
-            .storage = env_or("XC_STORAGE", "/var/lib/xcontainers/storage"),
-        };
+        struct where w = where_from_env();
         int code = xc_rm(&w, id, force);
-        if (fflush(stdout) != 0 || fflush(stderr) != 0)
-            code = code ? code : 1;
-        _exit(code);
+        finish(code);
     }
     struct run_args a = {0};
     a.env = xmalloc(sizeof(char *) * argc);
@@ -151,15 +170,9 @@ int main(int argc, char **argv)
         a.network = "bridge"; /* (the default) */
     if (strcmp(a.network, "host") != 0 && strcmp(a.network, "none") != 0 && strcmp(a.network, "bridge") != 0)
         fallback("--network %s", a.network);
-    struct where w = {
-        .state_root = env_or("XC_ROOT", "/run/xc"),
-        .bundles = env_or("XC_BUNDLES", "/var/lib/xcontainers/containers"),
-        .storage = env_or("XC_STORAGE", "/var/lib/xcontainers/storage"),
-    };
+    struct where w = where_from_env();
     mark("imports");
     int code = xc_run(&w, &a);
     mark("end");
-    if (fflush(stdout) != 0 || fflush(stderr) != 0)
-        code = code ? code : 1;
-    _exit(code);
+    finish(code);
 }

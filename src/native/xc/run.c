@@ -19,6 +19,7 @@
  */
 #include "xc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -401,4 +402,47 @@ int xc_rm(const struct where *w, const char *cid, bool force)
     if (net_detach(w->state_root, cid) < 0) /* (_release_network: a warning) */
         fprintf(stderr, "xc: warning: removing the network of %s: %s\n", cid, xcr_error);
     return remove_after(bundle) < 0 ? 1 : 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* `xc ps` as xc_cli.cmd_ps prints it: every container of the state root,
+ * by id, with its pid (0 once stopped), live status and creation time.
+ * A state this code does not read goes to Python (which skips what it
+ * cannot load), as does anything to collect first. */
+int xc_ps(const struct where *w)
+{
+    if (nothing_to_collect(w) < 0)
+        fallback("garbage to collect: %s", xcr_error);
+    char **ids = NULL;
+    size_t n = 0;
+    DIR *d = opendir(w->state_root);
+    if (d == NULL && errno != ENOENT)
+        fallback("ps: %s: %s", w->state_root, strerror(errno));
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        char *dir = state_dir(w->state_root, e->d_name);
+        if (id_valid(e->d_name) && isdir(dir)) {
+            ids = xrealloc(ids, sizeof *ids * (n + 1));
+            ids[n++] = xstrdup(e->d_name);
+        }
+        free(dir);
+    }
+    if (d)
+        closedir(d);
+    qsort(ids, n, sizeof *ids, by_name);
+    struct state *st = xmalloc(sizeof *st * (n + 1));
+    for (size_t i = 0; i < n; i++)
+        if (state_load(w->state_root, ids[i], &st[i]) < 0)
+            fallback("ps: %s: %s", ids[i], xcr_error);
+    log_debug("native path: ps");
+    printf("%-14s%-8s%-10s%s\n", "ID", "PID", "STATUS", "CREATED");
+    for (size_t i = 0; i < n; i++) {
+        const char *live = state_live(&st[i]);
+        printf("%-14s%-8lld%-10s%s\n", st[i].id, strcmp(live, ST_STOPPED) != 0 ? st[i].pid : 0, live,
+               st[i].created);
+    }
+    return 0;
 }
