@@ -278,6 +278,34 @@ def test_rm_both_ways(cli):
     assert [r[0] for r in results["native"]] == [0, 1, 0, 1]
 
 
+def test_stop_both_ways(cli):
+    """`xc stop` natively and on Python: a container that exits on SIGTERM,
+    one whose init ignores it (killed after -t), then a stop of a stopped
+    one (Python's refusal, on both)."""
+    results = {}
+    for path in ("native", "python"):
+        env = {"XC_NATIVE": "0"} if path == "python" else {}
+        deaf, polite = (cli.run("native", "run", "-d", "--network", "none", "xctest/bb:1", "sh", "-c", c).stdout.strip()
+                        for c in ("sleep 60", 'trap "exit 0" TERM; while :; do sleep 0.1; done'))
+        time.sleep(0.3)  # (the trap set)
+        out = []
+        for args, took in ((["stop", "-t", "1", deaf], path), (["stop", "--time=5", polite], path),
+                           (["stop", polite], "python")):
+            t = time.monotonic()
+            p = subprocess.run([NATIVE, *args], capture_output=True, text=True, timeout=60,
+                               env={**cli.env, "XC_DEBUG": "1", **env}, stdin=subprocess.DEVNULL)
+            took_s = time.monotonic() - t
+            assert re.search(rf"^xc: debug: {took} path: ", p.stderr, re.M), (args, p.stderr)
+            err = "".join(ln + "\n" for ln in p.stderr.splitlines() if not ln.startswith("xc: debug: "))
+            out.append((p.returncode, p.stdout, _normalize(err, polite), took_s >= 1 if args[1] == "-t" else None))
+        for c in (deaf, polite):
+            assert re.search(rf"^{c} +0 +stopped ", cli("ps").stdout, re.M)
+            cli("rm", c)
+        results[path] = out
+    assert results["native"] == results["python"]
+    assert [r[0] for r in results["native"]] == [0, 0, 1] and results["native"][0][3]
+
+
 def test_ps_both_ways(cli):
     """`xc ps` natively prints what Python prints: each container by id, its
     pid (0 once stopped), status and creation time."""
@@ -325,6 +353,7 @@ FALLBACKS = [
     (["run", "--rm", "--network", "host", "busybox", "true"], "not in the store"),
     (["run", "--rm", "--network", "host", "true"], "not in the store"),
     (["ps", "-a"], "ps argument -a"),
+    (["stop", "-t", "1e1", "x"], "stop --time 1e1"),
     (["exec", "x", "true"], "the exec command"),
     (["rm", "-f", "a", "b"], "rm argument b"),
     (["rm", "-rf", "a"], "rm argument -rf"),

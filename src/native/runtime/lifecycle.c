@@ -149,6 +149,47 @@ int cmd_kill(const struct opts *o)
     return 0;
 }
 
+/* xc_cli.cmd_stop: SIGTERM to the init, then, if the container has not
+ * stopped within timeout seconds, SIGKILL to all of it.  1 (nothing sent,
+ * xcr_error says why: the caller falls back), 0, or -1 with xcr_error. */
+int stop_container(const char *root, const char *id, double timeout)
+{
+    struct state st;
+    if (state_load(root, id, &st) < 0)
+        return 1;
+    const char *live = state_live(&st);
+    if (strcmp(live, ST_STOPPED) == 0)
+        return xcr_fail("the container is stopped"), 1;
+    int fd AUTOCLOSE = pidfd_open_(st.pid);
+    if (fd < 0 || process_start_time(st.pid) != st.pid_start)
+        return xcr_fail("the init is gone"), 1;
+    if (syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) < 0)
+        return xcr_fail_errno("pidfd_send_signal"), 1;
+    double deadline = now_s() + timeout;
+    while (now_s() < deadline) {
+        struct state now;
+        if (state_load(root, id, &now) < 0) /* (removed meanwhile: Store.load's NotFound) */
+            return xcr_fail("container %s does not exist", py_repr(id));
+        if (strcmp(state_live(&now), ST_STOPPED) == 0)
+            return 0;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* Runtime.kill(SIGKILL, all_processes=True) */
+    struct state now;
+    struct cgroup cg;
+    if (state_load(root, id, &now) < 0)
+        return xcr_fail("container %s does not exist", py_repr(id));
+    live = state_live(&now);
+    if (strcmp(live, ST_STOPPED) == 0)
+        return xcr_fail("container %s is not running", py_repr(id));
+    if (now.cgroup->n == 0 || cgroup_from_state(now.cgroup, &cg) < 0)
+        return -1;
+    if (cgroup_kill_all(&cg, SIGKILL) < 0 || (strcmp(live, ST_PAUSED) == 0 && cgroup_thaw(&cg) < 0))
+        return -1;
+    return 0;
+}
+
 /* --- delete ---------------------------------------------------------------------------- */
 
 /* container._wait_pidfd */

@@ -16,5 +16,8 @@ int delete_force(const char *root, const char *id);
  * no such container, running without force, hooks ...), -1 failed with
  * xcr_error (the state is kept). */
 int delete_container(const char *root, const char *id, bool force);
+/* xc stop: SIGTERM, then SIGKILL to all after timeout s; 1 not handled
+ * (nothing sent), 0 done, -1 failed with xcr_error. */
+int stop_container(const char *root, const char *id, double timeout);
 
 #endif

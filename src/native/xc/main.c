@@ -84,7 +84,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *dbg = getenv("XC_DEBUG");
     xcr_log.debug = dbg && *dbg && strcmp(dbg, "0") != 0;
-    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "rm") != 0 && strcmp(argv[1], "ps") != 0))
+    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "rm") != 0 && strcmp(argv[1], "ps") != 0 &&
+                     strcmp(argv[1], "stop") != 0))
         fallback("the %s command", argc < 2 ? "(no)" : argv[1]);
     const char *env = getenv("XC_NATIVE");
     if (env && strcmp(env, "0") == 0)
@@ -101,6 +102,30 @@ int main(int argc, char **argv)
         struct where w = where_from_env();
         int code = xc_ps(&w);
         finish(code);
+    }
+    if (strcmp(argv[1], "stop") == 0) { /* xc stop [-t|--time SECONDS] ID */
+        double timeout = 10.0;
+        const char *id = NULL;
+        for (int k = 2; k < argc; k++) {
+            const char *s = argv[k];
+            if (is(s, "-t", false) || is(s, "--time", true)) {
+                const char *v = value(argc, argv, &k, s[1] == 't' ? "-t" : "--time");
+                char *end = NULL;
+                /* argparse's type=float on plain decimals only */
+                if (!*v || strspn(v, "0123456789.") != strlen(v) || strchr(v, '.') != strrchr(v, '.') ||
+                    strcmp(v, ".") == 0)
+                    fallback("stop --time %s", v);
+                timeout = strtod(v, &end);
+            } else if (s[0] == '-' || id != NULL || !utf8_valid(s, strlen(s))) {
+                fallback("stop argument %s", s);
+            } else {
+                id = s;
+            }
+        }
+        if (id == NULL)
+            fallback("stop without an id");
+        struct where w = where_from_env();
+        finish(xc_stop(&w, id, timeout));
     }
     if (strcmp(argv[1], "rm") == 0) { /* xc rm [-f|--force] ID */
         bool force = false;

@@ -446,3 +446,21 @@ int xc_ps(const struct where *w)
     }
     return 0;
 }
+
+/* `xc stop [-t SECONDS] ID` as xc_cli.cmd_stop: SIGTERM, a wait for the
+ * container to stop, then SIGKILL to all of it.  A container that is not
+ * running (Python's refusal), or one this code does not read, goes to Python. */
+int xc_stop(const struct where *w, const char *cid, double timeout)
+{
+    if (!id_valid(cid))
+        fallback("container id %s", cid);
+    int rc = stop_container(w->state_root, cid, timeout);
+    if (rc == 1)
+        fallback("stop: %s", xcr_error);
+    log_debug("native path: stop %s", cid);
+    if (rc < 0) {
+        fprintf(stderr, "xc: %s\n", xcr_error);
+        return 1;
+    }
+    return 0;
+}

@@ -4,8 +4,8 @@
  * `xc` (src/xcontainers/xc_cli.py) is a Python program: its start-up and
  * imports alone took 25-40 ms here, several times what the native runtime
  * takes for a whole container (src/native/runtime/).  This program is
- * installed as `xc`; it does `xc run` (and `xc rm [-f] ID`, `xc ps`: run.c's
- * xc_rm, xc_ps) itself when everything about the command is something it does
+ * installed as `xc`; it does `xc run` (and `xc rm [-f] ID`, `xc ps`, `xc stop`:
+ * run.c's xc_rm, xc_ps, xc_stop) itself when everything about the command is something it does
  * exactly as the Python command line would:
  *
  *   - root (rootless `xc` is Python's), and neither XC_NATIVE=0 nor
@@ -161,6 +161,7 @@ int nl_conntrack_flush(uint32_t addr_be);
 int xc_run(const struct where *w, struct run_args *a);
 int xc_rm(const struct where *w, const char *cid, bool force);
 int xc_ps(const struct where *w);
+int xc_stop(const struct where *w, const char *cid, double timeout);
 
 /* --- stats.c ---------------------------------------------------------------------------- */
 
