@@ -378,6 +378,20 @@ int xc_run(const struct where *w, struct run_args *a)
     return code < 0 ? 128 - code : code;
 }
 
+/* A verb's outcome (1: not handled, nothing done; 0; -1 with xcr_error):
+ * Python takes the first, the others are this path's: 0 or 1 (written). */
+static int taken(const char *verb, const char *cid, int rc)
+{
+    if (rc == 1)
+        fallback("%s: %s", verb, xcr_error);
+    log_debug("native path: %s %s", verb, cid);
+    if (rc < 0) {
+        fprintf(stderr, "xc: %s\n", xcr_error);
+        return 1;
+    }
+    return 0;
+}
+
 /* `xc rm [-f] ID` as xc_cli.cmd_rm does it for a container that exists
  * and may go (stopped or created, or -f): Runtime.delete, the network,
  * the bundle.  Anything else (no such container: its bundle may be stale;
@@ -391,14 +405,8 @@ int xc_rm(const struct where *w, const char *cid, bool force)
     char *bundle = path_join(w->bundles, cid);
     if (strpbrk(bundle, ",:"))
         fallback("a bundle path with ',' or ':'");
-    int rc = delete_container(w->state_root, cid, force);
-    if (rc == 1)
-        fallback("rm: %s", xcr_error);
-    log_debug("native path: rm %s", cid);
-    if (rc < 0) {
-        fprintf(stderr, "xc: %s\n", xcr_error);
+    if (taken("rm", cid, delete_container(w->state_root, cid, force)) != 0)
         return 1;
-    }
     if (net_detach(w->state_root, cid) < 0) /* (_release_network: a warning) */
         fprintf(stderr, "xc: warning: removing the network of %s: %s\n", cid, xcr_error);
     return remove_after(bundle) < 0 ? 1 : 0;
@@ -454,13 +462,5 @@ int xc_stop(const struct where *w, const char *cid, double timeout)
 {
     if (!id_valid(cid))
         fallback("container id %s", cid);
-    int rc = stop_container(w->state_root, cid, timeout);
-    if (rc == 1)
-        fallback("stop: %s", xcr_error);
-    log_debug("native path: stop %s", cid);
-    if (rc < 0) {
-        fprintf(stderr, "xc: %s\n", xcr_error);
-        return 1;
-    }
-    return 0;
+    return taken("stop", cid, stop_container(w->state_root, cid, timeout));
 }
