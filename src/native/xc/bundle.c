@@ -435,6 +435,27 @@ char *trash_dir(const char *bundles)
     return t;
 }
 
+pid_t fork_remover(int sync[2])
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child == 0) {
+        /* none of the caller's files (its pipes see the end of this
+         * command when the parent exits), its own session */
+        close(sync[1]);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; fd < 3; fd++)
+            dup2(null, fd);
+        dup2(sync[0], 3);
+        close_range(4, ~0U, CLOSE_RANGE_UNSHARE);
+        setsid();
+        return 0;
+    }
+    close(sync[0]);
+    return child;
+}
+
 int bundle_remove_later(const char *bundles, const char *bundle, const char *cid)
 {
     if (bundle_unmount(bundle) < 0)
@@ -444,19 +465,8 @@ int bundle_remove_later(const char *bundles, const char *bundle, const char *cid
         rmtree_at(AT_FDCWD, bundle, 0);
         return 0;
     }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t child = fork();
+    pid_t child = fork_remover(sync);
     if (child == 0) {
-        /* the remover: none of the caller's files (its pipes see the end
-         * of this command when the parent exits), its own session */
-        close(sync[1]);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; fd < 3; fd++)
-            dup2(null, fd);
-        dup2(sync[0], 3);
-        close_range(4, ~0U, CLOSE_RANGE_UNSHARE);
-        setsid();
         char *path = NULL;
         char buf[4096];
         ssize_t n = read(3, buf, sizeof buf - 1); /* the trash path, or nothing */
@@ -468,7 +478,6 @@ int bundle_remove_later(const char *bundles, const char *bundle, const char *cid
         }
         _exit(0);
     }
-    close(sync[0]);
     char *trash = trash_dir(bundles);
     long long start = child > 0 ? process_start_time(child) : -1;
     char *dest = xasprintf("%s/%s.%d-%lld", trash, cid, (int)child, start);

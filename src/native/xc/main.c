@@ -110,12 +110,11 @@ int main(int argc, char **argv)
             const char *s = argv[k];
             if (is(s, "-t", false) || is(s, "--time", true)) {
                 const char *v = value(argc, argv, &k, s[1] == 't' ? "-t" : "--time");
-                char *end = NULL;
                 /* argparse's type=float on plain decimals only */
                 if (!*v || strspn(v, "0123456789.") != strlen(v) || strchr(v, '.') != strrchr(v, '.') ||
                     strcmp(v, ".") == 0)
                     fallback("stop --time %s", v);
-                timeout = strtod(v, &end);
+                timeout = strtod(v, NULL);
             } else if (s[0] == '-' || id != NULL || !utf8_valid(s, strlen(s))) {
                 fallback("stop argument %s", s);
             } else {

@@ -37,7 +37,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <linux/close_range.h>
 #include <linux/netlink.h>
 
 #define STATE_DIR "/run/xc-network"
@@ -348,6 +347,16 @@ static void json_del(struct jval *obj, const char *key)
             obj->n--;
             return;
         }
+}
+
+/* network._owner: [pid, start time or 0] */
+static struct jval *owner_of(pid_t pid, long long start)
+{
+    struct jval *o = json_new(J_ARR);
+    o->v = xmalloc(2 * sizeof *o->v);
+    o->v[o->n++] = json_int_new(pid);
+    o->v[o->n++] = json_int_new(start < 0 ? 0 : start);
+    return o;
 }
 
 /* ipam.NetworkState.allocate */
@@ -729,16 +738,11 @@ int net_attach(const char *state_root, const char *cid, struct bridge_net *n)
     n->netns = xasprintf("%s/%s", NETNS_DIR, n->key);
     n->veth = xasprintf("xcv%08x", n->address);
     /* the attachment as network.attach writes it, before anything is made */
-    struct jval *att = json_new(J_OBJ), *owner = json_new(J_ARR);
-    pid_t self = getpid();
-    long long start = process_start_time(self);
-    owner->v = xmalloc(2 * sizeof *owner->v);
-    owner->v[owner->n++] = json_int_new(self);
-    owner->v[owner->n++] = json_int_new(start < 0 ? 0 : start);
+    struct jval *att = json_new(J_OBJ);
     json_set(att, "id", json_str(cid));
     json_set(att, "root", json_str(path_abspath(state_root)));
     json_set(att, "mode", json_str("bridge"));
-    json_set(att, "owner", owner);
+    json_set(att, "owner", owner_of(getpid(), process_start_time(getpid())));
     json_set(att, "netns", json_str(n->netns));
     json_set(att, "bridge", json_str(n->bridge));
     json_set(att, "subnet", json_str(n->subnet));
@@ -829,18 +833,8 @@ int net_detach_later(const char *state_root, const char *cid)
     int go[2];
     if (pipe2(go, O_CLOEXEC) < 0)
         return net_detach(state_root, cid);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t child = fork();
+    pid_t child = fork_remover(go);
     if (child == 0) {
-        /* the network's remover: none of the caller's files, its own session */
-        close(go[1]);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; fd < 3; fd++)
-            dup2(null, fd);
-        dup2(go[0], 3);
-        close_range(4, ~0U, 0);
-        setsid();
         char c;
         if (read(3, &c, 1) == 1) {
             mark("network-removing");
@@ -848,7 +842,6 @@ int net_detach_later(const char *state_root, const char *cid)
         }
         _exit(0);
     }
-    close(go[0]);
     /* The attachment is the remover's from here on: a collector sees its
      * owner alive until it is done (and collects it if the remover dies). */
     long long start = child > 0 ? process_start_time(child) : -1;
@@ -856,12 +849,9 @@ int net_detach_later(const char *state_root, const char *cid)
     bool handed = false;
     if (start >= 0 && record_open(&r) == 0) {
         char *key = attachment_key(state_root, cid);
-        struct jval *att = json_opt(r.atts, key), *owner = json_new(J_ARR);
+        struct jval *att = json_opt(r.atts, key);
         if (att != NULL && att->t == J_OBJ) {
-            owner->v = xmalloc(2 * sizeof *owner->v);
-            owner->v[owner->n++] = json_int_new(child);
-            owner->v[owner->n++] = json_int_new(start);
-            json_set(att, "owner", owner);
+            json_set(att, "owner", owner_of(child, start));
             handed = record_save(&r) == 0;
         }
         free(key);

@@ -107,6 +107,11 @@ int bundle_remove(const char *bundle);
  * killed half-way leaves an entry whose PID is gone: imagerun.gc removes it
  * (and until then the native path falls back, so that Python's gc runs). */
 int bundle_remove_later(const char *bundles, const char *bundle, const char *cid);
+/* fork() a remover: in the child (0 returned) stdin, stdout and stderr are
+ * /dev/null, sync[0] is fd 3 and no other file of the caller's is open, in
+ * a session of its own; the parent gets the pid (-1: none) and keeps
+ * sync[1], whose end the child sees once the parent has written or exited. */
+pid_t fork_remover(int sync[2]);
 /* imagerun.trash_dir: BUNDLES/../.xc-trash */
 char *trash_dir(const char *bundles);
 
